@@ -1,0 +1,45 @@
+# Two commands for a newcomer: `make run` (dashboard) and `make test` (test suite).
+PYTHON ?= python3
+PORT ?= 8501
+
+.PHONY: run test test-all deps lint bench samples weights evaluate help
+
+help:
+	@echo "make run      install what is missing, start the dashboard on http://localhost:$(PORT)"
+	@echo "make test     install what is missing, run the default (fast) tests"
+	@echo "make test-all also run the slow tests"
+	@echo "make bench    latency / memory benchmark (ratios against smp Unet(resnet34))"
+	@echo "make samples  rewrite data_samples/ from the phantom generators"
+	@echo "make weights  retrain the shipped weights (CPU: about an hour)"
+	@echo "make evaluate evaluate the shipped weights on 200 fresh phantoms, record in the cards"
+
+# pip is quick when everything is already satisfied, and installs only what is missing.
+deps:
+	@$(PYTHON) -m pip install --disable-pip-version-check -q -r requirements.txt -r requirements-dev.txt
+
+run: deps
+	$(PYTHON) -m streamlit run streamlit_app.py --server.port $(PORT)
+
+test: deps
+	$(PYTHON) -m pytest
+
+test-all: deps
+	$(PYTHON) -m pytest -m ""
+
+lint:
+	$(PYTHON) -m ruff check core train dashboard tests streamlit_app.py
+
+bench: deps
+	$(PYTHON) -m train.bench
+
+samples:
+	$(PYTHON) -m train.make_samples
+
+weights:
+	$(PYTHON) -m train.segmentation --task fetal_head --arch unet --phantoms 2400 --epochs 24 --full-epochs 3 --threads 2
+	$(PYTHON) -m train.segmentation --task fetal_head --arch segnet --phantoms 2400 --epochs 24 --full-epochs 3 --threads 2
+	$(MAKE) evaluate
+
+evaluate:
+	for a in unet segnet; do $(PYTHON) -m train.evaluate --task fetal_head --weights weights/fetal_head/$$a \
+	  --phantoms 200 --phantom-seed 9001 --out runs/phantom_test_$$a --record phantom_test; done

@@ -1,0 +1,282 @@
+"""Fetal head biometry: ellipse fit, HC / BPD / OFD in mm, gestational age, INTERGROWTH-21st.
+
+Conventions (see ``shared/docs/DOMAIN.md`` section 1):
+
+* An :class:`Ellipse` lives in pixel coordinates of the mask it was fitted to: ``cx`` is the
+  column, ``cy`` the row (x right, y down), ``a >= b`` are SEMI-axes in pixels and ``angle_rad``
+  is the direction of the major axis measured from the x axis towards y, in ``[0, pi)``.
+* A head mask is the filled annotation outline, outline pixels included (the HC18 convention),
+  so the centres of its boundary pixels lie on the annotated ellipse.
+* BPD and OFD are the full minor and major axis lengths of the fitted ellipse, i.e. the
+  outer-to-outer convention of an ellipse drawn around the skull.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.special import ndtr
+
+GA_MIN_WEEKS = 14.0
+GA_MAX_WEEKS = 40.0
+MICROCEPHALY_CENTILE = 3.0
+MACROCEPHALY_CENTILE = 97.0
+MIN_HEAD_PIXELS = 200
+
+
+class BiometryError(ValueError):
+    """The mask cannot be measured (empty, too small or not elliptical)."""
+
+
+@dataclass(frozen=True)
+class Ellipse:
+    """An ellipse in pixel coordinates: centre (cx, cy), semi-axes a >= b, angle in radians."""
+
+    cx: float
+    cy: float
+    a: float
+    b: float
+    angle_rad: float
+
+    def scaled(self, sx: float, sy: float) -> Ellipse:
+        """Return the ellipse mapped through an axis-aligned scaling ``x*sx, y*sy``.
+
+        The image of an ellipse under a linear map is an ellipse whose semi-axes are the
+        singular values of the map applied to the axis vectors (exact for any ``sx``, ``sy``).
+        """
+        c, s = math.cos(self.angle_rad), math.sin(self.angle_rad)
+        m = np.array([[sx * c * self.a, -sx * s * self.b], [sy * s * self.a, sy * c * self.b]])
+        u, (a, b), _ = np.linalg.svd(m)
+        angle = math.atan2(u[1, 0], u[0, 0]) % math.pi
+        return Ellipse(self.cx * sx, self.cy * sy, float(a), float(b), angle)
+
+
+@dataclass(frozen=True)
+class HeadMeasurement:
+    """Head biometry of one frame. Lengths in mm, the ellipse in pixels of the measured mask."""
+
+    hc_mm: float
+    bpd_mm: float
+    ofd_mm: float
+    ellipse: Ellipse
+    pixel_size_mm: float
+    fit_iou: float
+
+
+@dataclass(frozen=True)
+class CentileResult:
+    """Where an HC sits on the INTERGROWTH-21st chart for a gestational age."""
+
+    ga_weeks: float
+    expected_mm: float
+    sd_mm: float
+    z: float
+    centile: float
+    flag: str | None
+
+
+def ellipse_circumference(a: float, b: float) -> float:
+    """Circumference of an ellipse with semi-axes ``a`` and ``b`` (Ramanujan's 2nd approximation).
+
+    Args:
+        a: one semi-axis, any length unit.
+        b: the other semi-axis, same unit.
+
+    Returns:
+        The circumference in the unit of ``a`` and ``b``.
+    """
+    if a < 0 or b < 0:
+        raise ValueError(f"semi-axes must be non-negative, got a={a}, b={b}")
+    if a + b == 0:
+        return 0.0
+    h = ((a - b) / (a + b)) ** 2
+    return math.pi * (a + b) * (1 + 3 * h / (10 + math.sqrt(4 - 3 * h)))
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """Keep the largest 8-connected foreground component of an HxW mask (bool out)."""
+    m = np.ascontiguousarray(mask > 0, dtype=np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    if n <= 2:
+        return m.astype(bool)
+    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return labels == biggest
+
+
+def _boundary_points(mask: np.ndarray) -> np.ndarray:
+    """(x, y) float32 centres of the outer boundary pixels, minus those on the image border."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    pts = max(contours, key=len).reshape(-1, 2)
+    h, w = mask.shape
+    # A head cut by the field of view has straight border segments that are not skull: drop them
+    # as long as enough of the true outline is left to constrain the fit.
+    inside = (pts[:, 0] > 0) & (pts[:, 0] < w - 1) & (pts[:, 1] > 0) & (pts[:, 1] < h - 1)
+    if inside.sum() >= max(20, 0.5 * len(pts)):
+        pts = pts[inside]
+    return pts.astype(np.float32)
+
+
+def fit_head_ellipse(mask: np.ndarray) -> Ellipse:
+    """Fit an ellipse to the largest component of a head mask.
+
+    Args:
+        mask: HxW bool or 0/1/255 array, the filled head.
+
+    Returns:
+        The fitted :class:`Ellipse` in pixels of ``mask``.
+
+    Raises:
+        BiometryError: if the mask is empty, too small or degenerate.
+    """
+    if mask.ndim != 2:
+        raise BiometryError(f"expected a 2-D HxW mask, got shape {mask.shape}")
+    comp = largest_component(mask)
+    area = int(comp.sum())
+    if area == 0:
+        raise BiometryError("no head found: the segmentation mask is empty")
+    if area < MIN_HEAD_PIXELS:
+        raise BiometryError(
+            f"no head found: the largest segmented region has only {area} pixels "
+            f"(at least {MIN_HEAD_PIXELS} are needed for an ellipse fit)"
+        )
+    pts = _boundary_points(comp)
+    if len(pts) < 5:
+        raise BiometryError("no head found: the segmented region is too thin to fit an ellipse")
+    (cx, cy), (w, h), angle_deg = cv2.fitEllipseDirect(pts)
+    if not all(math.isfinite(v) for v in (cx, cy, w, h, angle_deg)) or min(w, h) <= 0:
+        raise BiometryError("no head found: the ellipse fit is degenerate")
+    theta = math.radians(angle_deg)
+    a, b = w / 2.0, h / 2.0  # OpenCV returns FULL axis lengths
+    if b > a:
+        a, b, theta = b, a, theta + math.pi / 2
+    return Ellipse(float(cx), float(cy), float(a), float(b), float(theta % math.pi))
+
+
+def ellipse_mask(shape: tuple[int, int], ellipse: Ellipse) -> np.ndarray:
+    """HxW bool mask of the pixel centres inside ``ellipse``."""
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    c, s = math.cos(ellipse.angle_rad), math.sin(ellipse.angle_rad)
+    dx, dy = xx - ellipse.cx, yy - ellipse.cy
+    u = (dx * c + dy * s) / max(ellipse.a, 1e-9)
+    v = (-dx * s + dy * c) / max(ellipse.b, 1e-9)
+    return (u * u + v * v) <= 1.0
+
+
+def ellipse_outline(shape: tuple[int, int], ellipse: Ellipse) -> np.ndarray:
+    """HxW uint8 (0/255) one-pixel outline of ``ellipse``, drawn like an HC18 annotation."""
+    out = np.zeros(shape, np.uint8)
+    shift = 4  # sub-pixel precision for OpenCV's integer drawing API
+    k = 1 << shift
+    cv2.ellipse(
+        out,
+        (round(ellipse.cx * k), round(ellipse.cy * k)),
+        (round(ellipse.a * k), round(ellipse.b * k)),
+        math.degrees(ellipse.angle_rad),
+        0,
+        360,
+        255,
+        1,
+        cv2.LINE_8,
+        shift,
+    )
+    return out
+
+
+def ellipse_fit_iou(mask: np.ndarray, ellipse: Ellipse) -> float:
+    """IoU between the largest component of ``mask`` and the filled ``ellipse`` (fit quality)."""
+    comp = largest_component(mask)
+    ell = ellipse_mask(comp.shape, ellipse)
+    union = np.logical_or(comp, ell).sum()
+    return float(np.logical_and(comp, ell).sum() / union) if union else 0.0
+
+
+def measure_head(mask: np.ndarray, pixel_size_mm: float) -> HeadMeasurement:
+    """HC, BPD and OFD in mm from a head mask.
+
+    Args:
+        mask: HxW head mask on the pixel grid that ``pixel_size_mm`` describes.
+        pixel_size_mm: isotropic pixel size in mm.
+
+    Raises:
+        BiometryError: for an empty or degenerate mask.
+        ValueError: for a non-positive pixel size.
+    """
+    if not (pixel_size_mm > 0 and math.isfinite(pixel_size_mm)):
+        raise ValueError(f"pixel size must be a positive number of mm, got {pixel_size_mm}")
+    ell = fit_head_ellipse(mask)
+    a_mm, b_mm = ell.a * pixel_size_mm, ell.b * pixel_size_mm
+    return HeadMeasurement(
+        hc_mm=ellipse_circumference(a_mm, b_mm),
+        bpd_mm=2 * b_mm,
+        ofd_mm=2 * a_mm,
+        ellipse=ell,
+        pixel_size_mm=float(pixel_size_mm),
+        fit_iou=ellipse_fit_iou(mask, ell),
+    )
+
+
+def _check_ga(ga_weeks: float) -> None:
+    if not (GA_MIN_WEEKS <= ga_weeks <= GA_MAX_WEEKS):
+        raise ValueError(
+            f"INTERGROWTH-21st head circumference standard covers {GA_MIN_WEEKS:g}-"
+            f"{GA_MAX_WEEKS:g} weeks; got {ga_weeks:g} weeks"
+        )
+
+
+def intergrowth_hc(ga_weeks: float) -> tuple[float, float]:
+    """Expected HC mean and SD in mm at ``ga_weeks`` (INTERGROWTH-21st, Papageorghiou 2014)."""
+    _check_ga(ga_weeks)
+    ga = float(ga_weeks)
+    ln = math.log(ga)
+    mu = -28.2849 + 1.69267 * ga**2 - 0.397485 * ga**2 * ln
+    sd = 1.98735 + 0.0136772 * ga**3 - 0.00726264 * ga**3 * ln + 0.000976253 * ga**3 * ln**2
+    return mu, sd
+
+
+def hc_zscore(hc_mm: float, ga_weeks: float) -> float:
+    """z-score of a head circumference (mm) for a gestational age (weeks)."""
+    mu, sd = intergrowth_hc(ga_weeks)
+    return (hc_mm - mu) / sd
+
+
+def hc_centile(hc_mm: float, ga_weeks: float) -> float:
+    """Centile (0-100) of a head circumference (mm) for a gestational age (weeks)."""
+    return float(100.0 * ndtr(hc_zscore(hc_mm, ga_weeks)))
+
+
+def centile_value_mm(ga_weeks: float, centile: float) -> float:
+    """HC in mm at a given centile (0-100) for ``ga_weeks``: the chart's curves."""
+    from scipy.special import ndtri
+
+    mu, sd = intergrowth_hc(ga_weeks)
+    return float(mu + sd * ndtri(centile / 100.0))
+
+
+def head_size_flag(centile: float) -> str | None:
+    """Screening flag for an HC centile, or None inside the 3rd-97th band."""
+    if centile < MICROCEPHALY_CENTILE:
+        return "below the 3rd centile: possible microcephaly (HP:0000252), screening flag only"
+    if centile > MACROCEPHALY_CENTILE:
+        return "above the 97th centile: possible macrocephaly (HP:0000256), screening flag only"
+    return None
+
+
+def assess_hc(hc_mm: float, ga_weeks: float) -> CentileResult:
+    """INTERGROWTH-21st z-score, centile and screening flag for one HC at one GA."""
+    mu, sd = intergrowth_hc(ga_weeks)
+    z = (hc_mm - mu) / sd
+    centile = float(100.0 * ndtr(z))
+    return CentileResult(float(ga_weeks), mu, sd, z, centile, head_size_flag(centile))
+
+
+def hadlock_ga_weeks(hc_mm: float) -> float:
+    """Gestational age in weeks from HC (Hadlock 1984, Radiology 152:497-501).
+
+    ``GA = 8.96 + 0.540*HC + 0.0003*HC**3`` with HC in cm.
+    """
+    if not (hc_mm > 0 and math.isfinite(hc_mm)):
+        raise ValueError(f"head circumference must be a positive number of mm, got {hc_mm}")
+    hc_cm = hc_mm / 10.0
+    return 8.96 + 0.540 * hc_cm + 0.0003 * hc_cm**3

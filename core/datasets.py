@@ -1,0 +1,155 @@
+"""Readers for real dataset layouts, yielding :class:`Case` objects.
+
+Used by ``train/`` and by the dashboard alike, so the same files mean the same thing in both.
+Only the HC18 fetal head layout lives here so far (``shared/docs/DOMAIN.md`` section 1):
+
+    training_set/NNN_HC.png              800x540 greyscale frame (NNN_2HC.png: 2nd frame, same exam)
+    training_set/NNN_HC_Annotation.png   1-pixel ellipse outline drawn by a sonographer
+    training_set_pixel_size_and_HC.csv   filename, pixel size(mm), head circumference (mm)
+    test_set/NNN_HC.png                  frames without annotations
+    test_set_pixel_size.csv              filename, pixel size(mm)
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from core.imaging import load_image, to_gray_u8
+
+log = logging.getLogger(__name__)
+
+HC18_SPLITS = {
+    "training_set": "training_set_pixel_size_and_HC.csv",
+    "test_set": "test_set_pixel_size.csv",
+}
+_HC18_NAME = re.compile(r"^(?P<exam>\d+)_(?P<frame>\d*)HC\.png$", re.IGNORECASE)
+
+
+class DatasetError(ValueError):
+    """A dataset folder does not hold the layout it was read as."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case of a dataset.
+
+    Attributes:
+        name: file name of the image, unique within its dataset.
+        image: HxW uint8 greyscale image.
+        mask: HxW bool ground-truth mask, or None when the split has no labels.
+        pixel_size_mm: isotropic pixel size in mm, or None when unknown.
+        group: the unit to split by (the exam for HC18), so frames of one exam stay together.
+        meta: anything else the layout carries (e.g. ``hc_mm`` reference value).
+    """
+
+    name: str
+    image: np.ndarray
+    mask: np.ndarray | None = None
+    pixel_size_mm: float | None = None
+    group: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def fill_outline(outline: np.ndarray) -> np.ndarray:
+    """Fill a 1-pixel closed outline (HC18 annotation) into an HxW bool mask, outline included.
+
+    A mask that is already filled is returned as it is, so either kind of annotation works.
+
+    An outline cut by the image border is not closed; it is then closed by fitting an ellipse
+    to its pixels and rasterising that ellipse.
+    """
+    line = outline > 0
+    if not line.any():
+        return line
+    if ndimage.binary_erosion(line).sum() > 0.5 * line.sum():
+        return line  # already a filled mask, not an outline
+    filled = ndimage.binary_fill_holes(line)
+    if filled.sum() > 2 * line.sum():
+        return filled
+    from core.biometry import ellipse_mask, fit_head_ellipse
+
+    log.info("annotation outline is open (cut by the border); closing it with an ellipse fit")
+    return ellipse_mask(line.shape, fit_head_ellipse(filled)) | line
+
+
+def _read_csv_rows(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "filename" not in rows[0]:
+        raise DatasetError(f"{path.name}: expected a CSV with a 'filename' column")
+    return {r["filename"].strip(): r for r in rows}
+
+
+def _pixel_size(row: dict[str, str] | None) -> float | None:
+    if row is None:
+        return None
+    value = row.get("pixel size(mm)")
+    return float(value) if value not in (None, "") else None
+
+
+def hc18_split_dirs(root: str | Path) -> list[str]:
+    """Names of the HC18 splits present under ``root`` (``training_set``, ``test_set``)."""
+    root = Path(root)
+    return [s for s in HC18_SPLITS if (root / s).is_dir()]
+
+
+def read_hc18(root: str | Path, split: str | None = None) -> Iterator[Case]:
+    """Read an HC18 tree into cases, one per frame, in file-name order.
+
+    Args:
+        root: folder holding ``training_set/`` and/or ``test_set/`` and their CSVs.
+        split: ``"training_set"`` or ``"test_set"``; None reads every split present.
+
+    Yields:
+        :class:`Case` with ``mask`` filled from the annotation (training set only),
+        ``pixel_size_mm`` from the CSV and ``meta["hc_mm"]`` the reference HC when given.
+
+    Raises:
+        DatasetError: if no HC18 split is found or a split has no frames.
+    """
+    root = Path(root)
+    if split is not None and split not in HC18_SPLITS:
+        raise DatasetError(f"unknown HC18 split {split!r}; expected one of {', '.join(HC18_SPLITS)}")
+    splits = [split] if split else hc18_split_dirs(root)
+    if not splits or not all((root / s).is_dir() for s in splits):
+        raise DatasetError(
+            f"{root}: not an HC18 folder; expected training_set/ and/or test_set/ "
+            f"with {', '.join(HC18_SPLITS.values())}"
+        )
+    for s in splits:
+        yield from _read_hc18_split(root, s)
+
+
+def _read_hc18_split(root: Path, split: str) -> Iterator[Case]:
+    folder = root / split
+    csv_path = root / HC18_SPLITS[split]
+    rows = _read_csv_rows(csv_path) if csv_path.is_file() else {}
+    if not rows:
+        log.warning("%s not found: pixel sizes unknown for %s", csv_path.name, split)
+    frames = sorted(p for p in folder.iterdir() if _HC18_NAME.match(p.name))
+    if not frames:
+        raise DatasetError(f"{folder}: no frames named like 001_HC.png")
+    for path in frames:
+        row = rows.get(path.name)
+        image = to_gray_u8(load_image(path))
+        ann = path.with_name(path.stem + "_Annotation.png")
+        mask = fill_outline(to_gray_u8(load_image(ann))) if ann.is_file() else None
+        meta: dict[str, Any] = {"split": split, "path": str(path)}
+        if row and row.get("head circumference (mm)"):
+            meta["hc_mm"] = float(row["head circumference (mm)"])
+        yield Case(
+            name=path.name,
+            image=image,
+            mask=mask,
+            pixel_size_mm=_pixel_size(row),
+            group=_HC18_NAME.match(path.name).group("exam"),
+            meta=meta,
+        )

@@ -1,0 +1,53 @@
+"""Grad-CAM for segmentation models (pytorch-grad-cam), safe for a shared cached model.
+
+The cached model is shared by every browser session. Grad-CAM registers hooks, and any
+forward pass through a hooked module (another session's prediction, say) would write into
+them; so the CAM runs on a private copy of the model and the cached one is never touched.
+A lock keeps at most one CAM computing at a time, bounding memory on a small server.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+
+import numpy as np
+import torch
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
+
+from core.models import get_spec
+from core.segmentation import Segmenter, unletterbox
+
+_LOCK = threading.Lock()
+
+
+def segmentation_cam(segmenter: Segmenter, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Grad-CAM of the foreground logits inside the predicted (or given) mask.
+
+    Args:
+        segmenter: the predictor whose model is explained (left untouched).
+        image: HxW or HxWx3 frame.
+        mask: HxW bool region whose score is explained, on the frame's grid; None uses the
+            model's own prediction.
+
+    Returns:
+        HxW float32 in [0, 1] on the frame's grid (all zeros if nothing was segmented).
+    """
+    x, box = segmenter.input_tensor(image)
+    if mask is None:
+        with torch.inference_mode():
+            target = (torch.sigmoid(segmenter.model(x)[0, 0]) >= segmenter.threshold).float()
+    else:
+        from core.segmentation import letterbox
+
+        target = torch.from_numpy(letterbox(mask.astype(np.float32), segmenter.card.input["size"])[0] >= 0.5)
+        target = target.float()
+    if not target.any():
+        return np.zeros(image.shape[:2], np.float32)
+    with _LOCK:
+        model = copy.deepcopy(segmenter.model).eval()
+        layer = get_spec(segmenter.card.arch).cam_layer(model)
+        with GradCAM(model=model, target_layers=[layer]) as cam:
+            targets = [SemanticSegmentationTarget(0, target.cpu().numpy())]
+            heat = cam(input_tensor=x.clone(), targets=targets)[0]
+    return np.clip(unletterbox(heat, box), 0.0, 1.0)

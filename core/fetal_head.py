@@ -1,0 +1,128 @@
+"""The fetal head pipeline: frame -> head mask -> ellipse -> HC / BPD / OFD -> GA and centile.
+
+What the page shows and what ``make bench`` times is this one function, :func:`analyse`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.biometry import (
+    BiometryError,
+    CentileResult,
+    HeadMeasurement,
+    assess_hc,
+    hadlock_ga_weeks,
+    measure_head,
+)
+from core.segmentation import SegmentationResult, Segmenter
+
+MIN_FIT_IOU = 0.85  # below this the segmented region is not an elliptical head
+
+
+@dataclass(frozen=True)
+class FetalHeadAnalysis:
+    """Everything measured on one frame by one model.
+
+    Attributes:
+        segmentation: probability and mask on the frame's grid.
+        measurement: HC/BPD/OFD (mm) and the ellipse, or None when no head was found.
+        ga_hadlock_weeks: gestational age implied by HC (Hadlock 1984), or None.
+        centile: INTERGROWTH-21st position for the stated GA, or None without one.
+        problem: why there is no measurement ("no head found: ..."), else None.
+        warnings: things the user should know about the input or the fit.
+    """
+
+    segmentation: SegmentationResult
+    measurement: HeadMeasurement | None
+    ga_hadlock_weeks: float | None
+    centile: CentileResult | None
+    problem: str | None
+    warnings: tuple[str, ...] = ()
+
+
+def input_warnings(image: np.ndarray) -> list[str]:
+    """Cheap checks that a frame looks like a greyscale B-mode ultrasound."""
+    out = []
+    if image.ndim == 3:
+        rgb = image.astype(np.float32)
+        if float(np.mean(rgb.max(axis=2) - rgb.min(axis=2))) > 12 * (1 if image.dtype == np.uint8 else 257):
+            out.append("the image has strong colour; B-mode ultrasound is greyscale, so this may not "
+                       "be an ultrasound frame (colour Doppler or annotations also cause this)")
+    if float(np.std(image)) < 1e-6:
+        out.append("the image is blank (a single grey level)")
+    return out
+
+
+def analyse(segmenter: Segmenter, image: np.ndarray, pixel_size_mm: float | None,
+            ga_weeks: float | None = None, threshold: float | None = None) -> FetalHeadAnalysis:
+    """Run the whole pipeline on one frame.
+
+    Args:
+        segmenter: a fetal head segmentation predictor.
+        image: HxW or HxWx3 frame, any dtype.
+        pixel_size_mm: isotropic pixel size in mm; None gives a mask but no measurements.
+        ga_weeks: stated gestational age (14-40 weeks) for the INTERGROWTH-21st centile.
+        threshold: probability threshold; None uses the model card's.
+    """
+    warnings = input_warnings(image)
+    seg = segmenter.predict(image, threshold=threshold)
+    if pixel_size_mm is None:
+        return FetalHeadAnalysis(seg, None, None, None, "pixel size unknown: enter it to measure",
+                                 tuple(warnings))
+    try:
+        m = measure_head(seg.mask, pixel_size_mm)
+    except BiometryError as exc:
+        return FetalHeadAnalysis(seg, None, None, None, str(exc), tuple(warnings))
+    if m.fit_iou < MIN_FIT_IOU:
+        problem = (f"no head found: the segmented region is not elliptical (ellipse fit IoU "
+                   f"{m.fit_iou:.2f} < {MIN_FIT_IOU}); check that this is a trans-thalamic head view")
+        return FetalHeadAnalysis(seg, None, None, None, problem, tuple(warnings))
+    ga = hadlock_ga_weeks(m.hc_mm)
+    if not 12 <= ga <= 42:
+        warnings.append(f"HC {m.hc_mm:.0f} mm implies {ga:.1f} weeks, outside the range Hadlock's "
+                        "formula was built on; check the pixel size")
+    centile = assess_hc(m.hc_mm, ga_weeks) if ga_weeks is not None else None
+    return FetalHeadAnalysis(seg, m, ga, centile, None, tuple(warnings))
+
+
+def report_row(analysis: FetalHeadAnalysis, truth: np.ndarray | None = None,
+               reference_hc_mm: float | None = None) -> dict[str, float | str | None]:
+    """One table row of measurements (units in the keys), plus agreement with a ground truth.
+
+    Args:
+        analysis: the pipeline's result for one model.
+        truth: HxW bool ground-truth mask on the same grid, if known.
+        reference_hc_mm: reference HC (e.g. from the HC18 CSV); measured from ``truth`` if None.
+    """
+    from core import metrics
+
+    m, c = analysis.measurement, analysis.centile
+    row: dict[str, float | str | None] = {
+        "HC (mm)": m.hc_mm if m else None,
+        "BPD (mm)": m.bpd_mm if m else None,
+        "OFD (mm)": m.ofd_mm if m else None,
+        "GA Hadlock (weeks)": analysis.ga_hadlock_weeks,
+        "HC centile": c.centile if c else None,
+        "HC z-score": c.z if c else None,
+        "flag": c.flag if c else None,
+        "ellipse fit IoU": m.fit_iou if m else None,
+        "problem": analysis.problem,
+    }
+    if truth is not None:
+        pred = analysis.segmentation.mask
+        px = m.pixel_size_mm if m else None
+        if reference_hc_mm is None and px:
+            try:
+                reference_hc_mm = measure_head(truth, px).hc_mm
+            except BiometryError:
+                reference_hc_mm = None
+        row.update({
+            "Dice": metrics.dice(pred, truth),
+            "IoU": metrics.iou(pred, truth),
+            "HD95 (mm)": metrics.hd95_mm(pred, truth, px) if px else None,
+            "HC reference (mm)": reference_hc_mm,
+            "|HC error| (mm)": abs(m.hc_mm - reference_hc_mm) if m and reference_hc_mm else None,
+        })
+    return row

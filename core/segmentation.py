@@ -1,0 +1,155 @@
+"""Segmentation predictor: numpy image in, probability and mask on the ORIGINAL grid out.
+
+Preprocessing is read from the model card (``input``: size, letterbox, mean/std) and shared
+with ``train/`` through :func:`prepare_input`, so training and inference see the same pixels.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from scipy import ndimage
+from torch import nn
+
+from core.biometry import largest_component
+from core.imaging import to_gray_u8
+from core.weights import ModelCard, load_model
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was scaled (aspect kept) and zero-padded into the network input."""
+
+    scale: float
+    top: int
+    left: int
+    height: int  # of the scaled image inside the padded input
+    width: int
+    orig_shape: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """One predicted mask.
+
+    Attributes:
+        prob: HxW float32 foreground probability on the input image's grid.
+        mask: HxW bool mask after threshold and the card's post-processing.
+        threshold: the probability threshold used.
+    """
+
+    prob: np.ndarray
+    mask: np.ndarray
+    threshold: float
+
+
+def letterbox(image: np.ndarray, size: Sequence[int], interpolation: int = cv2.INTER_AREA
+              ) -> tuple[np.ndarray, Letterbox]:
+    """Scale ``image`` (HxW or HxWxC) to fit ``size`` = (H, W) keeping its aspect, pad with 0."""
+    out_h, out_w = int(size[0]), int(size[1])
+    h, w = image.shape[:2]
+    scale = min(out_h / h, out_w / w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    top, left = (out_h - nh) // 2, (out_w - nw) // 2
+    resized = cv2.resize(image, (nw, nh), interpolation=interpolation)
+    out = np.zeros((out_h, out_w, *image.shape[2:]), dtype=resized.dtype)
+    out[top : top + nh, left : left + nw] = resized
+    return out, Letterbox(scale, top, left, nh, nw, (h, w))
+
+
+def unletterbox(array: np.ndarray, box: Letterbox) -> np.ndarray:
+    """Crop the padding off a network-sized HxW float map and resize it to the original grid."""
+    inner = array[box.top : box.top + box.height, box.left : box.left + box.width]
+    h, w = box.orig_shape
+    return cv2.resize(np.ascontiguousarray(inner, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def prepare_input(image: np.ndarray, spec: dict) -> tuple[np.ndarray, Letterbox]:
+    """Greyscale, letterbox and normalise one image as the card's ``input`` section says.
+
+    Args:
+        image: HxW (any dtype) or HxWx3 image.
+        spec: the card's ``input`` dict: ``size`` [H, W], ``mean`` and ``std`` of [0, 1] pixels.
+
+    Returns:
+        ``(x, box)`` with ``x`` a 1xHxW float32 array ready for the network.
+    """
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3,)):
+        raise ValueError(f"expected an HxW greyscale or HxWx3 image, got shape {image.shape}")
+    grey = to_gray_u8(image)
+    boxed, box = letterbox(grey, spec["size"])
+    x = (boxed.astype(np.float32) / 255.0 - float(spec["mean"][0])) / float(spec["std"][0])
+    return x[None], box
+
+
+def postprocess(prob: np.ndarray, threshold: float, spec: dict) -> np.ndarray:
+    """Threshold a probability map and apply the card's ``postprocess`` steps (HxW bool out)."""
+    mask = prob >= threshold
+    min_area = int(spec.get("min_area_px", 0))
+    if min_area and mask.any():
+        labels, n = ndimage.label(mask)
+        areas = np.bincount(labels.ravel())
+        keep = areas >= min_area
+        keep[0] = False
+        mask = keep[labels]
+    if spec.get("largest_component") and mask.any():
+        mask = largest_component(mask)
+    if spec.get("fill_holes") and mask.any():
+        mask = ndimage.binary_fill_holes(mask)
+    return mask
+
+
+class Segmenter:
+    """Runs a segmentation model on numpy images, as its card prescribes.
+
+    The model is shared (it may be cached for every browser session): this class never changes
+    its mode or parameters, and runs it under ``torch.inference_mode()``.
+    """
+
+    def __init__(self, model: nn.Module, card: ModelCard, device: str | torch.device = "cpu") -> None:
+        self.model = model.eval()
+        self.card = card
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, device: str = "cpu") -> Segmenter:
+        """Load a weights folder (sha256 checked) into a predictor."""
+        model, card = load_model(folder, device=device)
+        return cls(model, card, device)
+
+    @property
+    def threshold(self) -> float:
+        """The card's default probability threshold."""
+        return float(self.card.postprocess.get("threshold", 0.5))
+
+    def input_tensor(self, image: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
+        """The 1x1xHxW network input for ``image`` and how it was letterboxed."""
+        x, box = prepare_input(image, self.card.input)
+        return torch.from_numpy(x[None]).to(self.device), box
+
+    def logits(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, Letterbox]]:
+        """Foreground logits at network resolution, one (HxW float32, box) per image."""
+        prepared = [prepare_input(im, self.card.input) for im in images]
+        batch = torch.from_numpy(np.stack([x for x, _ in prepared])).to(self.device)
+        with torch.inference_mode():
+            out = self.model(batch)[:, 0].float().cpu().numpy()
+        return [(o, box) for o, (_, box) in zip(out, prepared)]
+
+    def predict_batch(self, images: Sequence[np.ndarray], *, threshold: float | None = None
+                      ) -> list[SegmentationResult]:
+        """Predict several images in one forward pass (they may differ in size)."""
+        thr = self.threshold if threshold is None else float(threshold)
+        results = []
+        for logit, box in self.logits(images):
+            # Resize logits, not probabilities: the 0.5 boundary interpolates more faithfully.
+            prob = 1.0 / (1.0 + np.exp(-unletterbox(logit, box)))
+            results.append(SegmentationResult(prob, postprocess(prob, thr, self.card.postprocess), thr))
+        return results
+
+    def predict(self, image: np.ndarray, *, threshold: float | None = None) -> SegmentationResult:
+        """Predict one image: HxW (any dtype) or HxWx3 in, result on the same HxW grid."""
+        return self.predict_batch([image], threshold=threshold)[0]

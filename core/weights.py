@@ -1,0 +1,167 @@
+"""Self-describing weights folders: ``model.json`` (the model card) + ``model.safetensors``.
+
+The loader rebuilds the network from the card alone (architecture name and config through
+the registry), refuses a weights file whose sha256 differs from the card, and never unpickles.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save_file
+from torch import nn
+
+from core.models import create_model
+
+log = logging.getLogger(__name__)
+
+CARD_FILE = "model.json"
+WEIGHTS_FILE = "model.safetensors"
+HISTORY_FILE = "history.csv"
+SCHEMA_VERSION = 1
+
+
+class WeightsError(ValueError):
+    """A weights folder is missing, malformed or does not match its card."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything needed to rebuild, feed and judge a trained model.
+
+    Attributes:
+        task: task name from ``core.tasks`` (e.g. ``"fetal_head"``).
+        arch: registry name of the architecture (``core.models``).
+        arch_config: builder arguments for :func:`core.models.create_model`.
+        labels: names of the output channels (``["head"]`` for a binary mask).
+        input: preprocessing: ``size`` [H, W], ``resize`` (``"letterbox"``), ``mean``, ``std``
+            applied to pixel values scaled to [0, 1].
+        postprocess: ``threshold`` on probability, ``largest_component``, ``min_area_px``.
+        training: what trained it: ``synthetic`` (bool), ``data`` in words, ``command``, ...
+        metrics: evaluations by name (``validation``, ``phantom_test``), each a dict.
+        weights: ``file``, ``sha256``, ``dtype``, ``params``, ``bytes``.
+        title: a short human name.
+        intended_use: one sentence.
+    """
+
+    task: str
+    arch: str
+    arch_config: dict[str, Any]
+    labels: list[str]
+    input: dict[str, Any]
+    postprocess: dict[str, Any]
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+    intended_use: str = "Research and education only; not a medical device and not a diagnosis."
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the training data were synthetic phantoms."""
+        return bool(self.training.get("synthetic", False))
+
+    def to_json(self) -> str:
+        """The card as indented JSON text."""
+        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        """Build a card from parsed JSON, refusing unknown schemas and missing keys."""
+        if data.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
+            raise WeightsError(f"model card schema {data.get('schema')} is not supported")
+        known = set(cls.__dataclass_fields__)
+        missing = {"task", "arch", "arch_config", "labels", "input", "postprocess"} - set(data)
+        if missing:
+            raise WeightsError(f"model card lacks {', '.join(sorted(missing))}")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_card(folder: str | Path) -> ModelCard:
+    """Read ``model.json`` from a weights folder."""
+    path = Path(folder) / CARD_FILE
+    if not path.is_file():
+        raise WeightsError(f"{folder}: no {CARD_FILE}; a weights folder holds {CARD_FILE} and "
+                           f"{WEIGHTS_FILE}")
+    try:
+        return ModelCard.from_dict(json.loads(path.read_text()))
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path}: not valid JSON ({exc})") from None
+
+
+def write_card(folder: str | Path, card: ModelCard) -> None:
+    """Write ``model.json`` (used to update metrics without touching the weights)."""
+    (Path(folder) / CARD_FILE).write_text(card.to_json())
+
+
+def save_model(
+    model: nn.Module, card: ModelCard, folder: str | Path, *, dtype: torch.dtype = torch.float16
+) -> ModelCard:
+    """Write ``model.safetensors`` (floating tensors cast to ``dtype``) and its card.
+
+    Returns:
+        The card as written, with its ``weights`` section filled in (sha256, size, params).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
+        for k, v in model.state_dict().items()
+    }
+    path = folder / WEIGHTS_FILE
+    save_file(tensors, str(path), metadata={"arch": card.arch, "task": card.task})
+    data = path.read_bytes()
+    weights = {
+        "file": WEIGHTS_FILE,
+        "sha256": sha256_bytes(data),
+        "dtype": str(dtype).removeprefix("torch."),
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "bytes": len(data),
+    }
+    card = replace(card, weights=weights)
+    write_card(folder, card)
+    return card
+
+
+def load_model(folder: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelCard]:
+    """Rebuild a model from its card and load its weights, checking the sha256 first.
+
+    Returns:
+        ``(model, card)`` with the model in eval mode, float32, on ``device``.
+
+    Raises:
+        WeightsError: missing files, a sha256 mismatch, or weights that do not fit the card.
+    """
+    folder = Path(folder)
+    card = read_card(folder)
+    path = folder / card.weights.get("file", WEIGHTS_FILE)
+    if not path.is_file():
+        raise WeightsError(f"{folder}: weights file {path.name} is missing")
+    data = path.read_bytes()
+    expected = card.weights.get("sha256")
+    actual = sha256_bytes(data)
+    if not expected or actual != expected:
+        raise WeightsError(
+            f"{path}: sha256 {actual[:12]}... does not match the card's {str(expected)[:12]}...; "
+            "the file was changed or the card is stale; refusing to load it"
+        )
+    model = create_model(card.arch, **card.arch_config)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_safetensors_bytes(data).items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: weights do not fit architecture {card.arch!r}: {exc}") from None
+    log.info("loaded %s (%s, sha256 %s)", folder, card.arch, actual[:12])
+    return model.to(device).eval(), card

@@ -1,0 +1,62 @@
+"""The ONLY place models and data are cached for the dashboard.
+
+Models are cached once per process (``st.cache_resource``), keyed by their weights folder;
+deterministic results are cached by their inputs (``st.cache_data``), image bytes included.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from core import fetal_head
+from core.datasets import Case, read_hc18
+from core.explain import segmentation_cam
+from core.segmentation import Segmenter
+from core.tasks import get_task
+from core.weights import ModelCard, WeightsError, read_card
+
+# Streamlit serves several sessions from one process; two threads each is plenty on a small CPU.
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@st.cache_resource(show_spinner="Loading model...")
+def get_segmenter(weights_dir: str) -> Segmenter:
+    """The predictor of a weights folder (sha256 checked once, then shared)."""
+    return Segmenter.from_folder(weights_dir)
+
+
+def available_models(task_name: str) -> dict[str, ModelCard]:
+    """Shipped models of a task whose weights folder has a readable card, by model name."""
+    task = get_task(task_name)
+    cards = {}
+    for name in task.models:
+        try:
+            cards[name] = read_card(task.weights_dir(name))
+        except WeightsError:
+            continue
+    return cards
+
+
+@st.cache_data(show_spinner=False)
+def load_samples(task_name: str) -> list[Case]:
+    """The bundled sample cases of a task (read in the real dataset layout)."""
+    folder = get_task(task_name).samples_dir
+    return list(read_hc18(folder, "training_set")) if Path(folder).is_dir() else []
+
+
+@st.cache_data(show_spinner="Segmenting...", max_entries=64)
+def analyse_fetal_head(model: str, image: np.ndarray, pixel_size_mm: float | None,
+                       ga_weeks: float | None, threshold: float) -> fetal_head.FetalHeadAnalysis:
+    """Cached :func:`core.fetal_head.analyse` with a shipped model."""
+    seg = get_segmenter(str(get_task("fetal_head").weights_dir(model)))
+    return fetal_head.analyse(seg, image, pixel_size_mm, ga_weeks, threshold)
+
+
+@st.cache_data(show_spinner="Computing Grad-CAM...", max_entries=16)
+def gradcam(task_name: str, model: str, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Cached segmentation Grad-CAM of a shipped model for the predicted ``mask``."""
+    seg = get_segmenter(str(get_task(task_name).weights_dir(model)))
+    return segmentation_cam(seg, image, mask)

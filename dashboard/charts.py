@@ -1,0 +1,33 @@
+"""Plotly figures shared by pages."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core.biometry import GA_MAX_WEEKS, GA_MIN_WEEKS, centile_value_mm
+
+
+def intergrowth_chart(points: dict[str, float], ga_weeks: float | None) -> go.Figure:
+    """INTERGROWTH-21st HC chart (3rd, 50th, 97th centiles, 14-40 weeks) with this case.
+
+    Args:
+        points: measured HC in mm by model name.
+        ga_weeks: stated gestational age; without one each HC is drawn as a horizontal line.
+    """
+    ga = np.linspace(GA_MIN_WEEKS, GA_MAX_WEEKS, 105)
+    fig = go.Figure()
+    for c, dash in ((97, "dash"), (50, "solid"), (3, "dash")):
+        fig.add_scatter(x=ga, y=[centile_value_mm(g, c) for g in ga], mode="lines", name=f"{c}th centile",
+                        line={"color": "#666", "dash": dash, "width": 1.5})
+    symbols = ["circle", "diamond", "square", "x"]
+    for i, (name, hc) in enumerate(points.items()):
+        if ga_weeks is None:
+            fig.add_hline(y=hc, line_dash="dot", annotation_text=f"{name}: {hc:.1f} mm (no GA stated)")
+        else:
+            fig.add_scatter(x=[ga_weeks], y=[hc], mode="markers", name=f"{name}: {hc:.1f} mm",
+                            marker={"size": 12, "symbol": symbols[i % len(symbols)]})
+    fig.update_layout(xaxis_title="gestational age (weeks)", yaxis_title="head circumference (mm)",
+                      height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      title="INTERGROWTH-21st fetal head circumference standard",
+                      legend={"orientation": "h", "y": -0.2})
+    return fig

@@ -1,0 +1,97 @@
+"""Fetal head biometry: head mask, ellipse, HC / BPD / OFD, GA and INTERGROWTH-21st centile."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.fetal_head import report_row
+from core.overlay import COLORS, draw_ellipse, error_overlay, heatmap_overlay, mask_png, overlay_mask
+from core.tasks import get_task
+from dashboard import cache, widgets
+from dashboard.charts import intergrowth_chart
+
+KEY = "fetal"
+TASK = get_task("fetal_head")
+LABELS = {"unet": "U-Net", "segnet": "SegNet"}
+
+st.title("Fetal head biometry")
+widgets.research_note()
+
+cards = cache.available_models(TASK.name)
+case = widgets.image_input(KEY, TASK)
+if case is None:
+    st.stop()
+models = widgets.model_picker(KEY, cards, LABELS)
+with st.sidebar:
+    px = st.number_input("Pixel size (mm)", min_value=0.001, max_value=5.0, value=case.pixel_size_mm,
+                         step=0.001, format="%.4f", key=f"{KEY}_px_{case.name}",
+                         help="From the HC18 CSV or the DICOM header when known; edit if needed.")
+    ga = st.number_input("Gestational age (weeks), optional", min_value=14.0, max_value=40.0, value=None,
+                         step=0.1, format="%.1f", key=f"{KEY}_ga",
+                         help="Stated GA places the HC on the INTERGROWTH-21st chart (14-40 weeks).")
+    thr = st.slider("Mask threshold (probability)", 0.05, 0.95, 0.5, 0.05, key=f"{KEY}_thr")
+    show_cam = st.toggle("Grad-CAM of the segmentation", key=f"{KEY}_cam")
+
+results = {m: cache.analyse_fetal_head(m, case.image, px, ga, thr) for m in models}
+shown = [("Input: " + case.name, case.image)]
+for m, res in results.items():
+    img = overlay_mask(case.image, res.segmentation.mask)
+    if res.measurement:
+        img = draw_ellipse(img, res.measurement.ellipse)
+    shown.append((f"{LABELS[m]}: mask and fitted ellipse (BPD, OFD axes)", img))
+if case.mask is not None:
+    shown.append(("Ground truth", overlay_mask(case.image, case.mask, COLORS["truth"])))
+widgets.image_row(shown)
+for m in models:
+    widgets.model_badge(LABELS[m], cards[m])
+
+warnings = {w for res in results.values() for w in res.warnings}
+for w in sorted(warnings):
+    st.warning(w)
+for m, res in results.items():
+    if res.problem:
+        st.error(f"{LABELS[m]}: {res.problem}")
+
+ref = case.meta.get("hc_mm")
+rows = {LABELS[m]: report_row(res, case.mask, ref) for m, res in results.items()}
+first = next((r for r in rows.values() if r["HC (mm)"]), None)
+if first:
+    cols = st.columns(4)
+    cols[0].metric("Head circumference", f"{first['HC (mm)']:.1f} mm")
+    cols[1].metric("BPD (outer-outer)", f"{first['BPD (mm)']:.1f} mm")
+    cols[2].metric("OFD (outer-outer)", f"{first['OFD (mm)']:.1f} mm")
+    cols[3].metric("GA from HC (Hadlock 1984)", f"{first['GA Hadlock (weeks)']:.1f} weeks")
+    if len(rows) > 1:
+        st.caption(f"Headline figures from {next(k for k, r in rows.items() if r is first)}; "
+                   "every model is in the table below.")
+table = pd.DataFrame.from_dict(rows, orient="index").dropna(axis=1, how="all")
+st.dataframe(table, width="stretch", column_config={
+    c: st.column_config.NumberColumn(format="%.2f") for c in table.columns if table[c].dtype.kind == "f"})
+for name, row in rows.items():
+    if row.get("flag"):
+        st.warning(f"{name}: HC {row['flag']}")
+
+hcs = {name: r["HC (mm)"] for name, r in rows.items() if r["HC (mm)"]}
+if hcs:
+    st.plotly_chart(intergrowth_chart(hcs, ga), width="stretch")
+    if ga is None:
+        st.caption("State a gestational age in the sidebar to see the centile and screening flags.")
+
+if case.mask is not None:
+    st.subheader("Errors against the ground truth")
+    st.caption("Green: true positive · orange: false positive · blue: false negative")
+    widgets.image_row([(LABELS[m], error_overlay(case.image, res.segmentation.mask, case.mask))
+                       for m, res in results.items()])
+
+if show_cam:
+    st.subheader("Grad-CAM: where the network looked to segment the head")
+    widgets.image_row([(LABELS[m], heatmap_overlay(case.image, cache.gradcam(TASK.name, m, case.image,
+                                                                                  res.segmentation.mask)))
+                       for m, res in results.items() if res.segmentation.mask.any()])
+
+stem = case.name.rsplit(".", 1)[0]
+records = [{"file": case.name, "model": name, "pixel_size_mm": px, "ga_stated_weeks": ga, **row}
+           for name, row in rows.items()]
+widgets.download_row(KEY, [(f"{LABELS[m]} mask (PNG)", mask_png(res.segmentation.mask),
+                            f"{stem}_{m}_mask.png", "image/png") for m, res in results.items()]
+                     + widgets.table_downloads(KEY, f"{stem}_biometry", records))

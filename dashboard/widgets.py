@@ -1,0 +1,159 @@
+"""Small reusable widgets shared by the analysis pages."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.datasets import fill_outline
+from core.imaging import ImageError, load_image, to_gray_u8
+from core.tasks import TaskSpec
+from core.weights import ModelCard
+from dashboard import cache
+
+RESEARCH_NOTE = "Research and education use only: not a medical device, not a diagnosis."
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "dcm", "dicom"]
+
+
+@dataclass(frozen=True)
+class InputCase:
+    """The image a page analyses, wherever it came from.
+
+    Attributes:
+        name: file name shown to the user.
+        image: HxW or HxWx3 array as decoded.
+        mask: HxW bool ground truth, or None.
+        pixel_size_mm: isotropic pixel size when the file or CSV says, else None.
+        meta: anything else (reference HC, notes from the decoder).
+    """
+
+    name: str
+    image: np.ndarray
+    mask: np.ndarray | None = None
+    pixel_size_mm: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def research_note() -> None:
+    """The one-line intended-use statement every analysis page carries."""
+    st.caption(f":material/info: {RESEARCH_NOTE}")
+
+
+def model_badge(name: str, card: ModelCard) -> None:
+    """Caption under a model's output saying what trained it."""
+    if card.synthetic:
+        st.caption(f"**{name}** · trained on synthetic phantoms only; not validated on patient images")
+    else:
+        st.caption(f"**{name}** · trained on {card.training.get('data', 'unknown data')}")
+
+
+def _uploaded_case(key: str) -> InputCase | None:
+    up = st.file_uploader("Ultrasound frame (PNG, JPEG, TIFF, BMP or DICOM)", type=UPLOAD_TYPES,
+                          key=f"{key}_upload")
+    if up is None:
+        st.info("Upload a frame, or switch to a bundled sample.")
+        return None
+    try:
+        img = load_image(up.getvalue(), name=up.name)  # in memory only; nothing is written to disk
+    except ImageError as exc:
+        st.error(f"Cannot read {up.name}: {exc}")
+        return None
+    spacing = img.spacing_mm
+    px = None
+    if spacing:
+        px = float(np.mean(spacing))
+        if abs(spacing[0] - spacing[1]) > 0.01 * px:
+            st.warning(f"Pixels are not square ({spacing[0]:.4f} x {spacing[1]:.4f} mm); "
+                       f"measuring with their mean, {px:.4f} mm.")
+    for note in img.meta.get("notes", []):
+        st.caption(f"{up.name}: {note}")
+    truth = _uploaded_truth(key, img.pixels.shape[:2])
+    return InputCase(up.name, img.pixels, truth, px, {"format": img.format})
+
+
+def _uploaded_truth(key: str, shape: tuple[int, int]) -> np.ndarray | None:
+    up = st.file_uploader("Optional ground truth (HC18 outline or filled mask, same size)",
+                          type=["png", "tif", "tiff", "bmp"], key=f"{key}_truth")
+    if up is None:
+        return None
+    try:
+        truth = fill_outline(to_gray_u8(load_image(up.getvalue(), name=up.name)) > 127)
+    except ImageError as exc:
+        st.error(f"Cannot read the ground truth {up.name}: {exc}")
+        return None
+    if truth.shape != shape:
+        st.error(f"Ground truth is {truth.shape[1]}x{truth.shape[0]} but the frame is "
+                 f"{shape[1]}x{shape[0]}; it is ignored.")
+        return None
+    return truth
+
+
+def image_input(key: str, task: TaskSpec) -> InputCase | None:
+    """Sidebar choice of a bundled sample or an upload; returns the case or None."""
+    samples = cache.load_samples(task.name)
+    options = (["Bundled sample"] if samples else []) + ["Upload"]
+    source = st.sidebar.radio("Image", options, key=f"{key}_source", horizontal=True)
+    if source == "Upload":
+        return _uploaded_case(key)
+    names = [c.name for c in samples]
+    name = st.sidebar.selectbox("Sample case", names, key=f"{key}_sample")
+    c = samples[names.index(name)]
+    return InputCase(c.name, c.image, c.mask, c.pixel_size_mm, dict(c.meta))
+
+
+def model_picker(key: str, cards: dict[str, ModelCard], labels: dict[str, str]) -> list[str]:
+    """Sidebar choice of one model or all side by side; returns model names."""
+    if not cards:
+        st.error("No trained weights found in weights/. Run `make weights` or restore the folder.")
+        st.stop()
+    options = [labels.get(m, m) for m in cards] + (["All side by side"] if len(cards) > 1 else [])
+    choice = st.sidebar.radio("Model", options, key=f"{key}_model")
+    return list(cards) if choice == "All side by side" else [m for m in cards if labels.get(m, m) == choice]
+
+
+def image_row(items: Sequence[tuple[str, np.ndarray]]) -> None:
+    """Images side by side, each with a caption."""
+    for col, (caption, img) in zip(st.columns(len(items)), items):
+        col.image(img, caption=caption, width="stretch")
+
+
+def download_row(key: str, files: Sequence[tuple[str, bytes | str, str, str]]) -> None:
+    """Download buttons side by side: (label, data, file name, mime)."""
+    for col, (label, data, fname, mime) in zip(st.columns(len(files)), files):
+        col.download_button(label, data, file_name=fname, mime=mime, key=f"{key}_{fname}")
+
+
+def table_downloads(key: str, stem: str, rows: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """CSV and JSON download entries for a list of row dicts."""
+    return [
+        ("Measurements (CSV)", pd.DataFrame(rows).to_csv(index=False), f"{stem}.csv", "text/csv"),
+        ("Measurements (JSON)", json.dumps(rows, indent=2, default=float), f"{stem}.json",
+         "application/json"),
+    ]
+
+
+def card_rows(task: TaskSpec, cards: dict[str, ModelCard]) -> list[dict[str, Any]]:
+    """One row per model card, in plain words, for the Home page."""
+    rows = []
+    for name, card in cards.items():
+        test = card.metrics.get("phantom_test", {})
+        val = card.metrics.get("validation", {})
+        rows.append({
+            "task": task.title,
+            "model": name,
+            "architecture": card.title or card.arch,
+            "parameters (M)": card.weights.get("params", 0) / 1e6,
+            "file (MB)": card.weights.get("bytes", 0) / 1e6,
+            "trained on": "synthetic phantoms only" if card.synthetic else card.training.get("data"),
+            "test Dice": test.get("dice_mean"),
+            "test |HC error| (mm)": test.get("hc_abs_diff_mm_mean"),
+            "test set": test.get("data", "not evaluated yet"),
+            "validation Dice": val.get("dice_mean"),
+            "sha256": card.weights.get("sha256", "")[:12],
+        })
+    return rows

@@ -1,0 +1,11 @@
+"""Router: page config and navigation only. Each page lives in dashboard/pages/."""
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="Medical image analysis", page_icon=":material/radiology:", layout="wide")
+st.navigation([
+    st.Page("dashboard/pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("dashboard/pages/fetal_biometry.py", title="Fetal head biometry",
+            icon=":material/pregnant_woman:"),
+]).run()

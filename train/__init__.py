@@ -1,0 +1,1 @@
+"""Command-line training and data-generation scripts (python -m train.<name> --help)."""

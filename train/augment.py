@@ -1,0 +1,69 @@
+"""Batch augmentation and losses for segmentation training (torch, CPU or GPU).
+
+Images arrive as Bx1xHxW float in [0, 1] (before the card's normalisation, so padding stays
+black) with soft masks Bx1xHxW in [0, 1]; geometry is applied to both, intensity to the image.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def random_affine(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, *, rot_deg: float = 20.0,
+                  scale: float = 0.15, shift: float = 0.08, hflip: bool = True
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random rotation, isotropic scaling, shift and horizontal flip, one per sample."""
+    b, _, h, w = x.shape
+    r = lambda: torch.rand(b, generator=gen) * 2 - 1  # noqa: E731
+    ang = r() * math.radians(rot_deg)
+    s = 1.0 + r() * scale
+    flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0) if hflip else torch.ones(b)
+    cos, sin = torch.cos(ang) / s, torch.sin(ang) / s
+    # Rotation in pixel space expressed in the normalised [-1, 1] grid of a non-square image.
+    theta = torch.stack([
+        torch.stack([cos * flip, -sin * h / w, r() * shift], 1),
+        torch.stack([sin * flip * w / h, cos, r() * shift], 1),
+    ], 1).to(x)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return (F.grid_sample(x, grid, align_corners=False),
+            F.grid_sample(y, grid, align_corners=False))
+
+
+def random_intensity(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random gamma, gain, offset and a little Gaussian noise, then clamp to [0, 1]."""
+    b = x.shape[0]
+    u = lambda lo, hi: (lo + (hi - lo) * torch.rand(b, 1, 1, 1, generator=gen)).to(x)  # noqa: E731
+    x = x.clamp(0, 1) ** u(0.7, 1.4) * u(0.75, 1.25) + u(-0.05, 0.05)
+    x = x + torch.randn(x.shape, generator=gen).to(x) * u(0.0, 0.04)
+    return x.clamp(0, 1)
+
+
+def random_crop(x: torch.Tensor, y: torch.Tensor, size: tuple[int, int], gen: torch.Generator
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random ``size`` crop per sample."""
+    ch, cw = size
+    _, _, h, w = x.shape
+    tops = torch.randint(0, h - ch + 1, (x.shape[0],), generator=gen).tolist()
+    lefts = torch.randint(0, w - cw + 1, (x.shape[0],), generator=gen).tolist()
+    xs = [x[i, :, t : t + ch, c : c + cw] for i, (t, c) in enumerate(zip(tops, lefts))]
+    ys = [y[i, :, t : t + ch, c : c + cw] for i, (t, c) in enumerate(zip(tops, lefts))]
+    return torch.stack(xs), torch.stack(ys)
+
+
+def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, *, smooth: float = 1.0) -> torch.Tensor:
+    """Binary cross-entropy plus soft Dice loss (per image, averaged); soft targets allowed."""
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    p = torch.sigmoid(logits).flatten(1)
+    t = target.flatten(1)
+    dice = (2 * (p * t).sum(1) + smooth) / (p.sum(1) + t.sum(1) + smooth)
+    return bce + (1 - dice).mean()
+
+
+def batch_dice(logits: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Hard Dice per image (both empty counts as 1), Bx1xHxW logits vs soft target."""
+    p = (torch.sigmoid(logits) >= threshold).flatten(1).float()
+    t = (target >= 0.5).flatten(1).float()
+    inter, total = (p * t).sum(1), p.sum(1) + t.sum(1)
+    return torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total))

@@ -1,0 +1,128 @@
+"""Evaluate a weights folder on a dataset folder or on fresh phantoms.
+
+    python -m train.evaluate --task fetal_head --weights weights/fetal_head/unet \\
+        --data /data/HC18 --out runs/eval_unet
+    python -m train.evaluate --task fetal_head --weights weights/fetal_head/unet \\
+        --phantoms 200 --phantom-seed 9001 --out runs/phantom_test --record phantom_test
+
+Writes ``per_case.csv`` (Dice, IoU, HD95 mm, HC predicted / reference / absolute difference)
+and ``summary.json`` (mean, SD, median per metric). On an HC18 folder with a ``test_set`` it
+also writes ``submission.csv`` in the challenge format. ``--record NAME`` stores the summary in
+the model card under ``metrics.NAME`` (the weights file and its sha256 are not touched).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from core.datasets import read_hc18
+from core.evaluation import Evaluation, evaluate_segmentation
+from core.segmentation import Segmenter
+from core.tasks import TASKS, get_task
+from core.weights import read_card, write_card
+from train.data import dataset_cases, phantom_cases
+
+log = logging.getLogger("train.evaluate")
+SUBMISSION_COLUMNS = ("filename", "center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm",
+                      "angle_rad")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--weights", required=True, type=Path, help="weights folder (model.json + safetensors)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="dataset folder in the task's layout")
+    src.add_argument("--phantoms", type=int, help="evaluate on N fresh phantoms")
+    p.add_argument("--phantom-seed", type=int, default=9001,
+                   help="phantom seed; pick one never used in training (default 9001)")
+    p.add_argument("--out", required=True, type=Path, help="output folder for CSV and JSON")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--record", metavar="NAME", help="store the summary in the card as metrics.NAME")
+    return p.parse_args(argv)
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write dict rows as CSV with the union of their keys (first-seen order)."""
+    keys: dict[str, None] = {}
+    for r in rows:
+        keys.update(dict.fromkeys(r))
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(keys))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def write_submission(path: Path, ev: Evaluation) -> int:
+    """HC18 challenge CSV; frames without an ellipse get NaN and are counted in the log."""
+    missing = 0
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(SUBMISSION_COLUMNS)
+        for r in ev.rows:
+            missing += math.isnan(r.get("semi_axes_a_mm", math.nan))
+            w.writerow([r["name"], *(f"{r.get(c, math.nan):.6f}" for c in SUBMISSION_COLUMNS[1:])])
+    return missing
+
+
+def _run(seg: Segmenter, cases: Any, total: int | None, args: argparse.Namespace, biometry: bool,
+         desc: str) -> Evaluation:
+    bar = tqdm(total=total, desc=desc, unit="case")
+    ev = evaluate_segmentation(seg, cases, biometry=biometry, batch_size=args.batch_size,
+                               on_row=lambda _: bar.update())
+    bar.close()
+    return ev
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the evaluation and write its files; returns the summary written to JSON."""
+    task = get_task(args.task)
+    seg = Segmenter.from_folder(args.weights)
+    biometry = task.name == "fetal_head"
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.phantoms:
+        cases = phantom_cases(task, args.phantoms, args.phantom_seed)
+        source = f"{args.phantoms} phantoms, seed {args.phantom_seed}"
+    else:
+        cases = dataset_cases(task, args.data)
+        source = str(args.data)
+    ev = _run(seg, cases, args.phantoms, args, biometry, "evaluate")
+    write_rows(args.out / "per_case.csv", ev.rows)
+    summary = {"weights": str(args.weights), "sha256": seg.card.weights.get("sha256"),
+               "data": source, "n": len(ev.rows), "metrics": ev.summary,
+               "command": "python -m train.evaluate " + shlex.join(args._argv)}
+    if args.data and task.layout == "hc18" and (args.data / "test_set").is_dir():
+        test = _run(seg, read_hc18(args.data, "test_set"), None, args, True, "test_set")
+        summary["submission_missing"] = write_submission(args.out / "submission.csv", test)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.record:
+        card = read_card(args.weights)
+        record = {"data": source, "n": len(ev.rows), "command": summary["command"],
+                  **{f"{k}_{s}": v[s] for k, v in ev.summary.items() for s in ("mean", "sd", "median")}}
+        write_card(args.weights, replace(card, metrics={**card.metrics, args.record: record}))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    args._argv = sys.argv[1:] if argv is None else argv
+    summary = evaluate(args)
+    for k, v in summary["metrics"].items():
+        print(f"{k:>16}: {v['mean']:.4f} +- {v['sd']:.4f} (median {v['median']:.4f}, n={v['n']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

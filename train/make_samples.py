@@ -1,0 +1,50 @@
+"""Write the bundled sample cases into data_samples/, in each dataset's real layout.
+
+    python -m train.make_samples            # all tasks
+    python -m train.make_samples --task fetal_head --n 8
+
+Samples come from the phantom generators with a fixed seed that training never uses, so the
+dashboard opens on cases no shipped model has seen.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from pathlib import Path
+
+from core.tasks import get_task
+
+SAMPLE_SEED = 424242  # never used for training (training uses 0, evaluation 9001)
+log = logging.getLogger("train.make_samples")
+
+
+def make_fetal_head(out: Path, n: int) -> Path:
+    """HC18 layout: training_set with annotations and CSV, and a small test_set."""
+    from train.phantoms.fetal_head import write_hc18
+
+    if out.exists():
+        shutil.rmtree(out)
+    return write_hc18(out, n=n, seed=SAMPLE_SEED, test_n=2, second_frame_every=4, progress=False)
+
+
+MAKERS = {"fetal_head": make_fetal_head}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m train.make_samples", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=sorted(MAKERS), action="append", help="task(s); default all")
+    p.add_argument("--n", type=int, default=7, help="exams per task (default 7)")
+    p.add_argument("--root", type=Path, help="output root (default data_samples/)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for name in args.task or sorted(MAKERS):
+        out = (args.root / name) if args.root else get_task(name).samples_dir
+        MAKERS[name](out, args.n)
+        log.info("wrote %s", out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,290 @@
+"""Train a segmentation model for a task and write its self-describing weights folder.
+
+    python -m train.segmentation --task fetal_head --arch unet --phantoms 2000 --epochs 30
+    python -m train.segmentation --task fetal_head --arch segnet --data /data/HC18
+    torchrun --nproc_per_node 2 -m train.segmentation --task fetal_head --arch unet ...
+
+Cases are split by exam (group), letterboxed to the card's input size once and held in memory;
+batches are augmented on the fly. Most epochs train on random crops (cheap on a CPU), the last
+``--full-epochs`` on whole frames so BatchNorm statistics match inference. The best epoch by
+validation Dice is written as fp16 safetensors with ``model.json`` and ``history.csv``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import logging
+import math
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from core.datasets import Case
+from core.evaluation import evaluate_segmentation
+from core.models import create_model, get_spec
+from core.segmentation import Segmenter, letterbox
+from core.tasks import TASKS, TaskSpec, get_task
+from core.weights import HISTORY_FILE, ModelCard, save_model, write_card
+from train.augment import batch_dice, dice_bce_loss, random_affine, random_crop, random_intensity
+from train.data import dataset_cases, is_validation, phantom_cases
+
+log = logging.getLogger("train.segmentation")
+
+
+@dataclass
+class Split:
+    """Letterboxed uint8 tensors (Nx1xHxW) of one split, and the full-size cases for scoring."""
+
+    images: torch.Tensor
+    masks: torch.Tensor
+    cases: list[Case]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m train.segmentation", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--arch", required=True, help="registered architecture, e.g. unet, segnet")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="dataset folder in the task's layout (HC18 for fetal_head)")
+    src.add_argument("--phantoms", type=int, help="train on N synthetic phantoms instead")
+    p.add_argument("--phantom-seed", type=int, default=0, help="seed of the phantom stream (default 0)")
+    p.add_argument("--out", type=Path, help="weights folder (default weights/<task>/<arch>)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--full-epochs", type=int, default=3, help="last epochs on whole frames, not crops")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), default=(160, 224),
+                   help="training crop at network resolution (default 160 224)")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
+                   help="network input size (default: the task's)")
+    p.add_argument("--val-frac", type=float, default=0.1, help="share of exams held out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 mixed precision (default: on with CUDA)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--time-limit-min", type=float, default=0.0,
+                   help="stop after this many minutes (0: no limit); the best epoch is kept")
+    return p.parse_args(argv)
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def setup_distributed(device: torch.device) -> None:
+    """Join the process group when launched by torchrun (gloo on CPU, nccl on GPU)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def load_splits(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int]) -> tuple[Split, Split]:
+    """Read or generate the cases, split them by group, letterbox them once."""
+    if args.data:
+        cases = dataset_cases(task, args.data)
+    else:
+        cases = phantom_cases(task, args.phantoms, args.phantom_seed)
+    parts: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}
+    for case in tqdm(cases, desc="cases", total=args.phantoms, disable=_rank_world()[0] != 0):
+        if case.mask is None:
+            continue
+        val = is_validation(case.group, args.seed, args.val_frac)
+        imgs, masks, kept = parts[val]
+        imgs.append(letterbox(case.image, size)[0])
+        masks.append(np.round(letterbox(case.mask.astype(np.float32), size, cv2.INTER_AREA)[0] * 255))
+        if val:  # full-size cases are kept only for the final full-resolution scoring
+            kept.append(case)
+
+    def to_split(imgs: list, masks: list, kept: list) -> Split:
+        if not imgs:
+            raise SystemExit("no labelled cases in this split: add data or change --val-frac")
+        stack = lambda a: torch.from_numpy(np.stack(a).astype(np.uint8))[:, None]  # noqa: E731
+        return Split(stack(imgs), stack(masks), kept)
+
+    return to_split(*parts[False]), to_split(*parts[True])
+
+
+def make_card(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int]) -> ModelCard:
+    """The card this run will write: architecture, preprocessing and provenance."""
+    spec = get_spec(args.arch)
+    data = (f"{args.phantoms} synthetic fetal head phantoms (train/phantoms/{task.name}.py, seed "
+            f"{args.phantom_seed}); NOT real patient data" if args.phantoms
+            else f"dataset folder {args.data.name} ({task.layout} layout)")
+    return ModelCard(
+        task=task.name,
+        arch=args.arch,
+        arch_config=dict(spec.defaults),
+        labels=list(task.labels),
+        input={**task.input, "size": list(size)},
+        postprocess=dict(task.postprocess),
+        title=f"{task.title}: {spec.description}",
+        training={
+            "synthetic": bool(args.phantoms),
+            "data": data,
+            "split": f"by exam, {args.val_frac:.0%} held out (seed {args.seed})",
+            "command": "python -m train.segmentation " + shlex.join(args._argv),
+            "epochs": args.epochs,
+            "crop": list(args.crop),
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "loss": "BCE + soft Dice",
+            "augmentation": "rotation +-20 deg, scale +-15%, shift, horizontal flip, gamma, gain, noise",
+            "init": "random (no pretrained weights)",
+            "torch": torch.__version__,
+        },
+    )
+
+
+def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
+              train: Split, args: argparse.Namespace, card: ModelCard, crop: tuple[int, int] | None,
+              gen: torch.Generator, device: torch.device, amp: bool) -> float:
+    """One pass over this rank's share of the training split; returns the mean loss."""
+    rank, world = _rank_world()
+    mean, std = card.input["mean"][0], card.input["std"][0]
+    order = torch.randperm(len(train.images), generator=gen)[rank::world]
+    model.train()
+    losses = []
+    for start in range(0, len(order) - args.batch_size + 1, args.batch_size):
+        idx = order[start : start + args.batch_size]
+        x = train.images[idx].float() / 255
+        y = train.masks[idx].float() / 255
+        x, y = random_affine(x, y, gen)
+        if crop:
+            x, y = random_crop(x, y, crop, gen)
+        x = (random_intensity(x, gen) - mean) / std
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = dice_bce_loss(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    return float(np.mean(losses)) if losses else math.nan
+
+
+@torch.no_grad()
+def validate(model: nn.Module, val: Split, card: ModelCard, device: torch.device) -> tuple[float, float]:
+    """Mean loss and hard Dice on the validation split at network resolution."""
+    model.eval()
+    mean, std = card.input["mean"][0], card.input["std"][0]
+    losses, dices = [], []
+    for start in range(0, len(val.images), 16):
+        x = ((val.images[start : start + 16].float() / 255 - mean) / std).to(device)
+        y = (val.masks[start : start + 16].float() / 255).to(device)
+        logits = model(x).float()
+        losses.append(dice_bce_loss(logits, y).item() * len(x))
+        dices.append(batch_dice(logits, y).cpu())
+    return float(np.sum(losses) / len(val.images)), float(torch.cat(dices).mean())
+
+
+def final_validation(out: Path, val: Split, task: TaskSpec) -> dict[str, float]:
+    """Score the saved weights on the full-size validation cases, as users will see them."""
+    seg = Segmenter.from_folder(out)
+    ev = evaluate_segmentation(seg, val.cases, biometry=task.name == "fetal_head")
+    keys = ("dice", "iou", "hd95_mm", "hc_abs_diff_mm")
+    res = {f"{k}_{s}": ev.summary[k][s] for k in keys if k in ev.summary for s in ("mean", "sd")}
+    return {"n": len(val.cases), **res}
+
+
+def train(args: argparse.Namespace) -> Path:
+    """Run the whole training; returns the weights folder (on rank 0)."""
+    task = get_task(args.task)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if args.device == "auto" else args.device))
+    amp = device.type == "cuda" if args.amp is None else args.amp
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    setup_distributed(device)
+    rank, world = _rank_world()
+    size = tuple(args.input_size or task.input["size"])
+    out = args.out or task.weights_dir(args.arch)
+    torch.manual_seed(args.seed)
+    train_split, val_split = load_splits(args, task, size)
+    card = make_card(args, task, size)
+    model = create_model(card.arch, **card.arch_config).to(device)
+    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps = max(1, len(train_split.images) // world // args.batch_size) * args.epochs
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps + 1, pct_start=0.1)
+    gen = torch.Generator().manual_seed(args.seed * 1000 + rank)
+    history, best, best_state, t0 = [], -1.0, None, time.time()
+    if rank == 0:
+        log.info("%s/%s: %d train, %d val cases at %s on %s x%d", task.name, args.arch,
+                 len(train_split.images), len(val_split.images), size, device, world)
+    bar = tqdm(range(args.epochs), desc=f"train {args.arch}", disable=rank != 0)
+    for epoch in bar:
+        crop = None if epoch >= args.epochs - args.full_epochs else tuple(args.crop)
+        loss = run_epoch(net, opt, sched, train_split, args, card, crop, gen, device, amp)
+        if rank == 0:
+            val_loss, val_dice = validate(model, val_split, card, device)
+            history.append({"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss,
+                            "val_loss": val_loss, "val_dice": val_dice, "crop": crop is not None,
+                            "minutes": round((time.time() - t0) / 60, 2)})
+            bar.set_postfix(loss=f"{loss:.4f}", val_dice=f"{val_dice:.4f}")
+            # Only whole-frame epochs compete: their BatchNorm statistics match inference.
+            if val_dice > best and (crop is None or args.full_epochs == 0):
+                best, best_epoch = val_dice, epoch + 1
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            _write_history(out, history)
+        if args.time_limit_min and (time.time() - t0) / 60 > args.time_limit_min:
+            log.warning("time limit reached after epoch %d", epoch + 1)
+            break
+    if world > 1:
+        dist.barrier()
+    if rank == 0:
+        if best_state is None:  # stopped before any whole-frame epoch: keep the last state
+            best, best_epoch = history[-1]["val_dice"], history[-1]["epoch"]
+        else:
+            model.load_state_dict(best_state)
+        card = replace(card, training={**card.training, "best_epoch": best_epoch,
+                                       "minutes": round((time.time() - t0) / 60, 1),
+                                       "device": f"{device.type} x{world}",
+                                       "date": dt.date.today().isoformat()},
+                       metrics={"validation_net_res": {"dice": best, "epoch": best_epoch}})
+        card = save_model(model, card, out)
+        card = replace(card, metrics={**card.metrics, "validation": final_validation(out, val_split, task)})
+        write_card(out, card)
+        log.info("wrote %s: %s", out, card.metrics)
+    return out
+
+
+def _write_history(out: Path, history: list[dict]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / HISTORY_FILE).open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    args._argv = sys.argv[1:] if argv is None else argv
+    try:
+        train(args)
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
