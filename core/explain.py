@@ -44,7 +44,8 @@ def segmentation_cam(segmenter: Segmenter, image: np.ndarray, mask: np.ndarray |
         target = target.float()
     if not target.any():
         return np.zeros(image.shape[:2], np.float32)
-    with _LOCK:
+    # Gradients are needed even when the caller runs under no_grad / inference_mode.
+    with _LOCK, torch.inference_mode(False), torch.enable_grad():
         model = copy.deepcopy(segmenter.model).eval()
         layer = get_spec(segmenter.card.arch).cam_layer(model)
         with GradCAM(model=model, target_layers=[layer]) as cam:

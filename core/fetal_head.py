@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.biometry import (
+    GA_MAX_WEEKS,
+    GA_MIN_WEEKS,
     BiometryError,
     CentileResult,
     HeadMeasurement,
@@ -40,6 +42,7 @@ class FetalHeadAnalysis:
     centile: CentileResult | None
     problem: str | None
     warnings: tuple[str, ...] = ()
+    pixel_size_mm: float | None = None
 
 
 def input_warnings(image: np.ndarray) -> list[str]:
@@ -63,28 +66,37 @@ def analyse(segmenter: Segmenter, image: np.ndarray, pixel_size_mm: float | None
         segmenter: a fetal head segmentation predictor.
         image: HxW or HxWx3 frame, any dtype.
         pixel_size_mm: isotropic pixel size in mm; None gives a mask but no measurements.
-        ga_weeks: stated gestational age (14-40 weeks) for the INTERGROWTH-21st centile.
+        ga_weeks: stated gestational age for the INTERGROWTH-21st centile; outside its 14-40
+            weeks it gives a warning and no centile.
         threshold: probability threshold; None uses the model card's.
     """
     warnings = input_warnings(image)
     seg = segmenter.predict(image, threshold=threshold)
+
+    def without(problem: str) -> FetalHeadAnalysis:
+        return FetalHeadAnalysis(seg, None, None, None, problem, tuple(warnings), pixel_size_mm)
+
     if pixel_size_mm is None:
-        return FetalHeadAnalysis(seg, None, None, None, "pixel size unknown: enter it to measure",
-                                 tuple(warnings))
+        return without("pixel size unknown: enter it to measure")
     try:
         m = measure_head(seg.mask, pixel_size_mm)
     except BiometryError as exc:
-        return FetalHeadAnalysis(seg, None, None, None, str(exc), tuple(warnings))
+        return without(str(exc))
     if m.fit_iou < MIN_FIT_IOU:
-        problem = (f"no head found: the segmented region is not elliptical (ellipse fit IoU "
-                   f"{m.fit_iou:.2f} < {MIN_FIT_IOU}); check that this is a trans-thalamic head view")
-        return FetalHeadAnalysis(seg, None, None, None, problem, tuple(warnings))
+        return without(f"no head found: the segmented region is not elliptical (ellipse fit IoU "
+                       f"{m.fit_iou:.2f} < {MIN_FIT_IOU}); check that this is a trans-thalamic head view")
     ga = hadlock_ga_weeks(m.hc_mm)
     if not 12 <= ga <= 42:
         warnings.append(f"HC {m.hc_mm:.0f} mm implies {ga:.1f} weeks, outside the range Hadlock's "
                         "formula was built on; check the pixel size")
-    centile = assess_hc(m.hc_mm, ga_weeks) if ga_weeks is not None else None
-    return FetalHeadAnalysis(seg, m, ga, centile, None, tuple(warnings))
+    centile = None
+    if ga_weeks is not None:
+        if GA_MIN_WEEKS <= ga_weeks <= GA_MAX_WEEKS:
+            centile = assess_hc(m.hc_mm, ga_weeks)
+        else:
+            warnings.append(f"no centile: the INTERGROWTH-21st standard covers {GA_MIN_WEEKS:g}-"
+                            f"{GA_MAX_WEEKS:g} weeks, {ga_weeks:g} was given")
+    return FetalHeadAnalysis(seg, m, ga, centile, None, tuple(warnings), pixel_size_mm)
 
 
 def report_row(analysis: FetalHeadAnalysis, truth: np.ndarray | None = None,
@@ -112,7 +124,7 @@ def report_row(analysis: FetalHeadAnalysis, truth: np.ndarray | None = None,
     }
     if truth is not None:
         pred = analysis.segmentation.mask
-        px = m.pixel_size_mm if m else None
+        px = analysis.pixel_size_mm
         if reference_hc_mm is None and px:
             try:
                 reference_hc_mm = measure_head(truth, px).hc_mm

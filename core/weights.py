@@ -96,9 +96,12 @@ def read_card(folder: str | Path) -> ModelCard:
         raise WeightsError(f"{folder}: no {CARD_FILE}; a weights folder holds {CARD_FILE} and "
                            f"{WEIGHTS_FILE}")
     try:
-        return ModelCard.from_dict(json.loads(path.read_text()))
-    except json.JSONDecodeError as exc:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise WeightsError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path}: expected a JSON object, got a {type(data).__name__}")
+    return ModelCard.from_dict(data)
 
 
 def write_card(folder: str | Path, card: ModelCard) -> None:
@@ -157,7 +160,10 @@ def load_model(folder: str | Path, *, device: str | torch.device = "cpu") -> tup
             f"{path}: sha256 {actual[:12]}... does not match the card's {str(expected)[:12]}...; "
             "the file was changed or the card is stale; refusing to load it"
         )
-    model = create_model(card.arch, **card.arch_config)
+    try:
+        model = create_model(card.arch, **card.arch_config)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"{folder}: cannot build {card.arch!r} from the card's arch_config: {exc}") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_safetensors_bytes(data).items()}
     try:
         model.load_state_dict(state, strict=True)

@@ -33,6 +33,7 @@ from core.weights import read_card, write_card
 from train.data import dataset_cases, phantom_cases
 
 log = logging.getLogger("train.evaluate")
+CARD_METRICS = ("dice", "iou", "precision", "recall", "hd95_mm", "hc_abs_diff_mm")
 SUBMISSION_COLUMNS = ("filename", "center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm",
                       "angle_rad")
 
@@ -109,7 +110,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if args.record:
         card = read_card(args.weights)
         record = {"data": source, "n": len(ev.rows), "command": summary["command"],
-                  **{f"{k}_{s}": v[s] for k, v in ev.summary.items() for s in ("mean", "sd", "median")}}
+                  **{f"{k}_{s}": v[s] for k, v in ev.summary.items() if k in CARD_METRICS
+                     for s in ("mean", "sd", "median")}}
         write_card(args.weights, replace(card, metrics={**card.metrics, args.record: record}))
     return summary
 

@@ -25,7 +25,46 @@ def make_fetal_head(out: Path, n: int) -> Path:
 
     if out.exists():
         shutil.rmtree(out)
-    return write_hc18(out, n=n, seed=SAMPLE_SEED, test_n=2, second_frame_every=4, progress=False)
+    write_hc18(out, n=n, seed=SAMPLE_SEED, test_n=2, second_frame_every=4, progress=False)
+    write_ultrasound_dicom(out / "dicom" / "fetal_head_phantom.dcm", seed=SAMPLE_SEED + 1)
+    return out
+
+
+def write_ultrasound_dicom(path: Path, seed: int) -> Path:
+    """One phantom frame as an uncompressed ultrasound DICOM, spacing in the region sequence.
+
+    Carries no patient identifiers: this is what an anonymised export from a scanner looks like.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
+
+    from train.phantoms.fetal_head import generate
+
+    ph = next(generate(1, seed))
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UltrasoundImageStorage
+    # Derived from the seed so that re-making the samples rewrites identical files.
+    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[f"medimg-sample-{seed}"])
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = UltrasoundImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientName, ds.PatientID = "US", "Phantom^Synthetic", "PHANTOM"
+    ds.Rows, ds.Columns = ph.image.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    region = Dataset()
+    region.RegionSpatialFormat, region.RegionDataType, region.RegionFlags = 1, 1, 0
+    region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, 0
+    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = ds.Columns - 1, ds.Rows - 1
+    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3  # cm
+    region.PhysicalDeltaX = region.PhysicalDeltaY = ph.pixel_size_mm / 10.0
+    ds.SequenceOfUltrasoundRegions = [region]
+    ds.ImageComments = f"synthetic phantom; reference HC {ph.hc_mm:.2f} mm"
+    ds.PixelData = ph.image.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
 
 
 MAKERS = {"fetal_head": make_fetal_head}

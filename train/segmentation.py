@@ -5,9 +5,11 @@
     torchrun --nproc_per_node 2 -m train.segmentation --task fetal_head --arch unet ...
 
 Cases are split by exam (group), letterboxed to the card's input size once and held in memory;
-batches are augmented on the fly. Most epochs train on random crops (cheap on a CPU), the last
-``--full-epochs`` on whole frames so BatchNorm statistics match inference. The best epoch by
-validation Dice is written as fp16 safetensors with ``model.json`` and ``history.csv``.
+batches are augmented on the fly. Epochs train on random crops (cheap on a CPU; the networks are
+fully convolutional), optionally the last ``--full-epochs`` on whole frames; BatchNorm statistics
+are then re-estimated on whole frames so they match inference. The best epoch by validation
+Dice (whole frames, network resolution) is written as fp16 safetensors with ``model.json`` and
+``history.csv``.
 """
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--phantom-seed", type=int, default=0, help="seed of the phantom stream (default 0)")
     p.add_argument("--out", type=Path, help="weights folder (default weights/<task>/<arch>)")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--full-epochs", type=int, default=3, help="last epochs on whole frames, not crops")
+    p.add_argument("--full-epochs", type=int, default=0, help="last epochs on whole frames, not crops")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--weight-decay", type=float, default=1e-4)
@@ -109,8 +111,17 @@ def load_splits(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int])
         imgs, masks, kept = parts[val]
         imgs.append(letterbox(case.image, size)[0])
         masks.append(np.round(letterbox(case.mask.astype(np.float32), size, cv2.INTER_AREA)[0] * 255))
-        if val:  # full-size cases are kept only for the final full-resolution scoring
+        # Full-size cases are kept only for validation; training keeps its last one in case a
+        # tiny dataset leaves the validation split empty.
+        if val or not kept:
             kept.append(case)
+        else:
+            kept[0] = case
+
+    if not parts[True][0] and len(parts[False][0]) > 1:
+        log.warning("no exam fell into the validation split; holding out the last training case")
+        imgs, masks, kept = parts[False]
+        parts[True] = ([imgs.pop()], [masks.pop()], [kept.pop()])
 
     def to_split(imgs: list, masks: list, kept: list) -> Split:
         if not imgs:
@@ -118,7 +129,8 @@ def load_splits(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int])
         stack = lambda a: torch.from_numpy(np.stack(a).astype(np.uint8))[:, None]  # noqa: E731
         return Split(stack(imgs), stack(masks), kept)
 
-    return to_split(*parts[False]), to_split(*parts[True])
+    train, val = to_split(*parts[False]), to_split(*parts[True])
+    return Split(train.images, train.masks, []), val
 
 
 def make_card(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int]) -> ModelCard:
@@ -158,7 +170,9 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.l
     """One pass over this rank's share of the training split; returns the mean loss."""
     rank, world = _rank_world()
     mean, std = card.input["mean"][0], card.input["std"][0]
-    order = torch.randperm(len(train.images), generator=gen)[rank::world]
+    # Every rank must run the same number of steps, or DDP's gradient all-reduce hangs.
+    per_rank = len(train.images) // world
+    order = torch.randperm(len(train.images), generator=gen)[: per_rank * world][rank::world]
     model.train()
     losses = []
     for start in range(0, len(order) - args.batch_size + 1, args.batch_size):
@@ -169,7 +183,8 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.l
         if crop:
             x, y = random_crop(x, y, crop, gen)
         x = (random_intensity(x, gen) - mean) / std
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
+        y = y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = dice_bce_loss(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
@@ -187,12 +202,36 @@ def validate(model: nn.Module, val: Split, card: ModelCard, device: torch.device
     mean, std = card.input["mean"][0], card.input["std"][0]
     losses, dices = [], []
     for start in range(0, len(val.images), 16):
-        x = ((val.images[start : start + 16].float() / 255 - mean) / std).to(device)
+        x = ((val.images[start : start + 16].float() / 255 - mean) / std)
+        x = x.to(device, memory_format=torch.channels_last)
         y = (val.masks[start : start + 16].float() / 255).to(device)
         logits = model(x).float()
         losses.append(dice_bce_loss(logits, y).item() * len(x))
         dices.append(batch_dice(logits, y).cpu())
     return float(np.sum(losses) / len(val.images)), float(torch.cat(dices).mean())
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, train: Split, card: ModelCard, device: torch.device,
+                          n: int = 256, batch: int = 16) -> None:
+    """Re-estimate BatchNorm running statistics on whole (unaugmented) training frames.
+
+    Training on crops leaves statistics of crops; inference sees whole letterboxed frames.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches below
+    model.train()
+    mean, std = card.input["mean"][0], card.input["std"][0]
+    for start in range(0, min(n, len(train.images)), batch):
+        x = (train.images[start : start + batch].float() / 255 - mean) / std
+        model(x.to(device, memory_format=torch.channels_last))
+    for bn in bns:
+        bn.momentum = 0.1
+    model.eval()
 
 
 def final_validation(out: Path, val: Split, task: TaskSpec) -> dict[str, float]:
@@ -219,13 +258,13 @@ def train(args: argparse.Namespace) -> Path:
     torch.manual_seed(args.seed)
     train_split, val_split = load_splits(args, task, size)
     card = make_card(args, task, size)
-    model = create_model(card.arch, **card.arch_config).to(device)
+    model = create_model(card.arch, **card.arch_config).to(device, memory_format=torch.channels_last)
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps = max(1, len(train_split.images) // world // args.batch_size) * args.epochs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps + 1, pct_start=0.1)
     gen = torch.Generator().manual_seed(args.seed * 1000 + rank)
-    history, best, best_state, t0 = [], -1.0, None, time.time()
+    history, best, best_epoch, best_state, t0 = [], -1.0, 0, None, time.time()
     if rank == 0:
         log.info("%s/%s: %d train, %d val cases at %s on %s x%d", task.name, args.arch,
                  len(train_split.images), len(val_split.images), size, device, world)
@@ -239,8 +278,7 @@ def train(args: argparse.Namespace) -> Path:
                             "val_loss": val_loss, "val_dice": val_dice, "crop": crop is not None,
                             "minutes": round((time.time() - t0) / 60, 2)})
             bar.set_postfix(loss=f"{loss:.4f}", val_dice=f"{val_dice:.4f}")
-            # Only whole-frame epochs compete: their BatchNorm statistics match inference.
-            if val_dice > best and (crop is None or args.full_epochs == 0):
+            if val_dice > best:
                 best, best_epoch = val_dice, epoch + 1
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             _write_history(out, history)
@@ -250,10 +288,9 @@ def train(args: argparse.Namespace) -> Path:
     if world > 1:
         dist.barrier()
     if rank == 0:
-        if best_state is None:  # stopped before any whole-frame epoch: keep the last state
-            best, best_epoch = history[-1]["val_dice"], history[-1]["epoch"]
-        else:
-            model.load_state_dict(best_state)
+        model.load_state_dict(best_state)
+        recalibrate_batchnorm(model, train_split, card, device)
+        best = validate(model, val_split, card, device)[1]
         card = replace(card, training={**card.training, "best_epoch": best_epoch,
                                        "minutes": round((time.time() - t0) / 60, 1),
                                        "device": f"{device.type} x{world}",

@@ -1,0 +1,151 @@
+"""core.explain: segmentation Grad-CAM on random-init models, and that the shared model is untouched."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from core.biometry import Ellipse, ellipse_mask
+from core.explain import segmentation_cam
+from core.models import create_model, list_models
+from core.segmentation import Segmenter
+from core.weights import ModelCard
+
+SHAPE = (120, 200)  # the frame; the network sees 64x96
+HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+              "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs")
+
+
+def _segmenter(arch: str, seed: int = 0) -> Segmenter:
+    torch.manual_seed(seed)
+    card = ModelCard(task="fetal_head", arch=arch, arch_config={}, labels=["head"],
+                     input={"size": [64, 96], "resize": "letterbox", "mean": [0.5], "std": [0.25]},
+                     postprocess={"threshold": 0.5})
+    return Segmenter(create_model(arch), card)
+
+
+def _image() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, SHAPE, dtype=np.uint8)
+
+
+def _head_mask() -> np.ndarray:
+    return ellipse_mask(SHAPE, Ellipse(100, 60, 50, 30, 0.3))
+
+
+def _hooks(model: nn.Module) -> dict[str, int]:
+    return {f"{name}.{d}": len(getattr(m, d)) for name, m in model.named_modules() for d in HOOK_DICTS
+            if getattr(m, d, None)}
+
+
+def _global_hooks() -> tuple[int, ...]:
+    from torch.nn.modules import module as M
+
+    names = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+             "_global_backward_pre_hooks")
+    return tuple(len(getattr(M, n, {})) for n in names)
+
+
+@pytest.fixture(scope="module", params=list_models("segmentation"))
+def seg(request) -> Segmenter:
+    return _segmenter(request.param)
+
+
+def test_cam_is_unit_float_map_on_the_frame_grid(seg):
+    heat = segmentation_cam(seg, _image(), _head_mask())
+    assert heat.shape == SHAPE and heat.dtype == np.float32
+    assert heat.min() >= 0.0 and heat.max() <= 1.0
+    assert heat.max() > 0.5  # pytorch-grad-cam scales each map to its maximum
+    assert np.isfinite(heat).all()
+
+
+def test_cam_from_the_models_own_prediction(seg):
+    img = _image()
+    assert seg.predict(img).mask.any()  # else the next line would be trivially zero
+    heat = segmentation_cam(seg, img)
+    assert heat.shape == SHAPE and heat.dtype == np.float32
+    assert 0.0 <= heat.min() and 0.5 < heat.max() <= 1.0
+
+
+def test_cam_of_an_rgb_frame(seg):
+    rgb = np.repeat(_image()[..., None], 3, axis=2)
+    heat = segmentation_cam(seg, rgb, _head_mask())
+    np.testing.assert_allclose(heat, segmentation_cam(seg, _image(), _head_mask()), atol=1e-5)
+
+
+def test_empty_mask_gives_zeros(seg):
+    heat = segmentation_cam(seg, _image(), np.zeros(SHAPE, bool))
+    assert heat.shape == SHAPE and heat.dtype == np.float32
+    assert not heat.any()
+
+
+def test_empty_prediction_gives_zeros():
+    seg = _segmenter("segnet")
+    with torch.no_grad():
+        seg.model.head.bias.fill_(-50.0)  # every logit very negative: nothing segmented
+    assert not seg.predict(_image()).mask.any()
+    heat = segmentation_cam(seg, _image())
+    assert heat.shape == SHAPE and not heat.any()
+
+
+def test_shared_model_is_left_untouched(seg):
+    model = seg.model
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = [(p.requires_grad, p.grad) for p in model.parameters()]
+    global_before = _global_hooks()
+    grad_before = torch.is_grad_enabled()
+
+    segmentation_cam(seg, _image(), _head_mask())
+    segmentation_cam(seg, _image())
+
+    assert _hooks(model) == {}
+    assert _global_hooks() == global_before
+    assert not any(m.training for m in model.modules())
+    assert [(p.requires_grad, p.grad) for p in model.parameters()] == flags
+    after = model.state_dict()
+    assert all(torch.equal(state[k], after[k]) for k in state)  # parameters and BN buffers
+    assert torch.is_grad_enabled() is grad_before
+
+
+def test_prediction_unchanged_by_a_cam(seg):
+    img = _image()
+    before = seg.predict(img).prob
+    segmentation_cam(seg, img, _head_mask())
+    np.testing.assert_array_equal(seg.predict(img).prob, before)
+
+
+def test_two_threads_at_once(seg):
+    img, mask = _image(), _head_mask()
+    reference = segmentation_cam(seg, img, mask)
+    start = threading.Barrier(3)
+
+    def cam(_):
+        start.wait()
+        return segmentation_cam(seg, img, mask)
+
+    def predict(_):
+        start.wait()
+        return [seg.predict(img).prob for _ in range(3)]
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(cam, 0), pool.submit(cam, 1), pool.submit(predict, 2)]
+        heats = [f.result(timeout=60) for f in futures[:2]]
+        probs = futures[2].result(timeout=60)
+    for heat in heats:
+        assert heat.shape == SHAPE
+        np.testing.assert_allclose(heat, reference, atol=1e-5)
+    expected = seg.predict(img).prob
+    for prob in probs:  # a CAM running alongside never leaks into another session's prediction
+        np.testing.assert_array_equal(prob, expected)
+    assert _hooks(seg.model) == {}
+
+
+def test_cam_works_inside_no_grad():
+    seg = _segmenter("segnet")
+    expected = segmentation_cam(seg, _image(), _head_mask())
+    with torch.no_grad():
+        heat = segmentation_cam(seg, _image(), _head_mask())
+    np.testing.assert_allclose(heat, expected, atol=1e-6)

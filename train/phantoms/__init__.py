@@ -1,0 +1,1 @@
+"""Synthetic data generators with known ground truth, one per task."""

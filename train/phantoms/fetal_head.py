@@ -1,0 +1,441 @@
+"""Synthetic HC18-style B-mode ultrasound frames of a fetal head, with exact ground truth.
+
+These phantoms are the only data our fetal head segmenters are trained on (no real data is
+reachable here), so they try to be hard in the ways real frames are hard while keeping one
+unambiguous answer: the ground-truth ellipse is the OUTER border of a bright skull ring, drawn
+as a 1-pixel HC18 annotation and filled with :func:`core.datasets.fill_outline`.
+
+Each frame is a curvilinear fan on black, scanned by :mod:`train.phantoms.ultrasound` (speckle,
+TGC, noise, shadows, log compression). The scene: maternal wall layers under the probe, dark
+amniotic fluid, a placenta / uterine wall band and fetal body or limb clutter near the head, and
+the head itself: a skull ring 2-6 mm thick (scaled with head size) whose echo fades where it runs
+parallel to the beam and over random gaps, which shadows what lies beyond it, around a brain with
+a midline echo, cavum septi pellucidi, thalami and choroid plexus (each present at random).
+
+Sizes follow the INTERGROWTH-21st HC standard for a gestational age drawn from 14-40 weeks;
+the pixel size is chosen so the head spans 30-70% of the fan and lies in HC18's 0.052-0.326 mm.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from core.biometry import Ellipse, ellipse_circumference, ellipse_outline, intergrowth_hc
+from core.datasets import fill_outline
+from train.phantoms import ultrasound as us
+
+log = logging.getLogger(__name__)
+
+SHAPE = (540, 800)
+PIXEL_SIZE_RANGE_MM = (0.052, 0.326)
+GA_RANGE_WEEKS = (14.0, 40.0)
+ASPECT_RANGE = (0.70, 0.90)
+SPAN_RANGE = (0.30, 0.70)  # major axis as a fraction of the fan's width
+SKULL_RANGE_MM = (2.0, 6.0)
+TRAIN_CSV = "training_set_pixel_size_and_HC.csv"
+TEST_CSV = "test_set_pixel_size.csv"
+
+_EDGE_PX = 4.0  # how far the head must stay from the fan's and image's edges
+
+
+@dataclass(frozen=True)
+class FetalHeadPhantom:
+    """One synthetic frame and its ground truth.
+
+    Attributes:
+        image: HxW uint8 B-mode frame.
+        outline: HxW uint8 (0/255) one-pixel outline of ``ellipse`` (an HC18 annotation).
+        mask: HxW bool, ``fill_outline(outline)``.
+        ellipse: the outer skull border, pixels.
+        pixel_size_mm: isotropic pixel size, mm.
+        hc_mm: head circumference of ``ellipse`` at ``pixel_size_mm``, mm.
+        ga_weeks: gestational age the head size was drawn for, weeks.
+    """
+
+    image: np.ndarray
+    outline: np.ndarray
+    mask: np.ndarray
+    ellipse: Ellipse
+    pixel_size_mm: float
+    hc_mm: float
+    ga_weeks: float
+
+
+@dataclass(frozen=True)
+class _Skull:
+    thickness_px: float
+    wobble: tuple[float, float, float, float]  # thickness modulation: amp1, phase1, amp2, phase2
+    brightness: float
+    floor: float  # echo left where the skull runs parallel to the beam
+    power: float  # how fast the echo falls off away from normal incidence
+    gaps: tuple[tuple[float, float, float], ...]  # (centre, half-width, depth) in ellipse angle
+    opacity: float  # optical depth of one pass through the bone: the shadow behind the skull
+    softness: float  # width of the ring's inner edge, as a fraction of its thickness
+
+
+@dataclass(frozen=True)
+class _Brain:
+    level: float
+    flip: float  # +1 / -1: which end of the major axis is the forehead
+    midline: float
+    csp: float  # 0: cavum septi pellucidi not shown
+    thalami: float
+    choroid: tuple[float, float]
+    rim: float  # darker CSF rim just inside the skull
+    insula: float  # faint curved echoes of the lateral sulci
+
+
+@dataclass(frozen=True)
+class _Scene:
+    shape: tuple[int, int]
+    fan: us.Fan
+    ellipse: Ellipse
+    pixel_size_mm: float
+    ga_weeks: float
+    skull: _Skull
+    brain: _Brain
+    look: us.Look
+    fluid: float  # amniotic fluid echo
+    near_layers: tuple[tuple[float, float, float], ...]  # (depth, width, echo) below probe
+    band: tuple[float, ...]  # placenta: normal angle, gap, width, curvature, echo
+    blobs: tuple[tuple[float, ...], ...]  # cx, cy, ax, ay, angle_deg, echo, bone echo
+
+
+def _draw_head(rng: np.random.Generator, fan: us.Fan, shape: tuple[int, int]
+               ) -> tuple[Ellipse, float, float, float]:
+    """Draw GA, HC and aspect, then a pixel size and pose that fit: (ellipse, px, GA, HC_mm)."""
+    fan_width = min(2 * fan.r_max * math.sin(fan.half_angle), shape[1])
+    lo, hi = PIXEL_SIZE_RANGE_MM
+    for _ in range(100):  # a clipped pixel size can make a head too big for the fan: re-draw it
+        ga = rng.uniform(*GA_RANGE_WEEKS)
+        mu, sd = intergrowth_hc(ga)
+        hc = mu + sd * float(np.clip(rng.standard_normal(), -3.0, 3.0))
+        q = rng.uniform(*ASPECT_RANGE)
+        a_mm = hc / ellipse_circumference(1.0, q)  # C is linear in scale: C(a, qa) = a C(1, q)
+        for _ in range(10):
+            px = float(np.clip(2 * a_mm / (rng.uniform(*SPAN_RANGE) * fan_width), lo, hi))
+            e = us.place_ellipse(rng, fan, shape, a_mm / px, q * a_mm / px, margin=_EDGE_PX)
+            if e is not None:
+                return e, px, ga, ellipse_circumference(e.a * px, e.b * px)
+    raise ValueError(f"could not fit a fetal head into a {shape[0]}x{shape[1]} frame; use a larger shape")
+
+
+def _draw_skull(rng: np.random.Generator, e: Ellipse, px: float, hc_mm: float) -> _Skull:
+    # Younger skulls are thinner; the echo never fills more than a tenth of the head.
+    mm = rng.uniform(*SKULL_RANGE_MM) * float(np.clip(hc_mm / 300.0, 0.45, 1.0))
+    n_gaps = int(rng.integers(0, 4))
+    gaps = tuple((rng.uniform(0, 2 * math.pi), math.radians(rng.uniform(4, 22)), rng.uniform(0.5, 0.95))
+                 for _ in range(n_gaps))
+    return _Skull(
+        thickness_px=float(np.clip(mm / px, 3.0, max(3.0, 0.1 * e.b))),
+        wobble=(rng.uniform(0, 0.25), rng.uniform(0, 2 * math.pi),
+                rng.uniform(0, 0.15), rng.uniform(0, 2 * math.pi)),
+        brightness=rng.uniform(0.3, 1.5),
+        floor=rng.uniform(0.001, 0.02),
+        power=rng.uniform(2.5, 8.0),
+        softness=rng.uniform(0.1, 0.6),
+        gaps=gaps,
+        opacity=rng.uniform(0.1, 0.7),
+    )
+
+
+def _draw_brain(rng: np.random.Generator, fluid: float) -> _Brain:
+    """Brain echo and which landmarks show; echo amplitudes are relative to a full skull echo."""
+    def maybe(p: float, lo: float, hi: float) -> float:
+        return rng.uniform(lo, hi) if rng.random() < p else 0.0
+
+    return _Brain(
+        # From barely above the fluid to well above it: the ring, not the fill, marks the head.
+        level=max(1.5 * fluid, rng.uniform(0.006, 0.06)),
+        flip=1.0 if rng.random() < 0.5 else -1.0,
+        midline=maybe(0.85, 0.03, 0.25),
+        csp=maybe(0.7, 0.04, 0.2),
+        thalami=maybe(0.7, 0.3, 0.7),
+        choroid=(maybe(0.4, 0.05, 0.3), maybe(0.7, 0.05, 0.4)),
+        rim=maybe(0.6, 0.3, 0.8),
+        insula=maybe(0.6, 0.03, 0.15),
+    )
+
+
+def _draw_clutter(rng: np.random.Generator, e: Ellipse, fan: us.Fan
+                  ) -> tuple[tuple[tuple[float, float, float], ...], tuple[float, ...],
+                             tuple[tuple[float, ...], ...]]:
+    """Maternal wall layers, the placenta band and fetal body / limb blobs around the head."""
+    layers = us.draw_wall_layers(rng, fan)
+    # The band touches the head (gap 0) now and then; it mostly lies towards the probe.
+    normal = rng.uniform(-math.pi, math.pi) if rng.random() < 0.5 else -math.pi / 2 + rng.normal(0, 0.5)
+    gap = 0.0 if rng.random() < 0.3 else rng.uniform(2, 0.6 * e.b)
+    band = (normal, gap, rng.uniform(25, 160), rng.uniform(0, 0.004), rng.uniform(0.02, 0.12))
+    blobs = []
+    for _ in range(int(rng.integers(1, 6))):
+        direction = rng.uniform(0, 2 * math.pi)
+        big = rng.random() < 0.3
+        ax_len = e.a * (rng.uniform(0.5, 1.0) if big else rng.uniform(0.15, 0.6))
+        ay_len = ax_len * (rng.uniform(0.5, 0.9) if big else rng.uniform(0.12, 0.35))
+        dist = e.a * rng.uniform(0.9, 1.6) + ay_len * rng.uniform(0.3, 1.0)
+        blobs.append((e.cx + dist * math.cos(direction), e.cy + dist * math.sin(direction),
+                      ax_len, ay_len, rng.uniform(0, 180), rng.uniform(0.01, 0.08),
+                      0.0 if big or rng.random() < 0.4 else rng.uniform(0.1, 0.6)))
+    return layers, band, tuple(blobs)
+
+
+def _draw_scene(rng: np.random.Generator, shape: tuple[int, int]) -> _Scene:
+    fan = us.draw_fan(rng, shape)
+    e, px, ga, hc = _draw_head(rng, fan, shape)
+    fluid = rng.uniform(0.002, 0.008)
+    look = us.draw_look(rng)
+    layers, band, blobs = _draw_clutter(rng, e, fan)
+    return _Scene(shape, fan, e, px, ga, _draw_skull(rng, e, px, hc), _draw_brain(rng, fluid),
+                  look, fluid, layers, band, blobs)
+
+
+def _second_view(scene: _Scene, rng: np.random.Generator) -> _Scene:
+    """The same exam a moment later: the probe slid and tilted a little, the gain nudged."""
+    e = scene.ellipse
+    for _ in range(30):
+        moved = replace(e, cx=e.cx + rng.normal(0, 0.06 * e.a), cy=e.cy + rng.normal(0, 0.04 * e.a),
+                        angle_rad=(e.angle_rad + math.radians(rng.normal(0, 5.0))) % math.pi)
+        if us.ellipse_fits(moved, scene.fan, scene.shape, margin=_EDGE_PX):
+            e = moved
+            break
+    look = replace(scene.look, gain_db=scene.look.gain_db + rng.normal(0, 1.5))
+    return replace(scene, ellipse=e, look=look)
+
+
+def _band_polygon(scene: _Scene, far: float, ripple_amp: float = 0.0, ripple_phase: float = 0.0
+                  ) -> np.ndarray:
+    """Points of the placenta band edge at ``far`` px beyond its near edge, (n, 1, 2) int32 x16."""
+    e = scene.ellipse
+    normal, gap, _, curv, _ = scene.band
+    nx, ny = math.cos(normal), math.sin(normal)
+    c, s = math.cos(e.angle_rad), math.sin(e.angle_rad)
+    support = math.hypot(e.a * (nx * c + ny * s), e.b * (ny * c - nx * s))  # head extent along n
+    tau = np.linspace(-1200.0, 1200.0, 161)
+    # Curving away, the band can touch the head but not cut it; the ripple is on its far side only.
+    ripple = ripple_amp * np.sin(tau / 40.0 + ripple_phase) ** 2
+    dist = support + gap + far + ripple + curv * tau**2
+    pts = np.stack([e.cx + nx * dist - ny * tau, e.cy + ny * dist + nx * tau], axis=1)
+    return np.round(np.clip(pts, -4000, 4000) * 16).astype(np.int32).reshape(-1, 1, 2)
+
+
+def _outside_echo(scene: _Scene, geo: us.FanGeometry, tex: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Echo amplitude of everything but the head (HxW float32) and the bone echoes that shadow."""
+    echo_map = us.layered_echo(geo, scene.fan, scene.fluid, scene.near_layers) * tex
+    clutter, bones = np.zeros(scene.shape, np.float32), np.zeros(scene.shape, np.float32)
+    _, _, width, _, band_echo = scene.band
+    near, far = _band_polygon(scene, 0.0), _band_polygon(scene, width, 0.15 * width, width)
+    cv2.fillPoly(clutter, [np.concatenate([near, far[::-1]])], band_echo, cv2.LINE_8, 4)
+    cv2.polylines(bones, [far], False, 1.5 * band_echo, 3, cv2.LINE_8, 4)  # uterine wall line
+    for cx, cy, ax, ay, ang, echo, bone in scene.blobs:
+        centre, axes = (round(cx * 16), round(cy * 16)), (round(ax * 16), round(ay * 16))
+        cv2.ellipse(clutter, centre, axes, ang, 0, 360, echo, -1, cv2.LINE_8, 4)
+        if bone:
+            cv2.ellipse(bones, centre, (round(ax * 11), 0), ang, 0, 360, bone, max(2, round(ay * 0.3)),
+                        cv2.LINE_8, 4)
+    clutter = cv2.GaussianBlur(clutter, (0, 0), 3.0)
+    bones = cv2.GaussianBlur(bones, (0, 0), 1.0)
+    echo_map += clutter * tex + bones
+    return echo_map, bones
+
+
+def _skull_echo(sk: _Skull, g: us.EllipseCoords, tex: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(inside weight, skull echo) over the head's ROI; the echo's outer edge is the ellipse."""
+    d, phi = g.d, g.phi
+    w1, p1, w2, p2 = sk.wobble
+    t = sk.thickness_px * (1 + w1 * np.cos(phi + p1) + w2 * np.cos(2 * phi + p2))
+    # Half-way at d = +0.4 px: the annotation's pixels belong to the mask, so the edge is theirs.
+    inside = np.clip(0.9 - d, 0, 1)
+    shell = inside * np.clip((d + t) / (sk.softness * t) + 0.5, 0, 1)
+    # Bone reflects specularly: where the ring runs along the beam little comes back (dropout).
+    refl = us.specular(g.cos_inc, sk.brightness, sk.floor, sk.power)
+    for centre, half, depth in sk.gaps:
+        refl *= 1 - depth * np.exp(-2 * (1 - np.cos(phi - centre)) / half**2)
+    return inside, shell * refl * tex
+
+
+def _brain_echo(scene: _Scene, g: us.EllipseCoords, roi: tuple[slice, slice],
+                tex: np.ndarray) -> np.ndarray:
+    """Brain echo over the ROI: parenchyma, midline, CSP, thalami, choroid plexus."""
+    e, br = scene.ellipse, scene.brain
+    c, s = math.cos(e.angle_rad), math.sin(e.angle_rad)
+    x0, y0 = roi[1].start, roi[0].start
+
+    def pt(un: float, vn: float) -> tuple[int, int]:
+        x = e.cx + br.flip * un * e.a * c - vn * e.b * s - x0
+        y = e.cy + br.flip * un * e.a * s + vn * e.b * c - y0
+        return round(x * 16), round(y * 16)
+
+    def oval(img: np.ndarray, un: float, vn: float, ra: float, rb: float, tilt: float, val: float) -> None:
+        axes = (round(ra * e.a * 16), round(rb * e.b * 16))
+        cv2.ellipse(img, pt(un, vn), axes, math.degrees(e.angle_rad) + tilt, 0, 360, val, -1, cv2.LINE_8, 4)
+
+    bright, dark = np.zeros(g.d.shape, np.float32), np.zeros(g.d.shape, np.float32)
+    line = max(1, round(0.012 * e.b))
+    if br.midline:
+        cv2.line(bright, pt(-0.9, 0), pt(-0.25, 0), br.midline, line, cv2.LINE_8, 4)
+        cv2.line(bright, pt(0.42 if br.csp else 0.1, 0), pt(0.9, 0), br.midline, line, cv2.LINE_8, 4)
+    if br.csp:
+        box = np.array([pt(0.18, -0.06), pt(0.4, -0.06), pt(0.4, 0.06), pt(0.18, 0.06)], np.int32)
+        cv2.fillPoly(dark, [box], 0.8, cv2.LINE_8, 4)
+        cv2.polylines(bright, [box[:2], box[2:]], False, br.csp, line, cv2.LINE_8, 4)  # its two walls
+    if br.thalami:
+        for side in (-1, 1):
+            oval(dark, -0.02, side * 0.15, 0.2, 0.12, side * 25.0, br.thalami)
+    for side, val in zip((-1, 1), br.choroid):
+        if val:
+            oval(bright, -0.5, side * 0.27, 0.14, 0.06, side * 15.0, val)
+    if br.insula:
+        axes = (round(0.45 * e.a * 16), round(0.5 * e.b * 16))
+        for start in (65, 245):
+            cv2.ellipse(bright, pt(-0.1, 0), axes, math.degrees(e.angle_rad), start, start + 50,
+                        br.insula, line, cv2.LINE_8, 4)
+    sigma = 1.0 + 0.004 * e.a
+    bright = cv2.GaussianBlur(bright, (0, 0), sigma)
+    dark = cv2.GaussianBlur(dark, (0, 0), sigma)
+    level = br.level * tex * (1 - dark)
+    if br.rim:  # CSF between skull and brain: a darker crescent just inside the bone
+        t = scene.skull.thickness_px
+        level *= 1 - br.rim * np.exp(-(((g.d + 1.6 * t + 2) / (0.5 * t + 2)) ** 2))
+    return level + bright
+
+
+def _render(scene: _Scene, rng: np.random.Generator) -> FetalHeadPhantom:
+    """Echo map of the scene -> beam physics -> log compression, plus the ground truth."""
+    geo = us.fan_geometry(scene.shape)
+    tex = us.texture(rng, scene.shape, 0.3)
+    echo, bones = _outside_echo(scene, geo, tex)
+    roi = us.ellipse_roi(scene.ellipse, scene.shape)  # head work is done there only, for speed
+    g = us.ellipse_coords(scene.ellipse, geo, roi)
+    inside, skull = _skull_echo(scene.skull, g, tex[roi])
+    echo[roi] = inside * _brain_echo(scene, g, roi, tex[roi]) + (1 - inside) * echo[roi] + skull
+    opacity = bones * np.float32(0.08)
+    opacity[roi] += skull * np.float32(scene.skull.opacity / scene.skull.thickness_px)
+    image = us.b_mode(echo, opacity, geo, scene.fan, scene.look, rng)
+    e, px = scene.ellipse, scene.pixel_size_mm
+    outline = ellipse_outline(scene.shape, e)
+    return FetalHeadPhantom(image, outline, fill_outline(outline), e, px,
+                            ellipse_circumference(e.a * px, e.b * px), scene.ga_weeks)
+
+
+def make_phantom(rng: np.random.Generator, *, shape: tuple[int, int] = SHAPE) -> FetalHeadPhantom:
+    """One random fetal head frame with its ground truth.
+
+    Args:
+        rng: source of all randomness; the same generator state gives the same frame.
+        shape: (H, W) of the frame, px; HC18 frames are 540 x 800.
+
+    Returns:
+        A :class:`FetalHeadPhantom` whose ellipse lies wholly inside the image and the fan.
+    """
+    return _render(_draw_scene(rng, shape), rng)
+
+
+def generate(n: int, seed: int) -> Iterator[FetalHeadPhantom]:
+    """Yield ``n`` phantoms; case ``i`` uses ``np.random.default_rng([seed, i])``.
+
+    Any case can therefore be regenerated alone, and datasets of different sizes made with the
+    same seed share their first cases.
+    """
+    for i in range(n):
+        yield make_phantom(np.random.default_rng([seed, i]))
+
+
+def _exam_frames(seed: int, i: int, second: bool) -> list[FetalHeadPhantom]:
+    """Exam ``i``'s first frame (identical to ``generate``'s case ``i``) and maybe a second one."""
+    rng = np.random.default_rng([seed, i])
+    scene = _draw_scene(rng, SHAPE)
+    frames = [_render(scene, rng)]
+    if second:
+        rng2 = np.random.default_rng([seed, i, 2])
+        frames.append(_render(_second_view(scene, rng2), rng2))
+    return frames
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"could not write {path}")
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: list[Sequence[str]]) -> None:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def write_hc18(root: str | Path, n: int, seed: int, *, test_n: int = 0, second_frame_every: int = 5,
+               progress: bool = True) -> Path:
+    """Write phantoms in the HC18 layout (``shared/docs/DOMAIN.md`` section 1).
+
+    Args:
+        root: output folder; ``training_set/`` (and ``test_set/``) are created inside.
+        n: number of training exams, named ``000_HC.png`` onwards.
+        seed: dataset seed; exam ``i`` is :func:`generate`'s case ``i``.
+        test_n: number of unannotated test frames (``rng([seed, j, 1])``), 0 for none.
+        second_frame_every: every k-th exam also gets ``NNN_2HC.png``, the same head seen again
+            with the probe moved a little (``rng([seed, i, 2])``); 0 for none.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        ``root`` as a Path.
+    """
+    if n < 0 or test_n < 0 or second_frame_every < 0:
+        raise ValueError(f"n, test_n and second_frame_every must be >= 0, got {n}, {test_n}, "
+                         f"{second_frame_every}")
+    root = Path(root)
+    train_dir = root / "training_set"
+    train_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in tqdm(range(n), desc="training exams", disable=not progress):
+        second = second_frame_every > 0 and (i + 1) % second_frame_every == 0
+        for k, p in enumerate(_exam_frames(seed, i, second)):
+            name = f"{i:03d}_{'2' if k else ''}HC.png"
+            _write_png(train_dir / name, p.image)
+            _write_png(train_dir / name.replace(".png", "_Annotation.png"), p.outline)
+            rows.append((name, f"{p.pixel_size_mm:.9f}", f"{p.hc_mm:.2f}"))
+    _write_csv(root / TRAIN_CSV, ("filename", "pixel size(mm)", "head circumference (mm)"), rows)
+    if test_n:
+        test_dir = root / "test_set"
+        test_dir.mkdir(exist_ok=True)
+        test_rows = []
+        for j in tqdm(range(test_n), desc="test frames", disable=not progress):
+            p = make_phantom(np.random.default_rng([seed, j, 1]))
+            _write_png(test_dir / f"{j:03d}_HC.png", p.image)
+            test_rows.append((f"{j:03d}_HC.png", f"{p.pixel_size_mm:.9f}"))
+        _write_csv(root / TEST_CSV, ("filename", "pixel size(mm)"), test_rows)
+    log.info("wrote %d training frames (%d exams) and %d test frames to %s", len(rows), n, test_n, root)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python -m train.phantoms.fetal_head --out DIR --n 100 --seed 0``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m train.phantoms.fetal_head",
+        description="Write synthetic fetal head ultrasound phantoms in the HC18 layout "
+                    "(training_set/NNN_HC.png + NNN_HC_Annotation.png + CSV; optional test_set/).",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--n", type=int, default=100, help="training exams (default: 100)")
+    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
+    parser.add_argument("--test-n", type=int, default=0, help="unannotated test frames (default: 0)")
+    parser.add_argument("--second-frame-every", type=int, default=5,
+                        help="every k-th exam gets a second frame NNN_2HC.png; 0: none (default: 5)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    write_hc18(args.out, args.n, args.seed, test_n=args.test_n,
+               second_frame_every=args.second_frame_every, progress=not args.no_progress)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
