@@ -163,7 +163,9 @@ def load_model(folder: str | Path, *, device: str | torch.device = "cpu") -> tup
     try:
         model = create_model(card.arch, **card.arch_config)
     except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"{folder}: cannot build {card.arch!r} from the card's arch_config: {exc}") from None
+        raise WeightsError(
+            f"{folder}: cannot build {card.arch!r} from the card's arch_config: {exc}"
+        ) from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_safetensors_bytes(data).items()}
     try:
         model.load_state_dict(state, strict=True)
