@@ -118,6 +118,22 @@ def _boundary_points(mask: np.ndarray) -> np.ndarray:
     return pts.astype(np.float32)
 
 
+def border_fraction(mask: np.ndarray) -> float:
+    """Share (0-1) of the largest component's outline that lies on the image border.
+
+    A head cut by the field of view has part of its outline on the border; past a small share
+    the ellipse is extrapolated rather than measured.
+    """
+    comp = largest_component(mask)
+    if not comp.any():
+        return 0.0
+    contours, _ = cv2.findContours(comp.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    pts = max(contours, key=len).reshape(-1, 2)
+    h, w = comp.shape
+    on_border = (pts[:, 0] == 0) | (pts[:, 0] == w - 1) | (pts[:, 1] == 0) | (pts[:, 1] == h - 1)
+    return float(on_border.mean())
+
+
 def fit_head_ellipse(mask: np.ndarray) -> Ellipse:
     """Fit an ellipse to the largest component of a head mask.
 
@@ -187,9 +203,17 @@ def ellipse_outline(shape: tuple[int, int], ellipse: Ellipse) -> np.ndarray:
 def ellipse_fit_iou(mask: np.ndarray, ellipse: Ellipse) -> float:
     """IoU between the largest component of ``mask`` and the filled ``ellipse`` (fit quality)."""
     comp = largest_component(mask)
-    ell = ellipse_mask(comp.shape, ellipse)
-    union = np.logical_or(comp, ell).sum()
-    return float(np.logical_and(comp, ell).sum() / union) if union else 0.0
+    h, w = comp.shape
+    # Only the box around the ellipse can hold its pixels: no need to rasterise the whole frame.
+    x0, x1 = max(0, int(ellipse.cx - ellipse.a) - 1), min(w, int(ellipse.cx + ellipse.a) + 2)
+    y0, y1 = max(0, int(ellipse.cy - ellipse.a) - 1), min(h, int(ellipse.cy + ellipse.a) + 2)
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    shifted = Ellipse(ellipse.cx - x0, ellipse.cy - y0, ellipse.a, ellipse.b, ellipse.angle_rad)
+    ell = ellipse_mask((y1 - y0, x1 - x0), shifted)
+    inter = int(np.logical_and(comp[y0:y1, x0:x1], ell).sum())
+    union = int(comp.sum()) + int(ell.sum()) - inter
+    return inter / union if union else 0.0
 
 
 def measure_head(mask: np.ndarray, pixel_size_mm: float) -> HeadMeasurement:

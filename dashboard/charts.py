@@ -16,8 +16,8 @@ def intergrowth_chart(points: dict[str, float], ga_weeks: float | None) -> go.Fi
     """
     ga = np.linspace(GA_MIN_WEEKS, GA_MAX_WEEKS, 105)
     fig = go.Figure()
-    for c, dash in ((97, "dash"), (50, "solid"), (3, "dash")):
-        fig.add_scatter(x=ga, y=[centile_value_mm(g, c) for g in ga], mode="lines", name=f"{c}th centile",
+    for c, label, dash in ((97, "97th", "dash"), (50, "50th", "solid"), (3, "3rd", "dash")):
+        fig.add_scatter(x=ga, y=[centile_value_mm(g, c) for g in ga], mode="lines", name=f"{label} centile",
                         line={"color": "#666", "dash": dash, "width": 1.5})
     symbols = ["circle", "diamond", "square", "x"]
     for i, (name, hc) in enumerate(points.items()):

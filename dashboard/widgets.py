@@ -6,17 +6,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.datasets import fill_outline
-from core.imaging import ImageError, load_image, to_gray_u8
+from core.imaging import ImageError, load_image, to_gray_u8, to_rgb_u8
 from core.tasks import TaskSpec
 from core.weights import ModelCard
 from dashboard import cache
 
 RESEARCH_NOTE = "Research and education use only: not a medical device, not a diagnosis."
+MAX_SIDE = 2048  # pixels; larger uploads are reduced before analysis
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "dcm", "dicom"]
 
 
@@ -63,7 +65,7 @@ def _uploaded_case(key: str) -> InputCase | None:
     except ImageError as exc:
         st.error(f"Cannot read {up.name}: {exc}")
         return None
-    spacing = img.spacing_mm
+    pixels, spacing = _limit_size(img.pixels, img.spacing_mm, up.name)
     px = None
     if spacing:
         px = float(np.mean(spacing))
@@ -72,8 +74,21 @@ def _uploaded_case(key: str) -> InputCase | None:
                        f"measuring with their mean, {px:.4f} mm.")
     for note in img.meta.get("notes", []):
         st.caption(f"{up.name}: {note}")
-    truth = _uploaded_truth(key, img.pixels.shape[:2])
-    return InputCase(up.name, img.pixels, truth, px, {"format": img.format})
+    truth = _uploaded_truth(key, pixels.shape[:2])
+    return InputCase(up.name, pixels, truth, px, {"format": img.format})
+
+
+def _limit_size(pixels: np.ndarray, spacing: tuple[float, float] | None, name: str
+                ) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """Shrink images with a side over MAX_SIDE (memory on small servers), keeping mm right."""
+    h, w = pixels.shape[:2]
+    if max(h, w) <= MAX_SIDE:
+        return pixels, spacing
+    f = MAX_SIDE / max(h, w)
+    small = cv2.resize(pixels, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    st.caption(f"{name}: {w}x{h} pixels, reduced to {small.shape[1]}x{small.shape[0]} for analysis; "
+               "the pixel size is scaled to match.")
+    return small, (spacing[0] / f, spacing[1] / f) if spacing else None
 
 
 def _uploaded_truth(key: str, shape: tuple[int, int]) -> np.ndarray | None:
@@ -119,7 +134,7 @@ def model_picker(key: str, cards: dict[str, ModelCard], labels: dict[str, str]) 
 def image_row(items: Sequence[tuple[str, np.ndarray]]) -> None:
     """Images side by side, each with a caption."""
     for col, (caption, img) in zip(st.columns(len(items)), items):
-        col.image(img, caption=caption, width="stretch")
+        col.image(to_rgb_u8(img), caption=caption, width="stretch", output_format="PNG")  # lossless
 
 
 def download_row(key: str, files: Sequence[tuple[str, bytes | str, str, str]]) -> None:

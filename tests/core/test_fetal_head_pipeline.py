@@ -11,6 +11,7 @@ from torch import nn
 from core import fetal_head
 from core.biometry import (
     Ellipse,
+    border_fraction,
     ellipse_circumference,
     ellipse_mask,
     ellipse_outline,
@@ -203,6 +204,25 @@ def test_grey_rgb_image_does_not_warn():
 def test_blank_image_warns():
     res = fetal_head.analyse(MaskSegmenter(_hc18_mask()), np.full(SHAPE, 90, np.uint8), PX)
     assert any("blank" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize("ellipse", [
+    Ellipse(cx=400, cy=900, a=1600, b=700, angle_rad=0.0),  # centre below the frame
+    Ellipse(cx=400, cy=270, a=1400, b=500, angle_rad=0.0),  # far longer than the frame
+])
+def test_ellipse_running_off_the_frame_is_not_a_head(ellipse):
+    """A frame-filling blob (e.g. a photo segmented wholesale) must not give a giant HC."""
+    res = fetal_head.analyse(MaskSegmenter(ellipse_mask(SHAPE, ellipse)), _frame(), PX)
+    assert res.measurement is None
+    assert res.problem.startswith("no head found") and "image" in res.problem
+
+
+def test_border_fraction_of_a_cut_head():
+    inside = ellipse_mask(SHAPE, HEAD)
+    assert border_fraction(inside) == 0.0
+    cut = ellipse_mask(SHAPE, Ellipse(cx=400, cy=40, a=200, b=150, angle_rad=0.0))
+    assert 0.2 < border_fraction(cut) < 0.6
+    assert border_fraction(np.ones(SHAPE, bool)) == 1.0
 
 
 def test_implausible_ga_warns():

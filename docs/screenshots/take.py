@@ -1,0 +1,49 @@
+"""Screenshot every dashboard page for the README (needs `pip install playwright` and Chromium).
+
+    python -m streamlit run streamlit_app.py --server.port 8599 &
+    python docs/screenshots/take.py --url http://localhost:8599 --chromium /usr/bin/chromium
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+HERE = Path(__file__).resolve().parent
+PAGES = {"home": "", "fetal_biometry": "fetal_biometry"}
+
+
+def wait_for_app(page: Page) -> None:
+    """Wait until Streamlit has stopped running the script and images have loaded."""
+    page.wait_for_selector("[data-testid='stApp'] h1", timeout=120_000)
+    page.wait_for_timeout(1500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(2500)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", default="http://localhost:8599")
+    p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--out", type=Path, default=HERE)
+    p.add_argument("--only", nargs="*", help="page names to shoot (default all)")
+    args = p.parse_args(argv)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        for name, path in PAGES.items():
+            if args.only and name not in args.only:
+                continue
+            page.goto(f"{args.url}/{path}")
+            wait_for_app(page)
+            page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
+            print("wrote", args.out / f"{name}.png")
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
