@@ -152,23 +152,23 @@ def table_downloads(key: str, stem: str, rows: list[dict[str, Any]]) -> list[tup
     ]
 
 
-def card_rows(task: TaskSpec, cards: dict[str, ModelCard]) -> list[dict[str, Any]]:
-    """One row per model card, in plain words, for the Home page."""
-    rows = []
-    for name, card in cards.items():
-        test = card.metrics.get("phantom_test", {})
-        val = card.metrics.get("validation", {})
-        rows.append({
-            "task": task.title,
-            "model": name,
-            "architecture": card.title or card.arch,
-            "parameters (M)": card.weights.get("params", 0) / 1e6,
-            "file (MB)": card.weights.get("bytes", 0) / 1e6,
-            "trained on": "synthetic phantoms only" if card.synthetic else card.training.get("data"),
-            "test Dice": test.get("dice_mean"),
-            "test |HC error| (mm)": test.get("hc_abs_diff_mm_mean"),
-            "test set": test.get("data", "not evaluated yet"),
-            "validation Dice": val.get("dice_mean"),
-            "sha256": card.weights.get("sha256", "")[:12],
-        })
-    return rows
+def card_panel(task: TaskSpec, name: str, card: ModelCard) -> None:
+    """One model card in plain words: what it is, what trained it, what it scored."""
+    test = card.metrics.get("phantom_test", {})
+    with st.container(border=True):
+        st.markdown(f"**{task.title} · {name}**: {card.title.split(': ', 1)[-1]}")
+        trained = ("synthetic phantoms only (no patient data, no pretrained weights)" if card.synthetic
+                   else card.training.get("data", "unknown data"))
+        split = card.training.get("split")
+        st.caption(f"Trained on {trained}." + (f" Validation split {split}." if split else ""))
+        cols = st.columns(4)
+        cols[0].metric("Test Dice", f"{test['dice_mean']:.3f}" if "dice_mean" in test else "n/a")
+        if "hc_abs_diff_mm_mean" in test:
+            cols[1].metric("Test |HC error|", f"{test['hc_abs_diff_mm_mean']:.2f} mm")
+        cols[2].metric("Parameters", f"{card.weights.get('params', 0) / 1e6:.2f} M")
+        cols[3].metric("Weights file", f"{card.weights.get('bytes', 0) / 1e6:.1f} MB")
+        st.caption(f"Test set: {test.get('data', 'not evaluated yet')}. "
+                   f"sha256 {card.weights.get('sha256', '')[:16]}...")
+        with st.expander("Training command and card"):
+            st.code(card.training.get("command", ""), language="bash")
+            st.json(card.to_json(), expanded=False)

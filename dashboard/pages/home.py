@@ -1,7 +1,6 @@
 """Home: what the dashboard does, the model cards in plain words, intended use."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from core.tasks import TASKS
@@ -26,16 +25,11 @@ st.markdown(
     "weights. Their figures below are measured on fresh phantoms, not on patients, and say "
     "nothing about clinical accuracy. Train on your own data with `python -m train.segmentation`."
 )
-rows = [r for name, task in TASKS.items() for r in widgets.card_rows(task, cache.available_models(name))]
-if rows:
-    st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True, column_config={
-        "parameters (M)": st.column_config.NumberColumn(format="%.2f"),
-        "file (MB)": st.column_config.NumberColumn(format="%.1f"),
-        "test Dice": st.column_config.NumberColumn(format="%.4f"),
-        "test |HC error| (mm)": st.column_config.NumberColumn(format="%.2f"),
-        "validation Dice": st.column_config.NumberColumn(format="%.4f"),
-    })
-else:
+cards = {name: cache.available_models(name) for name in TASKS}
+for name, task_cards in cards.items():
+    for model, card in task_cards.items():
+        widgets.card_panel(TASKS[name], model, card)
+if not any(cards.values()):
     st.warning("No model cards found under weights/.")
 
 st.subheader("Intended use")
