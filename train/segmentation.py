@@ -7,7 +7,7 @@
 Cases are split by exam (group), letterboxed to the card's input size once and held in memory;
 batches are augmented on the fly. Epochs train on random crops (cheap on a CPU; the networks are
 fully convolutional), optionally the last ``--full-epochs`` on whole frames; BatchNorm statistics
-are then re-estimated on whole frames so they match inference. The best epoch by validation
+are then re-estimated as an exact average over training-like batches. The best epoch by validation
 Dice (whole frames, network resolution) is written as fp16 safetensors with ``model.json`` and
 ``history.csv``.
 """
@@ -213,10 +213,15 @@ def validate(model: nn.Module, val: Split, card: ModelCard, device: torch.device
 
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, train: Split, card: ModelCard, device: torch.device,
-                          n: int = 256, batch: int = 16) -> None:
-    """Re-estimate BatchNorm running statistics on whole (unaugmented) training frames.
+                          crop: tuple[int, int] | None, n: int = 480, batch: int = 16,
+                          seed: int = 123) -> None:
+    """Re-estimate BatchNorm running statistics as an exact average over training-like batches.
 
-    Training on crops leaves statistics of crops; inference sees whole letterboxed frames.
+    During training the running statistics are an exponential average dominated by the last
+    batches; here they are averaged over ``n`` training frames augmented exactly as in training
+    (crops included). Statistics of whole, unaugmented frames were tried and hurt (validation
+    Dice 0.9956 -> 0.9936, HC error 0.43 -> 0.99 mm for the U-Net): the weights are tuned to
+    the statistics they were trained with.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns:
@@ -225,9 +230,14 @@ def recalibrate_batchnorm(model: nn.Module, train: Split, card: ModelCard, devic
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average over the batches below
     model.train()
+    gen = torch.Generator().manual_seed(seed)
     mean, std = card.input["mean"][0], card.input["std"][0]
     for start in range(0, min(n, len(train.images)), batch):
-        x = (train.images[start : start + batch].float() / 255 - mean) / std
+        x = train.images[start : start + batch].float() / 255
+        x, _ = random_affine(x, x, gen)
+        if crop:
+            x, _ = random_crop(x, x, crop, gen)
+        x = (random_intensity(x, gen) - mean) / std
         model(x.to(device, memory_format=torch.channels_last))
     for bn in bns:
         bn.momentum = 0.1
@@ -289,7 +299,8 @@ def train(args: argparse.Namespace) -> Path:
         dist.barrier()
     if rank == 0:
         model.load_state_dict(best_state)
-        recalibrate_batchnorm(model, train_split, card, device)
+        recalibrate_batchnorm(model, train_split, card, device,
+                              None if args.full_epochs else tuple(args.crop))
         best = validate(model, val_split, card, device)[1]
         card = replace(card, training={**card.training, "best_epoch": best_epoch,
                                        "minutes": round((time.time() - t0) / 60, 1),
