@@ -1,0 +1,48 @@
+"""The committed fetal head weights: integrity, behaviour on samples and on non-ultrasound input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib import cbook
+
+from core import fetal_head
+from core.datasets import read_hc18
+from core.imaging import load_image
+from core.segmentation import Segmenter
+from core.tasks import get_task
+from core.weights import read_card
+
+TASK = get_task("fetal_head")
+
+
+@pytest.fixture(scope="module", params=TASK.models)
+def shipped(request: pytest.FixtureRequest) -> Segmenter:
+    return Segmenter.from_folder(TASK.weights_dir(request.param))  # sha256 checked here
+
+
+def test_cards_say_phantom_and_record_test_figures() -> None:
+    for model in TASK.models:
+        card = read_card(TASK.weights_dir(model))
+        assert card.synthetic and "NOT real patient data" in card.training["data"]
+        assert card.weights["bytes"] < 10e6  # every shipped model stays under 10 MB
+        test = card.metrics["phantom_test"]
+        assert test["n"] == 200 and "seed 9001" in test["data"]
+
+
+def test_samples_are_measured_close_to_their_reference(shipped: Segmenter) -> None:
+    errors = []
+    for case in read_hc18(TASK.samples_dir, "training_set"):
+        res = fetal_head.analyse(shipped, case.image, case.pixel_size_mm)
+        assert res.problem is None, res.problem
+        errors.append(abs(res.measurement.hc_mm - case.meta["hc_mm"]))
+    assert np.mean(errors) < 3.0, errors
+
+
+@pytest.mark.parametrize("name", ["blank", "noise", "photo"])
+def test_non_ultrasound_input_finds_no_head(shipped: Segmenter, name: str) -> None:
+    photo = load_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).pixels
+    image = {"blank": np.full((540, 800), 128, np.uint8),
+             "noise": (np.random.default_rng(0).random((540, 800)) * 255).astype(np.uint8),
+             "photo": photo}[name]
+    res = fetal_head.analyse(shipped, image, 0.2, 25.0)
+    assert res.measurement is None and res.problem.startswith("no head found")
