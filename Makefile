@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PORT ?= 8501
 
-.PHONY: run test test-all deps lint bench samples weights evaluate help
+.PHONY: run test test-all deps lint bench samples weights evaluate screenshots help
 
 help:
 	@echo "make run      install what is missing, start the dashboard on http://localhost:$(PORT)"
@@ -10,7 +10,8 @@ help:
 	@echo "make test-all also run the slow tests"
 	@echo "make bench    latency / memory benchmark (ratios against smp Unet(resnet34))"
 	@echo "make samples  rewrite data_samples/ from the phantom generators"
-	@echo "make weights  retrain the shipped weights (CPU: about an hour)"
+	@echo "make weights  retrain the shipped weights (2-core CPU: about 75 minutes)"
+	@echo "make screenshots  refresh docs/screenshots (needs playwright + chromium)"
 	@echo "make evaluate evaluate the shipped weights on 200 fresh phantoms, record in the cards"
 
 # pip is quick when everything is already satisfied, and installs only what is missing.
@@ -36,9 +37,16 @@ samples:
 	$(PYTHON) -m train.make_samples
 
 weights:
-	$(PYTHON) -m train.segmentation --task fetal_head --arch unet --phantoms 2400 --epochs 24 --full-epochs 3 --threads 2
-	$(PYTHON) -m train.segmentation --task fetal_head --arch segnet --phantoms 2400 --epochs 24 --full-epochs 3 --threads 2
+	# The commands recorded in the shipped cards; on a 2-core CPU run side by side, ~75 min.
+	$(PYTHON) -m train.segmentation --task fetal_head --arch unet --phantoms 2000 --epochs 22 --batch-size 16 --crop 160 224 --threads 1 & \
+	$(PYTHON) -m train.segmentation --task fetal_head --arch segnet --phantoms 2000 --epochs 35 --batch-size 16 --crop 160 224 --threads 1; \
+	wait
 	$(MAKE) evaluate
+
+# README screenshots: needs `pip install playwright` and Chromium (Debian: apt-get install chromium).
+screenshots:
+	$(PYTHON) -m streamlit run streamlit_app.py --server.port 8599 --server.headless true & pid=$$!; \
+	sleep 8; $(PYTHON) docs/screenshots/take.py --url http://localhost:8599; status=$$?; kill $$pid; exit $$status
 
 evaluate:
 	for a in unet segnet; do $(PYTHON) -m train.evaluate --task fetal_head --weights weights/fetal_head/$$a \

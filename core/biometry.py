@@ -278,6 +278,15 @@ def centile_value_mm(ga_weeks: float, centile: float) -> float:
     return float(mu + sd * ndtri(centile / 100.0))
 
 
+def format_centile(centile: float) -> str:
+    """A centile for people: one decimal, and ``>99.9`` / ``<0.1`` at the tails (never ``100``)."""
+    if centile > 99.9:
+        return ">99.9"
+    if centile < 0.1:
+        return "<0.1"
+    return f"{centile:.1f}"
+
+
 def head_size_flag(centile: float) -> str | None:
     """Screening flag for an HC centile, or None inside the 3rd-97th band."""
     if centile < MICROCEPHALY_CENTILE:

@@ -4,6 +4,8 @@ The cached model is shared by every browser session. Grad-CAM registers hooks, a
 forward pass through a hooked module (another session's prediction, say) would write into
 them; so the CAM runs on a private copy of the model and the cached one is never touched.
 A lock keeps at most one CAM computing at a time, bounding memory on a small server.
+pytorch-grad-cam is imported on first use: it pulls in about 330 MB of libraries, which a
+dashboard process should only pay when someone asks for a CAM.
 """
 from __future__ import annotations
 
@@ -12,8 +14,6 @@ import threading
 
 import numpy as np
 import torch
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
 
 from core.models import get_spec
 from core.segmentation import Segmenter, unletterbox
@@ -33,6 +33,9 @@ def segmentation_cam(segmenter: Segmenter, image: np.ndarray, mask: np.ndarray |
     Returns:
         HxW float32 in [0, 1] on the frame's grid (all zeros if nothing was segmented).
     """
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
+
     x, box = segmenter.input_tensor(image)
     if mask is None:
         with torch.inference_mode():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.biometry import format_centile
 from core.fetal_head import report_row
 from core.overlay import COLORS, draw_ellipse, error_overlay, heatmap_overlay, mask_png, overlay_mask
 from core.tasks import get_task
@@ -65,6 +66,8 @@ if first:
         st.caption(f"Headline figures from {next(k for k, r in rows.items() if r is first)}; "
                    "every model is in the table below.")
 table = pd.DataFrame.from_dict(rows, orient="index").dropna(axis=1, how="all")
+if "HC centile" in table:
+    table["HC centile"] = table["HC centile"].map(format_centile)
 st.dataframe(table, width="stretch", column_config={
     c: st.column_config.NumberColumn(format="%.2f") for c in table.columns if table[c].dtype.kind == "f"})
 for name, row in rows.items():
@@ -79,7 +82,7 @@ if hcs:
 
 if case.mask is not None:
     st.subheader("Errors against the ground truth")
-    st.caption("Green: true positive · orange: false positive · blue: false negative")
+    st.caption("Bluish green: true positive · orange: false positive · sky blue: false negative")
     widgets.image_row([(LABELS[m], error_overlay(case.image, res.segmentation.mask, case.mask))
                        for m, res in results.items()])
 

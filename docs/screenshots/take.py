@@ -12,6 +12,22 @@ from playwright.sync_api import Page, sync_playwright
 
 HERE = Path(__file__).resolve().parent
 PAGES = {"home": "", "fetal_biometry": "fetal_biometry"}
+HEIGHTS = {"home": 1500, "fetal_biometry": 2250}  # Streamlit scrolls inside its own container
+
+
+def set_up_fetal(page: Page) -> None:
+    """Both models side by side, a stated gestational age, Grad-CAM on."""
+    page.get_by_text("All side by side").click()
+    wait_for_app(page)
+    ga = page.locator("[data-testid='stSidebar'] input[type='number']").nth(1)
+    ga.fill("32")
+    ga.press("Enter")
+    wait_for_app(page)
+    page.get_by_text("Grad-CAM of the segmentation").click()
+    wait_for_app(page)
+
+
+SETUP = {"fetal_biometry": set_up_fetal}
 
 
 def wait_for_app(page: Page) -> None:
@@ -37,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, path in PAGES.items():
             if args.only and name not in args.only:
                 continue
+            page.set_viewport_size({"width": 1500, "height": HEIGHTS[name]})
             page.goto(f"{args.url}/{path}")
             wait_for_app(page)
+            if name in SETUP:
+                SETUP[name](page)
             page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
             print("wrote", args.out / f"{name}.png")
         browser.close()

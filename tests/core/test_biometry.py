@@ -271,3 +271,11 @@ def test_hadlock_ga():
     assert bm.hadlock_ga_weeks(175.0) == pytest.approx(20.0178125)
     with pytest.raises(ValueError, match="head circumference"):
         bm.hadlock_ga_weeks(0.0)
+
+
+@pytest.mark.parametrize("value, text", [(50.0, "50.0"), (2.96, "3.0"), (99.95, ">99.9"),
+                                         (100.0, ">99.9"), (0.04, "<0.1"), (0.1, "0.1")])
+def test_format_centile_never_shows_100(value, text):
+    from core.biometry import format_centile
+
+    assert format_centile(value) == text
