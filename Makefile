@@ -11,7 +11,7 @@ help:
 	@echo "make bench    latency / memory benchmark (ratios against smp Unet(resnet34))"
 	@echo "make samples  rewrite data_samples/ from the phantom generators"
 	@echo "make weights  retrain the shipped weights (2-core CPU: about 75 minutes)"
-	@echo "make screenshots  refresh docs/screenshots (needs playwright + chromium)"
+	@echo "make screenshots  refresh dashboard/screenshots (needs playwright + chromium)"
 	@echo "make evaluate evaluate the shipped weights on 200 fresh phantoms, record in the cards"
 
 # pip is quick when everything is already satisfied, and installs only what is missing.
@@ -46,7 +46,7 @@ weights:
 # README screenshots: needs `pip install playwright` and Chromium (Debian: apt-get install chromium).
 screenshots:
 	$(PYTHON) -m streamlit run streamlit_app.py --server.port 8599 --server.headless true & pid=$$!; \
-	sleep 8; $(PYTHON) docs/screenshots/take.py --url http://localhost:8599; status=$$?; kill $$pid; exit $$status
+	sleep 8; $(PYTHON) dashboard/screenshots/take.py --url http://localhost:8599; status=$$?; kill $$pid; exit $$status
 
 evaluate:
 	for a in unet segnet; do $(PYTHON) -m train.evaluate --task fetal_head --weights weights/fetal_head/$$a \

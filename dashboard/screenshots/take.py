@@ -1,7 +1,7 @@
 """Screenshot every dashboard page for the README (needs `pip install playwright` and Chromium).
 
     python -m streamlit run streamlit_app.py --server.port 8599 &
-    python docs/screenshots/take.py --url http://localhost:8599 --chromium /usr/bin/chromium
+    python dashboard/screenshots/take.py --url http://localhost:8599 --chromium /usr/bin/chromium
 """
 from __future__ import annotations
 
