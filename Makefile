@@ -16,7 +16,7 @@ help:
 
 # pip is quick when everything is already satisfied, and installs only what is missing.
 deps:
-	@$(PYTHON) -m pip install --disable-pip-version-check -q -r requirements.txt -r requirements-dev.txt
+	@$(PYTHON) -m pip install --disable-pip-version-check -q -r requirements.txt -r .ci/requirements-test.txt
 
 run: deps
 	$(PYTHON) -m streamlit run streamlit_app.py --server.port $(PORT)
