@@ -31,7 +31,7 @@ lint:
 	$(PYTHON) -m ruff check core train dashboard tests streamlit_app.py
 
 bench: deps
-	$(PYTHON) -m train.bench
+	$(PYTHON) -m train.bench --json runs/bench.json
 
 samples:
 	$(PYTHON) -m train.make_samples

@@ -83,3 +83,15 @@ def test_make_samples_writes_hc18_layout_and_dicom(tmp_path: Path) -> None:
     dcm = load_image(tmp_path / "fetal_head" / "dicom" / "fetal_head_phantom.dcm")
     assert dcm.format == "DICOM" and dcm.spacing_mm and 0.05 <= dcm.spacing_mm[0] <= 0.33
     assert "Phantom" not in repr(dcm.meta)
+
+
+def test_bench_reports_every_model_against_the_baseline(tmp_path: Path) -> None:
+    from train import bench
+
+    out = tmp_path / "bench.json"
+    assert bench.main(["--frames", "2", "--threads", "1", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    models = [r["model"] for r in report["rows"]]
+    assert models[-1].startswith("smp Unet(resnet34)") and {"unet", "segnet"} <= set(models)
+    assert report["rows"][-1]["ratio_to_baseline_p50"] == 1.0
+    assert all(r["p95_ms"] >= r["p50_ms"] > 0 for r in report["rows"]) and report["peak_rss_mb"] > 0
