@@ -11,7 +11,8 @@ import pytest
 
 from core.biometry import ellipse_circumference, measure_head
 from core.datasets import fill_outline, read_hc18
-from train.phantoms.fetal_head import FetalHeadPhantom, generate, main, make_phantom, write_hc18
+from train.phantoms.fetal_head import FetalHeadPhantom, generate, main, make_phantom
+from train.phantoms.hc18 import write_hc18
 
 SHAPE = (540, 800)
 SEED = 7
