@@ -45,7 +45,7 @@ def case_row(case: Case, result: SegmentationResult, *, biometry: bool) -> dict[
             iou=metrics.iou(result.mask, case.mask),
             precision=metrics.precision(result.mask, case.mask),
             recall=metrics.recall(result.mask, case.mask),
-            hd95_mm=metrics.hd95_mm(result.mask, case.mask, px or 1.0) if px else math.nan,
+            hd95_mm=metrics.hd95_mm(result.mask, case.mask, px) if px else math.nan,
         )
     if biometry and px:
         row.update(_biometry_columns(result, case, px))
