@@ -1,7 +1,7 @@
 """Readers for real dataset layouts, yielding :class:`Case` objects.
 
 Used by ``train/`` and by the dashboard alike, so the same files mean the same thing in both.
-Only the HC18 fetal head layout lives here so far (``shared/docs/DOMAIN.md`` section 1):
+HC18 fetal head (``shared/docs/DOMAIN.md`` section 1) and Kaggle nerve (section 2) layouts:
 
     training_set/NNN_HC.png              800x540 greyscale frame (NNN_2HC.png: 2nd frame, same exam)
     training_set/NNN_HC_Annotation.png   1-pixel ellipse outline drawn by a sonographer
@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from core.imaging import load_image, to_gray_u8
+from core.rle import rle_decode
 
 log = logging.getLogger(__name__)
 
@@ -153,3 +154,61 @@ def _read_hc18_split(root: Path, split: str) -> Iterator[Case]:
             group=_HC18_NAME.match(path.name).group("exam"),
             meta=meta,
         )
+
+
+# Kaggle 2016 Ultrasound Nerve Segmentation (DOMAIN.md section 2):
+#   train/<subject>_<n>.tif, train/<subject>_<n>_mask.tif (580x420, 8-bit, mask 0/255)
+#   test/<n>.tif, train_masks.csv (subject,img,pixels: run-length encoded, column-major)
+_NERVE_TRAIN = re.compile(r"^(?P<subject>\d+)_(?P<frame>\d+)\.tif$", re.IGNORECASE)
+_NERVE_TEST = re.compile(r"^(?P<frame>\d+)\.tif$", re.IGNORECASE)
+
+
+def _nerve_rle_masks(root: Path) -> dict[str, str]:
+    """``"<subject>_<img>.tif" -> RLE`` from ``train_masks.csv``, or {} without the file."""
+    path = root / "train_masks.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if rows and not {"subject", "img", "pixels"} <= set(rows[0]):
+        raise DatasetError(f"{path.name}: expected columns subject,img,pixels")
+    return {f"{r['subject']}_{r['img']}.tif": r["pixels"] or "" for r in rows}
+
+
+def _nerve_mask(path: Path, rles: dict[str, str], shape: tuple[int, int]) -> np.ndarray | None:
+    """A frame's mask from its ``_mask.tif``, else from ``train_masks.csv``, else None."""
+    mask_path = path.with_name(f"{path.stem}_mask.tif")
+    if mask_path.is_file():
+        return to_gray_u8(load_image(mask_path)) > 127
+    return rle_decode(rles[path.name], shape) if path.name in rles else None
+
+
+def read_kaggle_nerve(root: str | Path, split: str = "train") -> Iterator[Case]:
+    """Read the Kaggle nerve layout into cases, ordered by subject then frame number.
+
+    Args:
+        root: folder holding ``train/`` and/or ``test/`` (and ``train_masks.csv``).
+        split: ``"train"`` (labelled; the mask comes from ``_mask.tif``, else from the CSV) or
+            ``"test"`` (no labels).
+
+    Yields:
+        :class:`Case` with ``group`` the subject, so splits never separate a subject's frames,
+        and ``meta["subject"]``, ``meta["frame"]``.
+    """
+    if split not in ("train", "test"):
+        raise DatasetError(f"unknown nerve split {split!r}; expected 'train' or 'test'")
+    folder = Path(root) / split
+    pattern = _NERVE_TRAIN if split == "train" else _NERVE_TEST
+    frames = [p for p in folder.glob("*.tif") if pattern.match(p.name)] if folder.is_dir() else []
+    if not frames:
+        raise DatasetError(f"{folder}: no frames named like "
+                           f"{'1_1.tif' if split == 'train' else '1.tif'} (Kaggle nerve layout)")
+    rles = _nerve_rle_masks(Path(root)) if split == "train" else {}
+    for path in sorted(frames, key=lambda p: tuple(map(int, pattern.match(p.name).groups()))):
+        m = pattern.match(path.name)
+        image = to_gray_u8(load_image(path))
+        mask = _nerve_mask(path, rles, image.shape) if split == "train" else None
+        subject = m.groupdict().get("subject", "")
+        yield Case(name=path.name, image=image, mask=mask, group=subject,
+                   meta={"split": split, "subject": int(subject) if subject else None,
+                         "frame": int(m.group("frame")), "path": str(path)})
