@@ -16,9 +16,20 @@ import numpy as np
 import torch
 
 from core.models import get_spec
-from core.segmentation import Segmenter, unletterbox
+from core.segmentation import Segmenter, split_outputs, unletterbox
 
 _LOCK = threading.Lock()
+
+
+class _MaskLogits(torch.nn.Module):
+    """Exposes only the mask logits of a model that may also have a presence head."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return split_outputs(self.model(x))[0]
 
 
 def segmentation_cam(segmenter: Segmenter, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -39,7 +50,8 @@ def segmentation_cam(segmenter: Segmenter, image: np.ndarray, mask: np.ndarray |
     x, box = segmenter.input_tensor(image)
     if mask is None:
         with torch.inference_mode():
-            target = (torch.sigmoid(segmenter.model(x)[0, 0]) >= segmenter.threshold).float()
+            logits = split_outputs(segmenter.model(x))[0]
+            target = (torch.sigmoid(logits[0, 0]) >= segmenter.threshold).float()
     else:
         from core.segmentation import letterbox
 
@@ -51,7 +63,7 @@ def segmentation_cam(segmenter: Segmenter, image: np.ndarray, mask: np.ndarray |
     with _LOCK, torch.inference_mode(False), torch.enable_grad():
         model = copy.deepcopy(segmenter.model).eval()
         layer = get_spec(segmenter.card.arch).cam_layer(model)
-        with GradCAM(model=model, target_layers=[layer]) as cam:
+        with GradCAM(model=_MaskLogits(model), target_layers=[layer]) as cam:
             targets = [SemanticSegmentationTarget(0, target.cpu().numpy())]
             heat = cam(input_tensor=x.clone(), targets=targets)[0]
     return np.clip(unletterbox(heat, box), 0.0, 1.0)

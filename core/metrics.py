@@ -152,6 +152,35 @@ def error_map(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return out
 
 
+def mean_dice(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> float:
+    """Mean per-image Dice over a set, with Dice = 1 where both masks are empty.
+
+    This is the Kaggle 2016 nerve competition's score; predicting "no nerve" everywhere already
+    earns the share of empty truths, so always report it next to :func:`all_empty_baseline`.
+    """
+    if len(preds) != len(truths) or not preds:
+        raise ValueError(f"need equally many predictions and truths, got {len(preds)} and {len(truths)}")
+    return float(np.mean([dice(p, t, empty=1.0) for p, t in zip(preds, truths)]))
+
+
+def all_empty_baseline(truths: Sequence[np.ndarray]) -> float:
+    """The mean Dice of predicting an empty mask for every image (the share of empty truths)."""
+    if not truths:
+        raise ValueError("need at least one truth mask")
+    return float(np.mean([not np.any(t) for t in truths]))
+
+
+def presence_confusion(pred_present: Sequence[bool], truth_present: Sequence[bool]) -> dict[str, float]:
+    """Image-level "structure present?" confusion counts and accuracy over a set of images."""
+    p = np.asarray(pred_present, bool)
+    t = np.asarray(truth_present, bool)
+    if p.shape != t.shape or p.ndim != 1:
+        raise ValueError(f"need two equally long 1-D sequences, got {p.shape} and {t.shape}")
+    counts = {"tp": int(np.sum(p & t)), "fp": int(np.sum(p & ~t)), "fn": int(np.sum(~p & t)),
+              "tn": int(np.sum(~p & ~t))}
+    return {**counts, "accuracy": (counts["tp"] + counts["tn"]) / len(p) if len(p) else float("nan")}
+
+
 def _spacing(spacing_mm: float | Sequence[float], ndim: int) -> tuple[float, ...]:
     """Per-axis spacing in mm, in array axis order (row, col[, ...])."""
     if isinstance(spacing_mm, Real):

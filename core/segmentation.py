@@ -41,11 +41,25 @@ class SegmentationResult:
         prob: HxW float32 foreground probability on the input image's grid.
         mask: HxW bool mask after threshold and the card's post-processing.
         threshold: the probability threshold used.
+        presence: probability that the structure is in the image at all: the model's auxiliary
+            "present?" head when it has one, else the highest pixel probability.
     """
 
     prob: np.ndarray
     mask: np.ndarray
     threshold: float
+    presence: float | None = None
+
+
+def split_outputs(out: torch.Tensor | tuple | list) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Mask logits (Bx1xHxW) and, for models with an auxiliary presence head, its logits (Bx1).
+
+    Models return either the mask logits alone or ``(mask_logits, presence_logits)``, the
+    convention of smp's ``aux_params``.
+    """
+    if isinstance(out, (tuple, list)):
+        return out[0], out[1]
+    return out, None
 
 
 def letterbox(image: np.ndarray, size: Sequence[int], interpolation: int = cv2.INTER_AREA
@@ -133,24 +147,32 @@ class Segmenter:
         x, box = prepare_input(image, self.card.input)
         return torch.from_numpy(x[None]).to(self.device, memory_format=torch.channels_last), box
 
-    def logits(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, Letterbox]]:
-        """Foreground logits at network resolution, one (HxW float32, box) per image."""
+    def logits(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, Letterbox, float | None]]:
+        """Per image: foreground logits at network resolution (HxW float32), the letterbox, and
+        the presence logit when the model has an auxiliary head (else None)."""
         prepared = [prepare_input(im, self.card.input) for im in images]
         batch = torch.from_numpy(np.stack([x for x, _ in prepared]))
         batch = batch.to(self.device, memory_format=torch.channels_last)
         with torch.inference_mode():
-            out = self.model(batch)[:, 0].float().cpu().numpy()
-        return [(o, box) for o, (_, box) in zip(out, prepared)]
+            masks, presence = split_outputs(self.model(batch))
+            maps = masks[:, 0].float().cpu().numpy()
+            aux = presence[:, 0].float().cpu().tolist() if presence is not None else [None] * len(maps)
+        return [(o, box, a) for o, (_, box), a in zip(maps, prepared, aux)]
 
     def predict_batch(self, images: Sequence[np.ndarray], *, threshold: float | None = None
                       ) -> list[SegmentationResult]:
         """Predict several images in one forward pass (they may differ in size)."""
         thr = self.threshold if threshold is None else float(threshold)
+        spec = self.card.postprocess
         results = []
-        for logit, box in self.logits(images):
+        for logit, box, aux in self.logits(images):
             # Resize logits, not probabilities: the 0.5 boundary interpolates more faithfully.
             prob = expit(unletterbox(logit, box))
-            results.append(SegmentationResult(prob, postprocess(prob, thr, self.card.postprocess), thr))
+            presence = float(expit(aux)) if aux is not None else float(prob.max())
+            mask = postprocess(prob, thr, spec)
+            if presence < float(spec.get("presence_threshold", 0.0)):
+                mask = np.zeros_like(mask)  # the model says the structure is not in this image
+            results.append(SegmentationResult(prob, mask, thr, presence))
         return results
 
     def predict(self, image: np.ndarray, *, threshold: float | None = None) -> SegmentationResult:

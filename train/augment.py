@@ -10,6 +10,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from core.segmentation import split_outputs
+
 
 def random_affine(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, *, rot_deg: float = 20.0,
                   scale: float = 0.15, shift: float = 0.08, hflip: bool = True
@@ -59,6 +61,20 @@ def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, *, smooth: float =
     t = target.flatten(1)
     dice = (2 * (p * t).sum(1) + smooth) / (p.sum(1) + t.sum(1) + smooth)
     return bce + (1 - dice).mean()
+
+
+def segmentation_loss(out: torch.Tensor | tuple, target: torch.Tensor, presence_weight: float = 0.5
+                      ) -> torch.Tensor:
+    """BCE + soft Dice on the mask, plus BCE on the presence head for models that have one.
+
+    The presence target is whether the (soft) mask has any pixel >= 0.5.
+    """
+    logits, presence = split_outputs(out)
+    loss = dice_bce_loss(logits.float(), target)
+    if presence is not None:
+        present = (target.flatten(1).amax(1, keepdim=True) >= 0.5).float()
+        loss = loss + presence_weight * F.binary_cross_entropy_with_logits(presence.float(), present)
+    return loss
 
 
 def batch_dice(logits: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:

@@ -35,10 +35,10 @@ from tqdm import tqdm
 from core.datasets import Case
 from core.evaluation import evaluate_segmentation
 from core.models import create_model, get_spec
-from core.segmentation import Segmenter, letterbox
+from core.segmentation import Segmenter, letterbox, split_outputs
 from core.tasks import TASKS, TaskSpec, get_task
 from core.weights import HISTORY_FILE, ModelCard, save_model, write_card
-from train.augment import batch_dice, dice_bce_loss, random_affine, random_crop, random_intensity
+from train.augment import batch_dice, random_affine, random_crop, random_intensity, segmentation_loss
 from train.data import dataset_cases, is_validation, phantom_cases
 
 log = logging.getLogger("train.segmentation")
@@ -156,7 +156,7 @@ def make_card(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int]) -
             "crop": list(args.crop),
             "batch_size": args.batch_size,
             "lr": args.lr,
-            "loss": "BCE + soft Dice",
+            "loss": "BCE + soft Dice (+ 0.5 x BCE of the presence head, if the model has one)",
             "augmentation": "rotation +-20 deg, scale +-15%, shift, horizontal flip, gamma, gain, noise",
             "init": "random (no pretrained weights)",
             "torch": torch.__version__,
@@ -186,7 +186,7 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.l
         x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
         y = y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = dice_bce_loss(model(x).float(), y)
+            loss = segmentation_loss(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -205,9 +205,9 @@ def validate(model: nn.Module, val: Split, card: ModelCard, device: torch.device
         x = ((val.images[start : start + 16].float() / 255 - mean) / std)
         x = x.to(device, memory_format=torch.channels_last)
         y = (val.masks[start : start + 16].float() / 255).to(device)
-        logits = model(x).float()
-        losses.append(dice_bce_loss(logits, y).item() * len(x))
-        dices.append(batch_dice(logits, y).cpu())
+        out = model(x)
+        losses.append(segmentation_loss(out, y).item() * len(x))
+        dices.append(batch_dice(split_outputs(out)[0].float(), y).cpu())
     return float(np.sum(losses) / len(val.images)), float(torch.cat(dices).mean())
 
 

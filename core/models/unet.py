@@ -35,12 +35,18 @@ def build_unet(
     in_channels: int,
     classes: int,
     encoder_weights: str | None = None,
+    aux_params: dict | None = None,
 ) -> nn.Module:
-    """smp U-Net; ``encoder_weights`` stays None here (no hub access; see the model cards)."""
+    """smp U-Net; ``encoder_weights`` stays None here (no hub access; see the model cards).
+
+    ``aux_params`` (e.g. ``{"classes": 1}``) adds smp's classification head on the encoder's
+    deepest features; the model then returns ``(mask_logits, presence_logits)``.
+    """
     return smp.Unet(
         encoder_name=encoder_name,
         encoder_weights=encoder_weights,
         decoder_channels=tuple(decoder_channels),
         in_channels=in_channels,
         classes=classes,
+        aux_params=dict(aux_params) if aux_params else None,
     )

@@ -224,3 +224,33 @@ def test_summarize_single_and_empty():
     none = metrics.summarize([float("inf"), float("nan")])
     assert none["n"] == 0 and none["n_inf"] == 1
     assert math.isnan(none["mean"]) and math.isnan(none["sd"])
+
+
+# ---------------------------------------------------------------- set-level (nerve competition)
+
+def test_mean_dice_uses_the_empty_rule_and_the_all_empty_baseline():
+    from core.metrics import all_empty_baseline, mean_dice
+
+    empty = np.zeros((4, 4), bool)
+    blob = np.zeros((4, 4), bool)
+    blob[1:3, 1:3] = True  # 4 pixels
+    half = np.zeros((4, 4), bool)
+    half[1:3, 1] = True  # 2 of the 4
+    truths = [empty, blob, blob, empty]
+    preds = [empty, blob, half, blob]
+    # per image: 1 (both empty), 1, 2*2/(2+4) = 2/3, 0 (false positive) -> mean 2/3 / ... = 0.6667
+    assert mean_dice(preds, truths) == pytest.approx((1 + 1 + 2 / 3 + 0) / 4)
+    assert all_empty_baseline(truths) == 0.5
+    assert mean_dice([empty] * 4, truths) == 0.5  # predicting nothing scores the baseline
+    with pytest.raises(ValueError, match="equally many"):
+        mean_dice(preds, truths[:2])
+
+
+def test_presence_confusion_counts():
+    from core.metrics import presence_confusion
+
+    res = presence_confusion([True, True, False, False, True], [True, False, True, False, True])
+    assert (res["tp"], res["fp"], res["fn"], res["tn"]) == (2, 1, 1, 1)
+    assert res["accuracy"] == pytest.approx(3 / 5)
+    with pytest.raises(ValueError):
+        presence_confusion([True], [True, False])
