@@ -1,0 +1,72 @@
+"""The fetal page's upload branch: formats, bad files and an uploaded ground truth (AppTest)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "data_samples" / "fetal_head"
+PAGE = str(ROOT / "dashboard" / "pages" / "fetal_biometry.py")
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", image)
+    assert ok
+    return buf.tobytes()
+
+
+def _upload(name: str, data: bytes, truth: tuple[str, bytes] | None = None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at.sidebar.radio(key="fetal_source").set_value("Upload").run()
+    at.file_uploader(key="fetal_upload").set_value((name, data, "application/octet-stream")).run()
+    if truth:
+        at.file_uploader(key="fetal_truth").set_value((truth[0], truth[1], "image/png")).run()
+    assert not at.exception
+    return at
+
+
+def _hc(at: AppTest) -> float:
+    metric = next(m for m in at.metric if m.label == "Head circumference")
+    return float(metric.value.split()[0])
+
+
+def test_dicom_upload_prefills_the_pixel_size_and_measures():
+    at = _upload("scan.dcm", (SAMPLES / "dicom" / "fetal_head_phantom.dcm").read_bytes())
+    px = at.sidebar.number_input[0].value
+    assert px == pytest.approx(0.3144, abs=1e-3)
+    assert 50 < _hc(at) < 400
+
+
+def test_sixteen_bit_and_rgba_uploads_are_measured():
+    frame = cv2.imread(str(SAMPLES / "training_set" / "000_HC.png"), cv2.IMREAD_GRAYSCALE)
+    for image in (frame.astype(np.uint16) * 257, cv2.cvtColor(frame, cv2.COLOR_GRAY2BGRA)):
+        at = _upload("frame.png", _png(image))
+        at.sidebar.number_input[0].set_value(0.2787).run()  # a PNG carries no pixel size
+        assert not at.exception and abs(_hc(at) - 306.7) < 5.0
+
+
+def test_corrupt_file_gets_a_message_not_a_traceback():
+    at = _upload("broken.png", _png(np.zeros((20, 20), np.uint8))[:30])
+    assert any("Cannot read broken.png" in e.value for e in at.error)
+    assert not at.metric
+
+
+def test_blank_frame_says_no_head_found():
+    at = _upload("blank.png", _png(np.full((540, 800), 128, np.uint8)))
+    at.sidebar.number_input[0].set_value(0.2).run()
+    assert any("no head found" in e.value for e in at.error)
+    assert not any(m.label == "Head circumference" for m in at.metric)
+
+
+def test_uploaded_hc18_outline_turns_on_the_comparison():
+    frame = (SAMPLES / "training_set" / "000_HC.png").read_bytes()
+    outline = (SAMPLES / "training_set" / "000_HC_Annotation.png").read_bytes()
+    at = _upload("000_HC.png", frame, truth=("000_HC_Annotation.png", outline))
+    at.sidebar.number_input[0].set_value(0.2787).run()
+    table = at.dataframe[0].value
+    assert table["Dice"].iloc[0] > 0.97 and table["|HC error| (mm)"].iloc[0] < 5.0
+    assert any("Errors against the ground truth" in s.value for s in at.subheader)
