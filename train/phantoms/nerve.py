@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.biometry import Ellipse
+from core.rle import rle_encode
 from train.phantoms import ultrasound as us
 
 log = logging.getLogger(__name__)
@@ -201,9 +202,9 @@ def _draw_subject(rng: np.random.Generator) -> _Subject:
     """A subject's anatomy on the canvas and its scanner settings."""
     shape = (SHAPE[0] + 2 * _PAD, SHAPE[1] + 2 * _PAD)
     geo = linear_geometry(shape)
-    a = rng.uniform(28, 48)
+    a = rng.uniform(32, 50)
     nerve = Ellipse(rng.uniform(_PAD + 150, shape[1] - _PAD - 150), _PAD + rng.uniform(120, 250),
-                    a, a * rng.uniform(0.5, 0.8), math.radians(rng.uniform(-25, 25)))
+                    a, a * rng.uniform(0.55, 0.8), math.radians(rng.uniform(-25, 25)))
     r = rng.uniform(22, 36)
     side = 1 if rng.random() < 0.5 else -1
     artery = Ellipse(nerve.cx + side * (nerve.a + r + rng.uniform(4, 25)),
@@ -215,7 +216,7 @@ def _draw_subject(rng: np.random.Generator) -> _Subject:
     _artery(rng, geo, artery, echo, opacity)
     delta, mask = _nerve_layers(rng, geo, nerve, us.texture(rng, shape, 0.3), echo)
     look = us.draw_look(rng)
-    look = replace(look, lateral_db=0.0, reverb=(0.0, 10.0), gain_db=look.gain_db - 2.0,
+    look = replace(look, lateral_db=0.0, reverb=(0.0, 10.0), gain_db=look.gain_db - 9.0,
                    dynamic_range_db=look.dynamic_range_db + 5.0,
                    speckle=(1.8 * look.speckle[0], 2.4 * look.speckle[1]))
     return _Subject(np.dstack([echo, delta, opacity, mask]), look, atten)
@@ -291,18 +292,6 @@ def generate(n_subjects: int, frames_per_subject: int, seed: int) -> Iterator[Ne
         yield from make_subject(np.random.default_rng([seed, s]), s, frames_per_subject)
 
 
-def _rle_encode(mask: np.ndarray) -> str:
-    """Kaggle run-length encoding of an HxW mask: column-major, 1-indexed "start length" pairs.
-
-    Returns:
-        Space-separated pairs, "" for an empty mask.
-    """
-    flat = np.concatenate([[0], np.asarray(mask, bool).flatten(order="F").astype(np.int8), [0]])
-    runs = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    runs[1::2] -= runs[::2]
-    return " ".join(map(str, runs))
-
-
 def _write_tif(path: Path, image: np.ndarray) -> None:
     if not cv2.imwrite(str(path), image):
         raise OSError(f"could not write {path}")
@@ -336,7 +325,7 @@ def write_kaggle(root: str | Path, n_subjects: int, frames_per_subject: int, see
                   disable=not progress):
         _write_tif(train_dir / f"{p.subject}_{p.frame}.tif", p.image)
         _write_tif(train_dir / f"{p.subject}_{p.frame}_mask.tif", p.mask.astype(np.uint8) * 255)
-        rows.append((p.subject, p.frame, _rle_encode(p.mask)))
+        rows.append((p.subject, p.frame, rle_encode(p.mask)))
     with (root / TRAIN_CSV).open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(("subject", "img", "pixels"))
