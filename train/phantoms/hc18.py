@@ -7,30 +7,17 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from train.phantoms.fetal_head import TEST_CSV, TRAIN_CSV, exam_frames, make_phantom
+from train.phantoms.io import write_csv, write_image
 
 log = logging.getLogger(__name__)
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"could not write {path}")
-
-
-def _write_csv(path: Path, header: Sequence[str], rows: list[Sequence[str]]) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 def write_hc18(root: str | Path, n: int, seed: int, *, test_n: int = 0, second_frame_every: int = 5,
@@ -60,19 +47,19 @@ def write_hc18(root: str | Path, n: int, seed: int, *, test_n: int = 0, second_f
         second = second_frame_every > 0 and (i + 1) % second_frame_every == 0
         for k, p in enumerate(exam_frames(seed, i, second)):
             name = f"{i:03d}_{'2' if k else ''}HC.png"
-            _write_png(train_dir / name, p.image)
-            _write_png(train_dir / name.replace(".png", "_Annotation.png"), p.outline)
+            write_image(train_dir / name, p.image)
+            write_image(train_dir / name.replace(".png", "_Annotation.png"), p.outline)
             rows.append((name, f"{p.pixel_size_mm:.9f}", f"{p.hc_mm:.2f}"))
-    _write_csv(root / TRAIN_CSV, ("filename", "pixel size(mm)", "head circumference (mm)"), rows)
+    write_csv(root / TRAIN_CSV, ("filename", "pixel size(mm)", "head circumference (mm)"), rows)
     if test_n:
         test_dir = root / "test_set"
         test_dir.mkdir(exist_ok=True)
         test_rows = []
         for j in tqdm(range(test_n), desc="test frames", disable=not progress):
             p = make_phantom(np.random.default_rng([seed, j, 1]))
-            _write_png(test_dir / f"{j:03d}_HC.png", p.image)
+            write_image(test_dir / f"{j:03d}_HC.png", p.image)
             test_rows.append((f"{j:03d}_HC.png", f"{p.pixel_size_mm:.9f}"))
-        _write_csv(root / TEST_CSV, ("filename", "pixel size(mm)"), test_rows)
+        write_csv(root / TEST_CSV, ("filename", "pixel size(mm)"), test_rows)
     log.info("wrote %d training frames (%d exams) and %d test frames to %s", len(rows), n, test_n, root)
     return root
 

@@ -16,7 +16,6 @@ A few nerve frames get an empty label on purpose (``label_missing``), as in the 
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import math
 from collections.abc import Iterator, Sequence
@@ -31,6 +30,7 @@ from tqdm import tqdm
 from core.biometry import Ellipse
 from core.rle import rle_encode
 from train.phantoms import ultrasound as us
+from train.phantoms.io import write_csv, write_image
 
 log = logging.getLogger(__name__)
 
@@ -292,11 +292,6 @@ def generate(n_subjects: int, frames_per_subject: int, seed: int) -> Iterator[Ne
         yield from make_subject(np.random.default_rng([seed, s]), s, frames_per_subject)
 
 
-def _write_tif(path: Path, image: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"could not write {path}")
-
-
 def write_kaggle(root: str | Path, n_subjects: int, frames_per_subject: int, seed: int, *,
                  test_n: int = 0, progress: bool = True) -> Path:
     """Write sweeps in the Kaggle nerve layout (``shared/docs/DOMAIN.md`` section 2).
@@ -323,19 +318,16 @@ def write_kaggle(root: str | Path, n_subjects: int, frames_per_subject: int, see
     total = n_subjects * frames_per_subject
     for p in tqdm(generate(n_subjects, frames_per_subject, seed), total=total, desc="train frames",
                   disable=not progress):
-        _write_tif(train_dir / f"{p.subject}_{p.frame}.tif", p.image)
-        _write_tif(train_dir / f"{p.subject}_{p.frame}_mask.tif", p.mask.astype(np.uint8) * 255)
+        write_image(train_dir / f"{p.subject}_{p.frame}.tif", p.image)
+        write_image(train_dir / f"{p.subject}_{p.frame}_mask.tif", p.mask.astype(np.uint8) * 255)
         rows.append((p.subject, p.frame, rle_encode(p.mask)))
-    with (root / TRAIN_CSV).open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(("subject", "img", "pixels"))
-        writer.writerows(rows)
+    write_csv(root / TRAIN_CSV, ("subject", "img", "pixels"), rows)
     if test_n:
         test_dir = root / "test"
         test_dir.mkdir(exist_ok=True)
         for k in tqdm(range(1, test_n + 1), desc="test frames", disable=not progress):
             p = make_subject(np.random.default_rng([seed, 0, k]), 0, 1)[0]
-            _write_tif(test_dir / f"{k}.tif", p.image)
+            write_image(test_dir / f"{k}.tif", p.image)
     log.info("wrote %d training frames (%d subjects) and %d test frames to %s", total, n_subjects,
              test_n, root)
     return root
