@@ -10,18 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from core.models.blocks import conv_stack
 from core.models.registry import register_model
-
-
-def _convs(cin: int, cout: int, n: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(n):
-        layers += [
-            nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1, bias=False),
-            nn.BatchNorm2d(cout),
-            nn.ReLU(inplace=True),
-        ]
-    return nn.Sequential(*layers)
 
 
 class SegNet(nn.Module):
@@ -47,10 +37,10 @@ class SegNet(nn.Module):
         super().__init__()
         widths = tuple(widths)
         ins = (in_channels, *widths[:-1])
-        self.enc = nn.ModuleList(_convs(i, o, convs_per_stage) for i, o in zip(ins, widths))
+        self.enc = nn.ModuleList(conv_stack(i, o, convs_per_stage) for i, o in zip(ins, widths))
         # Decoder stage k mirrors encoder stage k: width_k -> width_{k-1} (the first -> widths[0]).
         outs = (widths[0], *widths[:-1])
-        self.dec = nn.ModuleList(_convs(w, o, convs_per_stage) for w, o in zip(widths, outs))
+        self.dec = nn.ModuleList(conv_stack(w, o, convs_per_stage) for w, o in zip(widths, outs))
         self.pool = nn.MaxPool2d(2, 2, return_indices=True)
         self.unpool = nn.MaxUnpool2d(2, 2)
         self.head = nn.Conv2d(widths[0], classes, 3, padding=1)
