@@ -212,3 +212,18 @@ def read_kaggle_nerve(root: str | Path, split: str = "train") -> Iterator[Case]:
         yield Case(name=path.name, image=image, mask=mask, group=subject,
                    meta={"split": split, "subject": int(subject) if subject else None,
                          "frame": int(m.group("frame")), "path": str(path)})
+
+
+LABELLED_READERS = {
+    "hc18": lambda root: read_hc18(root, "training_set"),
+    "kaggle_nerve": lambda root: read_kaggle_nerve(root, "train"),
+}
+
+
+def read_labelled(layout: str, root: str | Path) -> Iterator[Case]:
+    """The labelled cases of a dataset folder in ``layout`` (a task's ``layout``)."""
+    try:
+        reader = LABELLED_READERS[layout]
+    except KeyError:
+        raise DatasetError(f"unknown layout {layout!r}; known: {', '.join(LABELLED_READERS)}") from None
+    return reader(root)

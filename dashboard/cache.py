@@ -5,14 +5,12 @@ deterministic results are cached by their inputs (``st.cache_data``), image byte
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import streamlit as st
 import torch
 
 from core import fetal_head
-from core.datasets import Case, read_hc18
+from core.datasets import Case, read_labelled
 from core.explain import segmentation_cam
 from core.segmentation import Segmenter
 from core.tasks import get_task
@@ -43,8 +41,8 @@ def available_models(task_name: str) -> dict[str, ModelCard]:
 @st.cache_data(show_spinner=False)
 def load_samples(task_name: str) -> list[Case]:
     """The bundled sample cases of a task (read in the real dataset layout)."""
-    folder = get_task(task_name).samples_dir
-    return list(read_hc18(folder, "training_set")) if Path(folder).is_dir() else []
+    task = get_task(task_name)
+    return list(read_labelled(task.layout, task.samples_dir)) if task.samples_dir.is_dir() else []
 
 
 @st.cache_data(show_spinner="Segmenting...", max_entries=64)

@@ -5,16 +5,35 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from core.datasets import Case, read_hc18
+from core.datasets import Case, read_labelled
 from core.tasks import TaskSpec
 
-READERS = {"hc18": lambda root: read_hc18(root, "training_set")}
+NERVE_FRAMES_PER_SUBJECT = 20
 
 
 def phantom_cases(task: TaskSpec, n: int, seed: int) -> Iterator[Case]:
     """``n`` synthetic cases of ``task`` from its phantom generator, reproducible by seed."""
+    if task.name == "nerve":
+        return _nerve_cases(n, seed)
     if task.name != "fetal_head":
         raise ValueError(f"no phantom generator for task {task.name!r} yet")
+    return _fetal_head_cases(n, seed)
+
+
+def _nerve_cases(n: int, seed: int) -> Iterator[Case]:
+    """``n`` frames as sweeps of 20 frames per subject; the subject is the split group."""
+    from train.phantoms.nerve import generate
+
+    subjects = -(-n // NERVE_FRAMES_PER_SUBJECT)
+    for k, ph in enumerate(generate(subjects, NERVE_FRAMES_PER_SUBJECT, seed)):
+        if k == n:
+            return
+        yield Case(name=f"{ph.subject}_{ph.frame}.tif", image=ph.image, mask=ph.mask,
+                   group=f"{seed}_{ph.subject}",
+                   meta={"has_nerve": ph.has_nerve, "label_missing": ph.label_missing})
+
+
+def _fetal_head_cases(n: int, seed: int) -> Iterator[Case]:
     from train.phantoms.fetal_head import generate
 
     for i, ph in enumerate(generate(n, seed)):
@@ -30,7 +49,7 @@ def phantom_cases(task: TaskSpec, n: int, seed: int) -> Iterator[Case]:
 
 def dataset_cases(task: TaskSpec, root: str | Path) -> Iterator[Case]:
     """Labelled cases of ``task`` read from a folder in the task's dataset layout."""
-    return READERS[task.layout](root)
+    return read_labelled(task.layout, root)
 
 
 def is_validation(group: str, seed: int, fraction: float) -> bool:

@@ -67,20 +67,32 @@ def write_ultrasound_dicom(path: Path, seed: int) -> Path:
     return path
 
 
-MAKERS = {"fetal_head": make_fetal_head}
+def make_nerve(out: Path, n: int) -> Path:
+    """Kaggle nerve layout: two subjects' sweeps of ``n`` frames each, and two test frames."""
+    from train.phantoms.nerve import write_kaggle
+
+    if out.exists():
+        shutil.rmtree(out)
+    return write_kaggle(out, n_subjects=2, frames_per_subject=n, seed=SAMPLE_SEED, test_n=2,
+                        progress=False)
+
+
+MAKERS = {"fetal_head": make_fetal_head, "nerve": make_nerve}
+DEFAULT_N = {"fetal_head": 7, "nerve": 6}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.make_samples", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=sorted(MAKERS), action="append", help="task(s); default all")
-    p.add_argument("--n", type=int, default=7, help="exams per task (default 7)")
+    p.add_argument("--n", type=int, default=0,
+                   help="exams (fetal_head, default 7) or frames per subject (nerve, default 6)")
     p.add_argument("--root", type=Path, help="output root (default data_samples/)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for name in args.task or sorted(MAKERS):
         out = (args.root / name) if args.root else get_task(name).samples_dir
-        MAKERS[name](out, args.n)
+        MAKERS[name](out, args.n or DEFAULT_N[name])
         log.info("wrote %s", out)
     return 0
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import json
 import logging
 import math
 import os
@@ -62,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     src.add_argument("--data", type=Path, help="dataset folder in the task's layout (HC18 for fetal_head)")
     src.add_argument("--phantoms", type=int, help="train on N synthetic phantoms instead")
     p.add_argument("--phantom-seed", type=int, default=0, help="seed of the phantom stream (default 0)")
+    p.add_argument("--arch-config", nargs="*", default=[], metavar="KEY=JSON",
+                   help='architecture options over the registered defaults, e.g. presence_head=true '
+                        '\'decoder_channels=[64,32,16,16,8]\'')
     p.add_argument("--out", type=Path, help="weights folder (default weights/<task>/<arch>)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--full-epochs", type=int, default=0, help="last epochs on whole frames, not crops")
@@ -133,6 +137,20 @@ def load_splits(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int])
     return Split(train.images, train.masks, []), val
 
 
+def parse_arch_config(items: list[str]) -> dict[str, object]:
+    """``["key=json", ...]`` into a dict; a value that is not JSON is kept as a string."""
+    cfg: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--arch-config expects KEY=VALUE, got {item!r}")
+        try:
+            cfg[key] = json.loads(value)
+        except json.JSONDecodeError:
+            cfg[key] = value
+    return cfg
+
+
 def make_card(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int]) -> ModelCard:
     """The card this run will write: architecture, preprocessing and provenance."""
     spec = get_spec(args.arch)
@@ -142,7 +160,7 @@ def make_card(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int]) -
     return ModelCard(
         task=task.name,
         arch=args.arch,
-        arch_config=dict(spec.defaults),
+        arch_config={**spec.defaults, **parse_arch_config(args.arch_config)},
         labels=list(task.labels),
         input={**task.input, "size": list(size)},
         postprocess=dict(task.postprocess),
