@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 GA_MIN_WEEKS = 14.0
 GA_MAX_WEEKS = 40.0
@@ -55,7 +55,11 @@ class Ellipse:
 
 @dataclass(frozen=True)
 class HeadMeasurement:
-    """Head biometry of one frame. Lengths in mm, the ellipse in pixels of the measured mask."""
+    """Head biometry of one frame. Lengths in mm, the ellipse in pixels of the measured mask.
+
+    ``fit_iou`` is the IoU of the head region with the fitted ellipse and ``border_fraction``
+    the share of its outline on the image border: together they say how much to trust the fit.
+    """
 
     hc_mm: float
     bpd_mm: float
@@ -63,6 +67,7 @@ class HeadMeasurement:
     ellipse: Ellipse
     pixel_size_mm: float
     fit_iou: float
+    border_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -105,17 +110,50 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == biggest
 
 
-def _boundary_points(mask: np.ndarray) -> np.ndarray:
-    """(x, y) float32 centres of the outer boundary pixels, minus those on the image border."""
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    pts = max(contours, key=len).reshape(-1, 2)
-    h, w = mask.shape
+def _outline(comp: np.ndarray) -> np.ndarray:
+    """(x, y) int centres of the outer boundary pixels of a non-empty component."""
+    contours, _ = cv2.findContours(comp.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return max(contours, key=len).reshape(-1, 2)
+
+
+def _on_border(pts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    h, w = shape
+    return (pts[:, 0] == 0) | (pts[:, 0] == w - 1) | (pts[:, 1] == 0) | (pts[:, 1] == h - 1)
+
+
+def _head_component(mask: np.ndarray) -> np.ndarray:
+    """The largest component of a head mask, refused when it cannot carry an ellipse fit."""
+    if mask.ndim != 2:
+        raise BiometryError(f"expected a 2-D HxW mask, got shape {mask.shape}")
+    comp = largest_component(mask)
+    area = int(comp.sum())
+    if area == 0:
+        raise BiometryError("no head found: the segmentation mask is empty")
+    if area < MIN_HEAD_PIXELS:
+        raise BiometryError(
+            f"no head found: the largest segmented region has only {area} pixels "
+            f"(at least {MIN_HEAD_PIXELS} are needed for an ellipse fit)"
+        )
+    return comp
+
+
+def _fit_outline(pts: np.ndarray, shape: tuple[int, int]) -> Ellipse:
+    """Ellipse through outline points; points on the image border are dropped when possible."""
     # A head cut by the field of view has straight border segments that are not skull: drop them
     # as long as enough of the true outline is left to constrain the fit.
-    inside = (pts[:, 0] > 0) & (pts[:, 0] < w - 1) & (pts[:, 1] > 0) & (pts[:, 1] < h - 1)
+    inside = ~_on_border(pts, shape)
     if inside.sum() >= max(20, 0.5 * len(pts)):
         pts = pts[inside]
-    return pts.astype(np.float32)
+    if len(pts) < 5:
+        raise BiometryError("no head found: the segmented region is too thin to fit an ellipse")
+    (cx, cy), (w, h), angle_deg = cv2.fitEllipseDirect(pts.astype(np.float32))
+    if not all(math.isfinite(v) for v in (cx, cy, w, h, angle_deg)) or min(w, h) <= 0:
+        raise BiometryError("no head found: the ellipse fit is degenerate")
+    theta = math.radians(angle_deg)
+    a, b = w / 2.0, h / 2.0  # OpenCV returns FULL axis lengths
+    if b > a:
+        a, b, theta = b, a, theta + math.pi / 2
+    return Ellipse(float(cx), float(cy), float(a), float(b), float(theta % math.pi))
 
 
 def border_fraction(mask: np.ndarray) -> float:
@@ -127,11 +165,7 @@ def border_fraction(mask: np.ndarray) -> float:
     comp = largest_component(mask)
     if not comp.any():
         return 0.0
-    contours, _ = cv2.findContours(comp.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    pts = max(contours, key=len).reshape(-1, 2)
-    h, w = comp.shape
-    on_border = (pts[:, 0] == 0) | (pts[:, 0] == w - 1) | (pts[:, 1] == 0) | (pts[:, 1] == h - 1)
-    return float(on_border.mean())
+    return float(_on_border(_outline(comp), comp.shape).mean())
 
 
 def fit_head_ellipse(mask: np.ndarray) -> Ellipse:
@@ -146,28 +180,8 @@ def fit_head_ellipse(mask: np.ndarray) -> Ellipse:
     Raises:
         BiometryError: if the mask is empty, too small or degenerate.
     """
-    if mask.ndim != 2:
-        raise BiometryError(f"expected a 2-D HxW mask, got shape {mask.shape}")
-    comp = largest_component(mask)
-    area = int(comp.sum())
-    if area == 0:
-        raise BiometryError("no head found: the segmentation mask is empty")
-    if area < MIN_HEAD_PIXELS:
-        raise BiometryError(
-            f"no head found: the largest segmented region has only {area} pixels "
-            f"(at least {MIN_HEAD_PIXELS} are needed for an ellipse fit)"
-        )
-    pts = _boundary_points(comp)
-    if len(pts) < 5:
-        raise BiometryError("no head found: the segmented region is too thin to fit an ellipse")
-    (cx, cy), (w, h), angle_deg = cv2.fitEllipseDirect(pts)
-    if not all(math.isfinite(v) for v in (cx, cy, w, h, angle_deg)) or min(w, h) <= 0:
-        raise BiometryError("no head found: the ellipse fit is degenerate")
-    theta = math.radians(angle_deg)
-    a, b = w / 2.0, h / 2.0  # OpenCV returns FULL axis lengths
-    if b > a:
-        a, b, theta = b, a, theta + math.pi / 2
-    return Ellipse(float(cx), float(cy), float(a), float(b), float(theta % math.pi))
+    comp = _head_component(mask)
+    return _fit_outline(_outline(comp), comp.shape)
 
 
 def ellipse_mask(shape: tuple[int, int], ellipse: Ellipse) -> np.ndarray:
@@ -202,7 +216,10 @@ def ellipse_outline(shape: tuple[int, int], ellipse: Ellipse) -> np.ndarray:
 
 def ellipse_fit_iou(mask: np.ndarray, ellipse: Ellipse) -> float:
     """IoU between the largest component of ``mask`` and the filled ``ellipse`` (fit quality)."""
-    comp = largest_component(mask)
+    return _component_iou(largest_component(mask), ellipse)
+
+
+def _component_iou(comp: np.ndarray, ellipse: Ellipse) -> float:
     h, w = comp.shape
     # Only the box around the ellipse can hold its pixels: no need to rasterise the whole frame.
     x0, x1 = max(0, int(ellipse.cx - ellipse.a) - 1), min(w, int(ellipse.cx + ellipse.a) + 2)
@@ -229,7 +246,9 @@ def measure_head(mask: np.ndarray, pixel_size_mm: float) -> HeadMeasurement:
     """
     if not (pixel_size_mm > 0 and math.isfinite(pixel_size_mm)):
         raise ValueError(f"pixel size must be a positive number of mm, got {pixel_size_mm}")
-    ell = fit_head_ellipse(mask)
+    comp = _head_component(mask)  # one component and one outline serve every figure below
+    pts = _outline(comp)
+    ell = _fit_outline(pts, comp.shape)
     a_mm, b_mm = ell.a * pixel_size_mm, ell.b * pixel_size_mm
     return HeadMeasurement(
         hc_mm=ellipse_circumference(a_mm, b_mm),
@@ -237,7 +256,8 @@ def measure_head(mask: np.ndarray, pixel_size_mm: float) -> HeadMeasurement:
         ofd_mm=2 * a_mm,
         ellipse=ell,
         pixel_size_mm=float(pixel_size_mm),
-        fit_iou=ellipse_fit_iou(mask, ell),
+        fit_iou=_component_iou(comp, ell),
+        border_fraction=float(_on_border(pts, comp.shape).mean()),
     )
 
 
@@ -272,8 +292,6 @@ def hc_centile(hc_mm: float, ga_weeks: float) -> float:
 
 def centile_value_mm(ga_weeks: float, centile: float) -> float:
     """HC in mm at a given centile (0-100) for ``ga_weeks``: the chart's curves."""
-    from scipy.special import ndtri
-
     mu, sd = intergrowth_hc(ga_weeks)
     return float(mu + sd * ndtri(centile / 100.0))
 
@@ -299,9 +317,9 @@ def head_size_flag(centile: float) -> str | None:
 def assess_hc(hc_mm: float, ga_weeks: float) -> CentileResult:
     """INTERGROWTH-21st z-score, centile and screening flag for one HC at one GA."""
     mu, sd = intergrowth_hc(ga_weeks)
-    z = (hc_mm - mu) / sd
-    centile = float(100.0 * ndtr(z))
-    return CentileResult(float(ga_weeks), mu, sd, z, centile, head_size_flag(centile))
+    centile = hc_centile(hc_mm, ga_weeks)
+    return CentileResult(float(ga_weeks), mu, sd, hc_zscore(hc_mm, ga_weeks), centile,
+                         head_size_flag(centile))
 
 
 def hadlock_ga_weeks(hc_mm: float) -> float:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from core.biometry import ellipse_mask, fit_head_ellipse
 from core.imaging import load_image, to_gray_u8
 from core.rle import rle_decode
 
@@ -75,8 +76,6 @@ def fill_outline(outline: np.ndarray) -> np.ndarray:
     filled = ndimage.binary_fill_holes(line)
     if filled.sum() > 2 * line.sum():
         return filled
-    from core.biometry import ellipse_mask, fit_head_ellipse
-
     log.info("annotation outline is open (cut by the border); closing it with an ellipse fit")
     return ellipse_mask(line.shape, fit_head_ellipse(filled)) | line
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from core.models import get_spec
-from core.segmentation import Segmenter, split_outputs, unletterbox
+from core.segmentation import Segmenter, letterbox, split_outputs, unletterbox
 
 _LOCK = threading.Lock()
 
@@ -51,12 +51,10 @@ def segmentation_cam(segmenter: Segmenter, image: np.ndarray, mask: np.ndarray |
     if mask is None:
         with torch.inference_mode():
             logits = split_outputs(segmenter.model(x))[0]
-            target = (torch.sigmoid(logits[0, 0]) >= segmenter.threshold).float()
+            target = (torch.sigmoid(logits[0, 0]) >= segmenter.threshold).cpu().numpy()
     else:
-        from core.segmentation import letterbox
-
-        target = torch.from_numpy(letterbox(mask.astype(np.float32), segmenter.card.input["size"])[0] >= 0.5)
-        target = target.float()
+        target = letterbox(mask.astype(np.float32), segmenter.card.input["size"])[0] >= 0.5
+    target = target.astype(np.float32)
     if not target.any():
         return np.zeros(image.shape[:2], np.float32)
     # Gradients are needed even when the caller runs under no_grad / inference_mode.
@@ -64,6 +62,6 @@ def segmentation_cam(segmenter: Segmenter, image: np.ndarray, mask: np.ndarray |
         model = copy.deepcopy(segmenter.model).eval()
         layer = get_spec(segmenter.card.arch).cam_layer(model)
         with GradCAM(model=_MaskLogits(model), target_layers=[layer]) as cam:
-            targets = [SemanticSegmentationTarget(0, target.cpu().numpy())]
+            targets = [SemanticSegmentationTarget(0, target)]
             heat = cam(input_tensor=x.clone(), targets=targets)[0]
     return np.clip(unletterbox(heat, box), 0.0, 1.0)

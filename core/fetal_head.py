@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core import metrics
 from core.biometry import (
     GA_MAX_WEEKS,
     GA_MIN_WEEKS,
@@ -16,7 +17,6 @@ from core.biometry import (
     CentileResult,
     HeadMeasurement,
     assess_hc,
-    border_fraction,
     hadlock_ga_weeks,
     measure_head,
 )
@@ -86,7 +86,7 @@ def analyse(segmenter: Segmenter, image: np.ndarray, pixel_size_mm: float | None
         m = measure_head(seg.mask, pixel_size_mm)
     except BiometryError as exc:
         return without(str(exc))
-    cut = border_fraction(seg.mask)
+    cut = m.border_fraction
     if cut > MAX_BORDER_FRACTION:
         return without(f"no head found: the segmented region runs off the image ({cut:.0%} of its "
                        "outline lies on the frame border), so no ellipse can be measured")
@@ -121,8 +121,6 @@ def report_row(analysis: FetalHeadAnalysis, truth: np.ndarray | None = None,
         truth: HxW bool ground-truth mask on the same grid, if known.
         reference_hc_mm: reference HC (e.g. from the HC18 CSV); measured from ``truth`` if None.
     """
-    from core import metrics
-
     m, c = analysis.measurement, analysis.centile
     row: dict[str, float | str | None] = {
         "HC (mm)": m.hc_mm if m else None,

@@ -69,8 +69,11 @@ def bench_fetal_head(n: int) -> list[dict[str, object]]:
     frames = fetal_frames(n)
     segmenters = {m: Segmenter.from_folder(task.weights_dir(m)) for m in task.models
                   if task.weights_dir(m).joinpath("model.json").is_file()}
-    ref_card = next(iter(segmenters.values())).card if segmenters else read_card(task.weights_dir("unet"))
-    segmenters["smp Unet(resnet34) baseline"] = baseline_segmenter(ref_card)
+    # The baseline is fed exactly as the task's models are: same input size and post-processing.
+    baseline_card = ModelCard(task=task.name, arch="smp-Unet-resnet34", arch_config={},
+                              labels=list(task.labels), input=task.input, postprocess=task.postprocess)
+    segmenters["smp Unet(resnet34) baseline"] = baseline_segmenter(baseline_card)
+
     def pipeline(seg: Segmenter) -> Callable[[int], object]:
         def run(i: int) -> object:
             data, px = frames[i % len(frames)]
