@@ -38,7 +38,7 @@ samples:
 
 weights:
 	# The commands recorded in the shipped cards; on a 2-core CPU run side by side, ~75 min.
-	$(PYTHON) -m train.segmentation --task fetal_head --arch unet --phantoms 2000 --epochs 22 --batch-size 16 --crop 160 224 --threads 1 & \
+	$(PYTHON) -m train.segmentation --task fetal_head --arch unet_mobilenet --out weights/fetal_head/unet --phantoms 2000 --epochs 22 --batch-size 16 --crop 160 224 --threads 1 & \
 	$(PYTHON) -m train.segmentation --task fetal_head --arch segnet --phantoms 2000 --epochs 35 --batch-size 16 --crop 160 224 --threads 1; \
 	wait
 	$(MAKE) evaluate

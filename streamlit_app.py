@@ -8,4 +8,5 @@ st.navigation([
     st.Page("dashboard/pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("dashboard/pages/fetal_biometry.py", title="Fetal head biometry",
             icon=":material/pregnant_woman:"),
+    st.Page("dashboard/pages/nerve.py", title="Ultrasound nerve segmentation", icon=":material/neurology:"),
 ]).run()

@@ -16,6 +16,9 @@ from core.datasets import Case
 from core.segmentation import SegmentationResult, Segmenter
 
 
+SUSPECT_PRESENCE = 0.9  # presence probability above which an empty label looks suspect
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Per-case rows (dicts with the same keys) and a summary per numeric column."""
@@ -40,13 +43,26 @@ def case_row(case: Case, result: SegmentationResult, *, biometry: bool) -> dict[
     row: dict[str, Any] = {"name": case.name, "group": case.group}
     px = case.pixel_size_mm
     if case.mask is not None:
+        counts = metrics.confusion_counts(result.mask, case.mask)
         row.update(
             dice=metrics.dice(result.mask, case.mask),
             iou=metrics.iou(result.mask, case.mask),
             precision=metrics.precision(result.mask, case.mask),
             recall=metrics.recall(result.mask, case.mask),
             hd95_mm=metrics.hd95_mm(result.mask, case.mask, px) if px else math.nan,
+            # Image level: is the structure there (truth), did the model say so (mask kept)?
+            true_present=counts["tp"] + counts["fn"] > 0,
+            pred_present=counts["tp"] + counts["fp"] > 0,
+            tp_px=counts["tp"], fp_px=counts["fp"], fn_px=counts["fn"],
         )
+        # An empty label on a frame the model is sure about: a candidate missing label.
+        row["suspect_label"] = (not row["true_present"] and row["pred_present"]
+                                and result.presence is not None
+                                and result.presence >= SUSPECT_PRESENCE)
+    if result.presence is not None:
+        row["presence_prob"] = float(result.presence)
+    if "label_missing" in case.meta:  # phantoms know which labels they dropped
+        row["label_missing"] = bool(case.meta["label_missing"])
     if biometry and px:
         row.update(_biometry_columns(result, case, px))
     return row
@@ -101,3 +117,39 @@ def evaluate_segmentation(
     numeric = sorted({k for r in rows for k, v in r.items() if isinstance(v, float)})
     summary = {k: metrics.summarize([r[k] for r in rows if k in r]) for k in numeric}
     return Evaluation(rows, summary)
+
+
+def set_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Figures over a whole labelled set, from :func:`case_row` rows.
+
+    * ``mean_dice``: the mean per-image Dice with Dice = 1 when both masks are empty (the
+      Kaggle nerve rule), beside ``all_empty_baseline``: the same score for predicting "no
+      structure" everywhere, i.e. the share of frames whose label is empty.
+    * ``pixel_precision`` / ``pixel_recall`` / ``pixel_f1``: pooled over every pixel of the set.
+    * ``presence``: image-level confusion counts and accuracy (present = non-empty mask).
+    * ``suspect_labels``: frames with an empty label that the model confidently segments;
+      where the cases say which labels were dropped (phantoms), how many of those were caught.
+    """
+    rows = [r for r in rows if "true_present" in r]
+    if not rows:
+        raise ValueError("no labelled rows to score")
+    tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp_px", "fp_px", "fn_px"))
+    prec = tp / (tp + fp) if tp + fp else math.nan
+    rec = tp / (tp + fn) if tp + fn else math.nan
+    out: dict[str, Any] = {
+        "n": len(rows),
+        "n_groups": len({r.get("group") for r in rows}),
+        "mean_dice": float(sum(r["dice"] for r in rows) / len(rows)),
+        "all_empty_baseline": sum(not r["true_present"] for r in rows) / len(rows),
+        "pixel_precision": prec,
+        "pixel_recall": rec,
+        "pixel_f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else math.nan,
+        "presence": metrics.presence_confusion([r["pred_present"] for r in rows],
+                                               [r["true_present"] for r in rows]),
+        "suspect_labels": sum(bool(r.get("suspect_label")) for r in rows),
+    }
+    if any("label_missing" in r for r in rows):
+        missing = [r for r in rows if r.get("label_missing")]
+        out["missing_labels"] = len(missing)
+        out["missing_labels_flagged"] = sum(bool(r.get("suspect_label")) for r in missing)
+    return out

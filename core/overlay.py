@@ -74,3 +74,20 @@ def mask_png(mask: np.ndarray) -> bytes:
     if not ok:
         raise ValueError("could not encode the mask as PNG")
     return buf.tobytes()
+
+
+# Okabe-Ito colours for up to eight outlines drawn on one image (model comparisons).
+OUTLINE_COLORS = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
+                  (0, 114, 178), (213, 94, 0), (204, 121, 167), (255, 255, 255))
+
+
+def outlines_overlay(image: np.ndarray, masks: list[tuple[np.ndarray, tuple[int, int, int]]]
+                     ) -> np.ndarray:
+    """HxWx3 uint8: the outline of each mask in its colour, so overlapping masks stay visible."""
+    rgb = to_rgb_u8(image).copy()
+    for mask, color in masks:
+        m = mask.astype(np.uint8)
+        if m.any():
+            contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            cv2.drawContours(rgb, contours, -1, color, max(1, round(max(m.shape) / 300)))
+    return rgb

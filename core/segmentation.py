@@ -159,11 +159,15 @@ class Segmenter:
             aux = presence[:, 0].float().cpu().tolist() if presence is not None else [None] * len(maps)
         return [(o, box, a) for o, (_, box), a in zip(maps, prepared, aux)]
 
-    def predict_batch(self, images: Sequence[np.ndarray], *, threshold: float | None = None
-                      ) -> list[SegmentationResult]:
-        """Predict several images in one forward pass (they may differ in size)."""
+    def predict_batch(self, images: Sequence[np.ndarray], *, threshold: float | None = None,
+                      overrides: dict | None = None) -> list[SegmentationResult]:
+        """Predict several images in one forward pass (they may differ in size).
+
+        ``overrides`` replaces entries of the card's post-processing for this call (e.g. a
+        page's minimum-area or presence-threshold slider); the card itself is not changed.
+        """
         thr = self.threshold if threshold is None else float(threshold)
-        spec = self.card.postprocess
+        spec = {**self.card.postprocess, **(overrides or {})}
         results = []
         for logit, box, aux in self.logits(images):
             # Resize logits, not probabilities: the 0.5 boundary interpolates more faithfully.
@@ -175,6 +179,7 @@ class Segmenter:
             results.append(SegmentationResult(prob, mask, thr, presence))
         return results
 
-    def predict(self, image: np.ndarray, *, threshold: float | None = None) -> SegmentationResult:
+    def predict(self, image: np.ndarray, *, threshold: float | None = None,
+                overrides: dict | None = None) -> SegmentationResult:
         """Predict one image: HxW (any dtype) or HxWx3 in, result on the same HxW grid."""
-        return self.predict_batch([image], threshold=threshold)[0]
+        return self.predict_batch([image], threshold=threshold, overrides=overrides)[0]

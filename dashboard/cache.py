@@ -12,7 +12,7 @@ import torch
 from core import fetal_head
 from core.datasets import Case, read_labelled
 from core.explain import segmentation_cam
-from core.segmentation import Segmenter
+from core.segmentation import SegmentationResult, Segmenter
 from core.tasks import get_task
 from core.weights import ModelCard, WeightsError, read_card
 
@@ -51,6 +51,14 @@ def analyse_fetal_head(model: str, image: np.ndarray, pixel_size_mm: float | Non
     """Cached :func:`core.fetal_head.analyse` with a shipped model."""
     seg = get_segmenter(str(get_task("fetal_head").weights_dir(model)))
     return fetal_head.analyse(seg, image, pixel_size_mm, ga_weeks, threshold)
+
+
+@st.cache_data(show_spinner="Segmenting...", max_entries=64)
+def segment(task_name: str, model: str, image: np.ndarray, threshold: float,
+            overrides: dict | None = None) -> SegmentationResult:
+    """Cached prediction of a shipped model, with page overrides of its post-processing."""
+    seg = get_segmenter(str(get_task(task_name).weights_dir(model)))
+    return seg.predict(image, threshold=threshold, overrides=overrides)
 
 
 @st.cache_data(show_spinner="Computing Grad-CAM...", max_entries=16)

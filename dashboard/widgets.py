@@ -92,7 +92,7 @@ def _limit_size(pixels: np.ndarray, spacing: tuple[float, float] | None, name: s
 
 
 def _uploaded_truth(key: str, shape: tuple[int, int]) -> np.ndarray | None:
-    up = st.file_uploader("Optional ground truth (HC18 outline or filled mask, same size)",
+    up = st.file_uploader("Optional ground truth (outline or filled mask, same size as the frame)",
                           type=["png", "tif", "tiff", "bmp"], key=f"{key}_truth")
     if up is None:
         return None
@@ -165,6 +165,9 @@ def card_panel(task: TaskSpec, name: str, card: ModelCard) -> None:
         cols[0].metric("Test Dice", f"{test['dice_mean']:.3f}" if "dice_mean" in test else "n/a")
         if "hc_abs_diff_mm_mean" in test:
             cols[1].metric("Test |HC error|", f"{test['hc_abs_diff_mm_mean']:.2f} mm")
+        elif test.get("all_empty_baseline", 0) > 0:  # sets with empty frames: Dice beside its floor
+            cols[1].metric("All-empty baseline", f"{test['all_empty_baseline']:.3f}",
+                           help="Mean Dice of predicting nothing on every frame of the same set.")
         cols[2].metric("Parameters", f"{card.weights.get('params', 0) / 1e6:.2f} M")
         cols[3].metric("Weights file", f"{card.weights.get('bytes', 0) / 1e6:.1f} MB")
         st.caption(f"Test set: {test.get('data', 'not evaluated yet')}. "

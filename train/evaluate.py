@@ -5,9 +5,15 @@
     python -m train.evaluate --task fetal_head --weights weights/fetal_head/unet \\
         --phantoms 200 --phantom-seed 9001 --out runs/phantom_test --record phantom_test
 
-Writes ``per_case.csv`` (Dice, IoU, HD95 mm, HC predicted / reference / absolute difference)
-and ``summary.json`` (mean, SD, median per metric). On an HC18 folder with a ``test_set`` it
-also writes ``submission.csv`` in the challenge format. ``--record NAME`` stores the summary in
+    python -m train.evaluate --task nerve --weights weights/nerve/unet \
+        --phantoms 200 --phantom-seed 9001 --out runs/nerve_test --record phantom_test
+
+Writes ``per_case.csv`` (Dice, IoU, HD95 mm, HC predicted / reference / absolute difference;
+presence probability and a suspect-label flag for models with a presence head) and
+``summary.json`` (mean, SD, median per metric, plus the set-level figures: mean Dice under the
+empty-mask rule beside the all-empty baseline, pooled pixel precision / recall / F1, image-level
+presence confusion). On an HC18 folder with a ``test_set``, or a Kaggle nerve folder with a
+``test/``, it also writes ``submission.csv`` in that challenge's format. ``--record NAME`` stores the summary in
 the model card under ``metrics.NAME`` (the weights file and its sha256 are not touched).
 """
 from __future__ import annotations
@@ -25,8 +31,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core.datasets import read_hc18
-from core.evaluation import Evaluation, evaluate_segmentation
+from core.datasets import read_hc18, read_kaggle_nerve
+from core.evaluation import Evaluation, evaluate_segmentation, set_metrics
+from core.rle import rle_encode
 from core.segmentation import Segmenter
 from core.tasks import TASKS, get_task
 from core.weights import read_card, write_card
@@ -77,6 +84,34 @@ def write_submission(path: Path, ev: Evaluation) -> int:
     return missing
 
 
+def write_nerve_submission(path: Path, seg: Segmenter, cases: Any, batch_size: int = 4) -> int:
+    """Kaggle nerve CSV (``img,pixels``: image number, run-length mask); returns the row count."""
+    n = 0
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(("img", "pixels"))
+        batch: list = []
+        for case in [*cases, None]:
+            if case is not None:
+                batch.append(case)
+                if len(batch) < batch_size:
+                    continue
+            for c, res in zip(batch, seg.predict_batch([c.image for c in batch]) if batch else []):
+                w.writerow((Path(c.name).stem, rle_encode(res.mask)))
+                n += 1
+            batch = []
+    return n
+
+
+def flat_set_metrics(ev: Evaluation) -> dict[str, Any]:
+    """:func:`core.evaluation.set_metrics` flattened for the card (``presence_*`` keys)."""
+    if not any("true_present" in r for r in ev.rows):
+        return {}
+    sm = set_metrics(ev.rows)
+    presence = sm.pop("presence")
+    return {**sm, **{f"presence_{k}": v for k, v in presence.items()}}
+
+
 def _run(seg: Segmenter, cases: Any, total: int | None, args: argparse.Namespace, biometry: bool,
          desc: str) -> Evaluation:
     bar = tqdm(total=total, desc=desc, unit="case")
@@ -102,16 +137,20 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     write_rows(args.out / "per_case.csv", ev.rows)
     summary = {"weights": str(args.weights), "sha256": seg.card.weights.get("sha256"),
                "data": source, "n": len(ev.rows), "metrics": ev.summary,
+               "set": flat_set_metrics(ev),
                "command": "python -m train.evaluate " + shlex.join(args._argv)}
     if args.data and task.layout == "hc18" and (args.data / "test_set").is_dir():
         test = _run(seg, read_hc18(args.data, "test_set"), None, args, True, "test_set")
         summary["submission_missing"] = write_submission(args.out / "submission.csv", test)
+    if args.data and task.layout == "kaggle_nerve" and (args.data / "test").is_dir():
+        summary["submission_rows"] = write_nerve_submission(
+            args.out / "submission.csv", seg, read_kaggle_nerve(args.data, "test"), args.batch_size)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if args.record:
         card = read_card(args.weights)
         record = {"data": source, "n": len(ev.rows), "command": summary["command"],
                   **{f"{k}_{s}": v[s] for k, v in ev.summary.items() if k in CARD_METRICS
-                     for s in ("mean", "sd", "median")}}
+                     for s in ("mean", "sd", "median")}, **summary["set"]}
         write_card(args.weights, replace(card, metrics={**card.metrics, args.record: record}))
     return summary
 
@@ -123,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = evaluate(args)
     for k, v in summary["metrics"].items():
         print(f"{k:>16}: {v['mean']:.4f} +- {v['sd']:.4f} (median {v['median']:.4f}, n={v['n']})")
+    for k, v in summary["set"].items():
+        print(f"{k:>26}: {v:.4f}" if isinstance(v, float) else f"{k:>26}: {v}")
     return 0
 
 

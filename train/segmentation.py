@@ -1,8 +1,8 @@
 """Train a segmentation model for a task and write its self-describing weights folder.
 
-    python -m train.segmentation --task fetal_head --arch unet --phantoms 2000 --epochs 30
+    python -m train.segmentation --task fetal_head --arch unet_mobilenet --phantoms 2000 --epochs 30
     python -m train.segmentation --task fetal_head --arch segnet --data /data/HC18
-    torchrun --nproc_per_node 2 -m train.segmentation --task fetal_head --arch unet ...
+    torchrun --nproc_per_node 2 -m train.segmentation --task fetal_head --arch unet_mobilenet ...
 
 Cases are split by exam (group), letterboxed to the card's input size once and held in memory;
 batches are augmented on the fly. Epochs train on random crops (cheap on a CPU; the networks are
@@ -154,7 +154,7 @@ def parse_arch_config(items: list[str]) -> dict[str, object]:
 def make_card(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int]) -> ModelCard:
     """The card this run will write: architecture, preprocessing and provenance."""
     spec = get_spec(args.arch)
-    data = (f"{args.phantoms} synthetic fetal head phantoms (train/phantoms/{task.name}.py, seed "
+    data = (f"{args.phantoms} synthetic {task.title.lower()} phantoms (train/phantoms/{task.name}.py, seed "
             f"{args.phantom_seed}); NOT real patient data" if args.phantoms
             else f"dataset folder {args.data.name} ({task.layout} layout)")
     return ModelCard(
@@ -215,8 +215,13 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.l
 
 @torch.no_grad()
 def validate(model: nn.Module, val: Split, card: ModelCard, device: torch.device) -> tuple[float, float]:
-    """Mean loss and hard Dice on the validation split at network resolution."""
+    """Mean loss and hard Dice (both empty = 1) on the validation split at network resolution.
+
+    A model with a presence head has its mask emptied where the head says "absent", as the
+    predictor does with the card's presence threshold.
+    """
     model.eval()
+    presence_threshold = card.postprocess.get("presence_threshold", 0.5)
     mean, std = card.input["mean"][0], card.input["std"][0]
     losses, dices = [], []
     for start in range(0, len(val.images), 16):
@@ -225,7 +230,12 @@ def validate(model: nn.Module, val: Split, card: ModelCard, device: torch.device
         y = (val.masks[start : start + 16].float() / 255).to(device)
         out = model(x)
         losses.append(segmentation_loss(out, y).item() * len(x))
-        dices.append(batch_dice(split_outputs(out)[0].float(), y).cpu())
+        logits, presence = split_outputs(out)
+        logits = logits.float()
+        if presence is not None:
+            absent = torch.sigmoid(presence.float()).view(-1, 1, 1, 1) < presence_threshold
+            logits = logits.masked_fill(absent, -30.0)
+        dices.append(batch_dice(logits, y).cpu())
     return float(np.sum(losses) / len(val.images)), float(torch.cat(dices).mean())
 
 

@@ -19,7 +19,7 @@ def _decoder_mid_block(model: nn.Module) -> nn.Module:
 
 
 @register_model(
-    "unet",
+    "unet_mobilenet",
     kind="segmentation",
     cam_layer=_decoder_mid_block,
     description="U-Net, MobileNetV2 encoder, slim decoder (smp)",
@@ -28,7 +28,7 @@ def _decoder_mid_block(model: nn.Module) -> nn.Module:
     in_channels=1,
     classes=1,
 )
-def build_unet(
+def build_unet_mobilenet(
     *,
     encoder_name: str,
     decoder_channels: tuple[int, ...] | list[int],

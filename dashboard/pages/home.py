@@ -15,7 +15,11 @@ st.markdown(
 st.markdown(
     "- **Fetal head biometry**: ultrasound frame (HC18 style) → head mask (U-Net or SegNet) → "
     "fitted ellipse → head circumference, BPD and OFD in mm → gestational age (Hadlock 1984) and "
-    "the INTERGROWTH-21st centile for a stated gestational age."
+    "the INTERGROWTH-21st centile for a stated gestational age.\n"
+    "- **Ultrasound nerve segmentation**: brachial plexus frame (Kaggle 2016 style) → a plain "
+    "U-Net, MobileNetV2- and VGG-encoder U-Nets and a CNN without skips side by side, each with "
+    "its nerve-present probability and Dice, where they disagree, and how they compare over "
+    "held-out subjects."
 )
 
 st.subheader("Models and their cards")

@@ -58,12 +58,12 @@ def test_presence_without_a_head_is_the_highest_probability():
 
 
 def test_smp_unet_with_aux_head_predicts_explains_and_trains():
-    model = create_model("unet", aux_params={"classes": 1}, decoder_channels=(32, 16, 16, 8, 8))
+    model = create_model("unet_mobilenet", aux_params={"classes": 1}, decoder_channels=(32, 16, 16, 8, 8))
     masks, presence = model(torch.zeros(2, 1, 64, 96))
     assert masks.shape == (2, 1, 64, 96) and presence.shape == (2, 1)
-    cfg = {**dict(get_spec("unet").defaults), "aux_params": {"classes": 1},
+    cfg = {**dict(get_spec("unet_mobilenet").defaults), "aux_params": {"classes": 1},
            "decoder_channels": (32, 16, 16, 8, 8)}
-    card = ModelCard(task="nerve", arch="unet", arch_config=cfg, labels=["nerve"], input=INPUT,
+    card = ModelCard(task="nerve", arch="unet_mobilenet", arch_config=cfg, labels=["nerve"], input=INPUT,
                      postprocess={"threshold": 0.5})
     seg = Segmenter(model, card)
     image = (np.random.default_rng(0).random((60, 90)) * 255).astype(np.uint8)
@@ -73,7 +73,7 @@ def test_smp_unet_with_aux_head_predicts_explains_and_trains():
     assert cam.shape == (60, 90) and 0.0 <= cam.min() <= cam.max() <= 1.0
     target = torch.zeros(2, 1, 64, 96)
     target[0, :, 20:40, 30:60] = 1.0  # one image with the structure, one without
-    train_model = create_model("unet", aux_params={"classes": 1}, decoder_channels=(32, 16, 16, 8, 8))
+    train_model = create_model("unet_mobilenet", aux_params={"classes": 1}, decoder_channels=(32, 16, 16, 8, 8))
     loss = segmentation_loss(train_model(torch.rand(2, 1, 64, 96)), target)
     loss.backward()
     head = [p for n, p in train_model.named_parameters() if n.startswith("classification_head")]

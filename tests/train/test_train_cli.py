@@ -44,7 +44,7 @@ def test_train_writes_a_self_describing_folder(tiny_weights: Path) -> None:
 
 def test_train_refuses_a_missing_source() -> None:
     with pytest.raises(SystemExit):
-        segmentation.main(["--task", "fetal_head", "--arch", "unet"])
+        segmentation.main(["--task", "fetal_head", "--arch", "unet_mobilenet"])
 
 
 def test_evaluate_on_hc18_samples_writes_csv_json_and_submission(tiny_weights: Path, tmp_path: Path) -> None:

@@ -1,0 +1,142 @@
+"""Ultrasound nerve segmentation: four architectures on the same frame and over a held-out set."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import metrics
+from core.evaluation import SUSPECT_PRESENCE
+from core.overlay import COLORS, OUTLINE_COLORS, error_overlay, heatmap_overlay, mask_png, outlines_overlay, overlay_mask
+from core.rle import rle_encode
+from core.tasks import get_task
+from dashboard import cache, widgets
+from dashboard.tables import segmentation_comparison
+
+KEY = "nerve"
+TASK = get_task("nerve")
+LABELS = {"unet": "U-Net", "unet_mobilenet": "U-Net MobileNetV2", "unet_vgg": "U-Net VGG",
+          "cnn": "Plain CNN"}
+COLOR_NAMES = ("orange", "sky blue", "bluish green", "yellow", "blue", "vermilion", "pink", "white")
+
+st.title("Ultrasound nerve segmentation")
+widgets.research_note()
+st.caption("Brachial plexus on B-mode ultrasound (Kaggle 2016 layout): the same frame through a "
+           "plain U-Net, a MobileNetV2-encoder U-Net, a VGG-encoder U-Net and a CNN without skip "
+           "connections, to see where the architectures disagree.")
+
+cards = cache.available_models(TASK.name)
+if not cards:
+    st.error("No nerve weights found in weights/nerve/. Run `make weights` or restore the folder.")
+    st.stop()
+case = widgets.image_input(KEY, TASK)
+if case is None:
+    st.stop()
+default = next(iter(cards.values())).postprocess
+with st.sidebar:
+    models = st.multiselect("Models", list(cards), default=list(cards), key=f"{KEY}_models",
+                            format_func=lambda m: LABELS.get(m, m))
+    thr = st.slider("Mask threshold (probability)", 0.05, 0.95,
+                    float(default.get("threshold", 0.5)), 0.05, key=f"{KEY}_thr")
+    min_area = st.slider("Minimum nerve area (pixels)", 0, 5000, int(default.get("min_area_px", 0)),
+                         100, key=f"{KEY}_area", help="Smaller predicted regions are dropped.")
+    presence_thr = st.slider("Presence threshold", 0.0, 1.0,
+                             float(default.get("presence_threshold", 0.0)), 0.05, key=f"{KEY}_pres",
+                             help="Below this nerve-present probability the mask is emptied.")
+    show_cam = st.toggle("Grad-CAM of the segmentation", key=f"{KEY}_cam")
+if not models:
+    st.info("Pick at least one model in the sidebar.")
+    st.stop()
+
+override = {"min_area_px": min_area, "presence_threshold": presence_thr}
+results = {m: cache.segment(TASK.name, m, case.image, thr, override) for m in models}
+truth = case.mask
+
+
+def _caption(m: str) -> str:
+    res = results[m]
+    text = f"{LABELS.get(m, m)} · present {res.presence:.2f}"
+    if truth is not None:
+        text += f" · Dice {metrics.dice(res.mask, truth):.2f}"
+    return text + ("" if res.mask.any() else " · no nerve")
+
+
+shown = [("Input: " + case.name, case.image)]
+if truth is not None:
+    shown.append(("Ground truth" + ("" if truth.any() else ": no nerve"),
+                  overlay_mask(case.image, truth, COLORS["truth"])))
+shown += [(_caption(m), overlay_mask(case.image, results[m].mask)) for m in models]
+widgets.image_row(shown)
+for m in models:
+    widgets.model_badge(LABELS.get(m, m), cards[m])
+
+if truth is not None and not truth.any():
+    sure = [LABELS.get(m, m) for m, r in results.items() if r.mask.any() and r.presence >= SUSPECT_PRESENCE]
+    if sure:
+        st.warning(f"The label of this frame is empty, but {', '.join(sure)} segment a nerve with "
+                   f"presence >= {SUSPECT_PRESENCE:.0%}: check whether the label is missing.")
+
+st.subheader("Where the models disagree")
+left, right = st.columns([3, 2])
+outlined = [(results[m].mask, OUTLINE_COLORS[i]) for i, m in enumerate(models)]
+legend = [f"{LABELS.get(m, m)}: {COLOR_NAMES[i]}" for i, m in enumerate(models)]
+if truth is not None:
+    outlined.append((truth, (255, 255, 255)))
+    legend.append("ground truth: white")
+left.image(outlines_overlay(case.image, outlined), caption=" · ".join(legend), width="stretch",
+           output_format="PNG")
+agreement = pd.DataFrame({LABELS.get(a, a): {LABELS.get(b, b): metrics.dice(results[a].mask, results[b].mask)
+                                             for b in models} for a in models})
+right.markdown("**Pairwise Dice between models** (1 = identical; both empty counts as 1)")
+right.dataframe(agreement.style.format("{:.2f}"), width="stretch")
+
+rows = {}
+for m, res in results.items():
+    row = {"Presence probability": res.presence, "Nerve shown": "yes" if res.mask.any() else "no",
+           "Mask area (px)": int(res.mask.sum())}
+    if truth is not None:
+        row.update({"Dice (empty rule)": metrics.dice(res.mask, truth), "IoU": metrics.iou(res.mask, truth),
+                    "Precision": metrics.precision(res.mask, truth), "Recall": metrics.recall(res.mask, truth)})
+    rows[LABELS.get(m, m)] = row
+st.dataframe(pd.DataFrame.from_dict(rows, orient="index"), width="stretch", column_config={
+    c: st.column_config.NumberColumn(format="%.3f")
+    for c in ("Presence probability", "Dice (empty rule)", "IoU", "Precision", "Recall")})
+if truth is None:
+    st.caption("No ground truth for this frame: pick a bundled training frame or upload a mask to see Dice.")
+
+if truth is not None:
+    st.subheader("Errors against the ground truth")
+    st.caption("Bluish green: true positive · orange: false positive · sky blue: false negative")
+    widgets.image_row([(LABELS.get(m, m), error_overlay(case.image, res.mask, truth)) for m, res in results.items()])
+
+if show_cam:
+    st.subheader("Grad-CAM: where each network looked to segment the nerve")
+    explained = [(LABELS.get(m, m), heatmap_overlay(case.image, cache.gradcam(TASK.name, m, case.image, res.mask)))
+                 for m, res in results.items() if res.mask.any()]
+    if explained:
+        widgets.image_row(explained)
+    skipped = [LABELS.get(m, m) for m, res in results.items() if not res.mask.any()]
+    if skipped:
+        st.caption(f"No nerve segmented, nothing to explain: {', '.join(skipped)}.")
+
+st.subheader("Comparison over held-out phantom subjects")
+table = segmentation_comparison(cards, LABELS)
+if table["Mean Dice (empty rule)"].notna().any():
+    st.dataframe(table, width="stretch", column_config={
+        c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if table[c].dtype.kind == "f"})
+    st.caption("From each model card (`python -m train.evaluate --record phantom_test`, "
+               "`python -m train.bench --record`), measured on synthetic phantom subjects never seen "
+               "in training, NOT on patients. Mean Dice counts a frame as 1 when the label and the "
+               "prediction are both empty; the all-empty baseline is what predicting \"no nerve\" "
+               "everywhere scores on the same frames.")
+else:
+    st.info("The model cards have no recorded evaluation yet: run `make evaluate`.")
+
+stem = case.name.rsplit(".", 1)[0]
+rles = {m: rle_encode(res.mask) for m, res in results.items()}
+widgets.download_row(f"{KEY}_png", [(f"{LABELS.get(m, m)} mask (PNG)", mask_png(res.mask),
+                                     f"{stem}_{m}_mask.png", "image/png") for m, res in results.items()])
+widgets.download_row(f"{KEY}_rle", [(f"{LABELS.get(m, m)} mask (RLE)", rles[m] + "\n",
+                                     f"{stem}_{m}_rle.txt", "text/plain") for m in results])
+with st.expander("Run-length encodings (Kaggle convention: column-major, 1-indexed start/length)"):
+    for m in results:
+        st.text(f"{LABELS.get(m, m)}: {rles[m] or '(empty mask)'}")

@@ -1,0 +1,39 @@
+"""Tables built from model cards (read once per rerun, never recomputed on the page)."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from core.weights import ModelCard
+
+
+def _get(d: dict, key: str) -> float:
+    v = d.get(key)
+    return float(v) if isinstance(v, (int, float)) else math.nan
+
+
+def segmentation_comparison(cards: dict[str, ModelCard], labels: dict[str, str],
+                            record: str = "phantom_test") -> pd.DataFrame:
+    """One row per model from ``metrics[record]`` and ``metrics.bench`` of its card.
+
+    Columns: the set-level figures ``train.evaluate --record`` stores (mean Dice under the
+    empty-mask rule, the all-empty baseline on the same set, pooled pixel precision / recall /
+    F1, image-level presence accuracy), parameters and the benchmarked p50 latency.
+    """
+    rows = {}
+    for name, card in cards.items():
+        test, bench = card.metrics.get(record, {}), card.metrics.get("bench", {})
+        rows[labels.get(name, name)] = {
+            "Mean Dice (empty rule)": _get(test, "mean_dice"),
+            "All-empty baseline": _get(test, "all_empty_baseline"),
+            "Pixel precision": _get(test, "pixel_precision"),
+            "Pixel recall": _get(test, "pixel_recall"),
+            "Pixel F1": _get(test, "pixel_f1"),
+            "Presence accuracy": _get(test, "presence_accuracy"),
+            "Parameters (M)": card.weights.get("params", 0) / 1e6,
+            "p50 latency (ms)": _get(bench, "p50_ms"),
+            "× resnet34 baseline": _get(bench, "ratio_to_baseline_p50"),
+            "Frames (subjects)": f"{test['n']} ({test['n_groups']})" if "n_groups" in test else "",
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
