@@ -1,23 +1,32 @@
 """Latency and memory benchmark of the case pipelines, as ratios against a baseline.
 
-    python -m train.bench [--frames 30] [--threads 2] [--json runs/bench.json] [--record]
+    python -m train.bench [--task {fetal_head,nerve,all}] [--frames 30] [--threads 2]
+                          [--json runs/bench.json] [--record]
 
-Fetal head: the whole case pipeline (decode PNG -> segment -> ellipse -> HC/BPD/OFD) per
-800x540 frame, for each shipped model and for segmentation-models-pytorch's default
-``Unet("resnet34")`` (random init) at the same input size, measured in the same run. Absolute
-times depend on the machine; the ratio to the baseline is what to compare across machines.
-``--record`` stores each shipped model's figures in its card under ``metrics.bench``.
+Each timed call is one frame through a task's whole case pipeline:
+
+- fetal head: decode PNG -> segment -> ellipse -> HC/BPD/OFD, 800x540 frame;
+- nerve: decode TIFF -> segment (threshold, min area, largest component, presence veto) ->
+  run-length encode the mask, 580x420 frame (the Kaggle submission's pipeline).
+
+Every shipped model of the task is timed, and so is segmentation-models-pytorch's default
+``Unet("resnet34")`` (random init) fed exactly like them (the task's input size and
+post-processing), interleaved frame by frame in the same run. Absolute times depend on the
+machine; the ratio to the baseline is what to compare across machines. Missing weights folders are
+skipped. ``--record`` stores each shipped model's figures in its card under ``metrics.bench``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -26,9 +35,12 @@ import torch
 
 from core import fetal_head
 from core.imaging import load_image, to_gray_u8
+from core.rle import rle_encode
 from core.segmentation import Segmenter
-from core.tasks import get_task
+from core.tasks import TaskSpec, get_task
 from core.weights import ModelCard, read_card, write_card
+
+BASELINE = "smp Unet(resnet34) baseline"
 
 
 def interleaved(fns: dict[str, Callable[[int], object]], n: int, warmup: int = 3
@@ -58,74 +70,129 @@ def fetal_frames(n: int) -> list[tuple[bytes, float]]:
     return [(cv2.imencode(".png", ph.image)[1].tobytes(), ph.pixel_size_mm) for ph in generate(n, 777)]
 
 
+def fetal_pipeline(seg: Segmenter, frame: tuple[bytes, float]) -> object:
+    """One fetal head case: decode, segment, fit the ellipse, measure."""
+    data, px = frame
+    return fetal_head.analyse(seg, to_gray_u8(load_image(data)), px)
+
+
+def nerve_frames(n: int, per_subject: int = 5) -> list[bytes]:
+    """TIFF bytes of ``n`` fresh 580x420 nerve phantom frames, ``per_subject`` from each sweep."""
+    from train.phantoms.nerve import generate
+
+    phantoms = generate(math.ceil(n / per_subject), per_subject, 777)
+    return [cv2.imencode(".tif", ph.image)[1].tobytes() for ph in phantoms][:n]
+
+
+def nerve_pipeline(seg: Segmenter, frame: bytes) -> str:
+    """One nerve frame: decode, segment (card post-processing and presence veto), RLE."""
+    return rle_encode(seg.predict(to_gray_u8(load_image(frame))).mask)
+
+
+class Pipeline(NamedTuple):
+    """How a task is benchmarked: its frames, one timed call, and both in words."""
+
+    input: str  # the frame, for the table and the rows
+    text: str  # what one timed call does, recorded in the cards
+    frames: Callable[[int], Sequence[Any]]
+    run: Callable[[Segmenter, Any], object]
+
+
+PIPELINES: dict[str, Pipeline] = {
+    "fetal_head": Pipeline("800x540 PNG", "decode PNG -> segment -> ellipse -> HC/BPD/OFD, 800x540 frame",
+                           fetal_frames, fetal_pipeline),
+    "nerve": Pipeline("580x420 TIFF", "decode TIFF -> segment (threshold, min area, presence) -> RLE, "
+                      "580x420 frame", nerve_frames, nerve_pipeline),
+}
+
+
 def baseline_segmenter(card: ModelCard) -> Segmenter:
     """smp's default Unet("resnet34"), random init, fed exactly like the shipped model."""
     model = smp.Unet("resnet34", encoder_weights=None, in_channels=1, classes=1)
     return Segmenter(model.eval(), card)
 
 
-def bench_fetal_head(n: int) -> list[dict[str, object]]:
-    task = get_task("fetal_head")
-    frames = fetal_frames(n)
+def bench_task(task: TaskSpec, frames: Sequence[Any], run: Callable[[Segmenter, Any], object],
+               input_desc: str, n: int | None = None) -> list[dict[str, object]]:
+    """Time ``run(segmenter, frame)`` for each shipped model of ``task`` and the baseline.
+
+    Returns one row per model, the baseline last, each with ``ratio_to_baseline_p50``;
+    ``n`` timed calls per model (default: one per frame, frames are reused cyclically).
+    """
     segmenters = {m: Segmenter.from_folder(task.weights_dir(m)) for m in task.models
                   if task.weights_dir(m).joinpath("model.json").is_file()}
     # The baseline is fed exactly as the task's models are: same input size and post-processing.
     baseline_card = ModelCard(task=task.name, arch="smp-Unet-resnet34", arch_config={},
                               labels=list(task.labels), input=task.input, postprocess=task.postprocess)
-    segmenters["smp Unet(resnet34) baseline"] = baseline_segmenter(baseline_card)
+    segmenters[BASELINE] = baseline_segmenter(baseline_card)
 
-    def pipeline(seg: Segmenter) -> Callable[[int], object]:
-        def run(i: int) -> object:
-            data, px = frames[i % len(frames)]
-            return fetal_head.analyse(seg, to_gray_u8(load_image(data)), px)
-        return run
+    def call(seg: Segmenter) -> Callable[[int], object]:
+        return lambda i: run(seg, frames[i % len(frames)])
 
-    timings = interleaved({name: pipeline(seg) for name, seg in segmenters.items()}, n)
-    rows = [{"task": "fetal_head", "model": name, "input": "800x540 PNG",
+    timings = interleaved({name: call(seg) for name, seg in segmenters.items()}, n or len(frames))
+    rows = [{"task": task.name, "model": name, "input": input_desc,
              "params_M": sum(p.numel() for p in seg.model.parameters()) / 1e6, **timings[name]}
             for name, seg in segmenters.items()]
-    base = rows[-1]["p50_ms"]
     for r in rows:
-        r["ratio_to_baseline_p50"] = r["p50_ms"] / base
+        r["ratio_to_baseline_p50"] = r["p50_ms"] / timings[BASELINE]["p50_ms"]
     return rows
 
 
-def record_in_cards(rows: list[dict[str, object]], peak_mb: float, threads: int) -> None:
-    """Write each shipped model's latency row into its card (weights and sha256 untouched)."""
-    task = get_task("fetal_head")
-    base = rows[-1]
-    for r in rows[:-1]:
+def bench(task_name: str, n: int) -> list[dict[str, object]]:
+    """Benchmark the task called ``task_name`` through its :data:`PIPELINES` entry, ``n`` frames."""
+    pipe = PIPELINES[task_name]
+    return bench_task(get_task(task_name), pipe.frames(n), pipe.run, pipe.input, n)
+
+
+def record_in_cards(task: TaskSpec, rows: list[dict[str, object]], peak_mb: float, threads: int) -> None:
+    """Write each shipped model's row of ``task`` into its card (weights and sha256 untouched)."""
+    mine = [r for r in rows if r["task"] == task.name]
+    base = next(r for r in mine if r["model"] == BASELINE)
+    for r in mine:
+        if r is base:
+            continue
         folder = task.weights_dir(str(r["model"]))
         card = read_card(folder)
-        bench = {"pipeline": "decode PNG -> segment -> ellipse -> HC/BPD/OFD, 800x540 frame",
-                 "p50_ms": round(float(r["p50_ms"]), 1), "p95_ms": round(float(r["p95_ms"]), 1),
-                 "baseline": "smp Unet('resnet34'), same input size, same run",
-                 "baseline_p50_ms": round(float(base["p50_ms"]), 1),
-                 "ratio_to_baseline_p50": round(float(r["ratio_to_baseline_p50"]), 3),
-                 "peak_rss_mb": round(peak_mb),
-                 "machine": f"{os.cpu_count()} CPU cores, {threads} torch threads",
-                 "command": "python -m train.bench --record"}
-        write_card(folder, replace(card, metrics={**card.metrics, "bench": bench}))
+        bench_row = {"pipeline": PIPELINES[task.name].text,
+                     "p50_ms": round(float(r["p50_ms"]), 1), "p95_ms": round(float(r["p95_ms"]), 1),
+                     "baseline": "smp Unet('resnet34'), same input size, same run",
+                     "baseline_p50_ms": round(float(base["p50_ms"]), 1),
+                     "ratio_to_baseline_p50": round(float(r["ratio_to_baseline_p50"]), 3),
+                     "peak_rss_mb": round(peak_mb),
+                     "machine": f"{os.cpu_count()} CPU cores, {threads} torch threads",
+                     "command": f"python -m train.bench --task {task.name} --record"}
+        write_card(folder, replace(card, metrics={**card.metrics, "bench": bench_row}))
+
+
+def print_table(task: TaskSpec, rows: list[dict[str, object]]) -> None:
+    """One task's rows as a plain-text table."""
+    print(f"\n{task.title} ({PIPELINES[task.name].text})")
+    print(f"{'model':<30}{'params':>8}{'p50 ms':>9}{'p95 ms':>9}{'x baseline':>12}")
+    for r in rows:
+        print(f"{r['model']:<30}{r['params_M']:>7.2f}M{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}"
+              f"{r['ratio_to_baseline_p50']:>12.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=[*PIPELINES, "all"], default="all", help="task (default all)")
     p.add_argument("--frames", type=int, default=30, help="timed frames per model (default 30)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
     p.add_argument("--record", action="store_true", help="store the figures in the shipped cards")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = bench_fetal_head(args.frames)
+    rows: list[dict[str, object]] = []
+    for name in PIPELINES if args.task == "all" else [args.task]:
+        task, task_rows = get_task(name), bench(name, args.frames)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # so far, this process
+        print_table(task, task_rows)
+        if args.record:
+            record_in_cards(task, task_rows, peak_mb, args.threads)
+        rows += task_rows
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{'model':<30}{'params':>8}{'p50 ms':>9}{'p95 ms':>9}{'x baseline':>12}")
-    for r in rows:
-        print(f"{r['model']:<30}{r['params_M']:>7.2f}M{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}"
-              f"{r['ratio_to_baseline_p50']:>12.2f}")
-    print(f"peak resident memory of this process: {peak_mb:.0f} MB ({args.threads} torch threads)")
-    if args.record:
-        record_in_cards(rows, peak_mb, args.threads)
+    print(f"\npeak resident memory of this process: {peak_mb:.0f} MB ({args.threads} torch threads)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"rows": rows, "peak_rss_mb": peak_mb,

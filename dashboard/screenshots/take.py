@@ -11,8 +11,8 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 HERE = Path(__file__).resolve().parent
-PAGES = {"home": "", "fetal_biometry": "fetal_biometry"}
-HEIGHTS = {"home": 1500, "fetal_biometry": 2250}  # Streamlit scrolls inside its own container
+PAGES = {"home": "", "fetal_biometry": "fetal_biometry", "nerve": "nerve"}
+HEIGHTS = {"home": 2600, "fetal_biometry": 2250, "nerve": 2600}  # Streamlit scrolls inside its own container
 
 
 def set_up_fetal(page: Page) -> None:
@@ -27,7 +27,17 @@ def set_up_fetal(page: Page) -> None:
     wait_for_app(page)
 
 
-SETUP = {"fetal_biometry": set_up_fetal}
+def set_up_nerve(page: Page) -> None:
+    """A training frame with a nerve, Grad-CAM on."""
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name=NERVE_SAMPLE, exact=True).click()
+    wait_for_app(page)
+    page.get_by_text("Grad-CAM of the segmentation").click()
+    wait_for_app(page)
+
+
+NERVE_SAMPLE = "1_2.tif"
+SETUP = {"fetal_biometry": set_up_fetal, "nerve": set_up_nerve}
 
 
 def wait_for_app(page: Page) -> None:
