@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PORT ?= 8501
 
-.PHONY: run test test-all deps lint bench samples weights evaluate screenshots help
+.PHONY: run test test-all deps lint bench samples weights weights-fetal weights-nerve evaluate screenshots help
 
 help:
 	@echo "make run      install what is missing, start the dashboard on http://localhost:$(PORT)"
@@ -10,9 +10,10 @@ help:
 	@echo "make test-all also run the slow tests"
 	@echo "make bench    latency / memory benchmark (ratios against smp Unet(resnet34))"
 	@echo "make samples  rewrite data_samples/ from the phantom generators"
-	@echo "make weights  retrain the shipped weights (2-core CPU: about 75 minutes)"
+	@echo "make weights  retrain every shipped model (2-core CPU: about 3.5 hours; weights-fetal, weights-nerve)"
 	@echo "make screenshots  refresh dashboard/screenshots (needs playwright + chromium)"
 	@echo "make evaluate evaluate the shipped weights on 200 fresh phantoms, record in the cards"
+	@echo "make bench    also: python -m train.bench --record stores the timings in the cards"
 
 # pip is quick when everything is already satisfied, and installs only what is missing.
 deps:
@@ -36,7 +37,21 @@ bench: deps
 samples:
 	$(PYTHON) -m train.make_samples
 
-weights:
+weights: weights-fetal weights-nerve
+
+NERVE_TRAIN = $(PYTHON) -m train.segmentation --task nerve --phantoms 2000 --batch-size 16 --crop 160 224 --threads 1
+
+# The commands recorded in the shipped cards, two at a time (a 2-core CPU).
+weights-nerve:
+	$(NERVE_TRAIN) --arch unet --arch-config presence_head=true --epochs 20 --time-limit-min 60 & \
+	$(NERVE_TRAIN) --arch unet_mobilenet --arch-config 'aux_params={"classes":1}' --epochs 20 --time-limit-min 60; \
+	wait
+	$(NERVE_TRAIN) --arch unet_vgg --arch-config presence_head=true --epochs 16 --time-limit-min 50 & \
+	$(NERVE_TRAIN) --arch cnn --arch-config presence_head=true --epochs 20 --time-limit-min 45; \
+	wait
+	$(MAKE) evaluate
+
+weights-fetal:
 	# The commands recorded in the shipped cards; on a 2-core CPU run side by side, ~75 min.
 	$(PYTHON) -m train.segmentation --task fetal_head --arch unet_mobilenet --out weights/fetal_head/unet --phantoms 2000 --epochs 22 --batch-size 16 --crop 160 224 --threads 1 & \
 	$(PYTHON) -m train.segmentation --task fetal_head --arch segnet --phantoms 2000 --epochs 35 --batch-size 16 --crop 160 224 --threads 1; \
@@ -51,3 +66,5 @@ screenshots:
 evaluate:
 	for a in unet segnet; do $(PYTHON) -m train.evaluate --task fetal_head --weights weights/fetal_head/$$a \
 	  --phantoms 200 --phantom-seed 9001 --out runs/phantom_test_$$a --record phantom_test; done
+	for a in unet unet_mobilenet unet_vgg cnn; do $(PYTHON) -m train.evaluate --task nerve --weights weights/nerve/$$a \
+	  --phantoms 200 --phantom-seed 9001 --out runs/phantom_test_nerve_$$a --record phantom_test; done

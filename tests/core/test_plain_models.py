@@ -1,4 +1,4 @@
-"""The VGG-encoder U-Net and the plain CNN (no skips), with and without a presence head."""
+"""Our plain U-Net, the VGG-encoder U-Net and the plain CNN (no skips), with and without a presence head."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +11,7 @@ from core.segmentation import Segmenter
 from core.weights import ModelCard
 
 
-@pytest.mark.parametrize("name", ["unet_vgg", "cnn"])
+@pytest.mark.parametrize("name", ["unet", "unet_vgg", "cnn"])
 @pytest.mark.parametrize("presence", [False, True])
 def test_shapes_with_and_without_presence_head(name, presence):
     out = create_model(name, presence_head=presence)(torch.zeros(2, 1, 64, 96))
@@ -34,6 +34,26 @@ def test_only_the_unet_concatenates_encoder_features():
         model(inp)[0, 0, 32, 42].backward()
         grads[name] = inp.grad.abs().sum().item()
     assert all(g > 0 for g in grads.values())
+
+
+def test_plain_unet_has_ronneberger_shape():
+    model = create_model("unet")
+    assert [sum(isinstance(m, torch.nn.Conv2d) for m in stage) for stage in model.enc] == [2] * 5
+    ups = [m for m in model.up if isinstance(m, torch.nn.ConvTranspose2d)]
+    # 2x2 stride-2 up-convolutions that halve the channels to the skip's width.
+    assert len(ups) == 4 and all(u.kernel_size == (2, 2) and u.stride == (2, 2) for u in ups)
+    assert [(u.in_channels, u.out_channels) for u in ups] == [(32, 16), (64, 32), (128, 64), (256, 128)]
+    assert model.dec[0][0].in_channels == 16 + 16  # up-sampled + skip
+
+
+def test_unknown_upsampling_is_refused():
+    with pytest.raises(ValueError, match="upsample"):
+        create_model("unet", upsample="nearest")
+
+
+def test_mobilenet_unet_presence_head_via_smp_aux_params():
+    out = create_model("unet_mobilenet", aux_params={"classes": 1})(torch.zeros(2, 1, 64, 96))
+    assert out[0].shape == (2, 1, 64, 96) and out[1].shape == (2, 1)
 
 
 def test_vgg_shape_of_the_encoder():
