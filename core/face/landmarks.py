@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from core.face.symmetry import MIRROR
 from core.imaging import ImageError, load_image, to_rgb_u8
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,8 @@ LANDMARKS: MappingProxyType[str, int] = MappingProxyType({
     "nasion": 168,            # root of the nose, level with the eyes
     "pronasale": 1,           # nose tip
     "subnasale": 2,           # where the columella meets the upper lip
-    "right_alare": 64,        # lateral point of the ala on mediapipe's nose outline
-    "left_alare": 294,
+    "right_alare": 129,       # most lateral point of the nose wing (ala)
+    "left_alare": 358,
     "labrale_superius": 0,    # upper lip, vermilion border on the midline
     "stomion": 13,            # mouth opening on the midline (upper lip's inner edge)
     "labrale_inferius": 17,   # lower lip, vermilion border on the midline
@@ -171,13 +172,20 @@ def _face_mesh() -> Any:
     return _MESH
 
 
-def detect_landmarks(image: np.ndarray) -> FaceLandmarks:
+def detect_landmarks(image: np.ndarray, *, mirror_average: bool = True) -> FaceLandmarks:
     """Find the face in a photo and return its 478 landmarks.
+
+    Face Mesh is not left-right symmetric: on a photo and its mirror image its eye corners
+    differ by about 2 px, enough to move a palpebral fissure length by 4%. With
+    ``mirror_average`` (the default) the photo is also run mirrored, that detection is flipped
+    back with the mesh's left-right table (:data:`core.face.symmetry.MIRROR`) and the two are
+    averaged, so a mirrored photo gives exactly mirrored landmarks.
 
     Args:
         image: HxWx3 uint8 RGB (other layouts are converted as in :func:`oriented_rgb`).
             Arrays are taken as they are: decode files with :func:`oriented_rgb` so that EXIF
             orientation is honoured.
+        mirror_average: average with the detection on the mirrored photo (two passes).
 
     Returns:
         The largest face's landmarks in ``image``'s pixel coordinates.
@@ -189,19 +197,35 @@ def detect_landmarks(image: np.ndarray) -> FaceLandmarks:
     rgb = _rgb_u8(np.asarray(image))
     h, w = rgb.shape[:2]
     small = _reduce(rgb)
-    with _LOCK:
-        result = _face_mesh().process(small)
-    faces = result.multi_face_landmarks or []
+    faces = _detect(small)
     if not faces:
         raise NoFaceError(
             "no face found: use a frontal, well-lit photo in which the face is larger than "
             "about 1/10 of the image, not cut off, and not covered (mask, hand, hair)")
     scale = np.array([w, h, w], np.float32)  # mediapipe coordinates are relative to the image
-    all_points = [np.array([(p.x, p.y, p.z) for p in f.landmark], np.float32) * scale
-                  for f in faces]
-    areas = [float(np.prod(p[:, :2].max(axis=0) - p[:, :2].min(axis=0))) for p in all_points]
+    points = _largest(faces) * scale
+    if mirror_average:
+        mirrored = _detect(np.ascontiguousarray(small[:, ::-1]))
+        if mirrored:
+            back = _largest(mirrored)
+            back[:, 0] = 1.0 - back[:, 0]  # flip x back; z (depth) is unchanged by a mirror
+            points = (points + back[MIRROR] * scale) / 2
     notices = (f"{len(faces)} faces found; the largest is analysed",) if len(faces) > 1 else ()
-    return FaceLandmarks(all_points[int(np.argmax(areas))], (h, w), len(faces), notices)
+    return FaceLandmarks(points.astype(np.float32), (h, w), len(faces), notices)
+
+
+def _detect(rgb: np.ndarray) -> list[np.ndarray]:
+    """Nx3 relative (x, y, z) landmarks of every face Face Mesh finds in ``rgb``."""
+    with _LOCK:
+        result = _face_mesh().process(rgb)
+    return [np.array([(p.x, p.y, p.z) for p in f.landmark], np.float32)
+            for f in result.multi_face_landmarks or []]
+
+
+def _largest(faces: list[np.ndarray]) -> np.ndarray:
+    """The face with the largest landmark bounding box (a copy)."""
+    areas = [float(np.prod(f[:, :2].max(axis=0) - f[:, :2].min(axis=0))) for f in faces]
+    return faces[int(np.argmax(areas))].copy()
 
 
 def _reduce(rgb: np.ndarray) -> np.ndarray:

@@ -88,7 +88,7 @@ def test_named_landmarks_sit_where_the_anatomy_puts_them(lm: FaceLandmarks) -> N
 def test_extreme_points_are_the_named_ones(lm: FaceLandmarks) -> None:
     oval = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
             377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
-    nose_outline = [2, 97, 98, 64, 48, 115, 220, 45, 4, 275, 440, 344, 278, 294, 327, 326]
+    nose_outline = [2, 97, 98, 64, 48, 115, 220, 45, 4, 275, 440, 344, 278, 294, 327, 326, 129, 358]
     xs = lm.xy[:, 0]
     assert xs[LANDMARKS["right_zygion"]] <= xs[oval].min() + 2
     assert xs[LANDMARKS["left_zygion"]] >= xs[oval].max() - 2

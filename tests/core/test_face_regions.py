@@ -12,6 +12,7 @@ import pytest
 from matplotlib import cbook
 
 from core.face.landmarks import LANDMARKS, FaceError, FaceLandmarks, detect_landmarks, oriented_rgb
+from core.face.symmetry import MIRROR
 from core.face.regions import (
     LABEL_NAMES,
     REGION_LOOPS,
@@ -160,12 +161,14 @@ def test_iris_centres_lie_inside_their_eyes(lm: FaceLandmarks) -> None:
 
 def test_cheeks_mirror_each_other(lm: FaceLandmarks) -> None:
     """The left cheek's indices are the mirror images of the right cheek's, point by point."""
+    assert tuple(int(i) for i in MIRROR[list(REGION_LOOPS["right_cheek"])]) == REGION_LOOPS["left_cheek"]
     mid_x = (lm.point("nasion")[0] + lm.point("menton")[0]) / 2
     right = lm.xy[list(REGION_LOOPS["right_cheek"])].copy()
     left = lm.xy[list(REGION_LOOPS["left_cheek"])]
     right[:, 0] = 2 * mid_x - right[:, 0]
     interocular = np.linalg.norm(np.subtract(*eye_centres(lm)))
-    assert np.linalg.norm(right - left, axis=1).max() < 0.15 * interocular
+    # Grace Hopper's head is turned a little: a loose geometric check on top of the exact one.
+    assert np.linalg.norm(right - left, axis=1).max() < 0.2 * interocular
 
 
 def test_regions_refuse_a_partial_mesh() -> None:
