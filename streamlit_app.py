@@ -9,4 +9,5 @@ st.navigation([
     st.Page("dashboard/pages/fetal_biometry.py", title="Fetal head biometry",
             icon=":material/pregnant_woman:"),
     st.Page("dashboard/pages/nerve.py", title="Ultrasound nerve segmentation", icon=":material/neurology:"),
+    st.Page("dashboard/pages/face.py", title="Face analysis", icon=":material/face:"),
 ]).run()

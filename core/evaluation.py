@@ -15,7 +15,6 @@ from core.biometry import BiometryError, measure_head
 from core.datasets import Case
 from core.segmentation import SegmentationResult, Segmenter
 
-
 SUSPECT_PRESENCE = 0.9  # presence probability above which an empty label looks suspect
 
 

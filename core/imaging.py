@@ -1,9 +1,9 @@
 """Load an image from bytes or a path into :class:`ImageData`, entirely in memory.
 
-PNG, JPEG, TIFF and BMP are read with Pillow, DICOM with pydicom. Nothing is ever written to
-disk: bytes are wrapped in :class:`io.BytesIO`. Every refusal is an :class:`ImageError` whose
-message says what was found and what to do. Only an allow-list of technical metadata is kept,
-so patient-identifying DICOM tags never leave this module.
+PNG, JPEG, TIFF, BMP (and WebP, for face photos) are read with Pillow, DICOM with pydicom.
+Nothing is ever written to disk: bytes are wrapped in :class:`io.BytesIO`. Every refusal is an
+:class:`ImageError` whose message says what was found and what to do. Only an allow-list of
+technical metadata is kept, so patient-identifying DICOM tags never leave this module.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ MAX_BYTES: int = 200 * 1024 * 1024
 ACCEPTED_FORMATS = "PNG, JPEG, TIFF, BMP or DICOM"
 _SAVE_HINT = "save it as 8-bit greyscale or RGB PNG"
 _ALPHA_NOTE = "alpha channel dropped (composited on black)"
-_PIL_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")  # never let Pillow try EPS, PSD, ... plugins
+_PIL_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "WEBP")  # never let Pillow try EPS, PSD, ... plugins
 _MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"II*\x00": "TIFF",
           b"MM\x00*": "TIFF", b"II+\x00": "TIFF", b"MM\x00+": "TIFF", b"BM": "BMP"}
 _DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -81,7 +81,7 @@ class ImageData:
             rescale slope/intercept, 32-bit float TIFF or out-of-range 32-bit integers.
             Never has an alpha channel.
         spacing_mm: (row, col) pixel size in mm when the file states it, else None.
-        format: "PNG", "JPEG", "TIFF", "BMP" or "DICOM".
+        format: "PNG", "JPEG", "TIFF", "BMP", "WEBP" or "DICOM".
         meta: safe technical metadata only (bit_depth, modality, ...) plus ``notes``, a tuple
             of human-readable remarks about what loading changed.
     """
@@ -115,6 +115,8 @@ def load_image(src: bytes | bytearray | memoryview | str | os.PathLike, *,
     if data[128:132] == b"DICM":
         return _load_dicom(data, max_pixels, forced=False)
     fmt = next((f for magic, f in _MAGIC.items() if data.startswith(magic)), None)
+    if fmt is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":  # RIFF alone is also WAV, AVI
+        fmt = "WEBP"
     if fmt is None and name and name.lower().endswith(_DICOM_SUFFIXES):
         return _load_dicom(data, max_pixels, forced=True)
     return _load_pillow(data, fmt, max_pixels)

@@ -12,9 +12,13 @@ import torch
 from core import fetal_head
 from core.datasets import Case, read_labelled
 from core.explain import segmentation_cam
+from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
 from core.segmentation import SegmentationResult, Segmenter
-from core.tasks import get_task
+from core.tasks import SAMPLES_ROOT, WEIGHTS_ROOT, get_task
 from core.weights import ModelCard, WeightsError, read_card
+
+FACE_SAMPLES = SAMPLES_ROOT / "face"
+FACE_PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 # Streamlit serves several sessions from one process; two threads each is plenty on a small CPU.
 torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -66,3 +70,29 @@ def gradcam(task_name: str, model: str, image: np.ndarray, mask: np.ndarray) -> 
     """Cached segmentation Grad-CAM of a shipped model for the predicted ``mask``."""
     seg = get_segmenter(str(get_task(task_name).weights_dir(model)))
     return segmentation_cam(seg, image, mask)
+
+
+@st.cache_data(show_spinner=False)
+def face_samples() -> dict[str, np.ndarray]:
+    """The bundled face photos (``data_samples/face/``) by file name, HxWx3 uint8 RGB, upright."""
+    if not FACE_SAMPLES.is_dir():
+        return {}
+    return {p.name: oriented_rgb(p) for p in sorted(FACE_SAMPLES.iterdir())
+            if p.suffix.lower() in FACE_PHOTO_SUFFIXES}
+
+
+@st.cache_data(show_spinner="Finding the face...", max_entries=64)
+def face_landmarks(image: np.ndarray) -> FaceLandmarks:
+    """Cached :func:`core.face.landmarks.detect_landmarks` (keyed by the image's bytes).
+
+    Raises:
+        FaceError: NoFaceError when no face is found (not cached: asked again on each rerun).
+    """
+    return detect_landmarks(image)
+
+
+def face_region_weights() -> str | None:
+    """Weights folder of the face-region U-Net (task ``face_regions``), or None while it has no
+    model card: the face page shows the U-Net's regions only once this is not None."""
+    folder = WEIGHTS_ROOT / "face_regions" / "unet"
+    return str(folder) if (folder / "model.json").is_file() else None

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core.datasets import fill_outline
+from core.face.landmarks import FaceError, oriented_rgb
 from core.imaging import ImageError, load_image, to_gray_u8, to_rgb_u8
 from core.tasks import TaskSpec
 from core.weights import ModelCard
@@ -20,6 +21,7 @@ from dashboard import cache
 RESEARCH_NOTE = "Research and education use only: not a medical device, not a diagnosis."
 MAX_SIDE = 2048  # pixels; larger uploads are reduced before analysis
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "dcm", "dicom"]
+PHOTO_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,37 @@ def image_input(key: str, task: TaskSpec) -> InputCase | None:
     name = st.sidebar.selectbox("Sample case", names, key=f"{key}_sample")
     c = samples[names.index(name)]
     return InputCase(c.name, c.image, c.mask, c.pixel_size_mm, dict(c.meta))
+
+
+def face_photo_input(key: str) -> tuple[str, np.ndarray] | None:
+    """Sidebar choice of a bundled face photo, an upload or the webcam (``st.camera_input``).
+
+    Uploads and snapshots are decoded in memory (EXIF orientation applied) and never written.
+
+    Returns:
+        (file name, HxWx3 uint8 RGB photo), or None when nothing is chosen yet or the file cannot
+        be read (the reason is shown with ``st.error``).
+    """
+    samples = cache.face_samples()
+    options = (["Bundled sample"] if samples else []) + ["Upload", "Webcam"]
+    source = st.sidebar.radio("Photo", options, key=f"{key}_source", horizontal=True)
+    if source == "Bundled sample":
+        name = st.sidebar.selectbox("Sample photo", list(samples), key=f"{key}_sample")
+        return name, samples[name]
+    if source == "Upload":
+        up = st.sidebar.file_uploader("Face photo (PNG, JPEG, TIFF, BMP or WebP)", type=PHOTO_TYPES,
+                                      key=f"{key}_upload")
+    else:
+        up = st.sidebar.camera_input("Frontal photo, face filling the frame", key=f"{key}_camera")
+    if up is None:
+        st.info("Upload a frontal face photo or take one with the webcam (sidebar), or switch to "
+                "the bundled sample.")
+        return None
+    try:
+        return up.name, oriented_rgb(up.getvalue())
+    except FaceError as exc:
+        st.error(f"Cannot read {up.name}: {exc}")
+        return None
 
 
 def model_picker(key: str, cards: dict[str, ModelCard], labels: dict[str, str]) -> list[str]:

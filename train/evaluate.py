@@ -13,8 +13,9 @@ presence probability and a suspect-label flag for models with a presence head) a
 ``summary.json`` (mean, SD, median per metric, plus the set-level figures: mean Dice under the
 empty-mask rule beside the all-empty baseline, pooled pixel precision / recall / F1, image-level
 presence confusion). On an HC18 folder with a ``test_set``, or a Kaggle nerve folder with a
-``test/``, it also writes ``submission.csv`` in that challenge's format. ``--record NAME`` stores the summary in
-the model card under ``metrics.NAME`` (the weights file and its sha256 are not touched).
+``test/``, it also writes ``submission.csv`` in that challenge's format. ``--record NAME`` stores
+the summary in the model card under ``metrics.NAME`` (the weights file and its sha256 are not
+touched).
 """
 from __future__ import annotations
 

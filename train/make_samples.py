@@ -2,18 +2,25 @@
 
     python -m train.make_samples            # all tasks
     python -m train.make_samples --task fetal_head --n 8
+    python -m train.make_samples --task face          # portrait + demo reference group
 
 Samples come from the phantom generators with a fixed seed that training never uses, so the
-dashboard opens on cases no shipped model has seen.
+dashboard opens on cases no shipped model has seen. The face sample is matplotlib's
+public-domain portrait ``grace_hopper.jpg``; its demo "reference group" is that ONE photo under
+augmentation (see data_samples/face/README.md), not a population.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 
-from core.tasks import get_task
+import numpy as np
+
+from core.tasks import SAMPLES_ROOT
 
 SAMPLE_SEED = 424242  # never used for training (training uses 0, evaluation 9001)
 log = logging.getLogger("train.make_samples")
@@ -77,8 +84,65 @@ def make_nerve(out: Path, n: int) -> Path:
                         progress=False)
 
 
-MAKERS = {"fetal_head": make_fetal_head, "nerve": make_nerve}
-DEFAULT_N = {"fetal_head": 7, "nerve": 6}
+FACE_PORTRAIT = "grace_hopper.jpg"
+FACE_REFERENCE = "reference_group.csv"
+
+
+def make_face(out: Path, n: int) -> Path:
+    """The face portrait and a demo reference-group table from ``n`` augmented copies of it.
+
+    Writes ``grace_hopper.jpg`` (copied byte for byte from matplotlib) and ``reference_group.csv``:
+    ``train.face_measurements`` run over the copies twice, ``--reference interpupillary`` then
+    ``outer_canthal``, rows concatenated, so the page's z-scores work with either reference.
+    Other files in ``out`` (its README.md) are left alone.
+    """
+    import cv2
+    import matplotlib
+
+    from train.face_measurements import columns, measure_folder
+
+    src = Path(matplotlib.get_data_path()) / "sample_data" / FACE_PORTRAIT
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, out / FACE_PORTRAIT)
+    bgr = cv2.imread(str(src), cv2.IMREAD_COLOR)  # read and written by cv2: BGR throughout
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, image in face_variants(bgr, n, SAMPLE_SEED):
+            cv2.imwrite(str(Path(tmp) / name), image)  # PNG: no second JPEG loss
+        for reference in ("interpupillary", "outer_canthal"):
+            rows += measure_folder(Path(tmp), Path(tmp) / f"{reference}.csv", reference=reference)
+    with (out / FACE_REFERENCE).open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns(with_mm=False))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def face_variants(image: np.ndarray, n: int, seed: int) -> list[tuple[str, np.ndarray]]:
+    """``n`` copies of a portrait (file name, HxWx3): the original, then random rotations
+    (+-6 degrees), scales (0.8-1.25), crops (up to 8% off each side), every second one mirrored.
+    The file name says what was done to it."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    h, w = image.shape[:2]
+    out = [("variant_00_original.png", image.copy())]
+    for i in range(1, n):
+        angle, scale = rng.uniform(-6, 6), rng.uniform(0.8, 1.25)
+        top, bottom, left, right = (rng.uniform(0, 0.08, 4) * [h, h, w, w]).round().astype(int)
+        mirror = i % 2 == 1
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        img = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        img = img[top:h - bottom, left:w - right]
+        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1
+                         else cv2.INTER_CUBIC)
+        name = f"variant_{i:02d}_rot{angle:+.1f}_scale{scale:.2f}{'_mirror' if mirror else ''}.png"
+        out.append((name, np.ascontiguousarray(img[:, ::-1]) if mirror else img))
+    return out
+
+
+MAKERS = {"fetal_head": make_fetal_head, "nerve": make_nerve, "face": make_face}
+DEFAULT_N = {"fetal_head": 7, "nerve": 6, "face": 8}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,12 +150,13 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=sorted(MAKERS), action="append", help="task(s); default all")
     p.add_argument("--n", type=int, default=0,
-                   help="exams (fetal_head, default 7) or frames per subject (nerve, default 6)")
+                   help="exams (fetal_head, default 7), frames per subject (nerve, default 6) or "
+                        "augmented portraits in the demo reference group (face, default 8)")
     p.add_argument("--root", type=Path, help="output root (default data_samples/)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for name in args.task or sorted(MAKERS):
-        out = (args.root / name) if args.root else get_task(name).samples_dir
+        out = (args.root or SAMPLES_ROOT) / name  # = the task's samples_dir
         MAKERS[name](out, args.n or DEFAULT_N[name])
         log.info("wrote %s", out)
     return 0

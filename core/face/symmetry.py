@@ -5,8 +5,8 @@ of the face; midline points map to themselves). The pairs were found by reflecti
 canonical face model (``canonical_face_model.obj`` in the mediapipe repository) across its
 midline plane and matching every vertex to its nearest reflected vertex, then checked on
 detections of a real photo and its mirror image. The iris points pair 468-473 (centres), 469-476,
-470-475, 471-474 and 472-477, as mediapipe orders them. Tests check that the table is an involution and maps mediapipe's own
-right-eye, right-brow and right-iris sets onto the left ones.
+470-475, 471-474 and 472-477, as mediapipe orders them. Tests check that the table is an
+involution and maps mediapipe's own right-eye, right-brow and right-iris sets onto the left ones.
 """
 from __future__ import annotations
 

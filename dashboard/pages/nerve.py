@@ -6,7 +6,15 @@ import streamlit as st
 
 from core import metrics
 from core.evaluation import SUSPECT_PRESENCE
-from core.overlay import COLORS, OUTLINE_COLORS, error_overlay, heatmap_overlay, mask_png, outlines_overlay, overlay_mask
+from core.overlay import (
+    COLORS,
+    OUTLINE_COLORS,
+    error_overlay,
+    heatmap_overlay,
+    mask_png,
+    outlines_overlay,
+    overlay_mask,
+)
 from core.rle import rle_encode
 from core.tasks import get_task
 from dashboard import cache, widgets
@@ -94,23 +102,27 @@ for m, res in results.items():
     row = {"Presence probability": res.presence, "Nerve shown": "yes" if res.mask.any() else "no",
            "Mask area (px)": int(res.mask.sum())}
     if truth is not None:
-        row.update({"Dice (empty rule)": metrics.dice(res.mask, truth), "IoU": metrics.iou(res.mask, truth),
-                    "Precision": metrics.precision(res.mask, truth), "Recall": metrics.recall(res.mask, truth)})
+        row.update({"Dice (empty rule)": metrics.dice(res.mask, truth),
+                    "IoU": metrics.iou(res.mask, truth),
+                    "Precision": metrics.precision(res.mask, truth),
+                    "Recall": metrics.recall(res.mask, truth)})
     rows[LABELS.get(m, m)] = row
 st.dataframe(pd.DataFrame.from_dict(rows, orient="index"), width="stretch", column_config={
     c: st.column_config.NumberColumn(format="%.3f")
     for c in ("Presence probability", "Dice (empty rule)", "IoU", "Precision", "Recall")})
 if truth is None:
-    st.caption("No ground truth for this frame: pick a bundled training frame or upload a mask to see Dice.")
-
-if truth is not None:
+    st.caption("No ground truth for this frame: pick a bundled training frame or upload a mask "
+               "to see Dice.")
+else:
     st.subheader("Errors against the ground truth")
     st.caption("Bluish green: true positive · orange: false positive · sky blue: false negative")
-    widgets.image_row([(LABELS.get(m, m), error_overlay(case.image, res.mask, truth)) for m, res in results.items()])
+    widgets.image_row([(LABELS.get(m, m), error_overlay(case.image, res.mask, truth))
+                       for m, res in results.items()])
 
 if show_cam:
     st.subheader("Grad-CAM: where each network looked to segment the nerve")
-    explained = [(LABELS.get(m, m), heatmap_overlay(case.image, cache.gradcam(TASK.name, m, case.image, res.mask)))
+    explained = [(LABELS.get(m, m),
+                  heatmap_overlay(case.image, cache.gradcam(TASK.name, m, case.image, res.mask)))
                  for m, res in results.items() if res.mask.any()]
     if explained:
         widgets.image_row(explained)

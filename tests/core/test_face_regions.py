@@ -12,7 +12,6 @@ import pytest
 from matplotlib import cbook
 
 from core.face.landmarks import LANDMARKS, FaceError, FaceLandmarks, detect_landmarks, oriented_rgb
-from core.face.symmetry import MIRROR
 from core.face.regions import (
     LABEL_NAMES,
     REGION_LOOPS,
@@ -24,6 +23,7 @@ from core.face.regions import (
     region_masks,
     region_polygons,
 )
+from core.face.symmetry import MIRROR
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = ("right_eye", "left_eye", "right_brow", "left_brow", "nose", "lips")

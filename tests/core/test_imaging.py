@@ -166,6 +166,15 @@ def test_bmp():
     np.testing.assert_array_equal(img.pixels, rgb)
 
 
+def test_webp_for_face_photos():
+    rgb = np.random.default_rng(0).integers(0, 255, (5, 6, 3), dtype=np.uint8)
+    img = load_image(pil_bytes(rgb, "WEBP", lossless=True))
+    assert img.format == "WEBP"
+    np.testing.assert_array_equal(img.pixels, rgb)
+    with pytest.raises(CorruptImageError, match="WEBP"):  # the RIFF/WEBP signature names it
+        load_image(pil_bytes(rgb, "WEBP", lossless=True)[:30])
+
+
 def test_bytearray_memoryview_and_path_inputs(tmp_path):
     data = pil_bytes(grey_ramp(), "PNG")
     path = tmp_path / "frame.png"

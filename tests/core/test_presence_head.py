@@ -73,7 +73,8 @@ def test_smp_unet_with_aux_head_predicts_explains_and_trains():
     assert cam.shape == (60, 90) and 0.0 <= cam.min() <= cam.max() <= 1.0
     target = torch.zeros(2, 1, 64, 96)
     target[0, :, 20:40, 30:60] = 1.0  # one image with the structure, one without
-    train_model = create_model("unet_mobilenet", aux_params={"classes": 1}, decoder_channels=(32, 16, 16, 8, 8))
+    train_model = create_model("unet_mobilenet", aux_params={"classes": 1},
+                               decoder_channels=(32, 16, 16, 8, 8))
     loss = segmentation_loss(train_model(torch.rand(2, 1, 64, 96)), target)
     loss.backward()
     head = [p for n, p in train_model.named_parameters() if n.startswith("classification_head")]

@@ -1,0 +1,163 @@
+"""Face analysis: landmarks, facial regions and measurements drawn on the face to check by eye."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.face import draw
+from core.face.anthropometry import REFERENCES, Measurement, measure_face, measurement_table, zscores
+from core.face.landmarks import FaceError
+from core.face.regions import region_label_mask
+from dashboard import cache, widgets
+
+KEY = "face"
+MAX_SHOWN = 1200  # pixels: a larger photo is measured whole but shown reduced
+DEMO_GROUP = cache.FACE_SAMPLES / "reference_group.csv"
+REF_LABELS = {"interpupillary": "Interpupillary distance", "outer_canthal": "Outer canthal distance"}
+GROUPS = ("None", "Bundled demo (one person)", "Upload CSV")
+
+
+def _pretty(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _group_rows(source: str) -> tuple[list[dict], str] | None:
+    """The reference group's table rows and its name, or None (none chosen, or unreadable)."""
+    if source == GROUPS[1]:
+        with DEMO_GROUP.open(encoding="utf-8") as f:
+            return list(csv.DictReader(f)), DEMO_GROUP.name
+    up = st.sidebar.file_uploader("Reference group table (CSV of `python -m train.face_measurements`)",
+                                  type=["csv"], key=f"{KEY}_group_csv")
+    if up is None:
+        return None
+    try:
+        return list(csv.DictReader(io.StringIO(up.getvalue().decode("utf-8-sig")))), up.name
+    except (UnicodeDecodeError, csv.Error) as exc:
+        st.error(f"Cannot read {up.name} as a CSV table: {exc}")
+        return None
+
+
+def _zscores(ms: list[Measurement], group: tuple[list[dict], str], reference: str) -> dict | None:
+    """key -> z (None where it cannot be computed) against the group's rows of ``reference``."""
+    rows, name = group
+    matching = [r for r in rows if (r.get("reference") or reference) == reference and not r.get("error")]
+    if not matching:
+        refs = sorted({r.get("reference") for r in rows if r.get("reference")} - {reference})
+        st.warning(f"{name} has no measured photo with lengths relative to {REF_LABELS[reference].lower()}"
+                   + (f" (it uses {', '.join(refs)}): choose that reference" if refs else "")
+                   + "; no z-scores.")
+        return None
+    try:
+        z = zscores(ms, matching)
+    except ValueError as exc:
+        st.error(f"{name}: {exc}")
+        return None
+    st.caption(f"z-scores against {len(matching)} photos of {name} (sample SD); blank where the group "
+               "has fewer than 2 values or no spread.")
+    return {k: None if math.isnan(v) else v for k, v in z.items()}
+
+
+st.title("Face analysis")
+widgets.research_note()
+st.caption("A frontal photo: Face Mesh's 478 landmarks, the facial regions they outline and 15 "
+           "measurements with their definitions, drawn on the face so each can be checked by eye. "
+           "Right and left are the subject's (the subject's right eye is on the image's left).")
+
+photo = widgets.face_photo_input(KEY)
+if photo is None:
+    st.stop()
+name, rgb = photo
+try:
+    lm = cache.face_landmarks(rgb)
+except FaceError as exc:
+    st.error(f"{name}: {exc}")
+    st.stop()
+for notice in lm.notices:
+    st.info(notice)
+
+with st.sidebar:
+    st.markdown("**Overlays**")
+    show_points = st.toggle("Landmarks", value=True, key=f"{KEY}_points")
+    show_regions = st.toggle("Regions", value=False, key=f"{KEY}_regions")
+    show_lines = st.toggle("Measurement lines", value=True, key=f"{KEY}_lines")
+    st.markdown("**Measurements**")
+    reference = st.radio("Lengths relative to", list(REFERENCES), format_func=REF_LABELS.get,
+                         key=f"{KEY}_reference")
+    mm_per_px = st.number_input("Scale (mm per pixel), optional", min_value=0.0001, max_value=10.0,
+                                value=None, step=0.001, format="%.4f", key=f"{KEY}_mm",
+                                help="At the face, in pixels of this photo (e.g. from a ruler held "
+                                     "beside the face). Empty: unknown, lengths are ratios only.")
+    group_source = st.radio("Reference group (z-scores)", GROUPS, key=f"{KEY}_group")
+
+try:
+    ms = measure_face(lm.points, reference=reference, mm_per_px=mm_per_px)
+except ValueError as exc:
+    st.error(f"{name}: cannot measure this face: {exc}")
+    st.stop()
+shown, k = draw.shrink(rgb, MAX_SHOWN)
+labels = region_label_mask(lm)
+labels_shown = labels if k == 1 else region_label_mask(lm, shown.shape[:2])
+picture = draw.draw_regions(shown, labels_shown) if show_regions else shown
+if show_points:
+    picture = draw.draw_landmarks(picture, lm.points * k)
+if show_lines:  # last, so that the numbers stay readable
+    picture = draw.draw_measurements(picture, lm.points * k, ms)
+
+photo_col, region_col, unet_col = st.columns(3)
+h, w = rgb.shape[:2]
+notes = [f"{len(lm.points)} landmarks, iris points in vermilion"] if show_points else []
+notes += ["lines numbered as in the measurement table"] if show_lines else []
+notes += [] if k == 1 else [f"shown reduced, measured on the full {w}x{h} photo"]
+photo_col.image(picture, width="stretch", output_format="PNG", caption="; ".join([name, *notes]))
+region_col.image(draw.color_labels(labels_shown), width="stretch", output_format="PNG",
+                 caption="Regions from the landmarks")
+legend = pd.DataFrame(draw.region_legend(labels))
+legend["region"] = legend["region"].map(_pretty)
+region_col.dataframe(
+    legend.style.map(lambda c: f"background-color: {c}; color: {c}", subset=["color"]),
+    hide_index=True, width="stretch", column_config={
+        "region": "Region", "color": "Colour", "area_px": st.column_config.NumberColumn("Area (px)"),
+        "percent_of_face": st.column_config.NumberColumn("% of face", format="%.1f")})
+with unet_col:
+    st.markdown("**Face-region U-Net**")
+    if cache.face_region_weights() is None:
+        st.info("No face-region U-Net weights yet (`weights/face_regions/unet/model.json`). Once it "
+                "is trained (task `face_regions`), its predicted regions appear here beside the "
+                "landmark-derived ones, with the IoU of each region.")
+    else:
+        st.warning("Face-region U-Net weights found, but this version of the page cannot run them.")
+
+st.subheader("Measurements")
+rows = measurement_table(ms)
+table = pd.DataFrame(rows).drop(columns="key")
+table.insert(0, "#", range(1, len(rows) + 1))
+if mm_per_px is None:
+    table = table.drop(columns="value_mm")
+group = _group_rows(group_source) if group_source != GROUPS[0] else None
+if group_source == GROUPS[1]:
+    st.warning("The bundled reference group is ONE person's photo (this portrait) under augmentation: "
+               "it demonstrates z-scores and is not a population norm. See data_samples/face/README.md.")
+z = _zscores(ms, group, reference) if group else None
+if z is not None:
+    table["z_score"] = [z.get(r["key"]) for r in rows]
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "name": "Measurement", "value": st.column_config.NumberColumn("Value", format="%.3f"),
+    "unit": "Unit", "value_mm": st.column_config.NumberColumn("mm", format="%.1f"), "side": "Side",
+    "definition": st.column_config.TextColumn("Definition", width="large"), "landmarks": "Landmarks",
+    "z_score": st.column_config.NumberColumn("z-score", format="%.2f")})
+st.caption("Lengths in the image plane of a frontal photo; a turned head shortens the lengths across "
+           "the turn. The asymmetry index (70 landmark pairs) is not drawn.")
+
+stem = name.rsplit(".", 1)[0]
+points = pd.DataFrame({"index": np.arange(len(lm.points)), "x_px": lm.points[:, 0],
+                       "y_px": lm.points[:, 1], "z_px": lm.points[:, 2]})
+records = [{"file": name, "reference": reference, "mm_per_px": mm_per_px, **r,
+            **({"z_score": z.get(r["key"])} if z is not None else {})} for r in rows]
+widgets.download_row(KEY, [("Landmarks (CSV)", points.to_csv(index=False, float_format="%.3f"),
+                            f"{stem}_landmarks.csv", "text/csv")]
+                     + widgets.table_downloads(KEY, f"{stem}_face_measurements", records))

@@ -1,0 +1,165 @@
+"""AppTest of the face page on the bundled portrait, its reference group, uploads and bad files."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+from core.face.anthropometry import MEASUREMENTS
+from core.face.regions import REGION_NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = str(ROOT / "dashboard" / "pages" / "face.py")
+SAMPLES = ROOT / "data_samples" / "face"
+NO_UNET = not (ROOT / "weights" / "face_regions" / "unet" / "model.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def downloads() -> dict[str, bytes]:
+    """File name -> bytes of every download button rendered while the module runs.
+
+    AppTest keeps download data in a media store it drops after each run; recording what goes
+    into it lets the tests read the files a user would get.
+    """
+    files: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, data, mimetype, kind, filename=None):
+        if filename:
+            files[filename] = data
+        return original(self, data, mimetype, kind, filename)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+        yield files
+
+
+@pytest.fixture(scope="module")
+def face(downloads: dict[str, bytes]) -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=180).run()
+
+
+def _measurements(at: AppTest) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "definition" in d.value.columns)
+
+
+def _csv(downloads: dict[str, bytes], name: str) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(downloads[name]))
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", image)
+    assert ok
+    return buf.tobytes()
+
+
+def _upload(name: str, data: bytes) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at.sidebar.radio(key="face_source").set_value("Upload").run()
+    at.file_uploader(key="face_upload").set_value((name, data, "application/octet-stream")).run()
+    assert not at.exception
+    return at
+
+
+def test_bundled_portrait_landmarks_regions_measurements(face: AppTest, downloads: dict) -> None:
+    assert not face.exception and not face.error
+    assert any("not a diagnosis" in c.value for c in face.caption)
+    marks = _csv(downloads, "grace_hopper_landmarks.csv")
+    assert list(marks.columns) == ["index", "x_px", "y_px", "z_px"] and len(marks) == 478
+    assert marks["x_px"].between(0, 512).all() and marks["y_px"].between(0, 600).all()
+    table = _measurements(face)
+    assert list(table["name"]) == [d.name for d in MEASUREMENTS.values()]
+    assert table["value"].notna().all() and "z_score" not in table and "value_mm" not in table
+    assert table.loc[table["name"] == "Interpupillary distance", "value"].item() == pytest.approx(1.0)
+    legend = next(d.value for d in face.dataframe if "percent_of_face" in d.value.columns)
+    assert len(legend) == len(REGION_NAMES) and (legend["area_px"] > 0).all()
+    assert legend["percent_of_face"].sum() == pytest.approx(100)
+    saved = _csv(downloads, "grace_hopper_face_measurements.csv")
+    assert list(saved["key"]) == list(MEASUREMENTS)
+    assert len(json.loads(downloads["grace_hopper_face_measurements.json"])) == 15
+    if NO_UNET:
+        assert any("No face-region U-Net weights yet" in i.value for i in face.info)
+
+
+def test_bundled_reference_group_gives_zscores(face: AppTest) -> None:
+    face.sidebar.radio(key="face_group").set_value("Bundled demo (one person)").run()
+    assert not face.exception and not face.error
+    assert any("ONE person" in w.value for w in face.warning)
+    z = _measurements(face).set_index("name")["z_score"]
+    assert z.drop("Interpupillary distance").notna().all()  # the reference itself: no spread
+    assert np.isnan(z["Interpupillary distance"]) and z.abs().max() < 5
+    face.sidebar.radio(key="face_reference").set_value("outer_canthal").run()
+    z = _measurements(face).set_index("name")["z_score"]
+    assert np.isnan(z["Outer canthal distance"]) and np.isfinite(z["Interpupillary distance"])
+    face.sidebar.radio(key="face_reference").set_value("interpupillary").run()
+    face.sidebar.radio(key="face_group").set_value("None").run()
+
+
+def test_scale_gives_lengths_in_mm(face: AppTest, downloads: dict) -> None:
+    face.sidebar.number_input(key="face_mm").set_value(0.25).run()
+    assert not face.exception
+    table = _measurements(face).set_index("name")
+    marks = _csv(downloads, "grace_hopper_landmarks.csv").set_index("index")
+    ipd_px = np.hypot(*(marks.loc[468, ["x_px", "y_px"]] - marks.loc[473, ["x_px", "y_px"]]))
+    assert table.loc["Interpupillary distance", "value_mm"] == pytest.approx(0.25 * ipd_px, rel=1e-3)
+    assert np.isnan(table.loc["Canthal index", "value_mm"])  # an index has no length
+    face.sidebar.number_input(key="face_mm").set_value(None).run()
+    assert "value_mm" not in _measurements(face)
+
+
+def test_overlay_toggles_off_and_on(face: AppTest) -> None:
+    shown = []  # (points, regions, lines) from (on, off, on): each step a new combination
+    for key, value in (("points", False), ("regions", True), ("lines", False), ("points", True),
+                       ("lines", True), ("regions", False)):
+        face.sidebar.toggle(key=f"face_{key}").set_value(value).run()
+        assert not face.exception and not face.error
+        shown.append(face.image[0].value[0])  # the URL names the picture's bytes
+    assert len(set(shown)) == len(shown)  # every switch changes the picture
+    assert "478 landmarks" in face.image[0].captions[0]
+
+
+def test_uploaded_reference_of_another_reference_is_refused_politely(face: AppTest) -> None:
+    lines = (SAMPLES / "reference_group.csv").read_text(encoding="utf-8").splitlines()
+    interpupillary_only = "\n".join(line for line in lines if ",outer_canthal," not in line)
+    face.sidebar.radio(key="face_group").set_value("Upload CSV").run()
+    face.file_uploader(key="face_group_csv").set_value(
+        ("group.csv", interpupillary_only.encode(), "text/csv")).run()
+    assert not face.exception and "z_score" in _measurements(face)
+    face.sidebar.radio(key="face_reference").set_value("outer_canthal").run()
+    assert not face.exception and "z_score" not in _measurements(face)
+    assert any("choose that reference" in w.value for w in face.warning)
+
+
+def test_large_webp_upload_is_measured_whole_and_shown_reduced() -> None:
+    bgr = cv2.resize(cv2.imread(str(SAMPLES / "grace_hopper.jpg")), None, fx=2.5, fy=2.5)
+    ok, webp = cv2.imencode(".webp", bgr, [cv2.IMWRITE_WEBP_QUALITY, 95])
+    assert ok
+    at = _upload("portrait.webp", webp.tobytes())
+    assert not at.error and len(_measurements(at)) == 15
+    assert "measured on the full 1280x1500 photo" in at.image[0].captions[0]
+
+
+def test_blank_upload_says_no_face_found() -> None:
+    at = _upload("blank.png", _png(np.full((480, 640, 3), 128, np.uint8)))
+    assert any("no face found" in e.value for e in at.error)
+    assert not any("definition" in d.value.columns for d in at.dataframe)
+
+
+def test_corrupt_upload_gets_a_message_not_a_traceback() -> None:
+    at = _upload("broken.jpg", (SAMPLES / "grace_hopper.jpg").read_bytes()[:500])
+    assert any("Cannot read broken.jpg" in e.value for e in at.error)
+    assert not at.dataframe
+
+
+def test_webcam_waits_for_a_snapshot() -> None:
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at.sidebar.radio(key="face_source").set_value("Webcam").run()
+    assert not at.exception and not at.error
+    assert any("webcam" in i.value for i in at.info) and not at.dataframe

@@ -1,0 +1,38 @@
+"""make_samples --task face: the portrait copied as is and a demo reference group from it."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from core.face.anthropometry import MEASUREMENTS
+from train import make_samples
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_face_variants_are_named_after_what_was_done() -> None:
+    image = np.zeros((60, 50, 3), np.uint8)
+    variants = make_samples.face_variants(image, 4, seed=1)
+    names = [name for name, _ in variants]
+    assert names[0] == "variant_00_original.png" and len(set(names)) == 4
+    assert "_mirror" in names[1] and "_mirror" not in names[2]
+    assert all(img.ndim == 3 and img.dtype == np.uint8 for _, img in variants)
+    assert [n for n, _ in make_samples.face_variants(image, 4, seed=1)] == names  # reproducible
+
+
+def test_make_samples_face_writes_portrait_and_reference_group(tmp_path: Path) -> None:
+    (tmp_path / "face").mkdir()
+    (tmp_path / "face" / "README.md").write_text("kept")
+    assert make_samples.main(["--task", "face", "--n", "3", "--root", str(tmp_path)]) == 0
+    out = tmp_path / "face"
+    bundled = ROOT / "data_samples" / "face" / "grace_hopper.jpg"
+    assert (out / "grace_hopper.jpg").read_bytes() == bundled.read_bytes()
+    assert (out / "README.md").read_text() == "kept"
+    with (out / "reference_group.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["reference"] for r in rows] == ["interpupillary"] * 3 + ["outer_canthal"] * 3
+    assert not any(r["error"] for r in rows)
+    assert all(float(r[key]) > 0 for r in rows for key in ("mouth_width", "facial_index"))
+    assert set(MEASUREMENTS) <= set(rows[0])
