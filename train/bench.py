@@ -7,7 +7,9 @@ Each timed call is one frame through a task's whole case pipeline:
 
 - fetal head: decode PNG -> segment -> ellipse -> HC/BPD/OFD, 800x540 frame;
 - nerve: decode TIFF -> segment (threshold, min area, largest component, presence veto) ->
-  run-length encode the mask, 580x420 frame (the Kaggle submission's pipeline).
+  run-length encode the mask, 580x420 frame (the Kaggle submission's pipeline);
+- face: decode JPEG -> Face Mesh on the photo and its mirror -> region label mask -> the 15
+  measurements, 512x600 portrait, against one Face Mesh pass on the same photo as the baseline.
 
 Every shipped model of the task is timed, and so is segmentation-models-pytorch's default
 ``Unet("resnet34")`` (random init) fed exactly like them (the task's input size and
@@ -164,9 +166,48 @@ def record_in_cards(task: TaskSpec, rows: list[dict[str, object]], peak_mb: floa
         write_card(folder, replace(card, metrics={**card.metrics, "bench": bench_row}))
 
 
-def print_table(task: TaskSpec, rows: list[dict[str, object]]) -> None:
-    """One task's rows as a plain-text table."""
-    print(f"\n{task.title} ({PIPELINES[task.name].text})")
+FACE_TEXT = "decode JPEG -> Face Mesh on the photo and its mirror -> region masks -> 15 measurements"
+FACE_BASELINE = "Face Mesh alone, one pass (baseline)"
+
+
+def face_photos(n: int) -> list[bytes]:
+    """JPEG bytes of the bundled portrait at ``n`` slightly different scales and rotations."""
+    import matplotlib
+
+    photo = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    rgb = cv2.imread(str(photo))
+    h, w = rgb.shape[:2]
+    out = []
+    for i in range(n):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), (i % 7 - 3) * 2.0, 1.0 + (i % 5 - 2) * 0.05)
+        out.append(cv2.imencode(".jpg", cv2.warpAffine(rgb, m, (w, h)))[1].tobytes())
+    return out
+
+
+def bench_face(n: int) -> list[dict[str, object]]:
+    """The face analysis pipeline per photo, against one Face Mesh pass on the same photo."""
+    from core.face.anthropometry import measure_face
+    from core.face.landmarks import detect_landmarks, oriented_rgb
+    from core.face.regions import region_label_mask
+
+    photos = face_photos(n)
+
+    def full(i: int) -> object:
+        lm = detect_landmarks(oriented_rgb(photos[i % n]))
+        return region_label_mask(lm), measure_face(lm.points)
+
+    def mesh_only(i: int) -> object:
+        return detect_landmarks(oriented_rgb(photos[i % n]), mirror_average=False)
+
+    timings = interleaved({"face pipeline": full, FACE_BASELINE: mesh_only}, n)
+    return [{"task": "face", "model": name, "input": "512x600 JPEG", "params_M": 0.0, **t,
+             "ratio_to_baseline_p50": t["p50_ms"] / timings[FACE_BASELINE]["p50_ms"]}
+            for name, t in timings.items()]
+
+
+def print_table(task: TaskSpec | None, rows: list[dict[str, object]]) -> None:
+    """One task's rows as a plain-text table (``task`` None: the face pipeline)."""
+    print(f"\n{task.title} ({PIPELINES[task.name].text})" if task else f"\nFace analysis ({FACE_TEXT})")
     print(f"{'model':<30}{'params':>8}{'p50 ms':>9}{'p95 ms':>9}{'x baseline':>12}")
     for r in rows:
         print(f"{r['model']:<30}{r['params_M']:>7.2f}M{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}"
@@ -176,7 +217,8 @@ def print_table(task: TaskSpec, rows: list[dict[str, object]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=[*PIPELINES, "all"], default="all", help="task (default all)")
+    p.add_argument("--task", choices=[*PIPELINES, "face", "all"], default="all",
+                   help="task (default all)")
     p.add_argument("--frames", type=int, default=30, help="timed frames per model (default 30)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -184,13 +226,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows: list[dict[str, object]] = []
-    for name in PIPELINES if args.task == "all" else [args.task]:
+    for name in PIPELINES if args.task == "all" else [t for t in [args.task] if t in PIPELINES]:
         task, task_rows = get_task(name), bench(name, args.frames)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # so far, this process
         print_table(task, task_rows)
         if args.record:
             record_in_cards(task, task_rows, peak_mb, args.threads)
         rows += task_rows
+    if args.task in ("face", "all"):
+        face_rows = bench_face(args.frames)
+        print_table(None, face_rows)
+        rows += face_rows
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak resident memory of this process: {peak_mb:.0f} MB ({args.threads} torch threads)")
     if args.json:
