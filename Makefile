@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PORT ?= 8501
 
-.PHONY: run test test-all deps lint bench samples weights weights-fetal weights-nerve evaluate screenshots help
+.PHONY: run test test-all deps lint bench samples weights weights-fetal weights-nerve weights-face evaluate screenshots help
 
 help:
 	@echo "make run      install what is missing, start the dashboard on http://localhost:$(PORT)"
@@ -10,7 +10,7 @@ help:
 	@echo "make test-all also run the slow tests"
 	@echo "make bench    latency / memory benchmark (ratios against smp Unet(resnet34))"
 	@echo "make samples  rewrite data_samples/ from the phantom generators"
-	@echo "make weights  retrain every shipped model (2-core CPU: about 3.5 hours; weights-fetal, weights-nerve)"
+	@echo "make weights  retrain every shipped model (2-core CPU: about 4 hours; weights-fetal, weights-nerve, weights-face)"
 	@echo "make screenshots  refresh dashboard/screenshots (needs playwright + chromium)"
 	@echo "make evaluate evaluate the shipped weights on 200 fresh phantoms, record in the cards"
 	@echo "make bench    also: python -m train.bench --record stores the timings in the cards"
@@ -37,7 +37,7 @@ bench: deps
 samples:
 	$(PYTHON) -m train.make_samples
 
-weights: weights-fetal weights-nerve
+weights: weights-fetal weights-nerve weights-face
 
 NERVE_TRAIN = $(PYTHON) -m train.segmentation --task nerve --phantoms 2000 --batch-size 16 --crop 160 224 --threads 1
 
@@ -68,3 +68,7 @@ evaluate:
 	  --phantoms 200 --phantom-seed 9001 --out runs/phantom_test_$$a --record phantom_test; done
 	for a in unet unet_mobilenet unet_vgg cnn; do $(PYTHON) -m train.evaluate --task nerve --weights weights/nerve/$$a \
 	  --phantoms 200 --phantom-seed 9001 --out runs/phantom_test_nerve_$$a --record phantom_test; done
+
+weights-face:
+	# The command recorded in the face-region U-Net's card (needs scikit-image for the held-out face).
+	$(PYTHON) -m train.face_regions --out weights/face_regions/unet --epochs 40 --threads 2 --time-limit-min 34

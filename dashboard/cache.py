@@ -13,6 +13,7 @@ from core import fetal_head
 from core.datasets import Case, read_labelled
 from core.explain import segmentation_cam
 from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
+from core.face.region_net import RegionSegmenter
 from core.segmentation import SegmentationResult, Segmenter
 from core.tasks import SAMPLES_ROOT, WEIGHTS_ROOT, get_task
 from core.weights import ModelCard, WeightsError, read_card
@@ -96,3 +97,16 @@ def face_region_weights() -> str | None:
     model card: the face page shows the U-Net's regions only once this is not None."""
     folder = WEIGHTS_ROOT / "face_regions" / "unet"
     return str(folder) if (folder / "model.json").is_file() else None
+
+
+@st.cache_resource(show_spinner="Loading the face-region U-Net...")
+def get_region_segmenter(weights_dir: str) -> RegionSegmenter:
+    """The face-region predictor of a weights folder (sha256 checked once, then shared)."""
+    return RegionSegmenter.from_folder(weights_dir)
+
+
+@st.cache_data(show_spinner="Predicting the facial regions...", max_entries=32)
+def face_region_labels(weights_dir: str, image: np.ndarray, _lm: FaceLandmarks) -> np.ndarray:
+    """HxW uint8 U-Net region labels on the photo's grid, keyed by folder and the image's bytes
+    (the landmarks are a function of the image: :func:`face_landmarks`)."""
+    return get_region_segmenter(weights_dir).predict(image, _lm).labels

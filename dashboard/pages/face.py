@@ -11,8 +11,9 @@ import streamlit as st
 
 from core.face import draw
 from core.face.anthropometry import REFERENCES, Measurement, measure_face, measurement_table, zscores
-from core.face.landmarks import FaceError
-from core.face.regions import region_label_mask
+from core.face.landmarks import FaceError, FaceLandmarks
+from core.face.region_net import mean_region_iou, region_iou, resize_labels
+from core.face.regions import LABEL_NAMES, REGION_NAMES, region_label_mask
 from dashboard import cache, widgets
 
 KEY = "face"
@@ -60,6 +61,30 @@ def _zscores(ms: list[Measurement], group: tuple[list[dict], str], reference: st
     st.caption(f"z-scores against {len(matching)} photos of {name} (sample SD); blank where the group "
                "has fewer than 2 values or no spread.")
     return {k: None if math.isnan(v) else v for k, v in z.items()}
+
+
+def _unet_regions(folder: str, name: str, rgb: np.ndarray, lm: FaceLandmarks, truth: np.ndarray,
+                  shape: tuple[int, int]) -> None:
+    """The U-Net's regions (shown at ``shape``), their IoU against the landmark-derived ``truth``
+    (on the photo's grid) and the caveats from its card."""
+    predicted = cache.face_region_labels(folder, rgb, lm)
+    ious = region_iou(predicted, truth, LABEL_NAMES)
+    mean = mean_region_iou(ious)
+    st.image(draw.color_labels(resize_labels(predicted, shape)), width="stretch",
+             output_format="PNG", caption=f"Regions predicted by the U-Net: mean IoU {mean:.3f}")
+    st.dataframe(pd.DataFrame({"region": [_pretty(n) for n in REGION_NAMES],
+                               "iou": [ious[n] for n in REGION_NAMES]}), hide_index=True,
+                 width="stretch", column_config={
+                     "region": "Region", "iou": st.column_config.NumberColumn("IoU", format="%.3f")})
+    card = cache.get_region_segmenter(folder).card
+    held, train_id = card.metrics.get("held_out", {}), card.metrics.get("training_identity", {})
+    score = (f"mean IoU {held['mean_iou']:.3f} on ONE held-out identity ({held.get('photo')})"
+             if "mean_iou" in held else "no held-out score in its card")
+    st.caption(f"IoU against the landmark-derived regions (the kind of labels it learnt from). The U-Net "
+               f"was {card.training.get('data', 'trained on unknown data')}. Its card: {score}; the "
+               "seed system claimed 0.89.")
+    if train_id.get("photo") == name:
+        st.warning(f"{name} is the U-Net's TRAINING identity: its IoU here is optimistic.")
 
 
 st.title("Face analysis")
@@ -125,12 +150,13 @@ region_col.dataframe(
         "percent_of_face": st.column_config.NumberColumn("% of face", format="%.1f")})
 with unet_col:
     st.markdown("**Face-region U-Net**")
-    if cache.face_region_weights() is None:
+    unet_folder = cache.face_region_weights()
+    if unet_folder is None:
         st.info("No face-region U-Net weights yet (`weights/face_regions/unet/model.json`). Once it "
                 "is trained (task `face_regions`), its predicted regions appear here beside the "
                 "landmark-derived ones, with the IoU of each region.")
     else:
-        st.warning("Face-region U-Net weights found, but this version of the page cannot run them.")
+        _unet_regions(unet_folder, name, rgb, lm, labels, shown.shape[:2])
 
 st.subheader("Measurements")
 rows = measurement_table(ms)

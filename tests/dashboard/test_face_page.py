@@ -3,17 +3,23 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from core.face.anthropometry import MEASUREMENTS
 from core.face.regions import REGION_NAMES
+from core.models import create_model
+from core.weights import save_model
+from dashboard import cache
+from train.face_regions import region_card
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "dashboard" / "pages" / "face.py")
@@ -163,3 +169,32 @@ def test_webcam_waits_for_a_snapshot() -> None:
     at.sidebar.radio(key="face_source").set_value("Webcam").run()
     assert not at.exception and not at.error
     assert any("webcam" in i.value for i in at.info) and not at.dataframe
+
+
+# ---------------------------------------------------------------- the face-region U-Net panel
+def test_without_unet_weights_the_page_says_how_to_get_them(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(cache, "WEIGHTS_ROOT", tmp_path)  # a weights root without face_regions/
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not at.exception and not at.error
+    assert any("No face-region U-Net weights yet" in i.value for i in at.info)
+    assert not any("iou" in d.value.columns for d in at.dataframe)
+
+
+def test_unet_regions_shown_with_per_region_iou(tmp_path: Path, monkeypatch) -> None:
+    card = region_card(size=64, widths=[4, 8, 16])
+    card = replace(card, metrics={"held_out": {"photo": "astronaut (skimage.data)", "mean_iou": 0.5},
+                                  "training_identity": {"photo": "grace_hopper.jpg"}})
+    torch.manual_seed(0)
+    save_model(create_model("unet", **card.arch_config), card, tmp_path / "face_regions" / "unet")
+    monkeypatch.setattr(cache, "WEIGHTS_ROOT", tmp_path)
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not at.exception and not at.error
+    assert not any("No face-region U-Net weights yet" in i.value for i in at.info)
+    table = next(d.value for d in at.dataframe if "iou" in d.value.columns)
+    assert len(table) == len(REGION_NAMES) and table["iou"].between(0, 1).all()
+    captions = [c for im in at.image for c in im.captions]
+    mean = next(c for c in captions if c.startswith("Regions predicted by the U-Net"))
+    assert float(mean.rsplit(" ", 1)[1]) == pytest.approx(table["iou"].mean(), abs=1e-3)
+    assert any("ONE public-domain portrait" in c.value and "0.500 on ONE held-out identity" in c.value
+               and "claimed 0.89" in c.value for c in at.caption)
+    assert any("TRAINING identity" in w.value for w in at.warning)  # the bundled portrait

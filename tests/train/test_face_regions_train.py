@@ -1,0 +1,92 @@
+"""train.face_regions: augmented samples keep their labels on the face; a tiny run writes a card."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.face.landmarks import FaceLandmarks
+from core.face.region_net import RegionSegmenter
+from core.face.regions import LABEL_NAMES, REGION_NAMES, region_label_mask
+from core.weights import load_model
+from train.face_augment import MILD, STRONG, photo_sample, shape_warp, training_sample
+from train.face_regions import load_sources, lr_at, main, region_loss
+
+pytest.importorskip("skimage", reason="the held-out face is scikit-image's astronaut: "
+                                      "pip install scikit-image==0.26.0")
+
+
+@pytest.fixture(scope="module")
+def sources():
+    return load_sources()
+
+
+def test_training_samples_are_aligned_faces_with_every_region(sources) -> None:
+    src, _ = sources
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        image, labels = training_sample(src, {"size": 96, "eye_distance": 0.28, "eye_y": 0.4}, STRONG, rng)
+        assert image.shape == (96, 96, 3) and image.dtype == np.uint8 and labels.shape == (96, 96)
+        assert set(np.unique(labels)) == set(range(len(LABEL_NAMES)))
+        eyes = [np.argwhere(labels == LABEL_NAMES.index(n)).mean(axis=0) for n in ("right_eye", "left_eye")]
+        assert eyes[0][1] < 48 < eyes[1][1]  # subject's right eye on the image's left, after any mirror
+        assert abs(eyes[0][0] - 0.4 * 96) < 12  # jittered around the aligned eye height
+
+
+def test_shape_warp_moves_image_and_landmarks_together(sources) -> None:
+    """A pixel-exact marker at each landmark ends up where the warp says the landmark went."""
+    src, _ = sources
+    pts = src.points[0]
+    image = np.zeros((*src.shape, 3), np.uint8)
+    idx = [33, 263, 1, 61, 291, 152]
+    for x, y in np.round(pts[idx, :2]).astype(int):
+        image[y - 1:y + 2, x - 1:x + 2] = 255
+    out, moved = shape_warp(image, pts, STRONG, np.random.default_rng(3))
+    assert np.abs(moved - pts).max() > 1  # something moved
+    for x, y in moved[idx, :2]:
+        patch = out[int(y) - 3:int(y) + 4, int(x) - 3:int(x) + 4, 0]
+        assert patch.max() > 100, (x, y)
+
+
+def test_mild_photo_samples_keep_the_photo_grid(sources) -> None:
+    _, held = sources
+    image, lm = photo_sample(held, MILD, np.random.default_rng(1))
+    assert image.shape == (*held.shape, 3) and isinstance(lm, FaceLandmarks)
+    assert (region_label_mask(lm) > 0).sum() > 1000
+
+
+def test_loss_and_schedule() -> None:
+    target = torch.randint(0, len(LABEL_NAMES), (2, 8, 8))
+    perfect = torch.nn.functional.one_hot(target, len(LABEL_NAMES)).permute(0, 3, 1, 2).float() * 30
+    assert region_loss(perfect, target) < 0.05 < region_loss(torch.zeros_like(perfect), target)
+    assert lr_at(0.0, 1.0) == pytest.approx(0.1) and lr_at(0.05, 1.0) == pytest.approx(1.0)
+    assert lr_at(1.0, 1.0) == pytest.approx(0.02) and lr_at(2.0, 1.0) == pytest.approx(0.02)
+
+
+def test_tiny_training_run_writes_a_loadable_card(tmp_path: Path, sources) -> None:
+    out = tmp_path / "unet"
+    argv = ["--out", str(out), "--epochs", "1", "--samples-per-epoch", "16", "--batch-size", "8",
+            "--input-size", "64", "--widths", "4", "8", "16", "--val-samples", "3", "--threads", "1"]
+    assert main(argv) == 0
+    model, card = load_model(out)
+    assert card.task == "face_regions" and card.arch == "unet" and card.labels == list(LABEL_NAMES)
+    assert card.input["size"] == [64, 64] and card.input["resize"] == "align_face"
+    assert card.synthetic and "ONE public-domain portrait" in card.training["data"]
+    assert "not manual annotations" in card.training["data"]
+    assert card.training["command"].startswith("python -m train.face_regions --out")
+    held = card.metrics["held_out"]
+    assert set(held["iou"]) == set(REGION_NAMES) and held["n"] == 3 and "astronaut" in held["photo"]
+    assert 0 <= held["mean_iou"] <= 1 and "NOT used" in held["identity"]
+    assert card.metrics["training_identity"]["photo"] == "grace_hopper.jpg"
+    assert card.metrics["seed_system_claim"]["iou"] == 0.89
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert len(rows) == 1 and "held_out_miou" in rows[0] and "held_out_right_eye" in rows[0]
+    assert json.loads((out / "model.json").read_text())["weights"]["dtype"] == "float16"
+    seg = RegionSegmenter(model, card)
+    image, lm = photo_sample(sources[1], MILD, np.random.default_rng(0))
+    labels = seg.predict(image, lm).labels
+    assert labels.shape == image.shape[:2] and labels.max() < len(LABEL_NAMES)

@@ -1,0 +1,250 @@
+"""Augmented, labelled faces from one photo and its landmarks, for the facial-region U-Net.
+
+Landmarks are detected ONCE per source photo; every augmentation then moves the image and the
+landmarks together, and the labels are recomputed from the moved landmarks with
+:func:`core.face.regions.region_label_mask`, so they follow the pixels exactly:
+
+* mirror (the landmarks re-indexed with :data:`core.face.symmetry.MIRROR`, so right/left swap),
+* pose: in-plane rotation, scale, shift and a yaw-like perspective squeeze of one side,
+* alignment by the eye centres into the network's frame, with a small jitter,
+* landmark-driven shape warps: eyes, brows, nose, mouth and chin moved or resized by smooth
+  local deformations centred on their landmarks,
+* lighting and colour, blur, resolution loss, noise, JPEG, occluders and background changes
+  (pixels only: the labels stay the true regions, which the model should infer under them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from core.face.landmarks import FaceLandmarks
+from core.face.regions import REGION_LOOPS, alignment_matrix, region_label_mask
+from core.face.symmetry import MIRROR
+from train.face_pixels import degrade, occlude, photometric, replace_background
+
+
+@dataclass(frozen=True)
+class FaceSource:
+    """A photo with its 478 landmarks (Nx3 pixels) and their mirror image, ready to sample."""
+
+    name: str
+    levels: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]  # pyramids: plain, mirrored
+    points: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def from_photo(cls, name: str, rgb: np.ndarray, points: np.ndarray) -> FaceSource:
+        mirrored_rgb, mirrored_points = mirror(rgb, points)
+        return cls(name, (_pyramid(rgb), _pyramid(mirrored_rgb)), (np.asarray(points, np.float64),
+                                                                    mirrored_points))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.levels[0][0].shape[:2]
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Strengths of each augmentation (ranges are symmetric unless a pair is given)."""
+
+    mirror_p: float = 0.5
+    rotate_deg: float = 25.0
+    scale: tuple[float, float] = (0.45, 1.25)  # of the photo: sets the face's resolution
+    shift: float = 0.1                          # of the photo's size
+    squeeze: float = 0.18                       # yaw-like: one side narrower by up to this
+    jitter_deg: float = 6.0                     # of the alignment, which inference does not have
+    jitter_scale: float = 0.08
+    jitter_shift: float = 0.04
+    shape_p: float = 0.8
+    shape: float = 1.0                          # strength of the landmark-driven warps
+    colour: float = 1.0                         # strength of lighting and colour changes
+    degrade_p: float = 0.6
+    occlude_p: float = 0.4
+    background_p: float = 0.3
+
+
+STRONG = AugmentConfig()
+MILD = AugmentConfig(rotate_deg=10.0, scale=(0.8, 1.2), shift=0.05, squeeze=0.05, jitter_deg=0.0,
+                     jitter_scale=0.0, jitter_shift=0.0, shape_p=0.0, colour=0.35, degrade_p=0.3,
+                     occlude_p=0.0, background_p=0.0)
+
+
+def mirror(rgb: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mirrored photo and its landmarks: x -> W-1-x (cv2's pixel centres), then re-indexed so
+    that index i is again landmark i of the (now mirrored) face: its right eye is the old left."""
+    pts = np.array(points, np.float64)
+    pts[:, 0] = rgb.shape[1] - 1 - pts[:, 0]
+    return np.ascontiguousarray(rgb[:, ::-1]), pts[MIRROR]
+
+
+def pose_homography(shape: tuple[int, int], points: np.ndarray, cfg: AugmentConfig,
+                    rng: np.random.Generator) -> np.ndarray:
+    """3x3 photo -> photo homography: rotation and scale about the face centre, a shift, and a
+    perspective squeeze of one side of the face (a head turned a little)."""
+    h, w = shape
+    cx, cy = points[:, :2].mean(axis=0)
+    half = max(np.ptp(points[:, 0]), 1.0) / 2
+    ang = np.radians(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg))
+    k = rng.uniform(*cfg.scale)
+    squeeze = rng.uniform(0, cfg.squeeze) * rng.choice([-1, 1])
+    to_face = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1.0]])
+    # x' = x / (1 + p x): the side at x = +half shrinks by about `squeeze`, the other grows.
+    persp = np.array([[1, 0, 0], [0, 1, 0], [squeeze / half, 0, 1.0]])
+    c, s = k * np.cos(ang), k * np.sin(ang)
+    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+    dx, dy = rng.uniform(-cfg.shift, cfg.shift, 2) * (w, h)
+    back = np.array([[1, 0, cx + dx], [0, 1, cy + dy], [0, 0, 1.0]])
+    return back @ rot @ persp @ to_face
+
+
+def _apply(h: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Nx3 points through a 3x3 homography (x, y); z scaled by the local scale."""
+    xy1 = np.hstack([points[:, :2], np.ones((len(points), 1))]) @ h.T
+    xy = xy1[:, :2] / xy1[:, 2:]
+    z = points[:, 2:] * np.sqrt(abs(np.linalg.det(h[:2, :2])))
+    return np.hstack([xy, z])
+
+
+def _jitter(size: int, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    ang = np.radians(rng.uniform(-1, 1) * cfg.jitter_deg)
+    k = 1 + rng.uniform(-1, 1) * cfg.jitter_scale
+    c, s = k * np.cos(ang), k * np.sin(ang)
+    centre = size / 2
+    tx, ty = rng.uniform(-1, 1, 2) * cfg.jitter_shift * size
+    return np.array([[c, -s, centre - c * centre + s * centre + tx],
+                     [s, c, centre - s * centre - c * centre + ty], [0, 0, 1.0]])
+
+
+def _pyramid(rgb: np.ndarray) -> tuple[np.ndarray, ...]:
+    levels = [np.ascontiguousarray(rgb)]
+    while min(levels[-1].shape[:2]) >= 64:
+        levels.append(cv2.pyrDown(levels[-1]))
+    return tuple(levels)
+
+
+def warp_from_pyramid(levels: tuple[np.ndarray, ...], h: np.ndarray, out: tuple[int, int],
+                      at: np.ndarray) -> np.ndarray:
+    """Warp by homography ``h`` (level-0 pixels -> output), sampling the pyramid level that
+    avoids aliasing at point ``at`` (level-0 pixels)."""
+    p = np.array([*at, 1.0])
+    den = h[2] @ p
+    jac = (h[:2, :2] * den - np.outer(h[:2] @ p, h[2, :2])) / den**2
+    scale = np.sqrt(abs(np.linalg.det(jac)))
+    level = 0
+    while level + 1 < len(levels) and scale * 2 ** (level + 1) <= 1.0:
+        level += 1
+    m = h @ np.diag([2.0**level, 2.0**level, 1.0])
+    return cv2.warpPerspective(levels[level], m, (out[1], out[0]), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+# ---------------------------------------------------------------- landmark-driven shape warps
+def _group_warps(pts: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> list[tuple]:
+    """(centre, radius, 2x2 linear part, translation) of each local deformation, from landmarks."""
+    g = cfg.shape
+    u = lambda a: 1 + rng.uniform(-a, a) * g  # noqa: E731
+    eye_dist = np.hypot(*(pts[473, :2] - pts[468, :2]))
+    warps = []
+    eye_sx, eye_sy, spread = u(0.15), u(0.25), rng.uniform(-0.06, 0.06) * g * eye_dist
+    for side, name in ((-1, "right_eye"), (1, "left_eye")):
+        loop = pts[list(REGION_LOOPS[name]), :2]
+        width = np.ptp(loop[:, 0])
+        tilt = np.radians(rng.uniform(-5, 5) * g) * side
+        c, s = np.cos(tilt), np.sin(tilt)
+        lin = np.array([[c, -s], [s, c]]) @ np.diag([eye_sx * u(0.04), eye_sy * u(0.06)])
+        warps.append((loop.mean(axis=0), 0.7 * width, lin, np.array([side * spread, 0.0])))
+    lift = rng.uniform(-0.08, 0.08) * g * eye_dist
+    for name in ("right_brow", "left_brow"):
+        loop = pts[list(REGION_LOOPS[name]), :2]
+        warps.append((loop.mean(axis=0), 0.5 * np.ptp(loop[:, 0]), np.diag([u(0.1), u(0.2)]),
+                      np.array([0.0, lift + rng.uniform(-0.02, 0.02) * eye_dist])))
+    nose_len = np.hypot(*(pts[2, :2] - pts[168, :2]))
+    tip = pts[[1, 2, 129, 358], :2].mean(axis=0)
+    warps.append((tip, 0.45 * nose_len, np.diag([u(0.15), u(0.1)]),
+                  np.array([0.0, rng.uniform(-0.12, 0.12) * g * nose_len])))
+    lips = pts[list(REGION_LOOPS["lips"]), :2]
+    warps.append((lips.mean(axis=0), 0.6 * np.ptp(lips[:, 0]), np.diag([u(0.15), u(0.25)]),
+                  np.array([0.0, rng.uniform(-0.08, 0.08) * g * nose_len])))
+    warps.append((pts[152, :2], 0.8 * nose_len, np.diag([u(0.1), 1.0]),
+                  np.array([0.0, rng.uniform(-0.12, 0.12) * g * nose_len])))
+    return warps
+
+
+def _displacement(p: np.ndarray, warps: list[tuple]) -> np.ndarray:
+    """Mx2 displacement at Mx2 points: each warp's local affine, faded by a Gaussian of its radius."""
+    d = np.zeros_like(p)
+    for centre, radius, lin, shift in warps:
+        q = p - centre
+        weight = np.exp(-(q**2).sum(axis=1, keepdims=True) / (2 * radius**2))
+        d += weight * (q @ (lin - np.eye(2)).T + shift)
+    return d
+
+
+def shape_warp(image: np.ndarray, points: np.ndarray, cfg: AugmentConfig,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Move landmark groups (wider or narrower eyes, raised brows, longer nose, wider mouth,
+    longer chin) by smooth local deformations; the image follows through the inverse map."""
+    warps = _group_warps(points, cfg, rng)
+    moved = points.copy()
+    moved[:, :2] += _displacement(points[:, :2], warps)
+    h, w = image.shape[:2]
+    step = 4  # the field is smooth: solve it on a coarse grid, then interpolate
+    gy, gx = np.mgrid[0:h + step:step, 0:w + step:step].astype(np.float64)
+    target = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    src = target.copy()
+    for _ in range(6):  # fixed point of src + D(src) = target: the inverse deformation
+        src = target - _displacement(src, warps)
+    maps = src.reshape(*gx.shape, 2).astype(np.float32)
+    full = cv2.resize(maps, None, fx=step, fy=step, interpolation=cv2.INTER_LINEAR)[:h, :w]
+    out = cv2.remap(image, full[..., 0], full[..., 1], cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return out, moved
+
+
+# ---------------------------------------------------------------- samples
+def training_sample(src: FaceSource, align: dict, cfg: AugmentConfig, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """One augmented face in the network's aligned frame: (SxSx3 uint8 RGB, SxS uint8 labels).
+
+    Pose, alignment and jitter are composed into one homography (one resampling of the photo).
+    """
+    side = int(rng.random() < cfg.mirror_p)
+    pts = src.points[side]
+    pose = pose_homography(src.shape, pts, cfg, rng)
+    posed = _apply(pose, pts)
+    size = int(align["size"])
+    lm = FaceLandmarks(posed, src.shape)
+    a = np.vstack([alignment_matrix(lm, size, align["eye_distance"], align["eye_y"]), [0, 0, 1]])
+    total = _jitter(size, cfg, rng) @ a @ pose
+    image = warp_from_pyramid(src.levels[side], total, (size, size), pts[:, :2].mean(axis=0))
+    pts = _apply(total, pts)
+    if rng.random() < cfg.shape_p:
+        image, pts = shape_warp(image, pts, cfg, rng)
+    labels = region_label_mask(FaceLandmarks(pts, (size, size)))
+    return finish_pixels(image, pts, cfg, rng), labels
+
+
+def finish_pixels(image: np.ndarray, pts: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator
+                  ) -> np.ndarray:
+    """Background, occluders, lighting and colour, then blur/noise/JPEG (pixels only)."""
+    if rng.random() < cfg.background_p:
+        image = replace_background(image, pts, rng)
+    if rng.random() < cfg.occlude_p:
+        image = occlude(image, pts, rng)
+    image = photometric(image, cfg.colour, rng)
+    if rng.random() < cfg.degrade_p:
+        image = degrade(image, cfg.colour, rng)
+    return image
+
+
+def photo_sample(src: FaceSource, cfg: AugmentConfig, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, FaceLandmarks]:
+    """A milder augmentation of the whole photo, on its own grid, with its moved landmarks: what
+    the predictor is scored on (it aligns the face itself)."""
+    side = int(rng.random() < cfg.mirror_p)
+    pts = src.points[side]
+    pose = pose_homography(src.shape, pts, cfg, rng)
+    image = warp_from_pyramid(src.levels[side], pose, src.shape, pts[:, :2].mean(axis=0))
+    pts = _apply(pose, pts)
+    return finish_pixels(image, pts, cfg, rng), FaceLandmarks(pts.astype(np.float32), src.shape)
