@@ -7,8 +7,8 @@ landmarks together, and the labels are recomputed from the moved landmarks with
 * mirror (the landmarks re-indexed with :data:`core.face.symmetry.MIRROR`, so right/left swap),
 * pose: in-plane rotation, scale, shift and a yaw-like perspective squeeze of one side,
 * alignment by the eye centres into the network's frame, with a small jitter,
-* landmark-driven shape warps: eyes, brows, nose, mouth and chin moved or resized by smooth
-  local deformations centred on their landmarks,
+* landmark-driven shape warps (train/face_shape.py): eyes, brows, nose, mouth and chin moved or
+  resized by smooth local deformations centred on their landmarks, and an opened mouth,
 * lighting and colour, blur, resolution loss, noise, JPEG, occluders and background changes
   (pixels only: the labels stay the true regions, which the model should infer under them).
 """
@@ -20,9 +20,10 @@ import cv2
 import numpy as np
 
 from core.face.landmarks import FaceLandmarks
-from core.face.regions import REGION_LOOPS, alignment_matrix, region_label_mask
+from core.face.regions import alignment_matrix, region_label_mask
 from core.face.symmetry import MIRROR
 from train.face_pixels import degrade, occlude, photometric, replace_background
+from train.face_shape import open_mouth, shape_warp
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class AugmentConfig:
     jitter_shift: float = 0.04
     shape_p: float = 0.8
     shape: float = 1.0                          # strength of the landmark-driven warps
+    mouth_p: float = 0.35                       # open the mouth (teeth or a dark gap)
     colour: float = 1.0                         # strength of lighting and colour changes
     degrade_p: float = 0.6
     occlude_p: float = 0.4
@@ -66,7 +68,7 @@ class AugmentConfig:
 
 STRONG = AugmentConfig()
 MILD = AugmentConfig(rotate_deg=10.0, scale=(0.8, 1.2), shift=0.05, squeeze=0.05, jitter_deg=0.0,
-                     jitter_scale=0.0, jitter_shift=0.0, shape_p=0.0, colour=0.35, degrade_p=0.3,
+                     jitter_scale=0.0, jitter_shift=0.0, shape_p=0.0, mouth_p=0.0, colour=0.35, degrade_p=0.3,
                      occlude_p=0.0, background_p=0.0)
 
 
@@ -139,69 +141,6 @@ def warp_from_pyramid(levels: tuple[np.ndarray, ...], h: np.ndarray, out: tuple[
                                borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
-# ---------------------------------------------------------------- landmark-driven shape warps
-def _group_warps(pts: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> list[tuple]:
-    """(centre, radius, 2x2 linear part, translation) of each local deformation, from landmarks."""
-    g = cfg.shape
-    u = lambda a: 1 + rng.uniform(-a, a) * g  # noqa: E731
-    eye_dist = np.hypot(*(pts[473, :2] - pts[468, :2]))
-    warps = []
-    eye_sx, eye_sy, spread = u(0.15), u(0.25), rng.uniform(-0.06, 0.06) * g * eye_dist
-    for side, name in ((-1, "right_eye"), (1, "left_eye")):
-        loop = pts[list(REGION_LOOPS[name]), :2]
-        width = np.ptp(loop[:, 0])
-        tilt = np.radians(rng.uniform(-5, 5) * g) * side
-        c, s = np.cos(tilt), np.sin(tilt)
-        lin = np.array([[c, -s], [s, c]]) @ np.diag([eye_sx * u(0.04), eye_sy * u(0.06)])
-        warps.append((loop.mean(axis=0), 0.7 * width, lin, np.array([side * spread, 0.0])))
-    lift = rng.uniform(-0.08, 0.08) * g * eye_dist
-    for name in ("right_brow", "left_brow"):
-        loop = pts[list(REGION_LOOPS[name]), :2]
-        warps.append((loop.mean(axis=0), 0.5 * np.ptp(loop[:, 0]), np.diag([u(0.1), u(0.2)]),
-                      np.array([0.0, lift + rng.uniform(-0.02, 0.02) * eye_dist])))
-    nose_len = np.hypot(*(pts[2, :2] - pts[168, :2]))
-    tip = pts[[1, 2, 129, 358], :2].mean(axis=0)
-    warps.append((tip, 0.45 * nose_len, np.diag([u(0.15), u(0.1)]),
-                  np.array([0.0, rng.uniform(-0.12, 0.12) * g * nose_len])))
-    lips = pts[list(REGION_LOOPS["lips"]), :2]
-    warps.append((lips.mean(axis=0), 0.6 * np.ptp(lips[:, 0]), np.diag([u(0.15), u(0.25)]),
-                  np.array([0.0, rng.uniform(-0.08, 0.08) * g * nose_len])))
-    warps.append((pts[152, :2], 0.8 * nose_len, np.diag([u(0.1), 1.0]),
-                  np.array([0.0, rng.uniform(-0.12, 0.12) * g * nose_len])))
-    return warps
-
-
-def _displacement(p: np.ndarray, warps: list[tuple]) -> np.ndarray:
-    """Mx2 displacement at Mx2 points: each warp's local affine, faded by a Gaussian of its radius."""
-    d = np.zeros_like(p)
-    for centre, radius, lin, shift in warps:
-        q = p - centre
-        weight = np.exp(-(q**2).sum(axis=1, keepdims=True) / (2 * radius**2))
-        d += weight * (q @ (lin - np.eye(2)).T + shift)
-    return d
-
-
-def shape_warp(image: np.ndarray, points: np.ndarray, cfg: AugmentConfig,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Move landmark groups (wider or narrower eyes, raised brows, longer nose, wider mouth,
-    longer chin) by smooth local deformations; the image follows through the inverse map."""
-    warps = _group_warps(points, cfg, rng)
-    moved = points.copy()
-    moved[:, :2] += _displacement(points[:, :2], warps)
-    h, w = image.shape[:2]
-    step = 4  # the field is smooth: solve it on a coarse grid, then interpolate
-    gy, gx = np.mgrid[0:h + step:step, 0:w + step:step].astype(np.float64)
-    target = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    src = target.copy()
-    for _ in range(6):  # fixed point of src + D(src) = target: the inverse deformation
-        src = target - _displacement(src, warps)
-    maps = src.reshape(*gx.shape, 2).astype(np.float32)
-    full = cv2.resize(maps, None, fx=step, fy=step, interpolation=cv2.INTER_LINEAR)[:h, :w]
-    out = cv2.remap(image, full[..., 0], full[..., 1], cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    return out, moved
-
-
 # ---------------------------------------------------------------- samples
 def training_sample(src: FaceSource, align: dict, cfg: AugmentConfig, rng: np.random.Generator
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +159,9 @@ def training_sample(src: FaceSource, align: dict, cfg: AugmentConfig, rng: np.ra
     image = warp_from_pyramid(src.levels[side], total, (size, size), pts[:, :2].mean(axis=0))
     pts = _apply(total, pts)
     if rng.random() < cfg.shape_p:
-        image, pts = shape_warp(image, pts, cfg, rng)
+        image, pts = shape_warp(image, pts, cfg.shape, rng)
+    if rng.random() < cfg.mouth_p:
+        image, pts = open_mouth(image, pts, rng)
     labels = region_label_mask(FaceLandmarks(pts, (size, size)))
     return finish_pixels(image, pts, cfg, rng), labels
 

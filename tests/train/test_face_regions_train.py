@@ -13,8 +13,9 @@ from core.face.landmarks import FaceLandmarks
 from core.face.region_net import RegionSegmenter
 from core.face.regions import LABEL_NAMES, REGION_NAMES, region_label_mask
 from core.weights import load_model
-from train.face_augment import MILD, STRONG, photo_sample, shape_warp, training_sample
+from train.face_augment import MILD, STRONG, photo_sample, training_sample
 from train.face_regions import load_sources, lr_at, main, region_loss
+from train.face_shape import INNER_LOWER, INNER_UPPER, open_mouth, shape_warp
 
 pytest.importorskip("skimage", reason="the held-out face is scikit-image's astronaut: "
                                       "pip install scikit-image==0.26.0")
@@ -45,11 +46,25 @@ def test_shape_warp_moves_image_and_landmarks_together(sources) -> None:
     idx = [33, 263, 1, 61, 291, 152]
     for x, y in np.round(pts[idx, :2]).astype(int):
         image[y - 1:y + 2, x - 1:x + 2] = 255
-    out, moved = shape_warp(image, pts, STRONG, np.random.default_rng(3))
+    out, moved = shape_warp(image, pts, STRONG.shape, np.random.default_rng(3))
     assert np.abs(moved - pts).max() > 1  # something moved
     for x, y in moved[idx, :2]:
         patch = out[int(y) - 3:int(y) + 4, int(x) - 3:int(x) + 4, 0]
         assert patch.max() > 100, (x, y)
+
+
+def test_open_mouth_moves_the_lower_lip_and_grows_the_lips_label(sources) -> None:
+    src, _ = sources
+    rgb, pts = src.levels[0][0], src.points[0]
+    out, moved = open_mouth(rgb, pts, np.random.default_rng(0))
+    assert np.array_equal(moved[list(INNER_UPPER)], pts[list(INNER_UPPER)])
+    assert moved[14, 1] > pts[14, 1] + 1 and moved[152, 1] >= pts[152, 1]  # lower lip (and chin) down
+    lips = LABEL_NAMES.index("lips")
+    before = (region_label_mask(FaceLandmarks(pts, src.shape)) == lips).sum()
+    assert (region_label_mask(FaceLandmarks(moved, src.shape)) == lips).sum() > before
+    gap = np.abs(out.astype(int) - rgb.astype(int)).sum(axis=2) > 30
+    x, y = np.round(moved[list(INNER_LOWER[4:7]), :2].mean(axis=0)).astype(int)
+    assert gap[int(pts[13, 1]) + 1:y, x].any()  # the opened gap is painted
 
 
 def test_mild_photo_samples_keep_the_photo_grid(sources) -> None:
