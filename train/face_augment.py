@@ -5,6 +5,7 @@ landmarks together, and the labels are recomputed from the moved landmarks with
 :func:`core.face.regions.region_label_mask`, so they follow the pixels exactly:
 
 * mirror (the landmarks re-indexed with :data:`core.face.symmetry.MIRROR`, so right/left swap),
+* for a portrait with glasses: the dark frames painted out and eyebrows painted in per sample,
 * pose: in-plane rotation, scale, shift and a yaw-like perspective squeeze of one side,
 * alignment by the eye centres into the network's frame, with a small jitter,
 * landmark-driven shape warps (train/face_shape.py): eyes, brows, nose, mouth and chin moved or
@@ -22,27 +23,55 @@ import numpy as np
 from core.face.landmarks import FaceLandmarks
 from core.face.regions import alignment_matrix, region_label_mask
 from core.face.symmetry import MIRROR
-from train.face_pixels import degrade, occlude, photometric, replace_background
+from train.face_pixels import (
+    degrade,
+    inpaint_dark_frames,
+    occlude,
+    paint_brows,
+    photometric,
+    replace_background,
+)
 from train.face_shape import open_mouth, shape_warp
 
 
 @dataclass(frozen=True)
 class FaceSource:
-    """A photo with its 478 landmarks (Nx3 pixels) and their mirror image, ready to sample."""
+    """A photo with its landmarks (Nx3 pixels), ready to sample: the photo and its mirror image
+    and, for a portrait with glasses, both again with the dark frames painted out ("bare")."""
 
     name: str
-    levels: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]  # pyramids: plain, mirrored
-    points: tuple[np.ndarray, np.ndarray]
+    shape: tuple[int, int]
+    variants: dict[tuple[bool, bool], tuple[tuple[np.ndarray, ...], np.ndarray]]  # (mirrored, bare)
 
     @classmethod
-    def from_photo(cls, name: str, rgb: np.ndarray, points: np.ndarray) -> FaceSource:
-        mirrored_rgb, mirrored_points = mirror(rgb, points)
-        return cls(name, (_pyramid(rgb), _pyramid(mirrored_rgb)), (np.asarray(points, np.float64),
-                                                                    mirrored_points))
+    def from_photo(cls, name: str, rgb: np.ndarray, points: np.ndarray, *, glasses: bool = False
+                   ) -> FaceSource:
+        pts = np.asarray(points, np.float64)
+        photos = {False: rgb, **({True: inpaint_dark_frames(rgb, pts)} if glasses else {})}
+        variants = {}
+        for bare, photo in photos.items():
+            variants[(False, bare)] = (_pyramid(photo), pts)
+            flipped, flipped_pts = mirror(photo, pts)
+            variants[(True, bare)] = (_pyramid(flipped), flipped_pts)
+        return cls(name, tuple(rgb.shape[:2]), variants)
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return self.levels[0][0].shape[:2]
+    def photo(self) -> np.ndarray:
+        """The photo as given (HxWx3 uint8)."""
+        return self.variants[(False, False)][0][0]
+
+    @property
+    def points(self) -> np.ndarray:
+        """Its landmarks (Nx3 float64 pixels)."""
+        return self.variants[(False, False)][1]
+
+    def pick(self, cfg: AugmentConfig, rng: np.random.Generator
+             ) -> tuple[tuple[np.ndarray, ...], np.ndarray, bool]:
+        """A variant's image pyramid and landmarks, and whether it is a bare (frames removed) one."""
+        mirrored = bool(rng.random() < cfg.mirror_p)
+        bare = (False, True) in self.variants and bool(rng.random() < cfg.bare_p)
+        levels, pts = self.variants[(mirrored, bare)]
+        return levels, pts, bare
 
 
 @dataclass(frozen=True)
@@ -50,6 +79,7 @@ class AugmentConfig:
     """Strengths of each augmentation (ranges are symmetric unless a pair is given)."""
 
     mirror_p: float = 0.5
+    bare_p: float = 0.5                         # the photo with its glasses' dark frames removed
     rotate_deg: float = 25.0
     scale: tuple[float, float] = (0.45, 1.25)  # of the photo: sets the face's resolution
     shift: float = 0.1                          # of the photo's size
@@ -67,7 +97,7 @@ class AugmentConfig:
 
 
 STRONG = AugmentConfig()
-MILD = AugmentConfig(rotate_deg=10.0, scale=(0.8, 1.2), shift=0.05, squeeze=0.05, jitter_deg=0.0,
+MILD = AugmentConfig(bare_p=0.0, rotate_deg=10.0, scale=(0.8, 1.2), shift=0.05, squeeze=0.05, jitter_deg=0.0,
                      jitter_scale=0.0, jitter_shift=0.0, shape_p=0.0, mouth_p=0.0, colour=0.35, degrade_p=0.3,
                      occlude_p=0.0, background_p=0.0)
 
@@ -148,20 +178,21 @@ def training_sample(src: FaceSource, align: dict, cfg: AugmentConfig, rng: np.ra
 
     Pose, alignment and jitter are composed into one homography (one resampling of the photo).
     """
-    side = int(rng.random() < cfg.mirror_p)
-    pts = src.points[side]
+    levels, pts, bare = src.pick(cfg, rng)
     pose = pose_homography(src.shape, pts, cfg, rng)
     posed = _apply(pose, pts)
     size = int(align["size"])
     lm = FaceLandmarks(posed, src.shape)
     a = np.vstack([alignment_matrix(lm, size, align["eye_distance"], align["eye_y"]), [0, 0, 1]])
     total = _jitter(size, cfg, rng) @ a @ pose
-    image = warp_from_pyramid(src.levels[side], total, (size, size), pts[:, :2].mean(axis=0))
+    image = warp_from_pyramid(levels, total, (size, size), pts[:, :2].mean(axis=0))
     pts = _apply(total, pts)
     if rng.random() < cfg.shape_p:
         image, pts = shape_warp(image, pts, cfg.shape, rng)
     if rng.random() < cfg.mouth_p:
         image, pts = open_mouth(image, pts, rng)
+    if bare and rng.random() < 0.9:
+        image = paint_brows(image, pts, rng)
     labels = region_label_mask(FaceLandmarks(pts, (size, size)))
     return finish_pixels(image, pts, cfg, rng), labels
 
@@ -183,9 +214,8 @@ def photo_sample(src: FaceSource, cfg: AugmentConfig, rng: np.random.Generator
                  ) -> tuple[np.ndarray, FaceLandmarks]:
     """A milder augmentation of the whole photo, on its own grid, with its moved landmarks: what
     the predictor is scored on (it aligns the face itself)."""
-    side = int(rng.random() < cfg.mirror_p)
-    pts = src.points[side]
+    levels, pts, _ = src.pick(cfg, rng)
     pose = pose_homography(src.shape, pts, cfg, rng)
-    image = warp_from_pyramid(src.levels[side], pose, src.shape, pts[:, :2].mean(axis=0))
+    image = warp_from_pyramid(levels, pose, src.shape, pts[:, :2].mean(axis=0))
     pts = _apply(pose, pts)
     return finish_pixels(image, pts, cfg, rng), FaceLandmarks(pts.astype(np.float32), src.shape)

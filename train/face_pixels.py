@@ -8,6 +8,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from core.face.regions import REGION_LOOPS
+
+HAIR = np.array([[35, 28, 25], [70, 48, 35], [115, 85, 60], [170, 140, 100], [135, 130, 125]], np.float64)
+
 
 def _face_box(pts: np.ndarray) -> tuple[float, float, float, float]:
     (x0, y0), (x1, y1) = pts[:, :2].min(axis=0), pts[:, :2].max(axis=0)
@@ -135,3 +139,38 @@ def replace_background(image: np.ndarray, pts: np.ndarray, rng: np.random.Genera
                          interpolation=cv2.INTER_CUBIC).astype(np.float32)
     texture += rng.normal(0, rng.uniform(0, 10), texture.shape)
     return np.clip(image * alpha + texture * (1 - alpha), 0, 255).astype(np.uint8)
+
+
+def inpaint_dark_frames(rgb: np.ndarray, pts: np.ndarray, threshold: int = 90) -> np.ndarray:
+    """The photo with dark spectacle frames around the eyes painted over (cv2.inpaint): dark
+    pixels near the eyes and brows, the eyes themselves kept. For a portrait with glasses, so
+    that the network also sees the eye region without them (brows are then painted per sample)."""
+    xy = pts[:, :2]
+    eye_dist = float(np.hypot(*(xy[473] - xy[468])))
+    band, eyes = np.zeros(rgb.shape[:2], np.uint8), np.zeros(rgb.shape[:2], np.uint8)
+    for side in ("right", "left"):
+        idx = list(REGION_LOOPS[f"{side}_brow"]) + list(REGION_LOOPS[f"{side}_eye"])
+        cv2.fillConvexPoly(band, cv2.convexHull(np.round(xy[idx]).astype(np.int32)), 255)
+        cv2.fillPoly(eyes, [np.round(xy[list(REGION_LOOPS[f"{side}_eye"])]).astype(np.int32)], 255)
+    side = max(3, int(0.35 * eye_dist))
+    band = cv2.dilate(band, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
+    cv2.circle(band, tuple(int(v) for v in np.round(xy[168])), max(2, int(0.2 * eye_dist)), 255, -1)
+    eyes = cv2.dilate(eyes, np.ones((5, 5), np.uint8))
+    dark = ((rgb.max(axis=2) < threshold) & (band > 0) & (eyes == 0)).astype(np.uint8) * 255
+    return cv2.inpaint(rgb, cv2.dilate(dark, np.ones((5, 5), np.uint8)), 6, cv2.INPAINT_TELEA)
+
+
+def paint_brows(image: np.ndarray, pts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Eyebrows painted into the brow polygons: a hair colour, hair-like streaks, feathered edges
+    and a random strength (faint to dark), the same for both brows."""
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    for name in ("right_brow", "left_brow"):
+        cv2.fillPoly(mask, [np.round(pts[list(REGION_LOOPS[name]), :2] * 16).astype(np.int32)], 255,
+                     cv2.LINE_AA, 4)
+    alpha = cv2.GaussianBlur(mask, (0, 0), rng.uniform(0.5, 1.5)).astype(np.float32) / 255
+    alpha *= rng.uniform(0.35, 0.9)
+    streaks = cv2.blur(rng.normal(1.0, 0.25, (h, w)).astype(np.float32), (5, 1))
+    colour = HAIR[rng.integers(len(HAIR))] * rng.uniform(0.8, 1.2)
+    fill = colour[None, None] * streaks[..., None]
+    return np.clip(image * (1 - alpha[..., None]) + fill * alpha[..., None], 0, 255).astype(np.uint8)

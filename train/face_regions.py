@@ -44,6 +44,7 @@ from core.weights import HISTORY_FILE, ModelCard, save_model, write_card
 from train.face_augment import MILD, STRONG, FaceSource, photo_sample, training_sample
 
 log = logging.getLogger("train.face_regions")
+TRAIN_PHOTO = "grace_hopper.jpg"  # she wears glasses with a dark upper rim over the brows
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 DATA = ("trained on augmentations of ONE public-domain portrait (matplotlib's grace_hopper.jpg); "
         "labels are mediapipe-landmark-derived masks, not manual annotations")
@@ -87,9 +88,10 @@ def load_sources() -> tuple[FaceSource, FaceSource]:
         raise SystemExit("the held-out face is scikit-image's astronaut: "
                          "pip install scikit-image==0.26.0") from None
     grace = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-    photos = {"grace_hopper.jpg": oriented_rgb(grace),
+    photos = {TRAIN_PHOTO: oriented_rgb(grace),
               "astronaut (skimage.data)": np.ascontiguousarray(skdata.astronaut()[..., :3])}
-    train, held = (FaceSource.from_photo(n, rgb, detect_landmarks(rgb).points) for n, rgb in photos.items())
+    train, held = (FaceSource.from_photo(n, rgb, detect_landmarks(rgb).points, glasses=n == TRAIN_PHOTO)
+                   for n, rgb in photos.items())
     return train, held
 
 
@@ -189,7 +191,7 @@ def photo_metrics(seg: RegionSegmenter, src: FaceSource, n: int, seed: int) -> d
     for i in range(n):
         rgb, lm = photo_sample(src, MILD, np.random.default_rng([seed, i]))
         per.append(region_iou(seg.predict(rgb, lm).labels, region_label_mask(lm), seg.names))
-    rgb, lm = src.levels[0][0], FaceLandmarks(src.points[0].astype(np.float32), src.shape)
+    rgb, lm = src.photo, FaceLandmarks(src.points.astype(np.float32), src.shape)
     original = region_iou(seg.predict(rgb, lm).labels, region_label_mask(lm), seg.names)
     return {"photo": src.name, **summarise(per), "original_photo": summarise([original])["iou"],
             "original_photo_mean_iou": round(mean_region_iou(original), 4),
@@ -283,11 +285,13 @@ def _provenance(args: argparse.Namespace, history: list[dict], minutes: float) -
         "samples_seen": (history[-1]["steps"] if history else 0) * args.batch_size,
         "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
         "loss": "cross-entropy + soft Dice over the 10 regions",
-        "augmentation": "mirror (right/left relabelled), rotation +-25 deg, scale 0.45-1.25, shift, "
-                        "yaw-like perspective squeeze, alignment jitter, landmark-driven shape warps "
-                        "(eyes, brows, nose, mouth, chin), hue/saturation/gamma/contrast/brightness, "
-                        "colour cast, side lighting, blur or resolution loss, noise, JPEG, hand-like "
-                        "and rectangular occluders (labels unchanged), random backgrounds",
+        "augmentation": "mirror (right/left relabelled); half the samples with the glasses' dark "
+                        "rims painted out and eyebrows painted in; rotation +-25 deg, scale "
+                        "0.45-1.25, shift, yaw-like perspective squeeze, alignment jitter; "
+                        "landmark-driven shape warps (eyes, brows, nose, mouth, chin) and an opened "
+                        "mouth (teeth or dark gap); hue, saturation, gamma, contrast, brightness, "
+                        "colour cast, side lighting; blur or resolution loss, noise, JPEG; hand-like "
+                        "and rectangular occluders (labels unchanged); random backgrounds",
         "selection": "last epoch; no model selection on the held-out identity (history.csv shows "
                      "its IoU per epoch for information)",
         "batchnorm": "running statistics re-estimated over 320 training-like samples",

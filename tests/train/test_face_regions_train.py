@@ -14,6 +14,7 @@ from core.face.region_net import RegionSegmenter
 from core.face.regions import LABEL_NAMES, REGION_NAMES, region_label_mask
 from core.weights import load_model
 from train.face_augment import MILD, STRONG, photo_sample, training_sample
+from train.face_pixels import paint_brows
 from train.face_regions import load_sources, lr_at, main, region_loss
 from train.face_shape import INNER_LOWER, INNER_UPPER, open_mouth, shape_warp
 
@@ -41,7 +42,7 @@ def test_training_samples_are_aligned_faces_with_every_region(sources) -> None:
 def test_shape_warp_moves_image_and_landmarks_together(sources) -> None:
     """A pixel-exact marker at each landmark ends up where the warp says the landmark went."""
     src, _ = sources
-    pts = src.points[0]
+    pts = src.points
     image = np.zeros((*src.shape, 3), np.uint8)
     idx = [33, 263, 1, 61, 291, 152]
     for x, y in np.round(pts[idx, :2]).astype(int):
@@ -55,7 +56,7 @@ def test_shape_warp_moves_image_and_landmarks_together(sources) -> None:
 
 def test_open_mouth_moves_the_lower_lip_and_grows_the_lips_label(sources) -> None:
     src, _ = sources
-    rgb, pts = src.levels[0][0], src.points[0]
+    rgb, pts = src.photo, src.points
     out, moved = open_mouth(rgb, pts, np.random.default_rng(0))
     assert np.array_equal(moved[list(INNER_UPPER)], pts[list(INNER_UPPER)])
     assert moved[14, 1] > pts[14, 1] + 1 and moved[152, 1] >= pts[152, 1]  # lower lip (and chin) down
@@ -65,6 +66,21 @@ def test_open_mouth_moves_the_lower_lip_and_grows_the_lips_label(sources) -> Non
     gap = np.abs(out.astype(int) - rgb.astype(int)).sum(axis=2) > 30
     x, y = np.round(moved[list(INNER_LOWER[4:7]), :2].mean(axis=0)).astype(int)
     assert gap[int(pts[13, 1]) + 1:y, x].any()  # the opened gap is painted
+
+
+def test_bare_variant_paints_out_the_rims_and_brows_go_into_the_brow_polygons(sources) -> None:
+    src, held = sources
+    assert (False, True) in src.variants and (False, True) not in held.variants  # only she wears glasses
+    bare = src.variants[(False, True)][0][0]
+    changed = np.abs(bare.astype(int) - src.photo.astype(int)).sum(axis=2) > 40
+    labels = region_label_mask(FaceLandmarks(src.points, src.shape))
+    brows = np.isin(labels, [LABEL_NAMES.index("right_brow"), LABEL_NAMES.index("left_brow")])
+    brow_rows = np.nonzero(brows)[0]
+    assert changed[brow_rows.min() - 15:brow_rows.max() + 15].sum() > 200  # the dark upper rim is gone
+    assert not changed[labels == LABEL_NAMES.index("lips")].any()
+    painted = paint_brows(np.full_like(bare, 230), src.points, np.random.default_rng(0))
+    darker = painted.sum(axis=2) < 3 * 225
+    assert darker[brows].mean() > 0.8 and darker[~brows].mean() < 0.01
 
 
 def test_mild_photo_samples_keep_the_photo_grid(sources) -> None:
