@@ -15,6 +15,7 @@ landmarks together, and the labels are recomputed from the moved landmarks with
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -84,9 +85,9 @@ class AugmentConfig:
     scale: tuple[float, float] = (0.45, 1.25)  # of the photo: sets the face's resolution
     shift: float = 0.1                          # of the photo's size
     squeeze: float = 0.18                       # yaw-like: one side narrower by up to this
-    jitter_deg: float = 6.0                     # of the alignment, which inference does not have
-    jitter_scale: float = 0.08
-    jitter_shift: float = 0.04
+    jitter_deg: float = 2.0                     # of the alignment, which inference does not have
+    jitter_scale: float = 0.03
+    jitter_shift: float = 0.015
     shape_p: float = 0.8
     shape: float = 1.0                          # strength of the landmark-driven warps
     mouth_p: float = 0.35                       # open the mouth (teeth or a dark gap)
@@ -148,6 +149,15 @@ def _jitter(size: int, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarr
                      [s, c, centre - s * centre - c * centre + ty], [0, 0, 1.0]])
 
 
+def _aligner(align: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """Landmarks (Nx2+ pixels) -> the 3x3 eye alignment the predictor would apply to them."""
+    def matrix(points: np.ndarray) -> np.ndarray:
+        lm = FaceLandmarks(points, (int(align["size"]), int(align["size"])))
+        m = alignment_matrix(lm, int(align["size"]), align["eye_distance"], align["eye_y"])
+        return np.vstack([m, [0, 0, 1]])
+    return matrix
+
+
 def _pyramid(rgb: np.ndarray) -> tuple[np.ndarray, ...]:
     levels = [np.ascontiguousarray(rgb)]
     while min(levels[-1].shape[:2]) >= 64:
@@ -176,19 +186,24 @@ def training_sample(src: FaceSource, align: dict, cfg: AugmentConfig, rng: np.ra
                     ) -> tuple[np.ndarray, np.ndarray]:
     """One augmented face in the network's aligned frame: (SxSx3 uint8 RGB, SxS uint8 labels).
 
-    Pose, alignment and jitter are composed into one homography (one resampling of the photo).
+    Pose, alignment and jitter are composed into one homography (one resampling of the photo);
+    a shape warp resamples once more and puts the moved eye centres back where the predictor's
+    alignment would (then jitters): at inference the frame comes from the landmarks themselves.
     """
     levels, pts, bare = src.pick(cfg, rng)
     pose = pose_homography(src.shape, pts, cfg, rng)
     posed = _apply(pose, pts)
     size = int(align["size"])
-    lm = FaceLandmarks(posed, src.shape)
-    a = np.vstack([alignment_matrix(lm, size, align["eye_distance"], align["eye_y"]), [0, 0, 1]])
-    total = _jitter(size, cfg, rng) @ a @ pose
+    jitter = _jitter(size, cfg, rng)
+    reshape = bool(rng.random() < cfg.shape_p)
+    total = _aligner(align)(posed) @ pose
+    if not reshape:
+        total = jitter @ total
     image = warp_from_pyramid(levels, total, (size, size), pts[:, :2].mean(axis=0))
     pts = _apply(total, pts)
-    if rng.random() < cfg.shape_p:
-        image, pts = shape_warp(image, pts, cfg.shape, rng)
+    if reshape:  # the predictor aligns by the eyes it is given: re-align the moved eyes, then jitter
+        realign = _aligner(align)
+        image, pts = shape_warp(image, pts, cfg.shape, rng, after=lambda moved: jitter @ realign(moved))
     if rng.random() < cfg.mouth_p:
         image, pts = open_mouth(image, pts, rng)
     if bare and rng.random() < 0.9:

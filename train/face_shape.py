@@ -6,6 +6,8 @@ them). The image follows through the inverse of the landmarks' deformation.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -34,7 +36,7 @@ def _group_warps(pts: np.ndarray, strength: float, rng: np.random.Generator) -> 
     for name in ("right_brow", "left_brow"):
         loop = pts[list(REGION_LOOPS[name]), :2]
         warps.append((loop.mean(axis=0), 0.5 * np.ptp(loop[:, 0]), np.diag([u(0.1), u(0.2)]),
-                      np.array([0.0, lift + rng.uniform(-0.02, 0.02) * eye_dist])))
+                      np.array([0.0, lift + rng.uniform(-0.02, 0.02) * g * eye_dist])))
     nose_len = np.hypot(*(pts[2, :2] - pts[168, :2]))
     tip = pts[[1, 2, 129, 358], :2].mean(axis=0)
     warps.append((tip, 0.45 * nose_len, np.diag([u(0.15), u(0.1)]),
@@ -57,27 +59,34 @@ def _displacement(p: np.ndarray, warps: list[tuple]) -> np.ndarray:
     return d
 
 
-def shape_warp(image: np.ndarray, points: np.ndarray, strength: float,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def shape_warp(image: np.ndarray, points: np.ndarray, strength: float, rng: np.random.Generator,
+               after: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Move landmark groups (wider or narrower eyes, raised brows, longer nose, wider mouth,
-    longer chin) by smooth local deformations; the image follows through the inverse map."""
+    longer chin) by smooth local deformations; the image follows through the inverse map.
+
+    Args:
+        after: given the moved landmarks, a 3x3 affine to apply after the deformation (e.g. to
+            re-align the moved eye centres), folded into the same single resampling.
+    """
     warps = _group_warps(points, strength, rng)
     moved = points.copy()
     moved[:, :2] += _displacement(points[:, :2], warps)
+    post = np.eye(3) if after is None else after(moved)
     h, w = image.shape[:2]
     step = 4  # the field is smooth: solve it on a coarse grid, then interpolate
-    gy, gx = np.mgrid[0:h + step:step, 0:w + step:step].astype(np.float64)
-    target = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    # Coarse sample (i, j) sits at fine pixel step*(i, j) + (step-1)/2: where cv2.resize puts it.
+    gy, gx = np.mgrid[0:-(-h // step), 0:-(-w // step)].astype(np.float64) * step + (step - 1) / 2
+    grid = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)], axis=1)
+    target = (grid @ np.linalg.inv(post).T)[:, :2]  # where each output pixel was before `post`
     src = target.copy()
     for _ in range(6):  # fixed point of src + D(src) = target: the inverse deformation
         src = target - _displacement(src, warps)
     maps = src.reshape(*gx.shape, 2).astype(np.float32)
-    full = cv2.resize(maps, None, fx=step, fy=step, interpolation=cv2.INTER_LINEAR)[:h, :w]
-    out = cv2.remap(image, full[..., 0], full[..., 1], cv2.INTER_LINEAR,
+    full = cv2.resize(maps, (gx.shape[1] * step, gx.shape[0] * step), interpolation=cv2.INTER_LINEAR)
+    out = cv2.remap(image, full[:h, :w, 0], full[:h, :w, 1], cv2.INTER_LINEAR,
                     borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    moved[:, :2] = moved[:, :2] @ post[:2, :2].T + post[:2, 2]
     return out, moved
-
-
 
 
 def open_mouth(image: np.ndarray, points: np.ndarray, rng: np.random.Generator

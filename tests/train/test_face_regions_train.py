@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,32 @@ def test_shape_warp_moves_image_and_landmarks_together(sources) -> None:
     for x, y in moved[idx, :2]:
         patch = out[int(y) - 3:int(y) + 4, int(x) - 3:int(x) + 4, 0]
         assert patch.max() > 100, (x, y)
+
+
+def test_shape_warp_of_strength_zero_is_the_identity_to_the_pixel(sources) -> None:
+    src, _ = sources
+    ramp = np.zeros((96, 128, 3), np.uint8)
+    ramp[..., 0] = np.arange(128)[None]
+    ramp[..., 1] = np.arange(96)[:, None]
+    out, moved = shape_warp(ramp, src.points * 0.2, 0.0, np.random.default_rng(0))
+    assert np.array_equal(out[2:-2, 2:-2], ramp[2:-2, 2:-2]) and np.allclose(moved, src.points * 0.2)
+    shift = np.array([[1, 0, 3.0], [0, 1, -2.0], [0, 0, 1]])
+    out, moved = shape_warp(ramp, src.points * 0.2, 0.0, np.random.default_rng(0), after=lambda _: shift)
+    assert np.array_equal(out[10:-10, 10:-10, 0].astype(int), ramp[10:-10, 10:-10, 0] - 3)
+    assert np.array_equal(out[10:-10, 10:-10, 1].astype(int), ramp[10:-10, 10:-10, 1] + 2)
+    assert np.allclose(moved[:, :2], src.points[:, :2] * 0.2 + [3, -2])
+
+
+def test_aligned_samples_keep_the_eye_centres_where_the_predictor_puts_them(sources) -> None:
+    src, _ = sources
+    still = replace(STRONG, jitter_deg=0.0, jitter_scale=0.0, jitter_shift=0.0, shape_p=1.0)
+    align = {"size": 96, "eye_distance": 0.28, "eye_y": 0.4}
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        _, labels = training_sample(src, align, still, rng)
+        for name, x in (("right_eye", 48 - 0.14 * 96), ("left_eye", 48 + 0.14 * 96)):
+            cy, cx = np.argwhere(labels == LABEL_NAMES.index(name)).mean(axis=0)
+            assert abs(cx - x) < 1.5 and abs(cy - 0.4 * 96) < 1.5
 
 
 def test_open_mouth_moves_the_lower_lip_and_grows_the_lips_label(sources) -> None:
