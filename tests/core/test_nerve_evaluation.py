@@ -63,7 +63,8 @@ def test_set_metrics_on_hand_cases():
 
 
 def test_suspect_label_needs_a_confident_model():
-    assert not _row((0, 10, 0, 10), None, 0.6)["suspect_label"]
+    assert not _row((0, 10, 0, 10), None, 0.4)["suspect_label"]
+    assert not _row(None, None, 0.95)["suspect_label"]  # nothing segmented
     assert not _row((0, 10, 0, 10), None, None)["suspect_label"]  # no presence estimate
     assert _row((0, 10, 0, 10), None, 0.99)["suspect_label"]
 
