@@ -131,7 +131,8 @@ def set_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
     * ``pixel_precision`` / ``pixel_recall`` / ``pixel_f1``: pooled over every pixel of the set.
     * ``presence``: image-level confusion counts and accuracy (present = non-empty mask).
     * ``suspect_labels``: frames with an empty label that the model confidently segments;
-      where the cases say which labels were dropped (phantoms), how many of those were caught.
+      where the cases say which labels were dropped (phantoms), how many of those were caught,
+      and the presence accuracy against the restored labels.
     """
     rows = [r for r in rows if "true_present" in r]
     if not rows:
@@ -155,4 +156,8 @@ def set_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
         missing = [r for r in rows if r.get("label_missing")]
         out["missing_labels"] = len(missing)
         out["missing_labels_flagged"] = sum(bool(r.get("suspect_label")) for r in missing)
+        # Image-level accuracy against what the phantom really shows (dropped labels restored).
+        really = [r["true_present"] or bool(r.get("label_missing")) for r in rows]
+        out["presence_accuracy_true_labels"] = metrics.presence_confusion(
+            [r["pred_present"] for r in rows], really)["accuracy"]
     return out
