@@ -46,7 +46,7 @@ weights-nerve:
 	$(NERVE_TRAIN) --arch unet --arch-config presence_head=true --epochs 20 --time-limit-min 60 & \
 	$(NERVE_TRAIN) --arch unet_mobilenet --arch-config 'aux_params={"classes":1}' --epochs 20 --time-limit-min 60; \
 	wait
-	$(NERVE_TRAIN) --arch unet_vgg --arch-config presence_head=true --epochs 16 --time-limit-min 50 & \
+	$(NERVE_TRAIN) --arch unet_vgg --arch-config presence_head=true --epochs 12 --lr 1e-3 --time-limit-min 32 & \
 	$(NERVE_TRAIN) --arch cnn --arch-config presence_head=true --epochs 20 --time-limit-min 45; \
 	wait
 	$(MAKE) evaluate

@@ -80,8 +80,8 @@ for m in models:
 if truth is not None and not truth.any():
     sure = [LABELS.get(m, m) for m, r in results.items() if r.mask.any() and r.presence >= SUSPECT_PRESENCE]
     if sure:
-        st.warning(f"The label of this frame is empty, but {', '.join(sure)} segment a nerve with "
-                   f"presence >= {SUSPECT_PRESENCE:.0%}: check whether the label is missing.")
+        st.warning(f"The label of this frame is empty, but {', '.join(sure)} segment a nerve "
+                   f"(presence >= {SUSPECT_PRESENCE:.0%}): check whether the label is missing.")
 
 st.subheader("Where the models disagree")
 left, right = st.columns([3, 2])

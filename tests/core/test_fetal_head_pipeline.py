@@ -37,7 +37,7 @@ class MaskSegmenter(Segmenter):
         super().__init__(nn.Identity(), CARD)
         self.mask = mask.astype(bool)
 
-    def predict_batch(self, images, *, threshold=None):
+    def predict_batch(self, images, *, threshold=None, overrides=None):
         thr = self.threshold if threshold is None else float(threshold)
         assert all(im.shape[:2] == self.mask.shape for im in images)
         return [SegmentationResult(self.mask.astype(np.float32), self.mask.copy(), thr) for _ in images]

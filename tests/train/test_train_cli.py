@@ -89,7 +89,7 @@ def test_bench_reports_every_model_against_the_baseline(tmp_path: Path) -> None:
     from train import bench
 
     out = tmp_path / "bench.json"
-    assert bench.main(["--frames", "2", "--threads", "1", "--json", str(out)]) == 0
+    assert bench.main(["--task", "fetal_head", "--frames", "2", "--threads", "1", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     models = [r["model"] for r in report["rows"]]
     assert models[-1].startswith("smp Unet(resnet34)") and {"unet", "segnet"} <= set(models)
