@@ -3,6 +3,10 @@
     python -m train.segmentation --task fetal_head --arch unet_mobilenet --phantoms 2000 --epochs 30
     python -m train.segmentation --task fetal_head --arch segnet --data /data/HC18
     torchrun --nproc_per_node 2 -m train.segmentation --task fetal_head --arch unet_mobilenet ...
+    python -m train.segmentation --task face_regions --arch unet --data my_face_photos/
+
+``--task face_regions`` hands over to train/face_regions.py (``--data`` becomes its ``--photos``):
+any folder of face photos is training data there, its labels being the landmark-derived regions.
 
 Cases are split by exam (group), letterboxed to the card's input size once and held in memory;
 batches are augmented on the fly. Epochs train on random crops (cheap on a CPU; the networks are
@@ -350,8 +354,42 @@ def _write_history(out: Path, history: list[dict]) -> None:
         w.writerows(history)
 
 
+FACE_REGIONS = "face_regions"
+
+
+def face_regions_argv(argv: list[str]) -> list[str] | None:
+    """For ``--task face_regions``: the train.face_regions command line (``--data`` -> ``--photos``;
+    ``--arch`` must be unet); None for any other task."""
+    pairs = {"--task": None, "--arch": None}
+    out, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        key, eq, val = arg.partition("=")
+        if key in pairs or key == "--data":
+            if not eq:
+                i += 1
+                val = argv[i] if i < len(argv) else ""
+            if key == "--data":
+                out += ["--photos", val]
+            else:
+                pairs[key] = val
+        else:
+            out.append(arg)
+        i += 1
+    if pairs["--task"] != FACE_REGIONS:
+        return None
+    if pairs["--arch"] not in (None, "unet"):
+        raise SystemExit(f"--task face_regions trains the plain U-Net (--arch unet), not {pairs['--arch']}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    face = face_regions_argv(sys.argv[1:] if argv is None else list(argv))
+    if face is not None:
+        from train import face_regions
+
+        return face_regions.main(face)
     args = parse_args(argv)
     args._argv = sys.argv[1:] if argv is None else argv
     try:

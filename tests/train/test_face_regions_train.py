@@ -148,3 +148,52 @@ def test_tiny_training_run_writes_a_loadable_card(tmp_path: Path, sources) -> No
     image, lm = photo_sample(sources[1], MILD, np.random.default_rng(0))
     labels = seg.predict(image, lm).labels
     assert labels.shape == image.shape[:2] and labels.max() < len(LABEL_NAMES)
+
+
+def test_segmentation_cli_hands_face_regions_over_with_data_as_photos() -> None:
+    from train.segmentation import face_regions_argv
+
+    assert face_regions_argv(["--task", "fetal_head", "--arch", "unet", "--phantoms", "4"]) is None
+    assert face_regions_argv(["--task=face_regions", "--arch", "unet", "--data", "faces/", "--epochs", "2"]) \
+        == ["--photos", "faces/", "--epochs", "2"]
+    with pytest.raises(SystemExit, match="plain U-Net"):
+        face_regions_argv(["--task", "face_regions", "--arch", "segnet", "--data", "faces/"])
+
+
+def test_any_folder_of_face_photos_is_training_data(tmp_path: Path, sources) -> None:
+    """train.segmentation --task face_regions --data FOLDER: photos without a face or unreadable
+    ones are skipped; the card names the photos, and is not marked synthetic."""
+    from PIL import Image
+
+    from train.segmentation import main as seg_main
+
+    folder, held = tmp_path / "faces", tmp_path / "held"
+    (folder / "sub").mkdir(parents=True)
+    held.mkdir()
+    Image.fromarray(sources[0].photo).save(folder / "sub" / "person_a.jpg")
+    Image.fromarray(np.full((120, 160, 3), 200, np.uint8)).save(folder / "blank.png")  # no face
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    (folder / "notes.txt").write_text("ignored")
+    Image.fromarray(sources[1].photo).save(held / "person_b.png")
+    out = tmp_path / "unet"
+    argv = ["--task", "face_regions", "--arch", "unet", "--data", str(folder), "--held-out", str(held),
+            "--out", str(out), "--epochs", "1", "--samples-per-epoch", "8", "--batch-size", "4",
+            "--input-size", "64", "--widths", "4", "8", "16", "--val-samples", "2", "--threads", "1"]
+    assert seg_main(argv) == 0
+    _, card = load_model(out)
+    assert card.task == "face_regions" and not card.synthetic
+    assert "1 face photo(s)" in card.training["data"] and "person_a.jpg" in card.training["train_identity"]
+    assert card.metrics["held_out"]["photo"] == "person_b.png" and card.metrics["held_out"]["photos"] == 1
+    assert card.metrics["training_identity"]["photo"] == "sub/person_a.jpg"
+
+
+def test_a_folder_without_any_face_is_refused(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from train.face_regions import sources_from
+
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "dark.png")
+    with pytest.raises(SystemExit, match="no face found"):
+        sources_from([tmp_path])
+    with pytest.raises(SystemExit, match="no such photo"):
+        sources_from([tmp_path / "missing"])
