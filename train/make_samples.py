@@ -85,13 +85,16 @@ def make_nerve(out: Path, n: int) -> Path:
 
 
 FACE_PORTRAIT = "grace_hopper.jpg"
+FACE_HELD_OUT = "skimage_astronaut.jpg"  # the face-region U-Net's held-out identity, bundled to show it
 FACE_REFERENCE = "reference_group.csv"
 
 
 def make_face(out: Path, n: int) -> Path:
-    """The face portrait and a demo reference-group table from ``n`` augmented copies of it.
+    """The face portraits and a demo reference-group table from ``n`` augmented copies of one.
 
-    Writes ``grace_hopper.jpg`` (copied byte for byte from matplotlib) and ``reference_group.csv``:
+    Writes ``grace_hopper.jpg`` (copied byte for byte from matplotlib), ``skimage_astronaut.jpg``
+    (scikit-image's astronaut, JPEG quality 92, when scikit-image is installed) and
+    ``reference_group.csv`` (of grace_hopper.jpg only):
     ``train.face_measurements`` run over the copies twice, ``--reference interpupillary`` then
     ``outer_canthal``, rows concatenated, so the page's z-scores work with either reference.
     Other files in ``out`` (its README.md) are left alone.
@@ -104,6 +107,14 @@ def make_face(out: Path, n: int) -> Path:
     src = Path(matplotlib.get_data_path()) / "sample_data" / FACE_PORTRAIT
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, out / FACE_PORTRAIT)
+    try:
+        from skimage import data as skdata
+    except ImportError:
+        skdata = None
+    if skdata is not None:
+        rgb = skdata.astronaut()[..., :3]
+        cv2.imwrite(str(out / FACE_HELD_OUT), np.ascontiguousarray(rgb[..., ::-1]),
+                    [cv2.IMWRITE_JPEG_QUALITY, 92])
     bgr = cv2.imread(str(src), cv2.IMREAD_COLOR)  # read and written by cv2: BGR throughout
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -208,3 +208,18 @@ def test_concurrent_sessions_get_identical_results(rgb: np.ndarray, lm: FaceLand
 def test_face_landmarks_checks_its_points() -> None:
     with pytest.raises(FaceError, match="Nx3"):
         FaceLandmarks(np.zeros((478, 2)), (10, 10))
+
+
+@pytest.mark.parametrize("name", ["grace_hopper.jpg", "skimage_astronaut.jpg"])
+def test_every_bundled_portrait_gives_a_face_with_eyes_above_the_mouth(name: str) -> None:
+    path = Path(__file__).resolve().parents[2] / "data_samples" / "face" / name
+    photo = oriented_rgb(path)
+    lm = detect_landmarks(photo)
+    h, w = photo.shape[:2]
+    assert lm.points.shape == (N_LANDMARKS, 3) and lm.n_faces == 1
+    assert (lm.xy >= 0).all() and (lm.xy[:, 0] < w).all() and (lm.xy[:, 1] < h).all()
+    eyes_y = lm.xy[[LANDMARKS["right_iris"], LANDMARKS["left_iris"]], 1]
+    mouth_y = lm.xy[[13, 14], 1].mean()  # inner lip midpoints
+    assert (eyes_y < mouth_y - 0.1 * (lm.bbox[3] - lm.bbox[1])).all()
+    right, left = lm.xy[LANDMARKS["right_iris"], 0], lm.xy[LANDMARKS["left_iris"], 0]
+    assert right < left  # the subject's right eye is on the image's left in a frontal photo

@@ -29,6 +29,8 @@ def test_make_samples_face_writes_portrait_and_reference_group(tmp_path: Path) -
     out = tmp_path / "face"
     bundled = ROOT / "data_samples" / "face" / "grace_hopper.jpg"
     assert (out / "grace_hopper.jpg").read_bytes() == bundled.read_bytes()
+    held_out = ROOT / "data_samples" / "face" / "skimage_astronaut.jpg"
+    assert (out / "skimage_astronaut.jpg").read_bytes() == held_out.read_bytes()  # rewritten identically
     assert (out / "README.md").read_text() == "kept"
     with (out / "reference_group.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
