@@ -1,4 +1,4 @@
-"""Segmentation and biometry metrics: small functions on numpy arrays.
+"""Segmentation, biometry and classification metrics: small functions on numpy arrays.
 
 Masks may be bool, 0/1 or 0/255 arrays of any shape (``HxW`` for images, ``DxHxW`` for
 volumes); a value ``> 0`` is foreground. ``pred`` and ``truth`` must have the same shape.
@@ -283,3 +283,285 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
         "max": float(finite.max()),
         **counts,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Classification metrics (face screening classifiers, gallery matching)
+#
+# Labels are integer class indices ``0..C-1``; ``probs`` is an ``NxC`` float array of class
+# probabilities (softmax outputs, rows summing to 1). Everything returns plain Python
+# floats / ints / lists so that results drop straight into a model card (``json.dumps``).
+# Undefined values (a precision for a class never predicted, an empty calibration bin) are
+# ``float("nan")``, which Python's json writes as ``NaN``. Following DOMAIN.md section 4, every
+# top-N figure travels with the number of classes and the gallery size.
+# ---------------------------------------------------------------------------------------------
+
+_PROB_SUM_ATOL = 1e-3
+
+
+def _class_indices(y: Sequence[int] | np.ndarray, name: str, n_classes: int | None = None) -> np.ndarray:
+    """``y`` as a 1-D int64 array of class indices, checked to lie in ``0..n_classes-1``."""
+    arr = np.asarray(y)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of class indices, got shape {arr.shape}")
+    is_int = np.issubdtype(arr.dtype, np.integer)
+    is_float = np.issubdtype(arr.dtype, np.floating)
+    if arr.dtype == bool or not (is_int or is_float):
+        raise ValueError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
+    if is_float and not (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
+        raise ValueError(f"{name} must hold whole-number class indices, got non-integral values")
+    arr = arr.astype(np.int64)
+    if arr.min() < 0 or (n_classes is not None and arr.max() >= n_classes):
+        allowed = ">= 0" if n_classes is None else f"in 0..{n_classes - 1}"
+        raise ValueError(f"{name} class indices must be {allowed}; got min {arr.min()}, max {arr.max()}")
+    return arr
+
+
+def _whole(value: int, name: str, minimum: int = 1) -> int:
+    """``value`` as a Python int after checking it is an integer (not a bool) ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _pair(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
+          n_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Validated true and predicted index arrays of equal length."""
+    t = _class_indices(y_true, "y_true", n_classes)
+    p = _class_indices(y_pred, "y_pred", n_classes)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred must be equally long, got {t.size} and {p.size}")
+    return t, p
+
+
+def _probs_for(y_true: Sequence[int] | np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``(y_true, probs)``: ``probs`` NxC float64, finite, >= 0, rows summing to 1."""
+    p = np.asarray(probs)
+    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] == 0:
+        raise ValueError(f"probs must be an NxC array (N cases, C classes), got shape {p.shape}")
+    if not (np.issubdtype(p.dtype, np.floating) or np.issubdtype(p.dtype, np.integer)) or p.dtype == bool:
+        raise ValueError(f"probs must be a float array of class probabilities, got dtype {p.dtype}")
+    p = p.astype(np.float64)
+    if not np.all(np.isfinite(p)):
+        raise ValueError("probs contains NaN or infinite values")
+    if np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=_PROB_SUM_ATOL):
+        raise ValueError(
+            "each row of probs must be non-negative and sum to 1 (softmax probabilities); "
+            "apply a softmax to logits first"
+        )
+    t = _class_indices(y_true, "y_true", p.shape[1])
+    if t.size != p.shape[0]:
+        raise ValueError(f"y_true has {t.size} cases but probs has {p.shape[0]} rows")
+    return t, p
+
+
+def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
+                     n_classes: int) -> np.ndarray:
+    """Multi-class confusion matrix.
+
+    Args:
+        y_true: true class index per case, length N, values in ``0..n_classes-1``.
+        y_pred: predicted class index per case, length N.
+        n_classes: number of classes C.
+
+    Returns:
+        CxC int64 array; entry ``[i, j]`` counts cases of true class i predicted as class j
+        (rows = truth, columns = prediction). Use ``.tolist()`` for JSON.
+
+    Raises:
+        ValueError: on lengths that differ, empty input or indices outside ``0..C-1``.
+    """
+    c = _whole(n_classes, "n_classes")
+    t, p = _pair(y_true, y_pred, c)
+    return np.bincount(t * c + p, minlength=c * c).reshape(c, c).astype(np.int64)
+
+
+def accuracy(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray) -> float:
+    """Share of cases whose predicted class equals the true class, in [0, 1]."""
+    t, p = _pair(y_true, y_pred, None)
+    return float(np.mean(t == p))
+
+
+def balanced_accuracy(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
+                      n_classes: int) -> float:
+    """Mean per-class recall over the classes PRESENT in ``y_true`` (sklearn's definition).
+
+    Classes absent from the truth are left out rather than counted as recall 0 or 1, so a
+    small test set that lacks a class is not penalised for it.
+    """
+    cm = confusion_matrix(y_true, y_pred, n_classes)
+    support = cm.sum(axis=1)
+    present = support > 0
+    return float(np.mean(np.diag(cm)[present] / support[present]))
+
+
+def per_class_precision_recall(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
+                               n_classes: int) -> dict[str, list]:
+    """Precision, recall, F1 and support for every class.
+
+    Undefined values are NaN, never silently 0: precision of a class that is never predicted
+    (0/0), recall of a class absent from the truth (0/0), and F1 whenever either is NaN. A
+    class with defined precision and recall both 0 has F1 = 0.0.
+
+    Returns:
+        ``{"precision", "recall", "f1"}``: lists of C floats; ``"support"``: list of C ints
+        (true cases per class). Index i of every list is class i.
+    """
+    cm = confusion_matrix(y_true, y_pred, n_classes).astype(np.float64)
+    tp = np.diag(cm)
+    n_pred, support = cm.sum(axis=0), cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec = np.where(n_pred > 0, tp / n_pred, np.nan)
+        rec = np.where(support > 0, tp / support, np.nan)
+        f1s = np.where(prec + rec > 0, 2 * prec * rec / (prec + rec), 0.0)
+    f1s = np.where(np.isnan(prec) | np.isnan(rec), np.nan, f1s)
+    return {
+        "precision": [float(v) for v in prec],
+        "recall": [float(v) for v in rec],
+        "f1": [float(v) for v in f1s],
+        "support": [int(v) for v in support],
+    }
+
+
+def top_k_accuracy(y_true: Sequence[int] | np.ndarray, probs: np.ndarray, k: int) -> float:
+    """Share of cases whose true class is among the k most probable classes.
+
+    Ties are broken deterministically: classes are ordered by a stable sort on ``-probs``, so
+    among equal probabilities the lower class index ranks first.
+
+    Args:
+        y_true: true class index per case, length N.
+        probs: NxC class probabilities (rows sum to 1).
+        k: how many top classes count as a hit, ``1 <= k <= C``.
+
+    Raises:
+        ValueError: on bad shapes or values, or k outside ``1..C``.
+    """
+    t, p = _probs_for(y_true, probs)
+    k = _whole(k, "k")
+    if k > p.shape[1]:
+        raise ValueError(f"k must be in 1..{p.shape[1]} (the number of classes), got {k}")
+    top = np.argsort(-p, axis=1, kind="stable")[:, :k]
+    return float(np.mean(np.any(top == t[:, None], axis=1)))
+
+
+def _calibration_table(y_true: Sequence[int] | np.ndarray, probs: np.ndarray,
+                       n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bin edges, per-bin count, summed confidence and summed correctness (float64 arrays)."""
+    m = _whole(n_bins, "n_bins")
+    t, p = _probs_for(y_true, probs)
+    conf = p.max(axis=1)
+    correct = (p.argmax(axis=1) == t).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, m + 1)
+    # side="left" puts a confidence equal to an edge into the bin below: bins are (lo, hi].
+    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, m - 1)
+    count = np.bincount(idx, minlength=m).astype(np.float64)
+    return edges, count, np.bincount(idx, conf, m), np.bincount(idx, correct, m)
+
+
+def expected_calibration_error(y_true: Sequence[int] | np.ndarray, probs: np.ndarray,
+                               n_bins: int = 15) -> float:
+    """Expected calibration error (Guo et al. 2017), in [0, 1].
+
+    Confidence is the top-class probability and a case is correct when the top class (lowest
+    index among ties) is the true one. Cases fall into ``n_bins`` equal-width bins
+    ``((m-1)/M, m/M]`` on (0, 1]; ``ECE = sum_m |B_m| / N * |accuracy(B_m) - confidence(B_m)|``.
+    """
+    _, count, conf_sum, correct_sum = _calibration_table(y_true, probs, n_bins)
+    return float(np.abs(correct_sum - conf_sum).sum() / count.sum())
+
+
+def reliability_bins(y_true: Sequence[int] | np.ndarray, probs: np.ndarray,
+                     n_bins: int = 15) -> dict[str, list]:
+    """Per-bin numbers for a reliability diagram, with the bins of :func:`expected_calibration_error`.
+
+    Returns:
+        Lists of ``n_bins`` entries: ``lower`` and ``upper`` bin edges (the bin is
+        ``(lower, upper]``), ``confidence`` (mean top-class probability in the bin),
+        ``accuracy`` (share correct in the bin), both NaN for an empty bin, and ``count``
+        (cases in the bin, int).
+    """
+    edges, count, conf_sum, correct_sum = _calibration_table(y_true, probs, n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.where(count > 0, conf_sum / count, np.nan)
+        acc = np.where(count > 0, correct_sum / count, np.nan)
+    return {
+        "lower": [float(v) for v in edges[:-1]],
+        "upper": [float(v) for v in edges[1:]],
+        "confidence": [float(v) for v in conf],
+        "accuracy": [float(v) for v in acc],
+        "count": [int(v) for v in count],
+    }
+
+
+def classification_report(y_true: Sequence[int] | np.ndarray, probs: np.ndarray, labels: Sequence[str],
+                          ks: Sequence[int] = (1, 3, 5), gallery_size: int | None = None,
+                          n_bins: int = 15) -> dict:
+    """Every classification metric in one JSON-friendly dict, for a model card or a page.
+
+    The prediction is the top class of each row (lowest index among ties).
+
+    Args:
+        y_true: true class index per case, length N.
+        probs: NxC class probabilities (rows sum to 1).
+        labels: the C class names, in class-index order (unique).
+        ks: top-k values to report (each >= 1); those with k > C are left out.
+        gallery_size: number of gallery photos behind the figures, when a gallery is involved
+            (None otherwise); stored with the top-k figures as DOMAIN.md section 4 requires.
+        n_bins: calibration bins for ``ece`` and ``reliability``.
+
+    Returns:
+        ``n_cases``, ``n_classes``, ``labels``, ``accuracy``, ``balanced_accuracy``,
+        ``per_class`` (``{label: {"precision", "recall", "f1", "support"}}``),
+        ``confusion_matrix`` (nested lists, rows = truth), ``ece``, ``reliability`` (see
+        :func:`reliability_bins`) and ``top_k`` = ``{"top_1": ..., "top_3": ...,
+        "n_classes": C, "gallery_size": gallery_size}``.
+    """
+    t, p = _probs_for(y_true, probs)
+    names = [str(name) for name in labels]
+    c = p.shape[1]
+    if len(names) != c or len(set(names)) != c:
+        raise ValueError(f"labels must be {c} unique class names (one per probs column), got {names}")
+    gallery = None if gallery_size is None else _whole(gallery_size, "gallery_size", minimum=0)
+    pred = p.argmax(axis=1)
+    per = per_class_precision_recall(t, pred, c)
+    top_k: dict[str, float | int | None] = {
+        f"top_{k}": top_k_accuracy(t, p, k) for k in sorted({int(k) for k in ks}) if k <= c
+    }
+    top_k.update(n_classes=c, gallery_size=gallery)
+    return {
+        "n_cases": int(t.size),
+        "n_classes": c,
+        "labels": names,
+        "accuracy": accuracy(t, pred),
+        "balanced_accuracy": balanced_accuracy(t, pred, c),
+        "per_class": {name: {key: per[key][i] for key in per} for i, name in enumerate(names)},
+        "confusion_matrix": confusion_matrix(t, pred, c).tolist(),
+        "ece": expected_calibration_error(t, p, n_bins),
+        "reliability": reliability_bins(t, p, n_bins),
+        "top_k": top_k,
+    }
+
+
+def top_k_caption(report: dict) -> str:
+    """One-line UI caption of the top-k figures, with class count and gallery size.
+
+    Args:
+        report: a :func:`classification_report` dict, or a ``top_k``-style dict on its own
+            (such as ``Gallery.leave_one_out_topk()`` returns).
+
+    Returns:
+        e.g. ``"top-1 0.80, top-3 0.95 over 4 classes (gallery of 40 photos)"``; the gallery
+        part is left out when the gallery size is None.
+    """
+    top = report.get("top_k", report)
+    if "n_classes" not in top:
+        raise ValueError("report has no top-k figures with n_classes; pass a classification_report() dict")
+    ks = sorted(int(key[4:]) for key in top if key.startswith("top_") and key[4:].isdigit())
+    figures = ", ".join(f"top-{k} {top[f'top_{k}']:.2f}" for k in ks)
+    n = int(top["n_classes"])
+    text = f"{figures} over {n} class{'' if n == 1 else 'es'}"
+    gallery = top.get("gallery_size")
+    if gallery is not None:
+        text += f" (gallery of {int(gallery)} photo{'' if gallery == 1 else 's'})"
+    return text
