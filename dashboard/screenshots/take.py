@@ -11,8 +11,9 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 HERE = Path(__file__).resolve().parent
-PAGES = {"home": "", "fetal_biometry": "fetal_biometry", "nerve": "nerve"}
-HEIGHTS = {"home": 2600, "fetal_biometry": 2250, "nerve": 2600}  # Streamlit scrolls inside its own container
+PAGES = {"home": "", "fetal_biometry": "fetal_biometry", "nerve": "nerve", "face": "face"}
+# Streamlit scrolls inside its own container: the viewport must be as tall as the page.
+HEIGHTS = {"home": 2600, "fetal_biometry": 2250, "nerve": 2600, "face": 2600}
 
 
 def set_up_fetal(page: Page) -> None:
@@ -36,8 +37,16 @@ def set_up_nerve(page: Page) -> None:
     wait_for_app(page)
 
 
+def set_up_face(page: Page) -> None:
+    """The face-region U-Net's held-out identity, so that its IoU on screen is not optimistic."""
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name=FACE_SAMPLE, exact=True).click()
+    wait_for_app(page)
+
+
 NERVE_SAMPLE = "1_2.tif"
-SETUP = {"fetal_biometry": set_up_fetal, "nerve": set_up_nerve}
+FACE_SAMPLE = "skimage_astronaut.jpg"
+SETUP = {"fetal_biometry": set_up_fetal, "nerve": set_up_nerve, "face": set_up_face}
 
 
 def wait_for_app(page: Page) -> None:
