@@ -53,6 +53,31 @@ def hex_color(rgb: Sequence[int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb))
 
 
+def face_box(bbox: tuple[float, float, float, float], shape: tuple[int, int], margin: float = 0.35
+             ) -> tuple[int, int, int, int]:
+    """A square-ish window (x0, y0, x1, y1), integer pixels, around a face's landmark box grown by
+    ``margin`` of its longer side on every edge and clipped to an image of ``shape`` (H, W): for
+    showing a face that is small in its photo at a readable size."""
+    x0, y0, x1, y1 = bbox
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    h, w = shape[:2]
+    left, top = max(0, int(np.floor(cx - side / 2))), max(0, int(np.floor(cy - side / 2)))
+    right, bottom = min(w, int(np.ceil(cx + side / 2))), min(h, int(np.ceil(cy + side / 2)))
+    return left, top, max(right, left + 1), max(bottom, top + 1)
+
+
+def fit(image: np.ndarray, max_side: int, min_side: int) -> tuple[np.ndarray, float]:
+    """Like :func:`shrink`, but a small image (longer side under ``min_side``) is enlarged to it
+    (cubic), so that dots, lines and numbers drawn on it afterwards stay readable."""
+    h, w = image.shape[:2]
+    if max(h, w) >= min_side:
+        return shrink(image, max_side)
+    factor = min_side / max(h, w)
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC), factor
+
+
 def shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """A copy no larger than ``max_side`` pixels (area interpolation) and the factor applied
     (1.0 when already small enough): for showing a large photo without sending every pixel."""

@@ -18,6 +18,7 @@ from dashboard import cache, widgets
 
 KEY = "face"
 MAX_SHOWN = 1200  # pixels: a larger photo is measured whole but shown reduced
+MIN_SHOWN = 520  # pixels: a small face window is enlarged so that lines and numbers stay readable
 DEMO_GROUP = cache.FACE_SAMPLES / "reference_group.csv"
 REF_LABELS = {"interpupillary": "Interpupillary distance", "outer_canthal": "Outer canthal distance"}
 GROUPS = ("None", "Bundled demo (one person)", "Upload CSV")
@@ -64,13 +65,14 @@ def _zscores(ms: list[Measurement], group: tuple[list[dict], str], reference: st
 
 
 def _unet_regions(folder: str, name: str, rgb: np.ndarray, lm: FaceLandmarks, truth: np.ndarray,
-                  shape: tuple[int, int]) -> None:
-    """The U-Net's regions (shown at ``shape``), their IoU against the landmark-derived ``truth``
-    (on the photo's grid) and the caveats from its card."""
+                  box: tuple[int, int, int, int], shape: tuple[int, int]) -> None:
+    """The U-Net's regions (the ``box`` window shown at ``shape``), their IoU against the
+    landmark-derived ``truth`` (on the whole photo's grid) and the caveats from its card."""
     predicted = cache.face_region_labels(folder, rgb, lm)
     ious = region_iou(predicted, truth, LABEL_NAMES)
     mean = mean_region_iou(ious)
-    st.image(draw.color_labels(resize_labels(predicted, shape)), width="stretch",
+    x0, y0, x1, y1 = box
+    st.image(draw.color_labels(resize_labels(predicted[y0:y1, x0:x1], shape)), width="stretch",
              output_format="PNG", caption=f"Regions predicted by the U-Net: mean IoU {mean:.3f}")
     st.dataframe(pd.DataFrame({"region": [_pretty(n) for n in REGION_NAMES],
                                "iou": [ious[n] for n in REGION_NAMES]}), hide_index=True,
@@ -110,6 +112,8 @@ with st.sidebar:
     show_points = st.toggle("Landmarks", value=True, key=f"{KEY}_points")
     show_regions = st.toggle("Regions", value=False, key=f"{KEY}_regions")
     show_lines = st.toggle("Measurement lines", value=True, key=f"{KEY}_lines")
+    zoom = st.toggle("Zoom to the face", value=True, key=f"{KEY}_zoom",
+                     help="Show the face and its surroundings only; measurements always use the whole photo.")
     st.markdown("**Measurements**")
     reference = st.radio("Lengths relative to", list(REFERENCES), format_func=REF_LABELS.get,
                          key=f"{KEY}_reference")
@@ -124,20 +128,24 @@ try:
 except ValueError as exc:
     st.error(f"{name}: cannot measure this face: {exc}")
     st.stop()
-shown, k = draw.shrink(rgb, MAX_SHOWN)
+h, w = rgb.shape[:2]
+box = draw.face_box(lm.bbox, (h, w)) if zoom else (0, 0, w, h)
+x0, y0, x1, y1 = box
+shown, k = draw.fit(rgb[y0:y1, x0:x1], MAX_SHOWN, MIN_SHOWN)
+points = (lm.points - np.array([x0, y0, 0], np.float32)) * k  # in the shown window's pixels
 labels = region_label_mask(lm)
-labels_shown = labels if k == 1 else region_label_mask(lm, shown.shape[:2])
+labels_shown = resize_labels(labels[y0:y1, x0:x1], shown.shape[:2])
 picture = draw.draw_regions(shown, labels_shown) if show_regions else shown
 if show_points:
-    picture = draw.draw_landmarks(picture, lm.points * k)
+    picture = draw.draw_landmarks(picture, points)
 if show_lines:  # last, so that the numbers stay readable
-    picture = draw.draw_measurements(picture, lm.points * k, ms)
+    picture = draw.draw_measurements(picture, points, ms)
 
 photo_col, region_col, unet_col = st.columns(3)
-h, w = rgb.shape[:2]
 notes = [f"{len(lm.points)} landmarks, iris points in vermilion"] if show_points else []
 notes += ["lines numbered as in the measurement table"] if show_lines else []
-notes += [] if k == 1 else [f"shown reduced, measured on the full {w}x{h} photo"]
+notes += [] if (x1 - x0, y1 - y0) == (w, h) else [f"zoomed to the face ({x1 - x0}x{y1 - y0} of {w}x{h} px)"]
+notes += [] if k >= 1 else [f"shown reduced, measured on the full {w}x{h} photo"]
 photo_col.image(picture, width="stretch", output_format="PNG", caption="; ".join([name, *notes]))
 region_col.image(draw.color_labels(labels_shown), width="stretch", output_format="PNG",
                  caption="Regions from the landmarks")
@@ -156,7 +164,7 @@ with unet_col:
                 "is trained (task `face_regions`), its predicted regions appear here beside the "
                 "landmark-derived ones, with the IoU of each region.")
     else:
-        _unet_regions(unet_folder, name, rgb, lm, labels, shown.shape[:2])
+        _unet_regions(unet_folder, name, rgb, lm, labels, box, shown.shape[:2])
 
 st.subheader("Measurements")
 rows = measurement_table(ms)

@@ -120,3 +120,18 @@ def test_shrink_keeps_small_images_and_reduces_large_ones() -> None:
     assert factor == 1.0 and same.shape == small.shape and same is not small
     reduced, factor = draw.shrink(_black(1000, 3000), 600)
     assert reduced.shape == (200, 600, 3) and factor == pytest.approx(0.2)
+
+
+def test_face_box_grows_the_landmark_box_and_stays_inside_the_image() -> None:
+    assert draw.face_box((100, 100, 200, 220), (600, 500), margin=0.25) == (60, 70, 240, 250)
+    x0, y0, x1, y1 = draw.face_box((10, 5, 90, 95), (100, 100), margin=0.5)
+    assert (x0, y0) == (0, 0) and (x1, y1) == (100, 100)
+
+
+def test_fit_enlarges_small_images_and_shrinks_large_ones() -> None:
+    small, k = draw.fit(np.zeros((100, 50, 3), np.uint8), 1200, 400)
+    assert small.shape[:2] == (400, 200) and k == 4.0
+    large, k = draw.fit(np.zeros((2400, 1000, 3), np.uint8), 1200, 400)
+    assert large.shape[:2] == (1200, 500) and k == 0.5
+    same, k = draw.fit(np.zeros((600, 500, 3), np.uint8), 1200, 400)
+    assert same.shape[:2] == (600, 500) and k == 1.0

@@ -149,7 +149,10 @@ def test_large_webp_upload_is_measured_whole_and_shown_reduced() -> None:
     assert ok
     at = _upload("portrait.webp", webp.tobytes())
     assert not at.error and len(_measurements(at)) == 15
+    assert "zoomed to the face (" in at.image[0].captions[0] and "of 1280x1500 px" in at.image[0].captions[0]
+    at.sidebar.toggle(key="face_zoom").set_value(False).run()
     assert "measured on the full 1280x1500 photo" in at.image[0].captions[0]
+    assert len(_measurements(at)) == 15
 
 
 def test_blank_upload_says_no_face_found() -> None:
