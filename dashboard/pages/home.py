@@ -20,9 +20,10 @@ st.markdown(
     "U-Net, MobileNetV2- and VGG-encoder U-Nets and a CNN without skips side by side, each with "
     "its nerve-present probability and Dice, where they disagree, and how they compare over "
     "held-out subjects.\n"
-    "- **Face analysis**: a frontal photo (bundled portrait, upload or webcam) → mediapipe Face "
+    "- **Face analysis**: a frontal photo (bundled portraits, upload or webcam) → mediapipe Face "
     "Mesh's 478 landmarks → facial regions (eyes, brows, nose, lips, forehead, cheeks, the rest "
-    "of the face) as coloured masks with their areas → 15 facial measurements with their "
+    "of the face) as coloured masks with their areas, beside a U-Net's predicted regions and "
+    "the IoU of each → 15 facial measurements with their "
     "definitions, drawn as lines on the face, in mm when the scale is known, and z-scores against "
     "a reference group's table."
 )
