@@ -2,7 +2,8 @@
 
     python -m train.make_samples            # all tasks
     python -m train.make_samples --task fetal_head --n 8
-    python -m train.make_samples --task face          # portrait + demo reference group
+    python -m train.make_samples --task face          # portraits + demo reference group
+    python -m train.make_samples --task face_screening  # phantom demo cases + galleries
 
 Samples come from the phantom generators with a fixed seed that training never uses, so the
 dashboard opens on cases no shipped model has seen. The face sample is matplotlib's
@@ -152,8 +153,48 @@ def face_variants(image: np.ndarray, n: int, seed: int) -> list[tuple[str, np.nd
     return out
 
 
-MAKERS = {"fetal_head": make_fetal_head, "nerve": make_nerve, "face": make_face}
-DEFAULT_N = {"fetal_head": 7, "nerve": 6, "face": 8}
+GALLERY_SIDE = 256  # gallery photos are cut to the face and stored this size
+
+
+def make_face_screening(out: Path, n: int) -> Path:
+    """Demo cases and galleries of the three screening tasks (train/phantoms/face.py).
+
+    For each task (``skin``, ``syndrome``, ``autism``) writes ``out/<task>/cases/<class>.jpg``: one
+    phantom per class on the HELD-OUT identity (scikit-image's astronaut), the photos the page
+    offers, with ``<class>_evidence.png`` (where the condition was drawn; empty for the no-finding
+    classes); and ``out/<task>/gallery/<class>/<i>.jpg``: ``n`` phantoms per class on the training
+    identity (grace_hopper.jpg) with seeds no shipped model trained on, cut to the face and stored
+    at 256 px, the gallery of known cases the page ranks by embedding distance.
+    """
+    import cv2
+
+    from core.face import draw
+    from train.phantoms.face import SCREEN_TASKS, phantom_set
+
+    for task, classes in SCREEN_TASKS.items():
+        cases, gallery = out / task / "cases", out / task / "gallery"
+        for folder in (cases, gallery):
+            if folder.exists():
+                shutil.rmtree(folder)
+        cases.mkdir(parents=True)
+        for ph in phantom_set(task, len(classes), seed=SAMPLE_SEED + 500, identity="held_out"):
+            cv2.imwrite(str(cases / f"{ph.label}.jpg"), ph.rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+            cv2.imwrite(str(cases / f"{ph.label}_evidence.png"), ph.evidence.astype(np.uint8) * 255)
+        counts: dict[str, int] = {}
+        for ph in phantom_set(task, n * len(classes), seed=SAMPLE_SEED + 900, identity="train"):
+            x0, y0, x1, y1 = draw.face_box(ph.landmarks.bbox, ph.rgb.shape[:2], margin=0.3)
+            face = cv2.resize(ph.rgb[y0:y1, x0:x1], (GALLERY_SIDE, GALLERY_SIDE),
+                              interpolation=cv2.INTER_AREA)
+            i = counts[ph.label] = counts.get(ph.label, 0) + 1
+            (gallery / ph.label).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(gallery / ph.label / f"{i:02d}.jpg"), face[..., ::-1],
+                        [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return out
+
+
+MAKERS = {"fetal_head": make_fetal_head, "nerve": make_nerve, "face": make_face,
+          "face_screening": make_face_screening}
+DEFAULT_N = {"fetal_head": 7, "nerve": 6, "face": 8, "face_screening": 4}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=sorted(MAKERS), action="append", help="task(s); default all")
     p.add_argument("--n", type=int, default=0,
-                   help="exams (fetal_head, default 7), frames per subject (nerve, default 6) or "
-                        "augmented portraits in the demo reference group (face, default 8)")
+                   help="exams (fetal_head, default 7), frames per subject (nerve, default 6), "
+                        "augmented portraits in the demo reference group (face, default 8) or "
+                        "gallery photos per class (face_screening, default 4)")
     p.add_argument("--root", type=Path, help="output root (default data_samples/)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -4,7 +4,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pytest
 
 from core.face.anthropometry import MEASUREMENTS
 from train import make_samples
@@ -38,3 +40,20 @@ def test_make_samples_face_writes_portrait_and_reference_group(tmp_path: Path) -
     assert not any(r["error"] for r in rows)
     assert all(float(r[key]) > 0 for r in rows for key in ("mouth_width", "facial_index"))
     assert set(MEASUREMENTS) <= set(rows[0])
+
+
+def test_make_samples_face_screening_writes_cases_and_galleries(tmp_path: Path) -> None:
+    pytest.importorskip("skimage", reason="the demo cases use scikit-image's astronaut")
+    from train.phantoms.face import SCREEN_TASKS
+
+    assert make_samples.main(["--task", "face_screening", "--n", "1", "--root", str(tmp_path)]) == 0
+    bundled = ROOT / "data_samples" / "face_screening"
+    for task, classes in SCREEN_TASKS.items():
+        out = tmp_path / "face_screening" / task
+        for label in classes:
+            case = out / "cases" / f"{label}.jpg"
+            assert case.read_bytes() == (bundled / task / "cases" / f"{label}.jpg").read_bytes()
+            evidence = cv2.imread(str(out / "cases" / f"{label}_evidence.png"), cv2.IMREAD_GRAYSCALE)
+            assert set(np.unique(evidence)) <= {0, 255}
+            gallery = sorted((out / "gallery" / label).glob("*.jpg"))
+            assert len(gallery) == 1 and cv2.imread(str(gallery[0])).shape == (256, 256, 3)
