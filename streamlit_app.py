@@ -10,4 +10,5 @@ st.navigation([
             icon=":material/pregnant_woman:"),
     st.Page("dashboard/pages/nerve.py", title="Ultrasound nerve segmentation", icon=":material/neurology:"),
     st.Page("dashboard/pages/face.py", title="Face analysis", icon=":material/face:"),
+    st.Page("dashboard/pages/face_screening.py", title="Face screening", icon=":material/ar_on_you:"),
 ]).run()

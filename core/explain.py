@@ -1,4 +1,4 @@
-"""Grad-CAM for segmentation models (pytorch-grad-cam), safe for a shared cached model.
+"""Grad-CAM for segmentation and face screening models (pytorch-grad-cam), safe for a shared cached model.
 
 The cached model is shared by every browser session. Grad-CAM registers hooks, and any
 forward pass through a hooked module (another session's prediction, say) would write into
@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
+from core.face.screening import WHOLE_FACE, Screener, ScreeningInputs, ScreeningResult
 from core.models import get_spec
 from core.segmentation import Segmenter, letterbox, split_outputs, unletterbox
 
@@ -65,3 +68,78 @@ def segmentation_cam(segmenter: Segmenter, image: np.ndarray, mask: np.ndarray |
             targets = [SemanticSegmentationTarget(0, target)]
             heat = cam(input_tensor=x.clone(), targets=targets)[0]
     return np.clip(unletterbox(heat, box), 0.0, 1.0)
+
+
+def classification_cam(screener: Screener, result_or_inputs: ScreeningResult | ScreeningInputs,
+                       target_class: int, member: str = WHOLE_FACE, view: int = 0) -> np.ndarray:
+    """Grad-CAM of one class's logit for one member of a face screening ensemble.
+
+    Args:
+        screener: the predictor whose model is explained (left untouched: the CAM runs on a
+            private copy of the member's network).
+        result_or_inputs: a prediction, or the prepared inputs, of one face.
+        target_class: index of the class explained (e.g. ``result.top_index``).
+        member: ``"whole_face"`` or a region member (``screener.members``).
+        view: which view of a multi-view region (``cheeks``: 0 the right cheek, 1 the mirrored
+            left cheek).
+
+    Returns:
+        HxW float32 in [0, 1] on that member's input: the aligned face, or the region crop as the
+        member saw it (mirrored views mirrored). All zeros where no location raises the logit.
+    """
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    inputs = getattr(result_or_inputs, "inputs", result_or_inputs)
+    if not 0 <= int(target_class) < len(screener.labels):
+        raise ValueError(f"target_class must be in 0..{len(screener.labels) - 1} "
+                         f"({', '.join(screener.labels)}), got {target_class}")
+    image = inputs.member_image(member, view)  # raises on an unknown member or view
+    with _LOCK, torch.inference_mode(False), torch.enable_grad():
+        x = screener.member_tensor(inputs, member, view).clone()
+        net = copy.deepcopy(screener.model.member(member)).eval()
+        with GradCAM(model=net, target_layers=[net.cam_layer()]) as cam:
+            heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(int(target_class))])[0]
+    heat = np.nan_to_num(np.asarray(heat, np.float32), nan=0.0)
+    if heat.shape != image.shape[:2]:
+        raise RuntimeError(f"Grad-CAM returned {heat.shape}, expected {image.shape[:2]}")
+    return np.clip(heat, 0.0, 1.0)
+
+
+def cam_peak(cam: np.ndarray) -> tuple[int, int]:
+    """(row, col) of the CAM's highest value (the first in row-major order on ties)."""
+    cam = np.asarray(cam)
+    if cam.ndim != 2 or cam.size == 0:
+        raise ValueError(f"expected an HxW map, got shape {cam.shape}")
+    row, col = np.unravel_index(int(np.argmax(cam)), cam.shape)
+    return int(row), int(col)
+
+
+def pointing_game(cams: Sequence[np.ndarray], evidence_masks: Sequence[np.ndarray]) -> dict[str, Any]:
+    """Share of cases whose CAM peak falls inside the region that truly carries the evidence.
+
+    Both maps of a case must be on the same grid (e.g. the aligned face). Cases with an empty
+    evidence mask (a healthy face, or evidence outside this member's crop) cannot be scored and
+    are skipped; a CAM that is zero everywhere has no peak and counts as a miss.
+
+    Returns:
+        ``hits``, ``n`` (cases scored), ``score`` (hits / n; None when n == 0), ``skipped``
+        (empty evidence masks) and ``flat`` (scored cases whose CAM was all zero).
+    """
+    if len(cams) != len(evidence_masks):
+        raise ValueError(f"{len(cams)} CAMs but {len(evidence_masks)} evidence masks")
+    hits = n = skipped = flat = 0
+    for cam, mask in zip(cams, evidence_masks):
+        cam, mask = np.asarray(cam), np.asarray(mask, bool)
+        if cam.shape != mask.shape:
+            raise ValueError(f"a CAM of shape {cam.shape} and an evidence mask of shape {mask.shape}: "
+                             "warp both into the same frame first")
+        if not mask.any():
+            skipped += 1
+            continue
+        n += 1
+        if not np.any(cam > 0):
+            flat += 1
+            continue
+        hits += bool(mask[cam_peak(cam)])
+    return {"hits": hits, "n": n, "score": hits / n if n else None, "skipped": skipped, "flat": flat}

@@ -5,20 +5,25 @@ deterministic results are cached by their inputs (``st.cache_data``), image byte
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 import torch
 
 from core import fetal_head
 from core.datasets import Case, read_labelled
-from core.explain import segmentation_cam
+from core.explain import classification_cam, segmentation_cam
+from core.face.gallery import FolderGallery, gallery_from_folder
 from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
 from core.face.region_net import RegionSegmenter
+from core.face.screening import Screener, ScreeningResult
 from core.segmentation import SegmentationResult, Segmenter
 from core.tasks import SAMPLES_ROOT, WEIGHTS_ROOT, get_task
 from core.weights import ModelCard, WeightsError, read_card
 
 FACE_SAMPLES = SAMPLES_ROOT / "face"
+SCREENING_SAMPLES = SAMPLES_ROOT / "face_screening"
 FACE_PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 # Streamlit serves several sessions from one process; two threads each is plenty on a small CPU.
@@ -110,3 +115,62 @@ def face_region_labels(weights_dir: str, image: np.ndarray, _lm: FaceLandmarks) 
     """HxW uint8 U-Net region labels on the photo's grid, keyed by folder and the image's bytes
     (the landmarks are a function of the image: :func:`face_landmarks`)."""
     return get_region_segmenter(weights_dir).predict(image, _lm).labels
+
+
+def screening_models() -> dict[str, str]:
+    """Screening task -> weights folder, for every ``weights/face_screening/<task>/`` with a card."""
+    root = WEIGHTS_ROOT / "face_screening"
+    if not root.is_dir():
+        return {}
+    return {d.name: str(d) for d in sorted(root.iterdir()) if (d / "model.json").is_file()}
+
+
+@st.cache_resource(show_spinner="Loading the screening model...")
+def get_screener(weights_dir: str) -> Screener:
+    """The screening predictor of a weights folder (sha256 checked once, then shared)."""
+    return Screener.from_folder(weights_dir)
+
+
+@st.cache_data(show_spinner="Screening...", max_entries=32)
+def screen(weights_dir: str, image: np.ndarray, _lm: FaceLandmarks, top_n: int) -> ScreeningResult:
+    """Cached prediction, keyed by folder, image bytes and N (landmarks follow from the image)."""
+    return get_screener(weights_dir).predict(image, _lm, top_n=top_n)
+
+
+@st.cache_data(show_spinner="Computing Grad-CAM...", max_entries=64)
+def screening_cam(weights_dir: str, image: np.ndarray, _result: ScreeningResult, target: int,
+                  member: str, view: int) -> np.ndarray:
+    """Grad-CAM of one class for one member, on that member's input (see core.explain)."""
+    return classification_cam(get_screener(weights_dir), _result, target, member, view)
+
+
+def screening_cases(task: str) -> dict[str, np.ndarray]:
+    """The demo phantoms of a screening task (``data_samples/face_screening/<task>/cases``)."""
+    folder = SCREENING_SAMPLES / task / "cases"
+    if not folder.is_dir():
+        return {}
+    return {f"{task} phantom: {p.name}": oriented_rgb(p) for p in sorted(folder.glob("*.jpg"))}
+
+
+def screening_evidence(task: str, name: str) -> np.ndarray | None:
+    """The evidence mask of a demo phantom (HxW bool), None for other photos."""
+    prefix = f"{task} phantom: "
+    if not name.startswith(prefix):
+        return None
+    path = SCREENING_SAMPLES / task / "cases" / (Path(name[len(prefix):]).stem + "_evidence.png")
+    if not path.is_file():
+        return None
+    return oriented_rgb(path)[..., 0] > 127
+
+
+@st.cache_resource(show_spinner="Embedding the gallery photos...")
+def screening_gallery(weights_dir: str, gallery_dir: str, fingerprint: str) -> FolderGallery:
+    """The gallery folder embedded by the screening model (cached per model, folder and content
+    ``fingerprint``: file names, sizes and times)."""
+    screener = get_screener(weights_dir)
+
+    def embed(path: Path) -> np.ndarray:
+        rgb = oriented_rgb(path)
+        return screener.predict(rgb, detect_landmarks(rgb), top_n=1).embedding
+
+    return gallery_from_folder(gallery_dir, embed)

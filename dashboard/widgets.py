@@ -123,16 +123,18 @@ def image_input(key: str, task: TaskSpec) -> InputCase | None:
     return InputCase(c.name, c.image, c.mask, c.pixel_size_mm, dict(c.meta))
 
 
-def face_photo_input(key: str) -> tuple[str, np.ndarray] | None:
+def face_photo_input(key: str, samples: dict[str, np.ndarray] | None = None
+                     ) -> tuple[str, np.ndarray] | None:
     """Sidebar choice of a bundled face photo, an upload or the webcam (``st.camera_input``).
 
     Uploads and snapshots are decoded in memory (EXIF orientation applied) and never written.
+    ``samples`` (name -> RGB photo) replaces the bundled portraits of ``data_samples/face/``.
 
     Returns:
         (file name, HxWx3 uint8 RGB photo), or None when nothing is chosen yet or the file cannot
         be read (the reason is shown with ``st.error``).
     """
-    samples = cache.face_samples()
+    samples = cache.face_samples() if samples is None else samples
     options = (["Bundled sample"] if samples else []) + ["Upload", "Webcam"]
     source = st.sidebar.radio("Photo", options, key=f"{key}_source", horizontal=True)
     if source == "Bundled sample":

@@ -11,7 +11,7 @@ Every top-N figure is reported with the number of classes and the gallery size
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,3 +245,55 @@ def _positive(value: int, name: str) -> int:
 def _top(top: int | None) -> int | None:
     """A slice end for ``top`` (None keeps everything)."""
     return None if top is None else _positive(top, "top")
+
+
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+@dataclass(frozen=True)
+class FolderGallery:
+    """A gallery built from a folder of photos (one sub-folder per class).
+
+    Attributes:
+        gallery: the embeddings, labels and ids (id = the photo's path relative to the folder).
+        paths: id -> the photo's path.
+        skipped: id -> why the photo is not in the gallery (no face found, unreadable).
+    """
+
+    gallery: Gallery
+    paths: dict[str, Path]
+    skipped: dict[str, str]
+
+
+def gallery_from_folder(folder: str | Path, embed: Callable[[Path], np.ndarray]) -> FolderGallery:
+    """Embed every photo of an ImageFolder-style gallery (``folder/<class>/<photo>``).
+
+    Args:
+        folder: the gallery folder; each sub-folder is a class, its photos (any depth) its cases.
+        embed: photo path -> D embedding (e.g. a screener's whole-face features); any exception it
+            raises (no face, unreadable file) skips that photo, with the reason kept.
+
+    Raises:
+        FileNotFoundError: no class sub-folder with a photo, or no photo could be embedded.
+    """
+    root = Path(folder)
+    items = [(c.name, p) for c in sorted(root.iterdir()) if c.is_dir()
+             for p in sorted(c.rglob("*")) if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES] \
+        if root.is_dir() else []
+    if not items:
+        raise FileNotFoundError(f"no photos in class sub-folders of {root} (expected {root}/<class>/<photo>)")
+    rows, labels, ids, paths, skipped = [], [], [], {}, {}
+    for label, path in items:
+        pid = path.relative_to(root).as_posix()
+        try:
+            rows.append(np.asarray(embed(path), np.float32).ravel())
+        except Exception as exc:  # noqa: BLE001 - a bad gallery photo is skipped, with the reason kept
+            skipped[pid] = str(exc) or type(exc).__name__
+            continue
+        labels.append(label)
+        ids.append(pid)
+        paths[pid] = path
+    if not rows:
+        raise FileNotFoundError(f"none of the {len(items)} photos in {root} could be embedded: "
+                                + "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:3]))
+    return FolderGallery(Gallery(np.stack(rows), labels, ids), paths, skipped)

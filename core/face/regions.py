@@ -23,6 +23,7 @@ Every region is a closed polygon over landmark indices (subject's right/left, se
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -180,28 +181,59 @@ def align_face(image: np.ndarray, lm: FaceLandmarks, size: int = 256, eye_distan
     return AlignedFace(_warp(_pyramid(rgb, _scale(matrix)), matrix, size), matrix, moved)
 
 
-def region_crops(image: np.ndarray, lm: FaceLandmarks, size: int = 96,
-                 margin: float = 0.15) -> dict[str, np.ndarray]:
+def region_crop_matrices(lm: FaceLandmarks, size: int = 96, margin: float = 0.15,
+                         loops: Mapping[str, Sequence[int]] | None = None) -> dict[str, np.ndarray]:
+    """2x3 float64 affines from the photo's pixels to each region's size x size crop.
+
+    Each crop is the bounding box of the region's landmarks in the eye-aligned frame, made
+    square (its longer side) and grown by ``margin`` of that side on every edge.
+
+    Args:
+        lm: the face's landmarks.
+        size: side of the square crops in pixels.
+        margin: growth on every edge as a fraction of the box's side.
+        loops: landmark index sets by name (any set of indices, e.g. the union of several
+            loops); defaults to :data:`REGION_LOOPS`.
+    """
+    if size < 8 or margin < 0:
+        raise ValueError(f"need size >= 8 and margin >= 0; got size={size}, margin={margin}")
+    align = alignment_matrix(lm)
+    aligned = lm.xy.astype(np.float64) @ align[:, :2].T + align[:, 2]
+    matrices = {}
+    for name, loop in (REGION_LOOPS if loops is None else loops).items():
+        pts = aligned[list(loop)]
+        (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+        side = max(x1 - x0, y1 - y0, 1.0) * (1 + 2 * margin)
+        k = size / side
+        crop = np.array([[k, 0.0, k * (side - x0 - x1) / 2], [0.0, k, k * (side - y0 - y1) / 2]])
+        matrices[name] = _compose(crop, align)
+    return matrices
+
+
+def warp_photo(image: np.ndarray, lm: FaceLandmarks, matrices: Mapping[str, np.ndarray],
+               size: int) -> dict[str, np.ndarray]:
+    """Resample the photo through each 2x3 affine (photo -> output pixels) into size x size x 3
+    uint8 RGB, from one anti-aliasing pyramid; parts outside the photo are black."""
+    rgb = _matching_rgb(image, lm)
+    if not matrices:
+        return {}
+    levels = _pyramid(rgb, min(_scale(m) for m in matrices.values()))
+    return {name: _warp(levels, m, size) for name, m in matrices.items()}
+
+
+def region_crops(image: np.ndarray, lm: FaceLandmarks, size: int = 96, margin: float = 0.15,
+                 loops: Mapping[str, Sequence[int]] | None = None) -> dict[str, np.ndarray]:
     """Square crops of the eye-aligned face around each region, size x size x 3 uint8 RGB.
 
     Each crop is the region's bounding box in the aligned frame, made square (its longer
     side), grown by ``margin`` of that side on every edge, and resampled straight from the
     original photo (one interpolation, full detail). Parts outside the photo are black.
+    ``loops`` names other landmark index sets to crop (see :func:`region_crop_matrices`).
     """
     if size < 8 or margin < 0:
         raise ValueError(f"need size >= 8 and margin >= 0; got size={size}, margin={margin}")
     rgb = _matching_rgb(image, lm)
-    align = alignment_matrix(lm)
-    aligned = lm.xy.astype(np.float64) @ align[:, :2].T + align[:, 2]
-    matrices = {}
-    for name, loop in REGION_LOOPS.items():
-        (x0, y0), (x1, y1) = aligned[list(loop)].min(axis=0), aligned[list(loop)].max(axis=0)
-        side = max(x1 - x0, y1 - y0, 1.0) * (1 + 2 * margin)
-        k = size / side
-        crop = np.array([[k, 0.0, k * (side - x0 - x1) / 2], [0.0, k, k * (side - y0 - y1) / 2]])
-        matrices[name] = _compose(crop, align)
-    levels = _pyramid(rgb, min(_scale(m) for m in matrices.values()))
-    return {name: _warp(levels, m, size) for name, m in matrices.items()}
+    return warp_photo(rgb, lm, region_crop_matrices(lm, size, margin, loops), size)
 
 
 def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:

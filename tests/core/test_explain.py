@@ -167,3 +167,133 @@ def test_cam_of_the_shipped_nerve_unet():
     assert heat.shape == case.image.shape and heat.max() > 0.5
     # The map is concentrated: most of the frame is far below the peak.
     assert np.mean(heat > 0.5) < 0.2
+
+
+# ---------------------------------------------------------------- classification CAM (face screening)
+def _screener_and_inputs(seed: int = 0):
+    from core.face.screening import MEAN, SCREEN_REGIONS, STD, Screener, ScreeningInputs, region_spec
+
+    torch.manual_seed(seed)
+    regions = list(SCREEN_REGIONS)
+    card = ModelCard(task="face_screening", arch="screening_net",
+                     arch_config={"classes": 3, "regions": regions, "widths": [8, 16],
+                                  "region_widths": [8, 16]},
+                     labels=["a", "b", "c"],
+                     input={"size": [64, 64], "resize": "align_face", "crop_size": 32,
+                            "regions": region_spec(regions), "mean": MEAN, "std": STD},
+                     postprocess={"ensemble": "mean_softmax"})
+    screener = Screener(create_model(card.arch, **card.arch_config), card)
+    rng = np.random.default_rng(seed)
+
+    def img(side: int) -> np.ndarray:
+        return rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+
+    eye = np.hstack([np.eye(2), np.zeros((2, 1))])
+    inputs = ScreeningInputs(img(64), eye, {r: tuple(img(32) for _ in SCREEN_REGIONS[r]) for r in regions},
+                             {r: tuple(eye for _ in SCREEN_REGIONS[r]) for r in regions})
+    return screener, inputs
+
+
+@pytest.fixture(scope="module")
+def screening():
+    return _screener_and_inputs()
+
+
+@pytest.mark.parametrize(("member", "view", "size"),
+                         [("whole_face", 0, 64), ("nose", 0, 32), ("cheeks", 1, 32)])
+def test_classification_cam_shape_and_range(screening, member, view, size):
+    from core.explain import classification_cam
+
+    screener, inputs = screening
+    result = screener.predict_inputs([inputs])[0]
+    heats = [classification_cam(screener, result, k, member, view) for k in range(3)]
+    for heat in heats:
+        assert heat.shape == (size, size) and heat.dtype == np.float32
+        assert np.isfinite(heat).all() and heat.min() >= 0.0 and heat.max() <= 1.0
+    assert any(h.max() > 0.5 for h in heats)  # scaled to its maximum unless all negative
+    # The prepared inputs give the same map as the result that carries them.
+    np.testing.assert_allclose(classification_cam(screener, inputs, 0, member, view), heats[0], atol=1e-6)
+
+
+def test_classification_cam_leaves_the_cached_model_untouched(screening):
+    from core.explain import classification_cam
+
+    screener, inputs = screening
+    model = screener.model
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = [(p.requires_grad, p.grad) for p in model.parameters()]
+    global_before = _global_hooks()
+    before = screener.predict_inputs([inputs])[0].probs
+    with torch.inference_mode():  # as a page would call it
+        for member in screener.members:
+            classification_cam(screener, inputs, 1, member)
+    assert _hooks(model) == {}
+    assert _global_hooks() == global_before
+    assert not any(m.training for m in model.modules())
+    assert [(p.requires_grad, p.grad) for p in model.parameters()] == flags
+    after = model.state_dict()
+    assert all(torch.equal(state[k], after[k]) for k in state)
+    np.testing.assert_array_equal(screener.predict_inputs([inputs])[0].probs, before)
+
+
+def test_classification_cam_refuses_bad_targets(screening):
+    from core.explain import classification_cam
+
+    screener, inputs = screening
+    with pytest.raises(ValueError, match="target_class"):
+        classification_cam(screener, inputs, 3)
+    with pytest.raises(KeyError, match="members"):
+        classification_cam(screener, inputs, 0, "ears")
+    with pytest.raises(IndexError, match="view"):
+        classification_cam(screener, inputs, 0, "nose", view=1)
+
+
+def test_cam_peak_and_pointing_game_on_hand_masks():
+    from core.explain import cam_peak, pointing_game
+
+    cam = np.zeros((4, 5), np.float32)
+    cam[2, 3] = 1.0
+    cam[0, 0] = 0.5
+    assert cam_peak(cam) == (2, 3)
+    tie = np.ones((2, 2), np.float32)
+    assert cam_peak(tie) == (0, 0)  # first in row-major order
+    hit = np.zeros((4, 5), bool)
+    hit[1:3, 2:4] = True          # holds the peak (2, 3)
+    miss = np.zeros((4, 5), bool)
+    miss[0, 0] = True             # holds only the second-highest value
+    empty = np.zeros((4, 5), bool)
+    flat = np.zeros((4, 5), np.float32)
+    out = pointing_game([cam, cam, cam, flat], [hit, miss, empty, hit])
+    assert out == {"hits": 1, "n": 3, "score": pytest.approx(1 / 3), "skipped": 1, "flat": 1}
+    assert pointing_game([cam], [empty]) == {"hits": 0, "n": 0, "score": None, "skipped": 1, "flat": 0}
+    with pytest.raises(ValueError, match="same frame"):
+        pointing_game([cam], [np.ones((5, 4), bool)])
+    with pytest.raises(ValueError, match="evidence masks"):
+        pointing_game([cam, cam], [hit])
+
+
+def test_classification_cams_and_predictions_at_once(screening):
+    from core.explain import classification_cam
+
+    screener, inputs = screening
+    reference = classification_cam(screener, inputs, 2, "periocular")
+    expected = screener.predict_inputs([inputs])[0].probs
+    start = threading.Barrier(3)
+
+    def cam(_):
+        start.wait()
+        return classification_cam(screener, inputs, 2, "periocular")
+
+    def predict(_):
+        start.wait()
+        return [screener.predict_inputs([inputs])[0].probs for _ in range(3)]
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(cam, 0), pool.submit(cam, 1), pool.submit(predict, 2)]
+        heats = [f.result(timeout=60) for f in futures[:2]]
+        probs = futures[2].result(timeout=60)
+    for heat in heats:
+        np.testing.assert_allclose(heat, reference, atol=1e-5)
+    for p in probs:
+        np.testing.assert_array_equal(p, expected)
+    assert _hooks(screener.model) == {}

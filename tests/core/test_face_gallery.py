@@ -3,6 +3,7 @@ k-nearest means, scale invariance, save/load and leave-one-out top-k."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,3 +164,28 @@ def test_leave_one_out_by_hand_with_an_outlier_and_a_singleton():
     result = g.leave_one_out_topk(ks=(1, 2))
     assert result == {"top_1": pytest.approx(0.8), "top_2": 1.0, "n_classes": 3, "gallery_size": 5,
                       "n_queries": 5, "n_skipped": 1}
+
+
+def test_gallery_from_folder_embeds_class_subfolders_and_skips_bad_photos(tmp_path: Path) -> None:
+    from core.face.gallery import gallery_from_folder
+
+    for label, n in (("a", 2), ("b", 1)):
+        (tmp_path / label).mkdir()
+        for i in range(n):
+            (tmp_path / label / f"{i}.png").write_bytes(b"x")
+    (tmp_path / "b" / "broken.jpg").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("not a class")
+    vectors = {"a/0.png": [1.0, 0.0], "a/1.png": [0.9, 0.1], "b/0.png": [0.0, 1.0]}
+
+    def embed(path: Path) -> np.ndarray:
+        key = path.relative_to(tmp_path).as_posix()
+        if key not in vectors:
+            raise ValueError("no face found")
+        return np.array(vectors[key])
+
+    fg = gallery_from_folder(tmp_path, embed)
+    assert len(fg.gallery) == 3 and fg.gallery.counts == {"a": 2, "b": 1}
+    assert fg.skipped == {"b/broken.jpg": "no face found"} and fg.paths["a/1.png"] == tmp_path / "a" / "1.png"
+    assert fg.gallery.class_ranking(np.array([0.1, 1.0]))[0].label == "b"
+    with pytest.raises(FileNotFoundError, match="no photos"):
+        gallery_from_folder(tmp_path / "a", embed)

@@ -1,0 +1,172 @@
+"""Region-wise ensemble for face screening: a whole-face CNN plus one small CNN per facial region.
+
+Each member sees its own input and returns C class logits; the prediction is the (optionally
+weighted) mean of the members' SOFTMAX outputs, as in the rare-disease seed system. A region may
+have several views that share one network (the right cheek and the MIRRORED left cheek): the
+member then returns ``log(mean_v softmax(logits_v))``, so its softmax is exactly the mean of its
+views' softmaxes and cross-entropy on it scores that mean.
+
+Inputs (built by :mod:`core.face.screening`): the eye-aligned face ``Bx3xSxS`` and, per region,
+``BxVx3xcxc`` crops (V views). Every member ends in global average pooling, so the input sizes are
+free; the card records the ones it was trained at. Random init (no hub access).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.models.blocks import conv_stack
+from core.models.registry import register_model
+
+WHOLE_FACE = "whole_face"
+DEFAULT_REGIONS = ("periocular", "nose", "mouth", "forehead", "cheeks", "lower_face")
+
+
+class MemberNet(nn.Module):
+    """A compact VGG-like classifier: a stride-2 stem, stages of two 3x3 convs, max-pooling
+    between stages, global average pooling, dropout and a linear head.
+
+    Args:
+        classes: output logits.
+        widths: channels per stage (the stem has ``widths[0]``).
+        dropout: before the linear head.
+    """
+
+    def __init__(self, classes: int, widths: Sequence[int] = (16, 32, 64, 128), dropout: float = 0.2) -> None:
+        super().__init__()
+        widths = tuple(int(w) for w in widths)
+        if not widths or min(widths) < 1:
+            raise ValueError(f"widths must be positive channel counts, got {widths}")
+        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, stride=2, padding=1, bias=False),
+                                  nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        ins = (widths[0], *widths[:-1])
+        self.stages = nn.ModuleList(conv_stack(i, o, 2) for i, o in zip(ins, widths))
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(widths[-1], classes)
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of the pooled feature vector (the embedding)."""
+        return self.head.in_features
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Bx3xHxW normalised images -> BxD pooled features (the penultimate layer)."""
+        x = self.stem(x)
+        for k, stage in enumerate(self.stages):
+            x = stage(x if k == 0 else F.max_pool2d(x, 2))
+        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Bx3xHxW -> BxC logits."""
+        return self.head(self.dropout(self.features(x)))
+
+    def cam_layer(self) -> nn.Module:
+        """The deepest convolutional stage (Grad-CAM hooks its output)."""
+        return self.stages[-1]
+
+
+class ScreeningNet(nn.Module):
+    """Whole-face CNN + one CNN per screening region, in ONE module.
+
+    Args:
+        classes: number of classes C.
+        regions: region member names, in order (their crops come from ``core.face.screening``).
+        widths: whole-face network channels per stage.
+        region_widths: region networks' channels per stage.
+        dropout: before each linear head.
+    """
+
+    def __init__(self, classes: int = 2, regions: Sequence[str] = DEFAULT_REGIONS,
+                 widths: Sequence[int] = (16, 32, 64, 128), region_widths: Sequence[int] = (16, 32, 64, 128),
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        if classes < 2:
+            raise ValueError(f"a screening classifier needs at least 2 classes, got {classes}")
+        regions = tuple(regions)
+        if WHOLE_FACE in regions or len(set(regions)) != len(regions):
+            raise ValueError(f"region names must be unique and not {WHOLE_FACE!r}, got {regions}")
+        self.classes = int(classes)
+        self.regions = regions
+        self.whole_face = MemberNet(classes, widths, dropout)
+        self.region_nets = nn.ModuleDict({r: MemberNet(classes, region_widths, dropout) for r in regions})
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Member names: ``"whole_face"`` then the regions."""
+        return (WHOLE_FACE, *self.regions)
+
+    def member(self, name: str) -> MemberNet:
+        """The network of one member (raises KeyError listing the members)."""
+        if name == WHOLE_FACE:
+            return self.whole_face
+        if name not in self.region_nets:
+            raise KeyError(f"unknown member {name!r}; members: {', '.join(self.members)}")
+        return self.region_nets[name]
+
+    def cam_layer(self, member: str = WHOLE_FACE) -> nn.Module:
+        """The layer Grad-CAM hooks for ``member``."""
+        return self.member(member).cam_layer()
+
+    def embed(self, face: torch.Tensor) -> torch.Tensor:
+        """Bx3xSxS aligned faces -> BxD whole-face penultimate features (not normalised)."""
+        return self.whole_face.features(face)
+
+    def forward_with_embedding(self, face: torch.Tensor, crops: Mapping[str, torch.Tensor]
+                               ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Member logits (member -> BxC) and the whole-face embedding (BxD) in one pass."""
+        feats = self.whole_face.features(face)
+        logits = {WHOLE_FACE: self.whole_face.head(self.whole_face.dropout(feats))}
+        for name in self.regions:
+            if name not in crops:
+                raise KeyError(f"no crop for region {name!r}; the model needs {', '.join(self.regions)}")
+            logits[name] = views_logits(self.region_nets[name], crops[name])
+        return logits, feats
+
+    def forward(self, face: torch.Tensor, crops: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-member logits (member -> BxC) of the aligned faces and their region crops."""
+        return self.forward_with_embedding(face, crops)[0]
+
+
+def views_logits(net: nn.Module, views: torch.Tensor) -> torch.Tensor:
+    """BxVx3xHxW views through one shared net -> BxC logits whose softmax is the mean of the
+    views' softmaxes (plain logits when V == 1; a Bx3xHxW tensor counts as one view)."""
+    if views.ndim == 4:
+        views = views[:, None]
+    b, v = views.shape[:2]
+    logits = net(views.flatten(0, 1)).unflatten(0, (b, v))
+    if v == 1:
+        return logits[:, 0]
+    return torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=1) - math.log(v)
+
+
+def mean_softmax(logits: Mapping[str, torch.Tensor], weights: Mapping[str, float] | None = None
+                 ) -> torch.Tensor:
+    """The ensemble's prediction: the weighted mean of the members' softmaxes (BxC).
+
+    Args:
+        logits: member -> BxC logits.
+        weights: member -> non-negative weight; None (or a missing member) counts as 1.
+    """
+    w = {m: float((weights or {}).get(m, 1.0)) for m in logits}
+    if any(v < 0 or not math.isfinite(v) for v in w.values()) or sum(w.values()) <= 0:
+        raise ValueError(f"member weights must be finite, non-negative and not all zero, got {w}")
+    total = sum(w.values())
+    return sum(torch.softmax(x.float(), dim=-1) * (w[m] / total) for m, x in logits.items())
+
+
+def _whole_face_cam_layer(model: nn.Module) -> nn.Module:
+    return model.cam_layer(WHOLE_FACE)
+
+
+@register_model("screening_net", kind="classification", cam_layer=_whole_face_cam_layer,
+                description="face screening: whole-face CNN + one small CNN per facial region, "
+                            "mean of softmaxes, ours",
+                classes=2, regions=DEFAULT_REGIONS, widths=(16, 32, 64, 128),
+                region_widths=(16, 32, 64, 128), dropout=0.2)
+def build_screening_net(**cfg: object) -> nn.Module:
+    """A fresh region-wise screening ensemble."""
+    return ScreeningNet(**cfg)

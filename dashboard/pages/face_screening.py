@@ -1,0 +1,235 @@
+"""Face screening page: class probabilities, region votes, Grad-CAM and gallery matches for a face.
+
+Three tasks share one machinery (core/face/screening.py): facial skin conditions, syndrome-like
+shape changes, and an autism-research demo. The shipped weights are trained on synthetic phantoms
+(train/phantoms/face.py) and say so wherever their outputs appear.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.explain import cam_peak
+from core.face.anthropometry import measure_face, measurement_table
+from core.face.landmarks import FaceError
+from core.metrics import top_k_caption
+from core.models.screening import WHOLE_FACE
+from core.overlay import heatmap_overlay, outlines_overlay
+from dashboard import cache, widgets
+
+KEY = "screen"
+TASK_TITLES = {"skin": "Facial skin conditions", "syndrome": "Syndrome-like facial shape",
+               "autism": "Autism research (demo)"}
+AUTISM_STATEMENT = (
+    "**Read this first.** A face cannot diagnose autism, and no facial feature is known to indicate "
+    "it. The public face-photo sets behind published autism classifiers were scraped from the web "
+    "without diagnosis verification or consent; the widely used Kaggle set was removed and, in "
+    "December 2025, dozens of papers built on it were retracted or flagged. Accuracies of 87-99% "
+    "reported on such data mean nothing clinically. The model here is a pipeline demonstration: its "
+    "two classes differ only by an artificial chequered stamp on the forehead of synthetic images, "
+    "which has no relation to autism. Its output is never a diagnosis or a risk score.")
+EVIDENCE_COLOR = (0, 158, 115)  # bluish green outline: where the phantom's condition was drawn
+
+
+def _pretty(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _member_title(member: str) -> str:
+    return "whole face" if member == WHOLE_FACE else _pretty(member)
+
+
+def _probability_chart(labels: tuple[str, ...], probs: np.ndarray) -> go.Figure:
+    order = np.argsort(probs)  # most probable at the top of a horizontal bar chart
+    fig = go.Figure(go.Bar(x=[float(probs[i]) for i in order], y=[_pretty(labels[i]) for i in order],
+                           orientation="h", marker_color="#0072B2",
+                           text=[f"{probs[i]:.2f}" for i in order], textposition="auto"))
+    fig.update_layout(height=60 + 42 * len(labels), margin=dict(l=10, r=10, t=30, b=30),
+                      xaxis=dict(range=[0, 1], title="probability (averaged over the members)"),
+                      title="Class probabilities")
+    return fig
+
+
+def _votes_table(result, screener) -> pd.DataFrame:
+    rows = []
+    for member, probs in result.member_probs.items():
+        rows.append({"member": _member_title(member), "weight": result.member_weights.get(member, 1.0),
+                     "vote": _pretty(result.labels[int(np.argmax(probs))]),
+                     **{_pretty(c): float(p) for c, p in zip(result.labels, probs)}})
+    rows.append({"member": "ENSEMBLE (weighted mean)", "weight": float(sum(result.member_weights.values())),
+                 "vote": _pretty(result.labels[result.top_index]),
+                 **{_pretty(c): float(p) for c, p in zip(result.labels, result.probs)}})
+    return pd.DataFrame(rows)
+
+
+def _cam_panel(folder: str, rgb: np.ndarray, result, screener, target: int,
+               evidence: np.ndarray | None) -> None:
+    """Grad-CAM of ``target`` on the aligned face and on every region crop; with a phantom's known
+    evidence, its outline and whether the CAM's peak falls inside it (the pointing game)."""
+    views = [(WHOLE_FACE, 0)] + [(m, v) for m in screener.members if m != WHOLE_FACE
+                                 for v in range(len(result.crops[m]))]
+    cols = st.columns(4)
+    hits = []
+    for i, (member, view) in enumerate(views):
+        cam = cache.screening_cam(folder, rgb, result, target, member, view)
+        image = result.inputs.member_image(member, view)
+        shown = heatmap_overlay(image, cam)
+        caption = _member_title(member) + (f" (view {view + 1}, mirrored)" if view else "")
+        if evidence is not None:
+            mask = result.inputs.mask_to_member(evidence, member, view)
+            if mask.any():
+                shown = outlines_overlay(shown, [(mask, EVIDENCE_COLOR)])
+                hit = bool(mask[cam_peak(cam)]) if cam.any() else False
+                hits.append(hit)
+                caption += (" · peak inside the drawn condition" if hit
+                            else " · peak OUTSIDE the drawn condition")
+        if not cam.any():
+            caption += " · no location raises this class"
+        cols[i % 4].image(shown, width="stretch", caption=caption)
+    if hits:
+        st.caption(f"Pointing game on this phantom: the CAM's peak falls inside the drawn condition "
+                   f"(green outline) for {sum(hits)} of {len(hits)} member views that see it.")
+
+
+def _gallery_panel(folder: str, task: str, result) -> None:
+    gallery_dir = cache.SCREENING_SAMPLES / task / "gallery"
+    if not gallery_dir.is_dir():
+        st.info(f"No gallery for this task (`{gallery_dir}`: one sub-folder of photos per class).")
+        return
+    files = sorted(p for p in gallery_dir.rglob("*") if p.is_file())
+    fingerprint = hashlib.sha256("|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                                          for p in files).encode()).hexdigest()
+    try:
+        fg = cache.screening_gallery(folder, str(gallery_dir), fingerprint)
+    except FileNotFoundError as exc:
+        st.error(str(exc))
+        return
+    gallery = fg.gallery
+    k = 3
+    classes = gallery.class_ranking(result.embedding, top=None, k=k)
+    st.dataframe(pd.DataFrame([{"rank": i + 1, "class": _pretty(c.label), "distance": c.distance,
+                                "gallery photos": c.n_gallery} for i, c in enumerate(classes)]),
+                 hide_index=True, width="stretch", column_config={
+                     "distance": st.column_config.NumberColumn(
+                         "cosine distance", format="%.3f",
+                         help=f"mean of the class's {k} nearest gallery photos (fewer when it has fewer)")})
+    st.caption(f"Classes ranked by distance to the gallery: {len(gallery.classes)} classes, gallery of "
+               f"{len(gallery)} photos (`{gallery_dir.relative_to(cache.SAMPLES_ROOT.parent)}`)"
+               + (f"; {len(fg.skipped)} photos skipped (no face)" if fg.skipped else "") + ".")
+    cols = st.columns(6)
+    for i, match in enumerate(gallery.rank(result.embedding, top=6)):
+        cols[i].image(str(fg.paths[match.id]), width="stretch",
+                      caption=f"{_pretty(match.label)} · {match.distance:.3f}")
+
+
+def _card_figures(card) -> None:
+    for name, title in (("phantom_test", "Held-out phantoms (an identity never seen in training)"),
+                        ("validation", "Cross-validation (out-of-fold, training identity)")):
+        report = card.metrics.get(name)
+        if not isinstance(report, dict) or "accuracy" not in report:
+            continue
+        line = (f"**{title}**: {report['n_cases']} faces, accuracy {report['accuracy']:.3f}, balanced "
+                f"accuracy {report['balanced_accuracy']:.3f}, ECE {report.get('ece', float('nan')):.3f}")
+        if report.get("top_k"):
+            line += f"; {top_k_caption(report)}"
+        game = report.get("pointing_game", {}).get(WHOLE_FACE) if isinstance(report.get("pointing_game"),
+                                                                             dict) else None
+        if game and game.get("score") is not None:
+            line += f"; Grad-CAM pointing game (whole face) {game['score']:.2f} over {game['n']} faces"
+        st.markdown(line)
+        cm = report.get("confusion_matrix")
+        if cm and name == "phantom_test":
+            labels = [_pretty(c) for c in report["labels"]]
+            fig = go.Figure(go.Heatmap(z=cm, x=labels, y=labels, colorscale="Blues", text=cm,
+                                       texttemplate="%{text}", showscale=False))
+            fig.update_layout(height=120 + 40 * len(labels), margin=dict(l=10, r=10, t=30, b=10),
+                              xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
+                              title="Confusion matrix, held-out phantoms")
+            st.plotly_chart(fig, width="stretch")
+
+
+st.title("Face screening")
+widgets.research_note()
+models = cache.screening_models()
+if not models:
+    st.info("No face screening weights yet (`weights/face_screening/<task>/model.json`). Train them "
+            "with `python -m train.classifier --phantoms 1200 --screen-task skin` (or `--data FOLDER` "
+            "of your own photos, one sub-folder per class).")
+    st.stop()
+task = st.sidebar.radio("Task", list(models), format_func=lambda t: TASK_TITLES.get(t, t), key=f"{KEY}_task")
+if task == "autism":
+    st.warning(AUTISM_STATEMENT)
+folder = models[task]
+screener = cache.get_screener(folder)
+card = screener.card
+if card.synthetic:
+    st.warning(f"Demo weights trained on SYNTHETIC phantoms only ({card.training.get('data', '')}). "
+               "On a real photo their output means nothing; they show how the analysis works.")
+st.caption(f"{TASK_TITLES.get(task, task)}: {len(screener.labels)} classes "
+           f"({', '.join(_pretty(c) for c in screener.labels)}); members: "
+           f"{', '.join(_member_title(m) for m in screener.members)}, softmax outputs averaged.")
+
+samples = {**cache.screening_cases(task), **cache.face_samples()}
+photo = widgets.face_photo_input(KEY, samples)
+if photo is None:
+    st.stop()
+name, rgb = photo
+try:
+    lm = cache.face_landmarks(rgb)
+except FaceError as exc:
+    st.error(f"{name}: {exc}")
+    st.stop()
+for notice in lm.notices:
+    st.info(notice)
+top_n = st.sidebar.slider("Top N", 1, len(screener.labels), min(3, len(screener.labels)), key=f"{KEY}_topn")
+result = cache.screen(folder, rgb, lm, top_n)
+
+face_col, bar_col, top_col = st.columns([1, 1.4, 1])
+face_col.image(result.aligned, width="stretch", caption=f"{name}: aligned by the eye centres")
+bar_col.plotly_chart(_probability_chart(result.labels, result.probs), width="stretch")
+with top_col:
+    st.markdown(f"**Top {top_n}** of {len(result.labels)} classes")
+    st.dataframe(pd.DataFrame([{"rank": i + 1, "class": _pretty(c), "probability": p}
+                               for i, (c, p) in enumerate(result.top)]), hide_index=True, width="stretch",
+                 column_config={"probability": st.column_config.ProgressColumn(
+                     "probability", format="%.3f", min_value=0.0, max_value=1.0)})
+    widgets.model_badge(f"{task} screening model", card)
+
+st.subheader("What each region voted")
+votes = _votes_table(result, screener)
+st.dataframe(votes, hide_index=True, width="stretch", column_config={
+    "weight": st.column_config.NumberColumn("weight", format="%.2f"),
+    **{_pretty(c): st.column_config.NumberColumn(_pretty(c), format="%.3f") for c in result.labels}})
+crop_cols = st.columns(len(result.crops) + 1)
+crop_cols[0].image(result.aligned, width="stretch", caption="whole face")
+for col, (member, crops) in zip(crop_cols[1:], result.crops.items()):
+    col.image(crops[0], width="stretch", caption=_member_title(member))
+
+st.subheader("Where the networks looked (Grad-CAM)")
+target = st.selectbox("Explain the class", range(len(result.labels)), index=result.top_index,
+                      format_func=lambda i: f"{_pretty(result.labels[i])} ({result.probs[i]:.2f})",
+                      key=f"{KEY}_target")
+if st.toggle("Compute Grad-CAM for every member", value=True, key=f"{KEY}_cam"):
+    _cam_panel(folder, rgb, result, screener, int(target), cache.screening_evidence(task, name))
+    st.caption("Red = where evidence for the class raised its score most. Trust it only as far as the "
+               "card's pointing-game score goes.")
+
+gallery_col, measure_col = st.columns([1.6, 1])
+with gallery_col:
+    st.subheader("Closest gallery cases")
+    _gallery_panel(folder, task, result)
+with measure_col:
+    st.subheader("Measurements")
+    rows = measurement_table(measure_face(lm.points))
+    st.dataframe(pd.DataFrame([{"measurement": r["name"], "value": r["value"], "unit": r["unit"]}
+                               for r in rows]), hide_index=True, width="stretch", height=320,
+                 column_config={"value": st.column_config.NumberColumn(format="%.3f")})
+    st.caption("From the face analysis page (definitions and lines there).")
+
+with st.expander("The model's card: how it was trained and how it scored", expanded=False):
+    _card_figures(card)
+    st.caption(card.training.get("command", ""))
