@@ -50,6 +50,10 @@ def test_phantom_smoke_run_writes_a_loadable_card(tmp_path: Path) -> None:
     assert pg["whole_face"]["n"] + pg["whole_face"]["skipped"] == 8
     assert pg["whole_face"]["skipped"] == 2  # the healthy faces carry no evidence
     assert set(pg["regions"]) == set(SCREEN_REGIONS)
+    assert set(pg["pixels"]) == {"whole_face", "regions"} and "TRUE class" in pg["rule"]
+    assert "TRAINING identity" in test["identity"]
+    held = card.metrics["phantom_test_held_out_identity"]
+    assert "NEVER used for training" in held["identity"] and held["n_cases"] == 8
     assert test["gallery"]["gallery_size"] == 16 and card.metrics["gallery"]["size"] == 16
     assert (out / "gallery.npz").stat().st_size < 1_000_000
     with (out / HISTORY_FILE).open() as fh:
@@ -135,3 +139,17 @@ def test_augment_keeps_shapes_and_range() -> None:
     assert face.shape == (4, 3, 32, 32) and out["nose"].shape == (4, 1, 3, 16, 16)
     assert out["cheeks"].shape == (4, 2, 3, 16, 16)
     assert all(0 <= t.min() and t.max() <= 1 for t in (face, *out.values()))
+
+
+def test_evidence_regions_are_the_facial_regions_holding_the_change() -> None:
+    from core.face.regions import LABEL_NAMES, region_label_mask
+    from train.classifier import evidence_regions
+
+    faces = {f.label: f for f in phantom_set("autism", 2, seed=3)}
+    marked, plain = faces["asd_label"], faces["td_label"]
+    assert not evidence_regions(plain).any()
+    regions = evidence_regions(marked)
+    labels = region_label_mask(marked.landmarks)
+    assert set(np.unique(labels[regions])) == {LABEL_NAMES.index("forehead")}  # the stamp's region, whole
+    assert (marked.evidence & regions).sum() >= 0.9 * marked.evidence.sum()
+    assert regions.sum() > marked.evidence.sum()
