@@ -205,9 +205,63 @@ def bench_face(n: int) -> list[dict[str, object]]:
             for name, t in timings.items()]
 
 
-def print_table(task: TaskSpec | None, rows: list[dict[str, object]]) -> None:
-    """One task's rows as a plain-text table (``task`` None: the face pipeline)."""
-    print(f"\n{task.title} ({PIPELINES[task.name].text})" if task else f"\nFace analysis ({FACE_TEXT})")
+SCREENING_TEXT = ("decode JPEG -> Face Mesh on the photo and its mirror -> align, 6 region crops -> "
+                  "whole-face + region CNNs, softmaxes averaged -> Grad-CAM of the top class on the "
+                  "whole face")
+
+
+def screening_models() -> dict[str, object]:
+    """Name -> Screener: the shipped screening models, or a random-init default-size ensemble when
+    none is shipped (the timing depends on the architecture, not on the weights)."""
+    from core.face.screening import Screener
+    from core.tasks import WEIGHTS_ROOT
+    from train.classifier import new_model, parse_args, screening_card
+
+    root = WEIGHTS_ROOT / "face_screening"
+    found = {d.name: Screener.from_folder(d) for d in sorted(root.glob("*")) if (d / "model.json").is_file()}
+    if found:
+        return found
+    args = parse_args(["--phantoms", "1", "--screen-task", "skin"])
+    labels = ["a", "b", "c", "d"]
+    return {"default size, random init": Screener(new_model(args, len(labels), 0).eval(),
+                                                  screening_card(args, labels))}
+
+
+def bench_screening(n: int) -> list[dict[str, object]]:
+    """One photo through landmarks, alignment, the whole ensemble and one Grad-CAM, per screening
+    model, against one Face Mesh pass on the same photo (issue target: <= 400 ms p50)."""
+    from core.explain import classification_cam
+    from core.face.landmarks import detect_landmarks, oriented_rgb
+
+    photos = face_photos(n)
+    models = screening_models()
+
+    def pipeline(screener: object) -> Callable[[int], object]:
+        def run(i: int) -> object:
+            rgb = oriented_rgb(photos[i % n])
+            result = screener.predict(rgb, detect_landmarks(rgb))
+            return classification_cam(screener, result, result.top_index)
+        return run
+
+    def mesh_only(i: int) -> object:
+        return detect_landmarks(oriented_rgb(photos[i % n]), mirror_average=False)
+
+    first, rgb0 = next(iter(models.values())), oriented_rgb(photos[0])
+    classification_cam(first, first.predict(rgb0, detect_landmarks(rgb0)), 0)  # imports grad-cam once
+    fns = {f"screening: {name}": pipeline(s) for name, s in models.items()}
+    timings = interleaved({**fns, FACE_BASELINE: mesh_only}, n)
+    params = {f"screening: {name}": sum(p.numel() for p in s.model.parameters()) / 1e6
+              for name, s in models.items()}
+    return [{"task": "face_screening", "model": name, "input": "512x600 JPEG",
+             "params_M": params.get(name, 0.0), **t,
+             "ratio_to_baseline_p50": t["p50_ms"] / timings[FACE_BASELINE]["p50_ms"]}
+            for name, t in timings.items()]
+
+
+def print_table(task: TaskSpec | None, rows: list[dict[str, object]], title: str = "") -> None:
+    """One task's rows as a plain-text table (``task`` None: the face pipeline, or ``title``)."""
+    print(f"\n{task.title} ({PIPELINES[task.name].text})" if task
+          else f"\n{title or 'Face analysis (' + FACE_TEXT + ')'}")
     print(f"{'model':<30}{'params':>8}{'p50 ms':>9}{'p95 ms':>9}{'x baseline':>12}")
     for r in rows:
         print(f"{r['model']:<30}{r['params_M']:>7.2f}M{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}"
@@ -217,7 +271,7 @@ def print_table(task: TaskSpec | None, rows: list[dict[str, object]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=[*PIPELINES, "face", "all"], default="all",
+    p.add_argument("--task", choices=[*PIPELINES, "face", "face_screening", "all"], default="all",
                    help="task (default all)")
     p.add_argument("--frames", type=int, default=30, help="timed frames per model (default 30)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
@@ -237,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         face_rows = bench_face(args.frames)
         print_table(None, face_rows)
         rows += face_rows
+    if args.task in ("face_screening", "all"):
+        screening_rows = bench_screening(args.frames)
+        print_table(None, screening_rows, f"Face screening ({SCREENING_TEXT})")
+        rows += screening_rows
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak resident memory of this process: {peak_mb:.0f} MB ({args.threads} torch threads)")
     if args.json:
