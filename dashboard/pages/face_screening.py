@@ -127,8 +127,9 @@ def _gallery_panel(folder: str, task: str, result) -> None:
 
 
 def _card_figures(card) -> None:
-    for name, title in (("phantom_test", "Held-out phantoms (an identity never seen in training)"),
-                        ("validation", "Cross-validation (out-of-fold, training identity)")):
+    for name, title in (("phantom_test", "Fresh phantoms of the training identity (seeds never trained on)"),
+                        ("phantom_test_held_out_identity", "Phantoms of an identity NEVER seen in training"),
+                        ("validation", "Validation (held-out split of the training data)")):
         report = card.metrics.get(name)
         if not isinstance(report, dict) or "accuracy" not in report:
             continue
@@ -142,13 +143,13 @@ def _card_figures(card) -> None:
             line += f"; Grad-CAM pointing game (whole face) {game['score']:.2f} over {game['n']} faces"
         st.markdown(line)
         cm = report.get("confusion_matrix")
-        if cm and name == "phantom_test":
+        if cm and name.startswith("phantom_test"):
             labels = [_pretty(c) for c in report["labels"]]
             fig = go.Figure(go.Heatmap(z=cm, x=labels, y=labels, colorscale="Blues", text=cm,
                                        texttemplate="%{text}", showscale=False))
             fig.update_layout(height=120 + 40 * len(labels), margin=dict(l=10, r=10, t=30, b=10),
                               xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
-                              title="Confusion matrix, held-out phantoms")
+                              title=f"Confusion matrix: {title.lower()}")
             st.plotly_chart(fig, width="stretch")
 
 
