@@ -110,6 +110,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--test-phantoms", type=int, default=200,
                    help="with --phantoms: faces of the HELD-OUT identity scored at the end")
     p.add_argument("--phantom-seed", type=int, default=0, help="seed of the training phantoms")
+    p.add_argument("--identity-variation", type=float, default=0.0,
+                   help="share of training phantoms whose face is first made to look less like the one "
+                        "training portrait (skin smoothed, tone shifted; train/phantoms/face.py)")
     p.add_argument("--test-seed", type=int, default=2026, help="seed of the held-out test phantoms")
     p.add_argument("--folds", type=int, help="k-fold cross-validation; 1: one stratified 80/20 split; "
                    f"0: none (default: 5 when the smallest class has < {SMALL_CLASS} photos, else 1)")
@@ -191,11 +194,11 @@ def photo_set(items: list[tuple[Path, str]], spec: dict, regions: list[str]) -> 
     return stack_inputs(prepared, y, ids, labels, regions), skipped
 
 
-def phantom_faces(task: str, n: int, seed: int, identity: str) -> list[Any]:
+def phantom_faces(task: str, n: int, seed: int, identity: str, identity_variation: float = 0.0) -> list[Any]:
     """Phantom faces of a screening task (train/phantoms/face.py)."""
     from train.phantoms.face import phantom_set
 
-    return phantom_set(task, n, seed, identity=identity)
+    return phantom_set(task, n, seed, identity=identity, identity_variation=identity_variation)
 
 
 def phantom_face_set(faces: list[Any], labels: list[str], spec: dict, regions: list[str]) -> FaceSet:
@@ -650,7 +653,8 @@ def load_data(args: argparse.Namespace) -> tuple[FaceSet, int, list[str]]:
         from train.phantoms.face import SCREEN_TASKS
 
         labels = list(SCREEN_TASKS[args.screen_task])
-        faces = phantom_faces(args.screen_task, args.phantoms, args.phantom_seed, "train")
+        faces = phantom_faces(args.screen_task, args.phantoms, args.phantom_seed, "train",
+                              args.identity_variation)
         return phantom_face_set(faces, labels, spec, args.regions), 0, labels
     items = folder_items(args.data) if args.data else csv_items(args.csv)
     data, skipped = photo_set(items, spec, args.regions)
@@ -700,7 +704,9 @@ def _provenance(args: argparse.Namespace, data: FaceSet, skipped: int, history: 
         from train.phantoms.face import TASK_NOTES
 
         words = (f"{args.phantoms} synthetic phantom faces (train/phantoms/face.py, seed "
-                 f"{args.phantom_seed}) of the TRAINING identity; synthetic conditions on real portraits")
+                 f"{args.phantom_seed}) of the TRAINING identity; synthetic conditions on real portraits"
+                 + (f"; {args.identity_variation:.0%} with the face's skin smoothed and its tone shifted "
+                    "first" if args.identity_variation else ""))
         caveat = TASK_NOTES[args.screen_task]
     else:
         words = (f"{len(data)} face photos from {args.data or args.csv} "

@@ -222,3 +222,17 @@ def test_cli_writes_image_folder_evidence_and_manifest(tmp_path):
         assert set(np.unique(mask)) <= {0, 255}
         np.testing.assert_array_equal(mask > 0, ph.evidence)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["asd_label", "evidence", "manifest.csv", "td_label"]
+
+
+def test_identity_variation_changes_the_face_not_the_pose_or_the_class() -> None:
+    from train.phantoms.face import phantom_set
+
+    plain = phantom_set("skin", 4, seed=21)
+    varied = phantom_set("skin", 4, seed=21, identity_variation=1.0)
+    for a, b in zip(plain, varied):
+        assert a.label == b.label and np.array_equal(a.landmarks.points, b.landmarks.points)
+        oval = b.evidence | (np.abs(a.rgb.astype(int) - b.rgb.astype(int)).sum(axis=2) > 0)
+        assert oval.any()  # something changed ...
+    healthy = next(i for i, f in enumerate(plain) if f.label == "healthy")
+    assert not varied[healthy].evidence.any()  # ... but a varied healthy face carries no evidence
+    assert phantom_set("skin", 2, seed=21, identity_variation=0.0)[0].rgb.tobytes() == plain[0].rgb.tobytes()

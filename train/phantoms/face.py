@@ -509,6 +509,26 @@ def _reshape(image: np.ndarray, pts: np.ndarray, label: str, rng: np.random.Gene
 
 
 # ---------------------------------------------------------------- phantoms
+def vary_identity(image: np.ndarray, face: _Face, rng: np.random.Generator) -> np.ndarray:
+    """Make the one training face look less like itself, before any class is drawn: skin smoothed
+    (younger, fewer wrinkles) and its tone shifted (lighter, darker, pinker, yellower) inside the
+    face oval, each in a random share of samples. Every class gets the same nuisance, so a
+    classifier must tell the classes by the drawn change, not by this person's skin."""
+    oval = _soft(face.masks["face_oval"], 0.05 * face.ipd)[..., None]
+    out = image.astype(np.float32)
+    if rng.random() < 0.6:
+        smooth = cv2.bilateralFilter(image, 0, float(rng.uniform(15, 45)), 0.04 * face.ipd).astype(np.float32)
+        k = rng.uniform(0.4, 1.0)
+        out = out * (1 - k * oval) + smooth * (k * oval)
+    if rng.random() < 0.8:
+        lab = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
+        shift = np.array([rng.uniform(-25, 20), rng.uniform(-6, 12), rng.uniform(-10, 8)], np.float32)
+        lab += shift * (255 / 100, 1, 1) * oval  # L is stored 0..255 for 0..100
+        shifted = cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB).astype(np.float32)
+        out = out * (1 - oval) + shifted * oval
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
 def _classes(task: str) -> tuple[str, ...]:
     if task not in SCREEN_TASKS:
         raise ValueError(f"unknown face screening task {task!r}; choose one of {', '.join(SCREEN_TASKS)}")
@@ -516,7 +536,7 @@ def _classes(task: str) -> tuple[str, ...]:
 
 
 def make_phantom(task: str, label: str, source: FaceSource, rng: np.random.Generator,
-                 augment: AugmentConfig = MILD) -> PhantomFace:
+                 augment: AugmentConfig = MILD, identity_variation: float = 0.0) -> PhantomFace:
     """One phantom of class ``label``: the portrait mirrored and posed, the class change made, then
     lighting, colour and degradation (all from ``augment``).
 
@@ -530,6 +550,8 @@ def make_phantom(task: str, label: str, source: FaceSource, rng: np.random.Gener
         source: the portrait and its landmarks.
         rng: a seeded Generator (``np.random.default_rng(...)``: it must be able to spawn).
         augment: the augmentation strengths (occluders and background changes apply if set).
+        identity_variation: share of phantoms whose face is first made to look less like the
+            portrait (:func:`vary_identity`; its own random stream, so nothing else changes).
 
     Raises:
         ValueError: unknown task or label.
@@ -538,10 +560,13 @@ def make_phantom(task: str, label: str, source: FaceSource, rng: np.random.Gener
     if label not in classes:
         raise ValueError(f"unknown class {label!r} for task {task!r}; choose one of {', '.join(classes)}")
     draw_rng = rng.spawn(1)[0]
+    vary_rng = rng.spawn(1)[0] if identity_variation else None
     levels, pts, _ = source.pick(augment, rng)
     pose = pose_homography(source.shape, pts, augment, rng)
     image = warp_from_pyramid(levels, pose, source.shape, pts[:, :2].mean(axis=0))
     pts = _apply(pose, pts)
+    if vary_rng is not None and vary_rng.random() < identity_variation:
+        image = vary_identity(image, _Face.of(pts, source.shape), vary_rng)
     if task == "syndrome":
         image, pts, evidence = _reshape(image, pts, label, rng, draw_rng)
     else:
@@ -567,7 +592,8 @@ def face_source(identity: str = "train") -> FaceSource:
     return sources_from([Path(cbook.get_sample_data(TRAIN_PHOTO, asfileobj=False))], glasses=True)[0]
 
 
-def iter_phantoms(task: str, n: int, seed: int, identity: str = "train") -> Iterator[PhantomFace]:
+def iter_phantoms(task: str, n: int, seed: int, identity: str = "train",
+                  identity_variation: float = 0.0) -> Iterator[PhantomFace]:
     """Phantom ``i`` (0..n-1) has class ``SCREEN_TASKS[task][i % C]`` and Generator ``[seed, i]``:
     balanced (the remainder goes to the first classes) and reproducible one by one."""
     classes = _classes(task)
@@ -575,13 +601,16 @@ def iter_phantoms(task: str, n: int, seed: int, identity: str = "train") -> Iter
         raise ValueError(f"need n >= 0, got {n}")
     source = face_source(identity)
     for i in range(n):
-        yield make_phantom(task, classes[i % len(classes)], source, np.random.default_rng([seed, i]))
+        yield make_phantom(task, classes[i % len(classes)], source, np.random.default_rng([seed, i]),
+                           identity_variation=identity_variation)
 
 
-def phantom_set(task: str, n: int, seed: int, identity: str = "train") -> list[PhantomFace]:
+def phantom_set(task: str, n: int, seed: int, identity: str = "train",
+                identity_variation: float = 0.0) -> list[PhantomFace]:
     """``n`` phantoms of a task, balanced over its classes, on the ``train`` (grace_hopper) or
-    ``held_out`` (astronaut) identity; the same seed gives identical pixels."""
-    return list(iter_phantoms(task, n, seed, identity))
+    ``held_out`` (astronaut) identity; the same seed gives identical pixels. ``identity_variation``:
+    see :func:`make_phantom` (for training sets; test sets keep the portrait as it is)."""
+    return list(iter_phantoms(task, n, seed, identity, identity_variation))
 
 
 def write_dataset(out: str | Path, task: str, n: int, seed: int, identity: str = "train", *,
