@@ -53,7 +53,7 @@ from core.face.screening import (
     to_tensor,
 )
 from core.models import create_model
-from core.models.screening import DEFAULT_REGIONS, ScreeningNet, mean_softmax
+from core.models.screening import BACKBONES, DEFAULT_REGIONS, ScreeningNet, mean_softmax
 from core.weights import HISTORY_FILE, ModelCard, save_model, write_card
 
 log = logging.getLogger("train.classifier")
@@ -132,6 +132,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(default), or leave the colours as photographed")
     p.add_argument("--regions", nargs="+", default=list(DEFAULT_REGIONS), choices=list(SCREEN_REGIONS))
     p.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128], help="whole-face CNN stages")
+    p.add_argument("--backbone", choices=BACKBONES, default="small_cnn",
+                   help="whole-face network: our small CNN (default) or torchvision's mobilenet_v3_small "
+                        "(random init; --pretrained loads a local torchvision checkpoint into it)")
     p.add_argument("--region-widths", type=int, nargs="+", default=[16, 32, 64, 128],
                    help="region CNN stages")
     p.add_argument("--pretrained", type=Path,
@@ -448,7 +451,8 @@ def screening_card(args: argparse.Namespace, labels: list[str], training: dict |
     return ModelCard(
         task="face_screening", arch="screening_net",
         arch_config={"classes": len(labels), "regions": list(args.regions), "widths": list(args.widths),
-                     "region_widths": list(args.region_widths), "dropout": 0.2},
+                     "region_widths": list(args.region_widths), "dropout": 0.2,
+                     "whole_face_backbone": args.backbone},
         labels=list(labels), input=_spec_of(args),
         postprocess={"ensemble": "mean_softmax", "member_weights": {m: 1.0 for m in members}},
         title=f"Face screening ({args.screen_task}): whole-face CNN + {len(args.regions)} region CNNs, ours",
@@ -459,7 +463,8 @@ def new_model(args: argparse.Namespace, n_classes: int, seed: int) -> ScreeningN
     """A fresh ensemble (random init, or ``--pretrained`` tensors where names and shapes match)."""
     torch.manual_seed(seed)
     model = create_model("screening_net", classes=n_classes, regions=list(args.regions),
-                         widths=list(args.widths), region_widths=list(args.region_widths), dropout=0.2)
+                         widths=list(args.widths), region_widths=list(args.region_widths), dropout=0.2,
+                         whole_face_backbone=args.backbone)
     if args.pretrained:
         load_pretrained(model, args.pretrained)
     return model.to(memory_format=torch.channels_last)
@@ -478,7 +483,14 @@ def load_pretrained(model: torch.nn.Module, path: Path) -> int:
         raise SystemExit(f"--pretrained {path}: no safetensors file there")
     source = load_file(str(file))
     state = model.state_dict()
-    matched = {k: v.to(state[k].dtype) for k, v in source.items() if k in state and v.shape == state[k].shape}
+    # Our own weights folders match by name; a torchvision checkpoint's "features.*" tensors match the
+    # whole-face backbone's ("whole_face.features_net.*").
+    def target(k: str) -> str | None:
+        tv = "whole_face.features_net." + k.removeprefix("features.") if k.startswith("features.") else k
+        return next((c for c in (k, tv) if c in state and source[k].shape == state[c].shape), None)
+
+    names = {k: target(k) for k in source}
+    matched = {c: source[k].to(state[c].dtype) for k, c in names.items() if c is not None}
     if not matched:
         raise SystemExit(f"--pretrained {file}: no tensor matches the model by name and shape")
     model.load_state_dict(matched, strict=False)

@@ -69,6 +69,45 @@ class MemberNet(nn.Module):
         return self.stages[-1]
 
 
+class TorchvisionMember(nn.Module):
+    """A torchvision backbone (``mobilenet_v3_small``, random init) as a member: its ``features``
+    keep torchvision's parameter names, so a user's local ImageNet checkpoint loads by name
+    (``train.classifier --pretrained``); global average pooling, dropout and our linear head."""
+
+    BACKBONES = ("mobilenet_v3_small",)
+
+    def __init__(self, classes: int, backbone: str = "mobilenet_v3_small", dropout: float = 0.2) -> None:
+        super().__init__()
+        if backbone not in self.BACKBONES:
+            raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(self.BACKBONES)}")
+        from torchvision.models import mobilenet_v3_small
+
+        net = mobilenet_v3_small(weights=None)
+        self.features_net = net.features
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(net.classifier[0].in_features, classes)
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of the pooled feature vector (the embedding)."""
+        return self.head.in_features
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Bx3xHxW normalised images -> BxD pooled features."""
+        return torch.flatten(F.adaptive_avg_pool2d(self.features_net(x), 1), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Bx3xHxW -> BxC logits."""
+        return self.head(self.dropout(self.features(x)))
+
+    def cam_layer(self) -> nn.Module:
+        """The last feature block (Grad-CAM hooks its output)."""
+        return self.features_net[-1]
+
+
+BACKBONES = ("small_cnn", *TorchvisionMember.BACKBONES)
+
+
 class ScreeningNet(nn.Module):
     """Whole-face CNN + one CNN per screening region, in ONE module.
 
@@ -78,11 +117,13 @@ class ScreeningNet(nn.Module):
         widths: whole-face network channels per stage.
         region_widths: region networks' channels per stage.
         dropout: before each linear head.
+        whole_face_backbone: ``"small_cnn"`` (:class:`MemberNet` with ``widths``) or a torchvision
+            backbone (``"mobilenet_v3_small"``, :class:`TorchvisionMember`; ``widths`` unused).
     """
 
     def __init__(self, classes: int = 2, regions: Sequence[str] = DEFAULT_REGIONS,
                  widths: Sequence[int] = (16, 32, 64, 128), region_widths: Sequence[int] = (16, 32, 64, 128),
-                 dropout: float = 0.2) -> None:
+                 dropout: float = 0.2, whole_face_backbone: str = "small_cnn") -> None:
         super().__init__()
         if classes < 2:
             raise ValueError(f"a screening classifier needs at least 2 classes, got {classes}")
@@ -91,7 +132,11 @@ class ScreeningNet(nn.Module):
             raise ValueError(f"region names must be unique and not {WHOLE_FACE!r}, got {regions}")
         self.classes = int(classes)
         self.regions = regions
-        self.whole_face = MemberNet(classes, widths, dropout)
+        if whole_face_backbone not in BACKBONES:
+            raise ValueError(f"unknown whole-face backbone {whole_face_backbone!r}; choose one of "
+                             f"{', '.join(BACKBONES)}")
+        self.whole_face = (MemberNet(classes, widths, dropout) if whole_face_backbone == "small_cnn"
+                           else TorchvisionMember(classes, whole_face_backbone, dropout))
         self.region_nets = nn.ModuleDict({r: MemberNet(classes, region_widths, dropout) for r in regions})
 
     @property
@@ -99,7 +144,7 @@ class ScreeningNet(nn.Module):
         """Member names: ``"whole_face"`` then the regions."""
         return (WHOLE_FACE, *self.regions)
 
-    def member(self, name: str) -> MemberNet:
+    def member(self, name: str) -> MemberNet | TorchvisionMember:
         """The network of one member (raises KeyError listing the members)."""
         if name == WHOLE_FACE:
             return self.whole_face
@@ -166,7 +211,7 @@ def _whole_face_cam_layer(model: nn.Module) -> nn.Module:
                 description="face screening: whole-face CNN + one small CNN per facial region, "
                             "mean of softmaxes, ours",
                 classes=2, regions=DEFAULT_REGIONS, widths=(16, 32, 64, 128),
-                region_widths=(16, 32, 64, 128), dropout=0.2)
+                region_widths=(16, 32, 64, 128), dropout=0.2, whole_face_backbone="small_cnn")
 def build_screening_net(**cfg: object) -> nn.Module:
     """A fresh region-wise screening ensemble."""
     return ScreeningNet(**cfg)

@@ -256,3 +256,32 @@ def test_skin_balance_brings_the_median_skin_to_the_card_tone(rgb, lm) -> None:
     np.testing.assert_array_equal(balanced.crops["nose"][0], expected_nose)  # crops get the face's gains
     with pytest.raises(WeightsError, match="colour"):
         prepare_inputs(rgb, lm, {**spec, "colour": "sepia"}, ["nose"])
+
+
+def test_torchvision_whole_face_backbone_fits_the_budget_and_explains(rgb, lm, tmp_path) -> None:
+    """mobilenet_v3_small (random init) as the whole-face member: outputs, Grad-CAM, size, and a
+    torchvision-style checkpoint loading into it by name (train.classifier --pretrained)."""
+    from safetensors.torch import save_file
+    from torchvision.models import mobilenet_v3_small
+
+    from core.explain import classification_cam
+    from train.classifier import load_pretrained
+
+    card = _card()
+    card = replace(card, arch_config={**card.arch_config, "whole_face_backbone": "mobilenet_v3_small"})
+    torch.manual_seed(0)
+    model = create_model(card.arch, **card.arch_config)
+    screener = Screener(model, card)
+    result = screener.predict(rgb, lm)
+    assert result.probs.shape == (len(LABELS),) and abs(float(result.probs.sum()) - 1) < 1e-5
+    assert result.embedding.shape == (576,)
+    cam = classification_cam(screener, result, result.top_index)
+    assert cam.shape == result.aligned.shape[:2] and 0 <= cam.min() and cam.max() <= 1
+    big = create_model(card.arch, **{**card.arch_config, "widths": [16, 32, 64, 128],
+                                     "region_widths": [16, 32, 64, 128]})
+    assert sum(p.numel() for p in big.parameters()) * 2 < 10_000_000  # fp16 bytes
+    tv = {k: v.contiguous() for k, v in mobilenet_v3_small(weights=None).state_dict().items()
+          if k.startswith("features.")}
+    save_file(tv, str(tmp_path / "imagenet.safetensors"))
+    assert load_pretrained(model, tmp_path / "imagenet.safetensors") == len(tv)
+    assert torch.equal(model.whole_face.features_net[0][0].weight, tv["features.0.0.weight"])
