@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from core.biometry import ellipse_mask, fit_head_ellipse
-from core.imaging import load_image, to_gray_u8
+from core.imaging import load_image, to_gray_u8, to_rgb_u8
 from core.rle import rle_decode
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ HC18_SPLITS = {
     "test_set": "test_set_pixel_size.csv",
 }
 _HC18_NAME = re.compile(r"^(?P<exam>\d+)_(?P<frame>\d*)HC\.png$", re.IGNORECASE)
+HC18_FRAME = _HC18_NAME  # public: the model lab's layout detection matches the same names
 
 
 class DatasetError(ValueError):
@@ -45,7 +46,7 @@ class Case:
 
     Attributes:
         name: file name of the image, unique within its dataset.
-        image: HxW uint8 greyscale image.
+        image: HxW uint8 greyscale image (HxWx3 uint8 RGB for photos: the ImageFolder layout).
         mask: HxW bool ground-truth mask, or None when the split has no labels.
         pixel_size_mm: isotropic pixel size in mm, or None when unknown.
         group: the unit to split by (the exam for HC18), so frames of one exam stay together.
@@ -160,6 +161,7 @@ def _read_hc18_split(root: Path, split: str) -> Iterator[Case]:
 #   test/<n>.tif, train_masks.csv (subject,img,pixels: run-length encoded, column-major)
 _NERVE_TRAIN = re.compile(r"^(?P<subject>\d+)_(?P<frame>\d+)\.tif$", re.IGNORECASE)
 _NERVE_TEST = re.compile(r"^(?P<frame>\d+)\.tif$", re.IGNORECASE)
+NERVE_TRAIN_FRAME, NERVE_TEST_FRAME = _NERVE_TRAIN, _NERVE_TEST  # public, for layout detection
 
 
 def _nerve_rle_masks(root: Path) -> dict[str, str]:
@@ -213,9 +215,48 @@ def read_kaggle_nerve(root: str | Path, split: str = "train") -> Iterator[Case]:
                          "frame": int(m.group("frame")), "path": str(path)})
 
 
+# ImageFolder (torchvision's layout, face screening photos): <root>/<class>/<photo>, photos may sit
+# in deeper folders under their class; the class is the sub-folder's name.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+def image_folder_items(root: str | Path) -> list[tuple[Path, str]]:
+    """``(photo, class)`` pairs of an ImageFolder tree, classes and photos in name order.
+
+    Hidden files and folders (``.name``) are skipped.
+    """
+    root = Path(root)
+    classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    return [(p, d.name) for d in classes for p in sorted(d.rglob("*"))
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            and not any(part.startswith(".") for part in p.relative_to(d).parts)]
+
+
+def read_image_folder(root: str | Path) -> Iterator[Case]:
+    """Read an ImageFolder tree into cases: HxWx3 RGB photos labelled by their sub-folder.
+
+    Yields:
+        :class:`Case` named ``<class>/<path below the class folder>``, ``meta["label"]`` the
+        class name, ``group`` the case name (nothing in the layout says which photos show the
+        same person).
+
+    Raises:
+        DatasetError: if no class sub-folder holds a photo.
+    """
+    root = Path(root)
+    items = image_folder_items(root) if root.is_dir() else []
+    if not items:
+        raise DatasetError(f"{root}: no photos in class sub-folders (expected {root}/<class>/*.jpg)")
+    for path, label in items:
+        name = f"{label}/{path.relative_to(root / label).as_posix()}"
+        yield Case(name=name, image=to_rgb_u8(load_image(path)), group=name,
+                   meta={"label": label, "path": str(path)})
+
+
 LABELLED_READERS = {
     "hc18": lambda root: read_hc18(root, "training_set"),
     "kaggle_nerve": lambda root: read_kaggle_nerve(root, "train"),
+    "image_folder": read_image_folder,
 }
 
 

@@ -1,12 +1,14 @@
-"""One evaluation engine for segmentation models, shared by ``train.evaluate`` and the pages.
+"""Scoring of segmentation predictions: one row per case, set-level figures, a summary.
 
-It streams cases, predicts them in small batches and returns one row per case plus a summary,
-so a number means the same wherever it is shown.
+The batching and streaming live in the model lab's engine (:mod:`core.lab.engine`), which
+``train.evaluate``, ``train.segmentation`` and the pages all run through; this module says what
+a case scores. :func:`evaluate_segmentation` is the engine on one model, for callers that want
+rows and a summary in one call.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,17 +30,6 @@ class Evaluation:
 
     rows: list[dict[str, Any]]
     summary: dict[str, dict[str, float]]
-
-
-def _batches(cases: Iterable[Case], size: int) -> Iterator[list[Case]]:
-    batch: list[Case] = []
-    for case in cases:
-        batch.append(case)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def case_row(case: Case, result: SegmentationResult, *, biometry: bool) -> dict[str, Any]:
@@ -93,6 +84,12 @@ def _biometry_columns(result: SegmentationResult, case: Case, px: float) -> dict
     }
 
 
+def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """:func:`core.metrics.summarize` of every float column of the rows (bools and ints left out)."""
+    numeric = sorted({k for r in rows for k, v in r.items() if isinstance(v, float)})
+    return {k: metrics.summarize([r[k] for r in rows if k in r]) for k in numeric}
+
+
 def evaluate_segmentation(
     segmenter: Segmenter,
     cases: Iterable[Case],
@@ -101,7 +98,7 @@ def evaluate_segmentation(
     batch_size: int = 4,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> Evaluation:
-    """Predict every case and score it against its ground truth.
+    """Predict every case and score it against its ground truth (the lab engine, one model).
 
     Args:
         segmenter: the predictor.
@@ -110,16 +107,16 @@ def evaluate_segmentation(
         batch_size: cases per forward pass.
         on_row: called with each row as soon as it is ready (progress bars, live tables).
     """
+    from core.lab.engine import run_evaluation  # the engine imports this module: import late
+
     rows: list[dict[str, Any]] = []
-    for batch in _batches(cases, batch_size):
-        for case, result in zip(batch, segmenter.predict_batch([c.image for c in batch])):
-            row = case_row(case, result, biometry=biometry)
+    for batch in run_evaluation({"model": segmenter}, cases, batch_size=batch_size,
+                                settings={"biometry": biometry}):
+        for row in batch.rows["model"]:
             rows.append(row)
             if on_row:
                 on_row(row)
-    numeric = sorted({k for r in rows for k, v in r.items() if isinstance(v, float)})
-    summary = {k: metrics.summarize([r[k] for r in rows if k in r]) for k in numeric}
-    return Evaluation(rows, summary)
+    return Evaluation(rows, summarize_rows(rows))
 
 
 def set_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:

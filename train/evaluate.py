@@ -33,7 +33,8 @@ from typing import Any
 from tqdm import tqdm
 
 from core.datasets import read_hc18, read_kaggle_nerve
-from core.evaluation import Evaluation, evaluate_segmentation, set_metrics
+from core.evaluation import Evaluation, set_metrics, summarize_rows
+from core.lab.engine import collect, predict_stream
 from core.rle import rle_encode
 from core.segmentation import Segmenter
 from core.tasks import TASKS, get_task
@@ -91,16 +92,9 @@ def write_nerve_submission(path: Path, seg: Segmenter, cases: Any, batch_size: i
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(("img", "pixels"))
-        batch: list = []
-        for case in [*cases, None]:
-            if case is not None:
-                batch.append(case)
-                if len(batch) < batch_size:
-                    continue
-            for c, res in zip(batch, seg.predict_batch([c.image for c in batch]) if batch else []):
-                w.writerow((Path(c.name).stem, rle_encode(res.mask)))
-                n += 1
-            batch = []
+        for case, res in predict_stream(seg, cases, batch_size=batch_size):
+            w.writerow((Path(case.name).stem, rle_encode(res.mask)))
+            n += 1
     return n
 
 
@@ -115,11 +109,13 @@ def flat_set_metrics(ev: Evaluation) -> dict[str, Any]:
 
 def _run(seg: Segmenter, cases: Any, total: int | None, args: argparse.Namespace, biometry: bool,
          desc: str) -> Evaluation:
+    """The lab engine (:func:`core.lab.engine.collect`) on one model, with a progress bar."""
     bar = tqdm(total=total, desc=desc, unit="case")
-    ev = evaluate_segmentation(seg, cases, biometry=biometry, batch_size=args.batch_size,
-                               on_row=lambda _: bar.update())
+    result = collect({"model": seg}, cases, task=args.task, batch_size=args.batch_size,
+                     settings={"biometry": biometry}, progress=lambda done, _: bar.update(done - bar.n))
     bar.close()
-    return ev
+    rows = result.rows["model"]
+    return Evaluation(rows, summarize_rows(rows))
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
