@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PORT ?= 8501
 
-.PHONY: run test test-all deps lint bench samples weights weights-fetal weights-nerve weights-face evaluate screenshots help
+.PHONY: run test test-all deps lint bench samples weights weights-fetal weights-nerve weights-face weights-screening evaluate screenshots help
 
 help:
 	@echo "make run      install what is missing, start the dashboard on http://localhost:$(PORT)"
@@ -10,7 +10,7 @@ help:
 	@echo "make test-all also run the slow tests"
 	@echo "make bench    latency / memory benchmark (ratios against smp Unet(resnet34))"
 	@echo "make samples  rewrite data_samples/ from the phantom generators"
-	@echo "make weights  retrain every shipped model (2-core CPU: about 4 hours; weights-fetal, weights-nerve, weights-face)"
+	@echo "make weights  retrain every shipped model (2-core CPU: about 5 hours; weights-fetal, weights-nerve, weights-face, weights-screening)"
 	@echo "make screenshots  refresh dashboard/screenshots (needs playwright + chromium)"
 	@echo "make evaluate evaluate the shipped weights on 200 fresh phantoms, record in the cards"
 	@echo "make bench    also: python -m train.bench --record stores the timings in the cards"
@@ -37,7 +37,7 @@ bench: deps
 samples:
 	$(PYTHON) -m train.make_samples
 
-weights: weights-fetal weights-nerve weights-face
+weights: weights-fetal weights-nerve weights-face weights-screening
 
 NERVE_TRAIN = $(PYTHON) -m train.segmentation --task nerve --phantoms 2000 --batch-size 16 --crop 160 224 --threads 1
 
@@ -73,3 +73,10 @@ weights-face:
 	# The command recorded in the face-region U-Net's card (needs scikit-image for the held-out face).
 	# The time limit ends it (the schedule anneals by then): how many samples it sees depends on the CPU.
 	$(PYTHON) -m train.face_regions --out weights/face_regions/unet --epochs 80 --threads 2 --time-limit-min 32
+
+weights-screening:
+	# The commands recorded in the face screening cards: demo weights on synthetic phantoms of ONE
+	# portrait, each scored on fresh phantoms of it and of a held-out identity (1 thread each: they
+	# ran two at a time on the 2-core CPU).
+	$(PYTHON) -m train.classifier --phantoms 1200 --screen-task syndrome --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 28 --out weights/face_screening/syndrome
+	$(PYTHON) -m train.classifier --phantoms 800 --screen-task autism --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 25 --out weights/face_screening/autism
