@@ -1,0 +1,37 @@
+"""The shipped face screening demo weights: cards state what they are; figures reproduce."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.face.screening import Screener
+from train.phantoms.face import SCREEN_TASKS, TASK_NOTES, phantom_set
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = sorted(p.parent.name for p in (ROOT / "weights" / "face_screening").glob("*/model.json"))
+pytestmark = pytest.mark.skipif(not SHIPPED, reason="no shipped face screening weights")
+
+
+@pytest.mark.parametrize("task", SHIPPED)
+def test_card_says_phantoms_and_holds_both_test_sets(task: str) -> None:
+    screener = Screener.from_folder(ROOT / "weights" / "face_screening" / task)  # sha256 checked
+    card = screener.card
+    assert card.synthetic and card.training["screen_task"] == task and card.labels == list(SCREEN_TASKS[task])
+    assert card.training["caveat"] == TASK_NOTES[task] and card.weights["bytes"] < 10_000_000
+    same, other = card.metrics["phantom_test"], card.metrics["phantom_test_held_out_identity"]
+    assert "TRAINING identity" in same["identity"] and "NEVER used for training" in other["identity"]
+    for report in (same, other):
+        assert report["top_k"]["n_classes"] == len(card.labels) and "pointing_game" in report
+
+
+@pytest.mark.parametrize("task", SHIPPED)
+def test_fresh_phantoms_of_the_training_identity_reproduce_the_card(task: str) -> None:
+    """The first 12 test phantoms (the card's seed): accuracy within reach of the card's figure."""
+    screener = Screener.from_folder(ROOT / "weights" / "face_screening" / task)
+    seed = int(screener.card.training["command"].split("--test-seed ")[1].split()[0]) \
+        if "--test-seed" in screener.card.training["command"] else 2026
+    faces = phantom_set(task, 12, seed, identity="train")
+    right = [screener.predict(f.rgb, f.landmarks).top_index == f.label_index for f in faces]
+    assert np.mean(right) >= screener.card.metrics["phantom_test"]["accuracy"] - 0.2
