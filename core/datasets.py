@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,12 +102,14 @@ def hc18_split_dirs(root: str | Path) -> list[str]:
     return [s for s in HC18_SPLITS if (root / s).is_dir()]
 
 
-def read_hc18(root: str | Path, split: str | None = None) -> Iterator[Case]:
+def read_hc18(root: str | Path, split: str | None = None, *,
+              names: Collection[str] | None = None) -> Iterator[Case]:
     """Read an HC18 tree into cases, one per frame, in file-name order.
 
     Args:
         root: folder holding ``training_set/`` and/or ``test_set/`` and their CSVs.
         split: ``"training_set"`` or ``"test_set"``; None reads every split present.
+        names: read only the frames with these file names (``001_HC.png``); None reads all.
 
     Yields:
         :class:`Case` with ``mask`` filled from the annotation (training set only),
@@ -126,10 +128,10 @@ def read_hc18(root: str | Path, split: str | None = None) -> Iterator[Case]:
             f"with {', '.join(HC18_SPLITS.values())}"
         )
     for s in splits:
-        yield from _read_hc18_split(root, s)
+        yield from _read_hc18_split(root, s, names)
 
 
-def _read_hc18_split(root: Path, split: str) -> Iterator[Case]:
+def _read_hc18_split(root: Path, split: str, names: Collection[str] | None = None) -> Iterator[Case]:
     folder = root / split
     csv_path = root / HC18_SPLITS[split]
     rows = _read_csv_rows(csv_path) if csv_path.is_file() else {}
@@ -138,7 +140,7 @@ def _read_hc18_split(root: Path, split: str) -> Iterator[Case]:
     frames = sorted(p for p in folder.iterdir() if _HC18_NAME.match(p.name))
     if not frames:
         raise DatasetError(f"{folder}: no frames named like 001_HC.png")
-    for path in frames:
+    for path in frames if names is None else [p for p in frames if p.name in names]:
         row = rows.get(path.name)
         image = to_gray_u8(load_image(path))
         ann = path.with_name(path.stem + "_Annotation.png")
@@ -184,13 +186,15 @@ def _nerve_mask(path: Path, rles: dict[str, str], shape: tuple[int, int]) -> np.
     return rle_decode(rles[path.name], shape) if path.name in rles else None
 
 
-def read_kaggle_nerve(root: str | Path, split: str = "train") -> Iterator[Case]:
+def read_kaggle_nerve(root: str | Path, split: str = "train", *,
+                      names: Collection[str] | None = None) -> Iterator[Case]:
     """Read the Kaggle nerve layout into cases, ordered by subject then frame number.
 
     Args:
         root: folder holding ``train/`` and/or ``test/`` (and ``train_masks.csv``).
         split: ``"train"`` (labelled; the mask comes from ``_mask.tif``, else from the CSV) or
             ``"test"`` (no labels).
+        names: read only the frames with these file names (``1_2.tif``); None reads all.
 
     Yields:
         :class:`Case` with ``group`` the subject, so splits never separate a subject's frames,
@@ -205,6 +209,8 @@ def read_kaggle_nerve(root: str | Path, split: str = "train") -> Iterator[Case]:
         raise DatasetError(f"{folder}: no frames named like "
                            f"{'1_1.tif' if split == 'train' else '1.tif'} (Kaggle nerve layout)")
     rles = _nerve_rle_masks(Path(root)) if split == "train" else {}
+    if names is not None:
+        frames = [p for p in frames if p.name in names]
     for path in sorted(frames, key=lambda p: tuple(map(int, pattern.match(p.name).groups()))):
         m = pattern.match(path.name)
         image = to_gray_u8(load_image(path))
@@ -232,8 +238,12 @@ def image_folder_items(root: str | Path) -> list[tuple[Path, str]]:
             and not any(part.startswith(".") for part in p.relative_to(d).parts)]
 
 
-def read_image_folder(root: str | Path) -> Iterator[Case]:
+def read_image_folder(root: str | Path, *, names: Collection[str] | None = None) -> Iterator[Case]:
     """Read an ImageFolder tree into cases: HxWx3 RGB photos labelled by their sub-folder.
+
+    Args:
+        root: the folder holding one sub-folder per class.
+        names: read only the cases with these names (``<class>/<photo>``); None reads all.
 
     Yields:
         :class:`Case` named ``<class>/<path below the class folder>``, ``meta["label"]`` the
@@ -249,6 +259,8 @@ def read_image_folder(root: str | Path) -> Iterator[Case]:
         raise DatasetError(f"{root}: no photos in class sub-folders (expected {root}/<class>/*.jpg)")
     for path, label in items:
         name = f"{label}/{path.relative_to(root / label).as_posix()}"
+        if names is not None and name not in names:
+            continue
         yield Case(name=name, image=to_rgb_u8(load_image(path)), group=name,
                    meta={"label": label, "path": str(path)})
 

@@ -5,9 +5,12 @@ deterministic results are cached by their inputs (``st.cache_data``), image byte
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 import torch
 
@@ -18,6 +21,8 @@ from core.face.gallery import FolderGallery, gallery_from_folder
 from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
 from core.face.region_net import RegionSegmenter
 from core.face.screening import Screener, ScreeningResult
+from core.lab import LabCache, LabResult, LayoutGuess, ProbClassifier, aggregate, read_cases, to_csv, to_json
+from core.lab.screening import screening_classifier
 from core.segmentation import SegmentationResult, Segmenter
 from core.tasks import SAMPLES_ROOT, WEIGHTS_ROOT, get_task
 from core.weights import ModelCard, WeightsError, read_card
@@ -174,3 +179,65 @@ def screening_gallery(weights_dir: str, gallery_dir: str, fingerprint: str) -> F
         return screener.predict(rgb, detect_landmarks(rgb), top_n=1).embedding
 
     return gallery_from_folder(gallery_dir, embed)
+
+
+# --- Model lab ---------------------------------------------------------------------------------
+
+
+def lab_results() -> LabCache:
+    """The model lab's on-disk result cache (``runs/lab_cache/`` or ``MEDIMG_LAB_CACHE``): one entry
+    per (weights sha256, dataset fingerprint, settings), shared by every session and process."""
+    return LabCache()
+
+
+@st.cache_resource(show_spinner="Loading the screening model...")
+def get_lab_classifier(weights_dir: str) -> ProbClassifier:
+    """A screening model as the lab engine's classifier (landmarks found per photo)."""
+    return screening_classifier(get_screener(weights_dir))
+
+
+def lab_screening_cards() -> dict[str, tuple[str, ModelCard]]:
+    """Screening task -> (weights folder, card) for every screening model with a readable card."""
+    out = {}
+    for task, folder in screening_models().items():
+        try:
+            out[task] = (folder, read_card(folder))
+        except WeightsError:
+            continue
+    return out
+
+
+def lab_predictors(kind: str, folders: Mapping[str, str]) -> dict[str, Any]:
+    """Model name -> cached predictor: Segmenters, or screening classifiers (``kind``)."""
+    get = get_lab_classifier if kind == "classification" else get_segmenter
+    return {name: get(folder) for name, folder in folders.items()}
+
+
+@st.cache_data(show_spinner="Reading the case...", max_entries=32)
+def lab_case(guess: LayoutGuess, fingerprint: str, name: str) -> Case | None:
+    """One case of a dataset by name (only its files are read), or None when it is gone;
+    ``fingerprint`` keys the entry to the folder's content."""
+    return next(iter(read_cases(guess, names={name})), None)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def lab_aggregate(key: str, _rows: Sequence[dict], metrics: tuple[str, ...] | None) -> dict[str, list]:
+    """:func:`core.lab.aggregate` (bootstrap CIs) of one model's rows, cached by the rows' lab cache
+    ``key`` (weights, dataset, settings) and the metrics."""
+    return aggregate(_rows, list(metrics) if metrics is not None else None)
+
+
+@st.cache_data(show_spinner="Preparing the downloads...", max_entries=16)
+def lab_exports(key: str, _result: LabResult) -> tuple[str, str]:
+    """CSV and JSON text of a lab result, cached by the joined cache keys of its models."""
+    return to_csv(_result), to_json(_result)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def training_history(path: str, mtime_ns: int) -> pd.DataFrame | None:
+    """A weights folder's ``history.csv`` (keyed by path and modification time), None when absent
+    or unreadable."""
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError):
+        return None

@@ -25,6 +25,7 @@ from core.datasets import Case
 from core.lab.engine import (
     ENGINE_VERSION,
     LabResult,
+    OnBatch,
     Progress,
     collect,
     models_kind,
@@ -136,10 +137,12 @@ class LabCache:
 
     def collect(self, models: Mapping[str, Any], cases: Iterable[Case], *, fingerprint: str,
                 task: str | None = None, batch_size: int = 4, settings: Mapping[str, Any] | None = None,
-                progress: Progress | None = None, total: int | None = None) -> LabResult:
+                progress: Progress | None = None, total: int | None = None,
+                on_batch: OnBatch | None = None) -> LabResult:
         """:func:`core.lab.engine.collect` that reads each model's rows from the cache when it can,
         runs only the models it misses (cases are not read at all when every model hits), and
-        stores what it ran. Models without a weights sha256 are run every time.
+        stores what it ran. Models without a weights sha256 are run every time. ``on_batch``
+        sees the batches of the models that run (none on a full hit).
 
         ``meta["cached"]`` lists the models read from the cache.
         """
@@ -149,7 +152,7 @@ class LabCache:
         ran = None
         if todo:
             ran = collect(todo, cases, task=task, batch_size=batch_size, settings=s, progress=progress,
-                          total=total)
+                          total=total, on_batch=on_batch)
             self.save(ran, todo, fingerprint=fingerprint)
         elif progress is not None:
             n = len(next(iter(hits.values()))["rows"])

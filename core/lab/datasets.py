@@ -16,7 +16,7 @@ Paths are checked by :func:`core.lab.paths.resolve_dataset_path` first; re-expor
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,12 +229,17 @@ def detect_layout(path: str | Path) -> LayoutGuess:
                        guess.n_labelled, guess.classes, bundled)
 
 
-def read_cases(guess: LayoutGuess) -> Iterator[Case]:
-    """The cases of a detected dataset, in the reader's order (see :mod:`core.datasets`)."""
+def read_cases(guess: LayoutGuess, names: Collection[str] | None = None) -> Iterator[Case]:
+    """The cases of a detected dataset, in the reader's order (see :mod:`core.datasets`).
+
+    Args:
+        guess: what :func:`detect_layout` found.
+        names: read only the cases with these names (a page opening one case); None reads all.
+    """
     if guess.layout == "hc18":
-        return read_hc18(guess.root, guess.split or "training_set")
+        return read_hc18(guess.root, guess.split or "training_set", names=names)
     if guess.layout == "kaggle_nerve":
-        return read_kaggle_nerve(guess.root, "train")
+        return read_kaggle_nerve(guess.root, "train", names=names)
     if guess.layout == "image_folder":
-        return read_image_folder(guess.root)
+        return read_image_folder(guess.root, names=names)
     raise DatasetLayoutError(f"unknown layout {guess.layout!r}; known: {', '.join(LAYOUT_TASKS)}")

@@ -33,6 +33,7 @@ DEFAULTS = {
     "classification": {"n_bins": 15, "limit": None},
 }
 Progress = Callable[[int, int | None], None]
+OnBatch = Callable[["LabBatch"], None]
 
 
 @dataclass(frozen=True)
@@ -238,8 +239,10 @@ def model_set_metrics(kind: str, rows: list[dict[str, Any]], labels: Sequence[st
 
 def collect(models: Mapping[str, Any], cases: Iterable[Case], *, task: str | None = None,
             batch_size: int = 4, settings: Mapping[str, Any] | None = None,
-            progress: Progress | None = None, total: int | None = None) -> LabResult:
-    """Run :func:`run_evaluation` to the end and gather a :class:`LabResult` (same arguments)."""
+            progress: Progress | None = None, total: int | None = None,
+            on_batch: OnBatch | None = None) -> LabResult:
+    """Run :func:`run_evaluation` to the end and gather a :class:`LabResult` (same arguments;
+    ``on_batch`` is called with each :class:`LabBatch` as it is done: live tables)."""
     kind = models_kind(models)
     s = resolve_settings(settings, kind=kind, task=task)
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in models}
@@ -248,6 +251,8 @@ def collect(models: Mapping[str, Any], cases: Iterable[Case], *, task: str | Non
                                 progress=progress, total=total):
         for name, batch_rows in batch.rows.items():
             rows[name].extend(batch_rows)
+        if on_batch is not None:
+            on_batch(batch)
     seconds = time.perf_counter() - t0
     sets = {name: model_set_metrics(kind, rows[name], getattr(p, "labels", ()), s.get("n_bins", 15))
             for name, p in models.items()}
