@@ -161,7 +161,8 @@ if not models:
             "with `python -m train.classifier --phantoms 1200 --screen-task skin` (or `--data FOLDER` "
             "of your own photos, one sub-folder per class).")
     st.stop()
-task = st.sidebar.radio("Task", list(models), format_func=lambda t: TASK_TITLES.get(t, t), key=f"{KEY}_task")
+tasks = [t for t in TASK_TITLES if t in models] + [t for t in models if t not in TASK_TITLES]
+task = st.sidebar.radio("Task", tasks, format_func=lambda t: TASK_TITLES.get(t, t), key=f"{KEY}_task")
 if task == "autism":
     st.warning(AUTISM_STATEMENT)
 folder = models[task]

@@ -11,9 +11,11 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 HERE = Path(__file__).resolve().parent
-PAGES = {"home": "", "fetal_biometry": "fetal_biometry", "nerve": "nerve", "face": "face"}
+PAGES = {"home": "", "fetal_biometry": "fetal_biometry", "nerve": "nerve", "face": "face",
+         "face_screening": "face_screening", "model_lab": "model_lab"}
 # Streamlit scrolls inside its own container: the viewport must be as tall as the page.
-HEIGHTS = {"home": 2600, "fetal_biometry": 2250, "nerve": 2600, "face": 2600}
+HEIGHTS = {"home": 2600, "fetal_biometry": 2250, "nerve": 2600, "face": 2600, "face_screening": 3000,
+           "model_lab": 3400}
 
 
 def set_up_fetal(page: Page) -> None:
@@ -44,9 +46,18 @@ def set_up_face(page: Page) -> None:
     wait_for_app(page)
 
 
+def set_up_model_lab(page: Page) -> None:
+    """Both fetal models on the bundled fetal samples."""
+    page.get_by_role("button", name="Evaluate").click()
+    wait_for_app(page)
+    page.wait_for_timeout(3000)
+    wait_for_app(page)
+
+
 NERVE_SAMPLE = "1_2.tif"
 FACE_SAMPLE = "skimage_astronaut.jpg"
-SETUP = {"fetal_biometry": set_up_fetal, "nerve": set_up_nerve, "face": set_up_face}
+SETUP = {"fetal_biometry": set_up_fetal, "nerve": set_up_nerve, "face": set_up_face,
+         "model_lab": set_up_model_lab}
 
 
 def wait_for_app(page: Page) -> None:
