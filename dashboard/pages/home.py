@@ -25,7 +25,14 @@ st.markdown(
     "of the face) as coloured masks with their areas, beside a U-Net's predicted regions and "
     "the IoU of each → 15 facial measurements with their "
     "definitions, drawn as lines on the face, in mm when the scale is known, and z-scores against "
-    "a reference group's table."
+    "a reference group's table.\n"
+    "- **Face screening**: a photo → skin-condition, syndrome-like shape and autism-research demo "
+    "classifiers (whole face + six facial regions, their outputs averaged) → probabilities, top-N, "
+    "what each region voted, Grad-CAM, and the closest cases of a gallery. Demo weights trained on "
+    "synthetic phantoms of one portrait: their output on a real photo means nothing.\n"
+    "- **Model lab**: point it at a dataset folder → every shipped model of that task evaluated "
+    "case by case, aggregates with confidence intervals, the worst cases first with prediction "
+    "and ground truth side by side, paired comparisons, classifier curves."
 )
 
 st.subheader("Models and their cards")

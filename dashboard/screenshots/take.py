@@ -15,7 +15,7 @@ PAGES = {"home": "", "fetal_biometry": "fetal_biometry", "nerve": "nerve", "face
          "face_screening": "face_screening", "model_lab": "model_lab"}
 # Streamlit scrolls inside its own container: the viewport must be as tall as the page.
 HEIGHTS = {"home": 2600, "fetal_biometry": 2250, "nerve": 2600, "face": 2600, "face_screening": 3000,
-           "model_lab": 3400}
+           "model_lab": 3900}
 
 
 def set_up_fetal(page: Page) -> None:
