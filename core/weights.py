@@ -5,6 +5,7 @@ the registry), refuses a weights file whose sha256 differs from the card, and ne
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
@@ -173,3 +174,16 @@ def load_model(folder: str | Path, *, device: str | torch.device = "cpu") -> tup
         raise WeightsError(f"{path}: weights do not fit architecture {card.arch!r}: {exc}") from None
     log.info("loaded %s (%s, sha256 %s)", folder, card.arch, actual[:12])
     return model.to(device).eval(), card
+
+
+def write_history(folder: str | Path, rows: list[dict[str, Any]]) -> None:
+    """Write per-epoch training rows as the folder's ``history.csv`` (columns: the first row's
+    keys); nothing when there are no rows yet."""
+    if not rows:
+        return
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / HISTORY_FILE).open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

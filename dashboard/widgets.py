@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core.datasets import fill_outline
-from core.face.landmarks import FaceError, oriented_rgb
+from core.face.landmarks import FaceError, FaceLandmarks, oriented_rgb
 from core.imaging import ImageError, load_image, to_gray_u8, to_rgb_u8
 from core.tasks import TaskSpec
 from core.weights import ModelCard
@@ -154,6 +154,24 @@ def face_photo_input(key: str, samples: dict[str, np.ndarray] | None = None
     except FaceError as exc:
         st.error(f"Cannot read {up.name}: {exc}")
         return None
+
+
+def face_with_landmarks(key: str, samples: dict[str, np.ndarray] | None = None
+                        ) -> tuple[str, np.ndarray, FaceLandmarks]:
+    """:func:`face_photo_input`, then its landmarks (cached): the page stops with a message when
+    no photo is chosen or no face is found; notices (several faces) are shown."""
+    photo = face_photo_input(key, samples)
+    if photo is None:
+        st.stop()
+    name, rgb = photo
+    try:
+        lm = cache.face_landmarks(rgb)
+    except FaceError as exc:
+        st.error(f"{name}: {exc}")
+        st.stop()
+    for notice in lm.notices:
+        st.info(notice)
+    return name, rgb, lm
 
 
 def model_picker(key: str, cards: dict[str, ModelCard], labels: dict[str, str]) -> list[str]:

@@ -54,7 +54,7 @@ from core.face.screening import (
 )
 from core.models import create_model
 from core.models.screening import BACKBONES, DEFAULT_REGIONS, ScreeningNet, mean_softmax
-from core.weights import HISTORY_FILE, ModelCard, save_model, write_card
+from core.weights import ModelCard, save_model, write_card, write_history
 
 log = logging.getLogger("train.classifier")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -409,7 +409,7 @@ def fit(model: ScreeningNet, data: FaceSet, train_idx: np.ndarray, args: argpars
             row["val_balanced_accuracy"] = metrics.balanced_accuracy(data.y[val_idx], pred, n_cls)
         history.append(row)
         if out is not None:
-            _write_history(out, history)
+            write_history(out, history)
         if len(losses) < steps_per_epoch:
             log.warning("%s: time share reached in epoch %d", run, epoch + 1)
             break
@@ -741,15 +741,6 @@ def _provenance(args: argparse.Namespace, data: FaceSet, skipped: int, history: 
         "date": dt.date.today().isoformat(), "torch": torch.__version__,
     }
 
-
-def _write_history(out: Path, history: list[dict]) -> None:
-    if not history:
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / HISTORY_FILE).open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,6 @@ identity and, separately, on the training identity, both on the photo's own grid
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import logging
 import math
@@ -46,7 +45,7 @@ from core.face.region_net import (
 )
 from core.face.regions import LABEL_NAMES, align_face, region_label_mask
 from core.models import create_model, get_spec
-from core.weights import HISTORY_FILE, ModelCard, save_model, write_card
+from core.weights import ModelCard, save_model, write_card, write_history
 from train.face_augment import MILD, STRONG, FaceSource, photo_sample, training_sample
 
 log = logging.getLogger("train.face_regions")
@@ -337,7 +336,7 @@ def train(args: argparse.Namespace) -> Path:
                "minutes": round((time.time() - t0) / 60, 2),
                **{f"held_out_{k}": v for k, v in scores["held_out"]["iou"].items()}}
         history.append(row)
-        _write_history(args.out, history)
+        write_history(args.out, history)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", held_out=f"{row['held_out_miou']:.3f}")
         if len(losses) < steps_per_epoch:
             log.warning("time limit reached in epoch %d", epoch + 1)
@@ -399,13 +398,6 @@ def _provenance(args: argparse.Namespace, history: list[dict], minutes: float,
         "date": dt.date.today().isoformat(), "torch": torch.__version__,
     }
 
-
-def _write_history(out: Path, history: list[dict]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / HISTORY_FILE).open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
 
 
 def main(argv: list[str] | None = None) -> int:

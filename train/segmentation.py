@@ -18,7 +18,6 @@ Dice (whole frames, network resolution) is written as fp16 safetensors with ``mo
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import logging
@@ -42,7 +41,7 @@ from core.evaluation import evaluate_segmentation
 from core.models import create_model, get_spec
 from core.segmentation import Segmenter, letterbox, split_outputs
 from core.tasks import TASKS, TaskSpec, get_task
-from core.weights import HISTORY_FILE, ModelCard, save_model, write_card
+from core.weights import ModelCard, save_model, write_card, write_history
 from train.augment import batch_dice, random_affine, random_crop, random_intensity, segmentation_loss
 from train.data import dataset_cases, is_validation, phantom_cases
 
@@ -323,7 +322,7 @@ def train(args: argparse.Namespace) -> Path:
             if val_dice > best:
                 best, best_epoch = val_dice, epoch + 1
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            _write_history(out, history)
+            write_history(out, history)
         if args.time_limit_min and (time.time() - t0) / 60 > args.time_limit_min:
             log.warning("time limit reached after epoch %d", epoch + 1)
             break
@@ -345,13 +344,6 @@ def train(args: argparse.Namespace) -> Path:
         log.info("wrote %s: %s", out, card.metrics)
     return out
 
-
-def _write_history(out: Path, history: list[dict]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / HISTORY_FILE).open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
 
 
 FACE_REGIONS = "face_regions"

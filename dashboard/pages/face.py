@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.face import draw
 from core.face.anthropometry import REFERENCES, Measurement, measure_face, measurement_table, zscores
-from core.face.landmarks import FaceError, FaceLandmarks
+from core.face.landmarks import FaceLandmarks
 from core.face.region_net import mean_region_iou, region_iou, resize_labels
 from core.face.regions import LABEL_NAMES, REGION_NAMES, region_label_mask
 from dashboard import cache, widgets
@@ -95,17 +95,7 @@ st.caption("A frontal photo: Face Mesh's 478 landmarks, the facial regions they 
            "measurements with their definitions, drawn on the face so each can be checked by eye. "
            "Right and left are the subject's (the subject's right eye is on the image's left).")
 
-photo = widgets.face_photo_input(KEY)
-if photo is None:
-    st.stop()
-name, rgb = photo
-try:
-    lm = cache.face_landmarks(rgb)
-except FaceError as exc:
-    st.error(f"{name}: {exc}")
-    st.stop()
-for notice in lm.notices:
-    st.info(notice)
+name, rgb, lm = widgets.face_with_landmarks(KEY)
 
 with st.sidebar:
     st.markdown("**Overlays**")

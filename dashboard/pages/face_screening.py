@@ -15,7 +15,6 @@ import streamlit as st
 
 from core.explain import cam_peak
 from core.face.anthropometry import measure_face, measurement_table
-from core.face.landmarks import FaceError
 from core.metrics import top_k_caption
 from core.models.screening import WHOLE_FACE
 from core.overlay import heatmap_overlay, outlines_overlay
@@ -176,17 +175,7 @@ st.caption(f"{TASK_TITLES.get(task, task)}: {len(screener.labels)} classes "
            f"{', '.join(_member_title(m) for m in screener.members)}, softmax outputs averaged.")
 
 samples = {**cache.screening_cases(task), **cache.face_samples()}
-photo = widgets.face_photo_input(KEY, samples)
-if photo is None:
-    st.stop()
-name, rgb = photo
-try:
-    lm = cache.face_landmarks(rgb)
-except FaceError as exc:
-    st.error(f"{name}: {exc}")
-    st.stop()
-for notice in lm.notices:
-    st.info(notice)
+name, rgb, lm = widgets.face_with_landmarks(KEY, samples)
 top_n = st.sidebar.slider("Top N", 1, len(screener.labels), min(3, len(screener.labels)), key=f"{KEY}_topn")
 result = cache.screen(folder, rgb, lm, top_n)
 

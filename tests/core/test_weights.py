@@ -272,3 +272,15 @@ def test_card_that_is_not_a_json_object(saved):
     (folder / CARD_FILE).write_text("[1, 2, 3]")
     with pytest.raises(WeightsError, match="object"):
         read_card(folder)
+
+
+def test_write_history_writes_the_rows_and_skips_an_empty_list(tmp_path) -> None:
+    import csv
+
+    from core.weights import HISTORY_FILE, write_history
+
+    write_history(tmp_path / "none", [])
+    assert not (tmp_path / "none").exists()
+    write_history(tmp_path / "m", [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}])
+    with (tmp_path / "m" / HISTORY_FILE).open() as fh:
+        assert list(csv.DictReader(fh)) == [{"epoch": "1", "loss": "0.5"}, {"epoch": "2", "loss": "0.25"}]
