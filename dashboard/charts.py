@@ -31,3 +31,16 @@ def intergrowth_chart(points: dict[str, float], ga_weeks: float | None) -> go.Fi
                       title="INTERGROWTH-21st fetal head circumference standard",
                       legend={"orientation": "h", "y": -0.2})
     return fig
+
+
+def class_probability_bars(labels: tuple[str, ...], probs: np.ndarray) -> go.Figure:
+    """Horizontal bars of every class's probability, the most probable on top."""
+    order = np.argsort(probs)
+    names = [labels[i].replace("_", " ") for i in order]
+    fig = go.Figure(go.Bar(x=[float(probs[i]) for i in order], y=names, orientation="h",
+                           marker_color="#0072B2", text=[f"{probs[i]:.2f}" for i in order],
+                           textposition="auto"))
+    fig.update_layout(height=60 + 42 * len(labels), margin=dict(l=10, r=10, t=30, b=30),
+                      xaxis=dict(range=[0, 1], title="probability (averaged over the members)"),
+                      title="Class probabilities")
+    return fig

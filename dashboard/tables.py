@@ -43,3 +43,20 @@ def segmentation_comparison(cards: dict[str, ModelCard], labels: dict[str, str],
         }
     table = pd.DataFrame.from_dict(rows, orient="index")
     return table.drop(columns=[c for c in table if (table[c].isna() | (table[c] == "")).all()])
+
+
+def screening_votes(result) -> pd.DataFrame:
+    """One row per ensemble member (its weight, its top class and every class's probability),
+    then the weighted mean the prediction uses (a :class:`core.face.screening.ScreeningResult`)."""
+    def pretty(name: str) -> str:
+        return "whole face" if name == "whole_face" else name.replace("_", " ")
+
+    rows = []
+    for member, probs in result.member_probs.items():
+        rows.append({"member": pretty(member), "weight": result.member_weights.get(member, 1.0),
+                     "vote": pretty(result.labels[int(probs.argmax())]),
+                     **{pretty(c): float(p) for c, p in zip(result.labels, probs)}})
+    rows.append({"member": "ENSEMBLE (weighted mean)", "weight": float(sum(result.member_weights.values())),
+                 "vote": pretty(result.labels[result.top_index]),
+                 **{pretty(c): float(p) for c, p in zip(result.labels, result.probs)}})
+    return pd.DataFrame(rows)

@@ -18,7 +18,7 @@ from core.face.anthropometry import measure_face, measurement_table
 from core.metrics import top_k_caption
 from core.models.screening import WHOLE_FACE
 from core.overlay import heatmap_overlay, outlines_overlay
-from dashboard import cache, widgets
+from dashboard import cache, charts, tables, widgets
 
 KEY = "screen"
 TASK_TITLES = {"skin": "Facial skin conditions", "syndrome": "Syndrome-like facial shape",
@@ -40,29 +40,6 @@ def _pretty(name: str) -> str:
 
 def _member_title(member: str) -> str:
     return "whole face" if member == WHOLE_FACE else _pretty(member)
-
-
-def _probability_chart(labels: tuple[str, ...], probs: np.ndarray) -> go.Figure:
-    order = np.argsort(probs)  # most probable at the top of a horizontal bar chart
-    fig = go.Figure(go.Bar(x=[float(probs[i]) for i in order], y=[_pretty(labels[i]) for i in order],
-                           orientation="h", marker_color="#0072B2",
-                           text=[f"{probs[i]:.2f}" for i in order], textposition="auto"))
-    fig.update_layout(height=60 + 42 * len(labels), margin=dict(l=10, r=10, t=30, b=30),
-                      xaxis=dict(range=[0, 1], title="probability (averaged over the members)"),
-                      title="Class probabilities")
-    return fig
-
-
-def _votes_table(result, screener) -> pd.DataFrame:
-    rows = []
-    for member, probs in result.member_probs.items():
-        rows.append({"member": _member_title(member), "weight": result.member_weights.get(member, 1.0),
-                     "vote": _pretty(result.labels[int(np.argmax(probs))]),
-                     **{_pretty(c): float(p) for c, p in zip(result.labels, probs)}})
-    rows.append({"member": "ENSEMBLE (weighted mean)", "weight": float(sum(result.member_weights.values())),
-                 "vote": _pretty(result.labels[result.top_index]),
-                 **{_pretty(c): float(p) for c, p in zip(result.labels, result.probs)}})
-    return pd.DataFrame(rows)
 
 
 def _cam_panel(folder: str, rgb: np.ndarray, result, screener, target: int,
@@ -181,7 +158,7 @@ result = cache.screen(folder, rgb, lm, top_n)
 
 face_col, bar_col, top_col = st.columns([1, 1.4, 1])
 face_col.image(result.aligned, width="stretch", caption=f"{name}: aligned by the eye centres")
-bar_col.plotly_chart(_probability_chart(result.labels, result.probs), width="stretch")
+bar_col.plotly_chart(charts.class_probability_bars(result.labels, result.probs), width="stretch")
 with top_col:
     st.markdown(f"**Top {top_n}** of {len(result.labels)} classes")
     st.dataframe(pd.DataFrame([{"rank": i + 1, "class": _pretty(c), "probability": p}
@@ -191,7 +168,7 @@ with top_col:
     widgets.model_badge(f"{task} screening model", card)
 
 st.subheader("What each region voted")
-votes = _votes_table(result, screener)
+votes = tables.screening_votes(result)
 st.dataframe(votes, hide_index=True, width="stretch", column_config={
     "weight": st.column_config.NumberColumn("weight", format="%.2f"),
     **{_pretty(c): st.column_config.NumberColumn(_pretty(c), format="%.3f") for c in result.labels}})
