@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from matplotlib import cbook
 from torch import nn
 
-from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
+from core.face.landmarks import FaceLandmarks
 from core.face.region_net import (
     RegionSegmenter,
     align_spec,
@@ -26,20 +25,6 @@ from train.face_augment import mirror
 from train.face_regions import region_card
 
 NAMES = ("background", "a", "b", "c")
-
-
-@pytest.fixture(scope="module")
-def rgb() -> np.ndarray:
-    src = cbook.get_sample_data("grace_hopper.jpg")  # a path or an open file, by version
-    if hasattr(src, "read"):
-        with src:
-            return oriented_rgb(src.read())
-    return oriented_rgb(Path(src))
-
-
-@pytest.fixture(scope="module")
-def lm(rgb: np.ndarray) -> FaceLandmarks:
-    return detect_landmarks(rgb)
 
 
 # ---------------------------------------------------------------- IoU

@@ -9,9 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from matplotlib import cbook
 
-from core.face.landmarks import LANDMARKS, FaceError, FaceLandmarks, detect_landmarks, oriented_rgb
+from core.face.landmarks import LANDMARKS, FaceError, FaceLandmarks, detect_landmarks
 from core.face.regions import (
     LABEL_NAMES,
     REGION_LOOPS,
@@ -27,20 +26,6 @@ from core.face.symmetry import MIRROR
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = ("right_eye", "left_eye", "right_brow", "left_brow", "nose", "lips")
-
-
-@pytest.fixture(scope="module")
-def rgb() -> np.ndarray:
-    src = cbook.get_sample_data("grace_hopper.jpg")  # a path or an open file, by version
-    if hasattr(src, "read"):
-        with src:
-            return oriented_rgb(src.read())
-    return oriented_rgb(Path(src))
-
-
-@pytest.fixture(scope="module")
-def lm(rgb: np.ndarray) -> FaceLandmarks:
-    return detect_landmarks(rgb)
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from matplotlib import cbook
 
-from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
 from core.face.regions import REGION_LOOPS, align_face, region_crops, region_masks
 from core.face.screening import (
     MEAN,
@@ -31,20 +28,6 @@ from core.weights import ModelCard, WeightsError, load_model, save_model
 LABELS = ["a", "b", "c"]
 FACE, CROP = 64, 32
 REGIONS = list(SCREEN_REGIONS)
-
-
-@pytest.fixture(scope="module")
-def rgb() -> np.ndarray:
-    src = cbook.get_sample_data("grace_hopper.jpg")  # a path or an open file, by version
-    if hasattr(src, "read"):
-        with src:
-            return oriented_rgb(src.read())
-    return oriented_rgb(Path(src))
-
-
-@pytest.fixture(scope="module")
-def lm(rgb: np.ndarray) -> FaceLandmarks:
-    return detect_landmarks(rgb)
 
 
 def _card(**post: object) -> ModelCard:
