@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PORT ?= 8501
 
-.PHONY: run test test-all deps lint bench samples weights weights-fetal weights-nerve weights-face weights-screening evaluate screenshots help
+.PHONY: run test test-all deps lint bench samples evaluate-brain weights weights-fetal weights-nerve weights-face weights-screening weights-brain evaluate screenshots help
 
 help:
 	@echo "make run      install what is missing, start the dashboard on http://localhost:$(PORT)"
@@ -10,7 +10,7 @@ help:
 	@echo "make test-all also run the slow tests"
 	@echo "make bench    latency / memory benchmark (ratios against smp Unet(resnet34))"
 	@echo "make samples  rewrite data_samples/ from the phantom generators"
-	@echo "make weights  retrain every shipped model (2-core CPU: about 5 hours; weights-fetal, weights-nerve, weights-face, weights-screening)"
+	@echo "make weights  retrain every shipped model (2-core CPU: about 6 hours; weights-fetal, weights-nerve, weights-face, weights-screening, weights-brain)"
 	@echo "make screenshots  refresh dashboard/screenshots (needs playwright + chromium)"
 	@echo "make evaluate evaluate the shipped weights on 200 fresh phantoms, record in the cards"
 	@echo "make bench    also: python -m train.bench --record stores the timings in the cards"
@@ -37,7 +37,7 @@ bench: deps
 samples:
 	$(PYTHON) -m train.make_samples
 
-weights: weights-fetal weights-nerve weights-face weights-screening
+weights: weights-fetal weights-nerve weights-face weights-screening weights-brain
 
 NERVE_TRAIN = $(PYTHON) -m train.segmentation --task nerve --phantoms 2000 --batch-size 16 --crop 160 224 --threads 1
 
@@ -68,6 +68,17 @@ evaluate:
 	  --phantoms 200 --phantom-seed 9001 --out runs/phantom_test_$$a --record phantom_test; done
 	for a in unet unet_mobilenet unet_vgg cnn; do $(PYTHON) -m train.evaluate --task nerve --weights weights/nerve/$$a \
 	  --phantoms 200 --phantom-seed 9001 --out runs/phantom_test_nerve_$$a --record phantom_test; done
+	$(MAKE) evaluate-brain
+
+weights-brain:
+	# The command recorded in the brain tumour card (2 threads, ~30 min on a 2-core CPU), then its
+	# per-volume test on 40 fresh phantom volumes.
+	$(PYTHON) -m train.segmentation --task brain_tumor --arch unet_mobilenet --out weights/brain_tumor/unet --phantoms 3000 --epochs 14 --batch-size 16 --crop 192 192 --threads 2 --time-limit-min 70
+	$(MAKE) evaluate-brain
+
+evaluate-brain:
+	$(PYTHON) -m train.evaluate --task brain_tumor --weights weights/brain_tumor/unet --phantoms 40 --phantom-seed 9001 --out runs/phantom_test_brain --record phantom_test
+	$(PYTHON) -m train.evaluate --task brain_tumor --weights weights/brain_tumor/unet --data data_samples/brain_mri --out runs/samples_brain
 
 weights-face:
 	# The command recorded in the face-region U-Net's card (needs scikit-image for the held-out face).

@@ -269,7 +269,14 @@ LABELLED_READERS = {
     "hc18": lambda root: read_hc18(root, "training_set"),
     "kaggle_nerve": lambda root: read_kaggle_nerve(root, "train"),
     "image_folder": read_image_folder,
+    "nifti_pairs": lambda root: _nifti_slices(root),
 }
+
+
+def _nifti_slices(root: str | Path) -> Iterator[Case]:
+    from core.volume_datasets import nifti_pair_slices  # imports this module: import late
+
+    return nifti_pair_slices(root)
 
 
 def read_labelled(layout: str, root: str | Path) -> Iterator[Case]:

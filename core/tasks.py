@@ -28,6 +28,7 @@ class TaskSpec:
         models: architectures shipped for it, default first.
         input: the preprocessing a new model card starts from.
         postprocess: the post-processing a new model card starts from.
+        samples: folder name of the bundled samples under data_samples/ (default: ``name``).
     """
 
     name: str
@@ -39,6 +40,7 @@ class TaskSpec:
     models: tuple[str, ...]
     input: dict[str, Any] = field(default_factory=dict)
     postprocess: dict[str, Any] = field(default_factory=dict)
+    samples: str = ""
 
     def weights_dir(self, model: str, root: Path | None = None) -> Path:
         """Folder of the shipped weights of ``model`` for this task."""
@@ -47,7 +49,7 @@ class TaskSpec:
     @property
     def samples_dir(self) -> Path:
         """Folder of this task's bundled sample cases (in the real dataset's layout)."""
-        return SAMPLES_ROOT / self.name
+        return SAMPLES_ROOT / (self.samples or self.name)
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -77,6 +79,23 @@ TASKS: dict[str, TaskSpec] = {
         # One nerve per frame; small specks are noise; the presence head can veto the mask.
         postprocess={"threshold": 0.5, "largest_component": True, "fill_holes": True,
                      "min_area_px": 1000, "presence_threshold": 0.5},
+    ),
+    "brain_tumor": TaskSpec(
+        name="brain_tumor",
+        title="Brain tumour segmentation",
+        kind="segmentation",
+        labels=("tumour",),
+        modality="MRI, one sequence (T1-weighted post-contrast-like), read as 2-D slices of a volume",
+        layout="nifti_pairs",
+        models=("unet",),
+        # "window": each volume is scaled to 0..255 once, from its own 0.5th..99.5th percentile
+        # (core.brain.window_volume), so every slice of a volume sees the same intensity scale.
+        input={"size": [256, 256], "resize": "letterbox", "mean": [0.5], "std": [0.25],
+               "window": "volume_percentile"},
+        # Whole tumour (necrotic core + oedema + enhancing rim); a volume may hold several tumours.
+        postprocess={"threshold": 0.5, "largest_component": False, "fill_holes": True,
+                     "min_area_px": 20},
+        samples="brain_mri",
     ),
 }
 

@@ -1,6 +1,6 @@
 """Latency and memory benchmark of the case pipelines, as ratios against a baseline.
 
-    python -m train.bench [--task {fetal_head,nerve,face,face_screening,lab,all}] [--frames 30]
+    python -m train.bench [--task {fetal_head,nerve,brain_tumor,face,face_screening,lab,all}] [--frames 30]
                           [--threads 2] [--batch-size 1 4 8] [--json runs/bench.json] [--record]
 
 Each timed call is one frame through a task's whole case pipeline:
@@ -8,6 +8,9 @@ Each timed call is one frame through a task's whole case pipeline:
 - fetal head: decode PNG -> segment -> ellipse -> HC/BPD/OFD, 800x540 frame;
 - nerve: decode TIFF -> segment (threshold, min area, largest component, presence veto) ->
   run-length encode the mask, 580x420 frame (the Kaggle submission's pipeline);
+- brain tumour: decode a 256x256x64 .nii.gz phantom -> reorient -> window -> the U-Net on every
+  axial slice -> stacked mask -> tumour volume in mL (issue target: <= 3 s per volume); at most 6
+  timed volumes per model;
 - face: decode JPEG -> Face Mesh on the photo and its mirror -> region label mask -> the 15
   measurements, 512x600 portrait, against one Face Mesh pass on the same photo as the baseline;
 - lab: the model lab's evaluation engine (core.lab.engine) on decoded 256x256 fetal head frames:
@@ -95,6 +98,31 @@ def nerve_pipeline(seg: Segmenter, frame: bytes) -> str:
     return rle_encode(seg.predict(to_gray_u8(load_image(frame))).mask)
 
 
+BRAIN_SHAPE = (64, 256, 256)  # the issue's target: a 256x256x64 volume in <= 3 s
+BRAIN_TARGET_S = 3.0
+
+
+def brain_volumes(n: int) -> list[bytes]:
+    """``n`` procedural head phantoms of 64 slices x 256 x 256 as .nii.gz bytes (a fresh seed)."""
+    from core.volume import to_nifti_bytes, volume_from_display
+    from train.phantoms.brain_mri import procedural_case
+
+    rng = np.random.default_rng(777)
+    out = []
+    for i in range(n):
+        ph = procedural_case(rng, f"bench_{i}", slices=BRAIN_SHAPE[0])
+        out.append(to_nifti_bytes(ph.image, volume_from_display(ph.image, ph.spacing_mm), dtype=np.uint16))
+    return out
+
+
+def brain_pipeline(seg: Segmenter, data: bytes) -> float | None:
+    from core.brain import VolumeSegmenter, tumour_volume_ml
+    from core.volume import load_volume
+
+    vol = load_volume(data)
+    return tumour_volume_ml(VolumeSegmenter(seg).predict(vol.voxels).mask, vol.spacing_mm)
+
+
 class Pipeline(NamedTuple):
     """How a task is benchmarked: its frames, one timed call, and both in words."""
 
@@ -102,6 +130,7 @@ class Pipeline(NamedTuple):
     text: str  # what one timed call does, recorded in the cards
     frames: Callable[[int], Sequence[Any]]
     run: Callable[[Segmenter, Any], object]
+    max_calls: int = 0  # cap on timed calls per model (0: --frames); whole volumes take seconds
 
 
 PIPELINES: dict[str, Pipeline] = {
@@ -109,6 +138,9 @@ PIPELINES: dict[str, Pipeline] = {
                            fetal_frames, fetal_pipeline),
     "nerve": Pipeline("580x420 TIFF", "decode TIFF -> segment (threshold, min area, presence) -> RLE, "
                       "580x420 frame", nerve_frames, nerve_pipeline),
+    "brain_tumor": Pipeline("256x256x64 NIfTI", "decode .nii.gz -> reorient -> window -> segment 64 axial "
+                            "slices -> stack -> tumour volume (mL), 256x256x64 volume",
+                            brain_volumes, brain_pipeline, max_calls=6),
 }
 
 
@@ -147,7 +179,9 @@ def bench_task(task: TaskSpec, frames: Sequence[Any], run: Callable[[Segmenter, 
 def bench(task_name: str, n: int) -> list[dict[str, object]]:
     """Benchmark the task called ``task_name`` through its :data:`PIPELINES` entry, ``n`` frames."""
     pipe = PIPELINES[task_name]
-    return bench_task(get_task(task_name), pipe.frames(n), pipe.run, pipe.input, n)
+    n = min(n, pipe.max_calls) if pipe.max_calls else n
+    return bench_task(get_task(task_name), pipe.frames(min(n, 3) if pipe.max_calls else n), pipe.run,
+                      pipe.input, n)
 
 
 def record_in_cards(task: TaskSpec, rows: list[dict[str, object]], peak_mb: float, threads: int) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from core.datasets import Case, read_labelled
 from core.tasks import TaskSpec
@@ -15,6 +18,8 @@ def phantom_cases(task: TaskSpec, n: int, seed: int) -> Iterator[Case]:
     """``n`` synthetic cases of ``task`` from its phantom generator, reproducible by seed."""
     if task.name == "nerve":
         return _nerve_cases(n, seed)
+    if task.name == "brain_tumor":
+        return _brain_cases(n, seed)
     if task.name != "fetal_head":
         raise ValueError(f"no phantom generator for task {task.name!r} yet")
     return _fetal_head_cases(n, seed)
@@ -31,6 +36,49 @@ def _nerve_cases(n: int, seed: int) -> Iterator[Case]:
         yield Case(name=f"{ph.subject}_{ph.frame}.tif", image=ph.image, mask=ph.mask,
                    group=f"{seed}_{ph.subject}",
                    meta={"has_nerve": ph.has_nerve, "label_missing": ph.label_missing})
+
+
+BRAIN_REAL_SLICES_PER_VOLUME = 3
+
+
+def _brain_cases(n: int, seed: int) -> Iterator[Case]:
+    """``n`` axial slices of procedural head volumes, each volume followed by a few cases of the real
+    s1045 slice (about a tenth of all slices). Slices without tumour are kept: the model must learn
+    to leave healthy slices empty. The volume (or real case) is the split group."""
+    from core.brain import window_volume
+    from train.phantoms.brain_mri import procedural_case, real_slice_case
+
+    rng = np.random.default_rng(seed)
+    count, unit = 0, 0
+    while count < n:
+        phantoms = [procedural_case(rng, f"brain_{seed}_{unit:04d}")]
+        phantoms += [real_slice_case(rng, f"brain_{seed}_{unit:04d}_real{k}")
+                     for k in range(BRAIN_REAL_SLICES_PER_VOLUME)]
+        for ph in phantoms:
+            image = window_volume(ph.image)
+            for z in range(ph.image.shape[0]):
+                mask = ph.tumour[z]
+                if count == n:
+                    break
+                count += 1
+                yield Case(name=f"{ph.name}_z{z:03d}.png", image=image[z], mask=mask,
+                           pixel_size_mm=ph.spacing_mm[1], group=f"{seed}_{unit}",
+                           meta={"source": ph.source, "slice": z})
+        unit += 1
+
+
+def phantom_volume_cases(n: int, seed: int) -> Iterator[Any]:
+    """``n`` procedural brain phantom volumes as :class:`core.volume_datasets.VolumeCase` objects
+    (volumes only: the real slice is a single slice, scored per slice by the 2-D evaluation)."""
+    from core.volume import volume_from_display
+    from core.volume_datasets import VolumeCase
+    from train.phantoms.brain_mri import LABELS, procedural_case
+
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        ph = procedural_case(rng, f"brain_{seed}_{i:04d}")
+        yield VolumeCase(ph.name, volume_from_display(ph.image, ph.spacing_mm), ph.label,
+                         dict(LABELS), {"source": ph.source})
 
 
 def _fetal_head_cases(n: int, seed: int) -> Iterator[Case]:

@@ -4,6 +4,7 @@
     python -m train.make_samples --task fetal_head --n 8
     python -m train.make_samples --task face          # portraits + demo reference group
     python -m train.make_samples --task face_screening  # phantom demo cases + galleries
+    python -m train.make_samples --task brain_mri       # NIfTI volume + real slices + DICOM series
 
 Samples come from the phantom generators with a fixed seed that training never uses, so the
 dashboard opens on cases no shipped model has seen. The face sample is matplotlib's
@@ -192,9 +193,40 @@ def make_face_screening(out: Path, n: int) -> Path:
     return out
 
 
+BRAIN_SLICES = 20  # slices of the bundled volumes: keeps data_samples/brain_mri near 3 MB
+
+
+def make_brain_mri(out: Path, n: int) -> Path:
+    """Brain MRI samples in the MSD / nnU-Net NIfTI layout, plus one zipped DICOM series.
+
+    ``imagesTr/`` + ``labelsTr/``: one procedural head volume (``brain_phantom_01``) and ``n`` cases
+    of the real s1045 slice with an inserted tumour (one-slice volumes); ``dataset.json`` names the
+    labels. ``dicom/brain_phantom_02.zip``: a second phantom volume as an anonymous axial MR DICOM
+    series, its labels beside it as ``brain_phantom_02_seg.nii.gz``. Seeds no training run used.
+    """
+    from core.volume import write_nifti
+    from train.phantoms.brain_mri import procedural_case, real_slice_case, write_dataset
+    from train.phantoms.dicom_series import series_zip
+
+    if out.exists():
+        shutil.rmtree(out)
+    rng = np.random.default_rng(SAMPLE_SEED)
+    phantoms = [procedural_case(rng, "brain_phantom_01", slices=BRAIN_SLICES, tumours=1,
+                                kind="necrotic")]
+    phantoms += [real_slice_case(rng, f"s1045_tumour_{i + 1:02d}") for i in range(n)]
+    write_dataset(out, iter(phantoms))
+    second = procedural_case(rng, "brain_phantom_02", slices=BRAIN_SLICES, tumours=1)
+    (out / "dicom").mkdir()
+    (out / "dicom" / "brain_phantom_02.zip").write_bytes(
+        series_zip(second.image, second.spacing_mm, seed=f"medimg-sample-{SAMPLE_SEED}"))
+    write_nifti(out / "dicom" / "brain_phantom_02_seg.nii.gz", second.label, second.spacing_mm,
+                dtype=np.uint8)
+    return out
+
+
 MAKERS = {"fetal_head": make_fetal_head, "nerve": make_nerve, "face": make_face,
-          "face_screening": make_face_screening}
-DEFAULT_N = {"fetal_head": 7, "nerve": 6, "face": 8, "face_screening": 4}
+          "face_screening": make_face_screening, "brain_mri": make_brain_mri}
+DEFAULT_N = {"fetal_head": 7, "nerve": 6, "face": 8, "face_screening": 4, "brain_mri": 2}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=0,
                    help="exams (fetal_head, default 7), frames per subject (nerve, default 6), "
                         "augmented portraits in the demo reference group (face, default 8) or "
-                        "gallery photos per class (face_screening, default 4)")
+                        "gallery photos per class (face_screening, default 4) or real-slice cases "
+                        "(brain_mri, default 2)")
     p.add_argument("--root", type=Path, help="output root (default data_samples/)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
