@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ NIFTI_SUFFIXES = (".nii.gz", ".nii")
 POST_CONTRAST = ("t1ce", "t1gd", "t1c", "t1-gd", "post")  # names of the sequence our model reads
 BRATS_LABELS = {1: "necrotic / non-enhancing core", 2: "oedema", 3: "enhancing tumour", 4: "enhancing tumour"}
 _CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+_SLICE = re.compile(r"_z\d{3,}$")  # the slice suffix of nifti_pair_slices' case names
 
 
 @dataclass(frozen=True)
@@ -146,28 +147,40 @@ def read_volume_case(name: str, image: Path, label: Path | None, channel: int = 
                       {"image_file": image.name, "channel": channel})
 
 
-def read_nifti_pairs(root: str | Path, split: str = "Tr") -> Iterator[VolumeCase]:
-    """Every case of a NIfTI dataset folder (see the module docstring for the layouts)."""
+def read_nifti_pairs(root: str | Path, split: str = "Tr", names: Collection[str] | None = None
+                     ) -> Iterator[VolumeCase]:
+    """Every case of a NIfTI dataset folder (see the module docstring for the layouts); with
+    ``names``, only the cases of those names (no other file is read)."""
     root = Path(root)
     files = nifti_pair_files(root, split)
     if not files:
         raise DatasetError(f"{root}: no NIfTI cases found; expected imagesTr/*.nii.gz (+ labelsTr/) "
                            "or BraTS case folders with a *_t1ce.nii.gz and *_seg.nii.gz")
-    names = {int(k): v for k, v in (_dataset_json(root).get("labels") or {}).items() if str(k).isdigit()}
+    label_names = {int(k): v for k, v in (_dataset_json(root).get("labels") or {}).items()
+                   if str(k).isdigit()}
     for name, image, label, channel in files:
-        yield read_volume_case(name, image, label, channel, names or None)
+        if names is None or name in names:
+            yield read_volume_case(name, image, label, channel, label_names or None)
 
 
-def nifti_pair_slices(root: str | Path) -> Iterator[Case]:
+def nifti_pair_slices(root: str | Path, names: Collection[str] | None = None) -> Iterator[Case]:
     """The labelled cases of a NIfTI dataset as 2-D axial slices, windowed per volume, for the 2-D
-    trainer and the per-slice evaluation; the volume is each slice's split group."""
+    trainer and the per-slice evaluation; the volume is each slice's split group.
+
+    Args:
+        root: the dataset folder.
+        names: only these slices (``NAME_z007``); only the volumes they belong to are read.
+    """
     from core.brain import window_volume
 
-    for vc in read_nifti_pairs(root):
+    volumes = None if names is None else {_SLICE.sub("", n) for n in names}
+    for vc in read_nifti_pairs(root, names=volumes):
         if vc.label is None:
             continue
         image = window_volume(vc.volume.voxels)
         px = None if vc.volume.spacing_mm is None else float(np.mean(vc.volume.spacing_mm[1:]))
         for z in range(image.shape[0]):
-            yield Case(name=f"{vc.name}_z{z:03d}", image=image[z], mask=vc.label[z] > 0, pixel_size_mm=px,
-                       group=vc.name, meta={"slice": z})
+            name = f"{vc.name}_z{z:03d}"
+            if names is None or name in names:
+                yield Case(name=name, image=image[z], mask=vc.label[z] > 0, pixel_size_mm=px,
+                           group=vc.name, meta={"slice": z})

@@ -8,17 +8,26 @@ Recognised layouts (``shared/docs/DOMAIN.md``), and the bundled samples that
 * ``kaggle_nerve``: Kaggle nerve, ``train/<subject>_<n>.tif`` + ``<subject>_<n>_mask.tif`` or
   ``train_masks.csv`` (or the ``train/`` folder itself);
 * ``image_folder``: one sub-folder of photos per class (face screening);
-* bundled samples: ``data_samples/fetal_head``, ``data_samples/nerve`` and
-  ``data_samples/face_screening/<task>`` (whose ``gallery/`` is an ImageFolder).
+* ``nifti_pairs``: brain MRI volumes (brain tumour), Medical Segmentation Decathlon / nnU-Net
+  ``imagesTr/NAME.nii.gz`` + ``labelsTr/NAME.nii.gz`` (``dataset.json`` optional) or BraTS case
+  folders (:mod:`core.volume_datasets`), read as 2-D axial slices ``NAME_z007``: the slice model
+  is scored slice by slice here, per volume by ``python -m train.evaluate --task brain_tumor``;
+* bundled samples: ``data_samples/fetal_head``, ``data_samples/nerve``, ``data_samples/brain_mri``
+  and ``data_samples/face_screening/<task>`` (whose ``gallery/`` is an ImageFolder).
 
 Paths are checked by :func:`core.lab.paths.resolve_dataset_path` first; re-exported here.
 """
 from __future__ import annotations
 
 import csv
+import zlib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nibabel.orientations import axcodes2ornt, io_orientation, ornt_transform
 
 from core.datasets import (
     HC18_FRAME,
@@ -36,6 +45,8 @@ from core.imaging import ImageError, load_image
 from core.lab.inventory import Inventory, take_inventory
 from core.lab.paths import DatasetPathError, allowed_roots, dataset_fingerprint, resolve_dataset_path
 from core.tasks import SAMPLES_ROOT
+from core.volume import _NIFTI_ERRORS, DISPLAY_AXCODES, read_nifti
+from core.volume_datasets import nifti_pair_files, nifti_pair_slices
 
 __all__ = ["EXPECTED", "DatasetLayoutError", "DatasetPathError", "LayoutGuess", "allowed_roots",
            "dataset_fingerprint", "detect_layout", "read_cases", "resolve_dataset_path"]
@@ -48,10 +59,16 @@ EXPECTED = {
                     "train_masks.csv beside train/ (test/ optional), or the train/ folder itself",
     "image_folder": "ImageFolder (face photos): at least two class sub-folders, each holding "
                     ".jpg/.png photos (<folder>/<class>/<photo>)",
-    "samples": "a bundled sample folder: data_samples/fetal_head, data_samples/nerve or "
-               "data_samples/face_screening/<task>",
+    "nifti_pairs": "NIfTI pairs (brain MRI): imagesTr/NAME.nii.gz with labelsTr/NAME.nii.gz "
+                   "(Medical Segmentation Decathlon / nnU-Net, dataset.json optional), or BraTS case "
+                   "folders CASE/CASE_t1ce.nii.gz with CASE_seg.nii.gz",
+    "samples": "a bundled sample folder: data_samples/fetal_head, data_samples/nerve, "
+               "data_samples/brain_mri or data_samples/face_screening/<task>",
 }
-LAYOUT_TASKS = {"hc18": "fetal_head", "kaggle_nerve": "nerve", "image_folder": "face_screening"}
+LAYOUT_TASKS = {"hc18": "fetal_head", "kaggle_nerve": "nerve", "image_folder": "face_screening",
+                "nifti_pairs": "brain_tumor"}
+MSD_FOLDERS = ("imagesTr", "labelsTr", "imagesTs", "labelsTs")
+_DICOM_SUFFIXES = (".zip", ".dcm", ".dicom")
 
 
 class DatasetLayoutError(DatasetError):
@@ -63,12 +80,14 @@ class LayoutGuess:
     """What :func:`detect_layout` recognised.
 
     Attributes:
-        layout: ``"hc18"``, ``"kaggle_nerve"`` or ``"image_folder"``.
-        task: the task it serves (``"fetal_head"``, ``"nerve"``, ``"face_screening"``).
-        n_cases: cases :func:`read_cases` yields (the labelled split: ``training_set``, ``train``).
+        layout: ``"hc18"``, ``"kaggle_nerve"``, ``"image_folder"`` or ``"nifti_pairs"``.
+        task: the task it serves (``"fetal_head"``, ``"nerve"``, ``"face_screening"``,
+            ``"brain_tumor"``).
+        n_cases: cases :func:`read_cases` yields (the labelled split: ``training_set``, ``train``;
+            for ``nifti_pairs`` the axial slices of the labelled volumes).
         warnings: things to tell the user (frames without labels, unscored splits, ...).
         root: the folder the reader reads (the dataset root, or ``gallery/`` of a bundled sample).
-        split: the split read (``"training_set"``, ``"train"``) or None for an ImageFolder.
+        split: the split read (``"training_set"``, ``"train"``, ``"Tr"``) or None for an ImageFolder.
         n_labelled: cases with a ground truth (mask or class).
         classes: class names of an ImageFolder, in class-index order (sorted).
         bundled: True for the project's own ``data_samples/``.
@@ -185,6 +204,99 @@ def _image_folder(path: Path, inv: Inventory) -> LayoutGuess | None:
                        len(items), tuple(classes))
 
 
+def _unreadable_nifti(root: Path, path: Path, reason: str) -> DatasetLayoutError:
+    return DatasetLayoutError(f"{root}: looks like the NIfTI pairs layout, but {path.relative_to(root)} "
+                              f"cannot be read: {reason}")
+
+
+def _nifti_header(path: Path, root: Path) -> nib.Nifti1Image:
+    """The NIfTI image with its header only: ``nib.load`` is lazy, no voxel is read."""
+    try:
+        return nib.load(path)
+    except (*_NIFTI_ERRORS, zlib.error) as exc:
+        reason = " ".join(str(exc).replace(str(path), path.name).split()) or type(exc).__name__
+        raise _unreadable_nifti(root, path, f"not a NIfTI-1/-2 file, or a damaged one ({reason}); "
+                                            "export or download it again") from None
+
+
+def _grid(img: nib.Nifti1Image) -> tuple[int, int, int]:
+    """The 3-D voxel grid of a NIfTI (the channels of a 4-D one left out; a 2-D one is one slice)."""
+    return (*(int(n) for n in img.shape[:3]), 1, 1)[:3]
+
+
+def _axial_slices(img: nib.Nifti1Image) -> int:
+    """Slices along the display slice axis (S/I, ``DISPLAY_AXCODES[0]``), as ``read_nifti`` cuts them."""
+    shape = _grid(img)
+    affine = np.asarray(img.affine, np.float64)
+    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) <= 1e-12:
+        return shape[2]  # read_nifti then assumes L,P,S voxel order
+    to_display = ornt_transform(io_orientation(affine), axcodes2ornt(DISPLAY_AXCODES))
+    return next(shape[i] for i, (axis, _) in enumerate(to_display) if int(axis) == 0)
+
+
+def _probe_nifti(image: Path, label: Path, channel: int, root: Path) -> None:
+    """Decode one image and its label, so an unreadable dataset is refused before a run starts."""
+    for path, ch in ((image, channel), (label, 0)):
+        try:
+            read_nifti(path.read_bytes(), channel=ch)
+        except (ImageError, OSError) as exc:
+            raise _unreadable_nifti(root, path, str(exc)) from None
+
+
+def _unused_folders(root: Path, used: Collection[str]) -> list[str]:
+    """Warnings for the sub-folders a NIfTI pairs reader does not read (a DICOM series, notes)."""
+    out = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if folder.name in used:
+            continue
+        files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+        dicom = sum(p.name.lower().endswith(_DICOM_SUFFIXES) for p in files)
+        if dicom:
+            out.append(f"{folder.name}/: {len(files)} files, DICOM series among them, are not scored: the "
+                       "lab reads NIfTI pairs only (open a series on the Brain tumour MRI page)")
+        else:
+            out.append(f"{folder.name}/: not part of the layout ({len(files)} files), not read")
+    return out
+
+
+def _nifti_pairs(path: Path) -> LayoutGuess | None:
+    """MSD / nnU-Net (or its ``imagesTr/`` itself) or BraTS folders; cases are the axial slices of the
+    labelled volumes, counted from the headers (no voxel is decoded but one probed pair)."""
+    root = path.parent if path.name in MSD_FOLDERS[:2] and (path.parent / "imagesTr").is_dir() else path
+    files = nifti_pair_files(root)
+    if not files:
+        if (root / "imagesTs").is_dir() and nifti_pair_files(root, "Ts"):
+            raise DatasetLayoutError(f"{root}: only unlabelled imagesTs/ volumes found (no imagesTr/): "
+                                     f"nothing to score; expected {EXPECTED['nifti_pairs']}")
+        return None
+    msd = files[0][1].parent == root / "imagesTr"
+    labelled = [f for f in files if f[2] is not None]
+    if not labelled:
+        found = (f"imagesTr/ holds {len(files)} NIfTI volumes, none with its labelsTr/NAME.nii.gz" if msd
+                 else f"{len(files)} BraTS case folders, none with a *_seg.nii.gz")
+        raise DatasetLayoutError(f"{root}: {found}: nothing to score; expected {EXPECTED['nifti_pairs']}")
+    n = 0
+    for name, image, label, _ in labelled:
+        img, lab = _nifti_header(image, root), _nifti_header(label, root)
+        if _grid(img) != _grid(lab):
+            raise DatasetLayoutError(f"{root}: {name}: the label grid {_grid(lab)} does not match the "
+                                     f"image grid {_grid(img)}; resample the label")
+        n += _axial_slices(img)
+    warnings = [f"{len(labelled)} labelled volumes read as {n} 2-D axial slices, each scored on its own; "
+                "volume-level figures (Dice per volume, tumour volume in mL): python -m train.evaluate "
+                "--task brain_tumor --weights weights/brain_tumor/unet --data <this folder> --out <folder>"]
+    if len(labelled) < len(files):
+        warnings.append(f"{len(files) - len(labelled)} of {len(files)} volumes have no label "
+                        f"({'labelsTr/NAME.nii.gz' if msd else 'CASE_seg.nii.gz'}): not scored")
+    n_test = len(nifti_pair_files(root, "Ts")) if msd and (root / "imagesTs").is_dir() else 0
+    if n_test:
+        warnings.append(f"imagesTs/: {n_test} volumes without labels are not scored")
+    warnings += _unused_folders(root, MSD_FOLDERS if msd else {f[0] for f in files})
+    _, image, label, channel = min(labelled, key=lambda f: f[1].stat().st_size)
+    _probe_nifti(image, label, channel, root)
+    return LayoutGuess("nifti_pairs", "brain_tumor", n, tuple(warnings), root, "Tr", n)
+
+
 def _bundled_root(path: Path) -> tuple[Path, str | None]:
     """The folder to read for a bundled sample path, and a note when it is not ``path`` itself."""
     samples = SAMPLES_ROOT.resolve()
@@ -219,7 +331,7 @@ def detect_layout(path: str | Path) -> LayoutGuess:
         shown = ", ".join(str(p.relative_to(folder)) for p in inv.unreadable[:5])
         raise DatasetLayoutError(f"{folder}: {len(inv.unreadable)} image file(s) cannot be read (empty, "
                                  f"no permission or a broken link): {shown}; {inv.describe()}")
-    guess = _hc18(folder) or _nerve(folder) or _image_folder(folder, inv)
+    guess = _hc18(folder) or _nerve(folder) or _nifti_pairs(folder) or _image_folder(folder, inv)
     if guess is None:
         raise DatasetLayoutError(f"{folder}: no dataset layout recognised; {inv.describe()}; "
                                  f"{_expected_text()}")
@@ -235,6 +347,7 @@ def read_cases(guess: LayoutGuess, names: Collection[str] | None = None) -> Iter
     Args:
         guess: what :func:`detect_layout` found.
         names: read only the cases with these names (a page opening one case); None reads all.
+            For ``nifti_pairs`` (slices ``NAME_z007``) only the volumes they belong to are decoded.
     """
     if guess.layout == "hc18":
         return read_hc18(guess.root, guess.split or "training_set", names=names)
@@ -242,4 +355,6 @@ def read_cases(guess: LayoutGuess, names: Collection[str] | None = None) -> Iter
         return read_kaggle_nerve(guess.root, "train", names=names)
     if guess.layout == "image_folder":
         return read_image_folder(guess.root, names=names)
+    if guess.layout == "nifti_pairs":
+        return nifti_pair_slices(guess.root, names=names)
     raise DatasetLayoutError(f"unknown layout {guess.layout!r}; known: {', '.join(LAYOUT_TASKS)}")

@@ -10,6 +10,8 @@ from core.datasets import IMAGE_SUFFIXES
 
 MAX_FILES = 100_000  # stop counting here: a message needs the shape of a folder, not every file
 _LISTED = 8
+_COMPOUND = (".nii.gz",)  # suffixes counted whole: ".nii.gz", not ".gz"
+_CHECKED = IMAGE_SUFFIXES | {".nii", ".nii.gz"}  # files whose readability is checked
 
 
 @dataclass(frozen=True)
@@ -18,10 +20,11 @@ class Inventory:
 
     Attributes:
         n_files: files counted (at most :data:`MAX_FILES`).
-        by_suffix: lower-case suffix (``"(none)"`` without one) -> count.
+        by_suffix: lower-case suffix (``".nii.gz"`` counted whole; ``"(none)"`` without one) -> count.
         subfolders: top-level sub-folder name -> files below it.
         loose: files directly in the folder.
-        unreadable: image files that cannot be read: 0 bytes, no read permission, or a dangling link.
+        unreadable: image (or NIfTI) files that cannot be read: 0 bytes, no read permission, or a
+            dangling link.
         truncated: True when counting stopped at :data:`MAX_FILES`.
     """
 
@@ -57,6 +60,11 @@ def _unreadable(path: Path) -> bool:
         return True
 
 
+def _suffix(name: str) -> str:
+    lower = name.lower()
+    return next((s for s in _COMPOUND if lower.endswith(s)), Path(lower).suffix or "(none)")
+
+
 def take_inventory(folder: Path) -> Inventory:
     """Walk ``folder`` (links to folders not followed) and count what is there."""
     by_suffix: Counter[str] = Counter()
@@ -79,13 +87,13 @@ def take_inventory(folder: Path) -> Inventory:
                 truncated = True
                 break
             n += 1
-            suffix = Path(name).suffix.lower() or "(none)"
+            suffix = _suffix(name)
             by_suffix[suffix] += 1
             if rel:
                 subfolders[rel[0]] += 1
             else:
                 loose += 1
-            if suffix in IMAGE_SUFFIXES and _unreadable(Path(dirpath) / name):
+            if suffix in _CHECKED and _unreadable(Path(dirpath) / name):
                 unreadable.append(Path(dirpath) / name)
         if truncated:
             break

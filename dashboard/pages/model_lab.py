@@ -25,16 +25,18 @@ from core.lab import (
     read_cases,
     resolve_dataset_path,
 )
+from core.lab.datasets import LAYOUT_TASKS
 from core.lab.paths import DATA_ROOT_ENV
 from core.lab.stats import AGGREGATE_COLUMNS
-from core.tasks import SAMPLES_ROOT, get_task
+from core.tasks import SAMPLES_ROOT, TASKS, get_task
 from core.weights import ModelCard
 from dashboard import cache, lab_sections, widgets
 
 KEY = "lab"
 DEFAULT_PATH = "data_samples/fetal_head"
 LAYOUT_TITLES = {"hc18": "HC18 (fetal head)", "kaggle_nerve": "Kaggle nerve",
-                 "image_folder": "ImageFolder (one sub-folder of photos per class)"}
+                 "image_folder": "ImageFolder (one sub-folder of photos per class)",
+                 "nifti_pairs": "NIfTI pairs (brain MRI, MSD / nnU-Net or BraTS), as 2-D axial slices"}
 BATCH_SIZES = (1, 2, 4, 8, 16)
 LIVE_ROWS = 20  # rows of the live table while a run streams
 AUTISM_NOTE = ("The autism task is a pipeline demonstration: its classes differ only by an artificial "
@@ -50,11 +52,12 @@ def escape_md(text: str) -> str:
 def choose_dataset() -> tuple[LayoutGuess, str]:
     """Sidebar folder input, validated; stops the page with the reason when it cannot be read."""
     roots = allowed_roots()
-    bundled = ", ".join(f"`{p.relative_to(SAMPLES_ROOT.parent)}`" for p in sorted(SAMPLES_ROOT.iterdir())
-                        if p.is_dir())
+    bundled = ", ".join(f"`{t.samples_dir.relative_to(SAMPLES_ROOT.parent)}`" for t in TASKS.values()
+                        if t.layout in LAYOUT_TASKS and t.samples_dir.is_dir())  # the folders the lab reads
     text = st.sidebar.text_input(
         "Dataset folder", DEFAULT_PATH, key=f"{KEY}_path",
-        help=f"A folder in the HC18, Kaggle nerve or ImageFolder layout, inside an allowed data root. "
+        help=f"A folder in the HC18, Kaggle nerve, ImageFolder or NIfTI pairs (MSD / nnU-Net imagesTr + "
+             f"labelsTr, or BraTS case folders) layout, inside an allowed data root. "
              f"Bundled: {bundled} (and `data_samples/face_screening/<task>`).")
     st.sidebar.caption("Allowed data roots: " + ", ".join(f"`{r}`" for r in roots)
                        + f". Add your own with the `{DATA_ROOT_ENV}` environment variable.")
