@@ -78,6 +78,7 @@ weights-brain:
 
 evaluate-brain:
 	$(PYTHON) -m train.evaluate --task brain_tumor --weights weights/brain_tumor/unet --phantoms 40 --phantom-seed 9001 --out runs/phantom_test_brain --record phantom_test
+	$(PYTHON) -m train.evaluate --task brain_tumor --weights weights/brain_tumor/unet --phantoms 100 --phantom-seed 9002 --real-slice --out runs/phantom_test_brain_real --record phantom_test_real_slice
 	$(PYTHON) -m train.evaluate --task brain_tumor --weights weights/brain_tumor/unet --data data_samples/brain_mri --out runs/samples_brain
 
 weights-face:

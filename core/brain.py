@@ -62,12 +62,12 @@ class VolumeSegmenter:
     Shares the (cached, read-only) :class:`~core.segmentation.Segmenter`; nothing here changes it.
     """
 
-    def __init__(self, segmenter: Segmenter, batch: int = 8) -> None:
+    def __init__(self, segmenter: Segmenter, batch: int = 4) -> None:
         self.segmenter = segmenter
         self.batch = max(1, int(batch))
 
     @classmethod
-    def from_folder(cls, folder: str | Path, batch: int = 8) -> VolumeSegmenter:
+    def from_folder(cls, folder: str | Path, batch: int = 4) -> VolumeSegmenter:
         """Load a brain tumour weights folder (sha256 checked)."""
         return cls(Segmenter.from_folder(folder), batch)
 

@@ -15,6 +15,7 @@ import streamlit as st
 import torch
 
 from core import fetal_head
+from core.brain import VolumeSegmentation, VolumeSegmenter
 from core.datasets import Case, read_labelled
 from core.explain import classification_cam, segmentation_cam
 from core.face.gallery import FolderGallery, gallery_from_folder
@@ -25,10 +26,14 @@ from core.lab import LabCache, LabResult, LayoutGuess, ProbClassifier, aggregate
 from core.lab.screening import screening_classifier
 from core.segmentation import SegmentationResult, Segmenter
 from core.tasks import SAMPLES_ROOT, WEIGHTS_ROOT, get_task
+from core.volume import Volume, load_volume, read_nifti
+from core.volume_datasets import VolumeCase, read_nifti_pairs
 from core.weights import ModelCard, WeightsError, read_card
 
 FACE_SAMPLES = SAMPLES_ROOT / "face"
 SCREENING_SAMPLES = SAMPLES_ROOT / "face_screening"
+BRAIN_SAMPLES = get_task("brain_tumor").samples_dir
+BRAIN_DICOM_SAMPLES = BRAIN_SAMPLES / "dicom"
 FACE_PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 # Streamlit serves several sessions from one process; two threads each is plenty on a small CPU.
@@ -241,3 +246,50 @@ def training_history(path: str, mtime_ns: int) -> pd.DataFrame | None:
         return pd.read_csv(path)
     except (OSError, ValueError):
         return None
+
+
+# ---------------------------------------------------------------- brain MRI
+@st.cache_data(show_spinner=False)
+def brain_sample_names() -> list[str]:
+    """Bundled brain MRI cases: NIfTI pairs by name, then the zipped DICOM series by file name."""
+    if not BRAIN_SAMPLES.is_dir():
+        return []
+    from core.volume_datasets import nifti_pair_files
+
+    names = [name for name, *_ in nifti_pair_files(BRAIN_SAMPLES)]
+    return names + sorted(p.name for p in BRAIN_DICOM_SAMPLES.glob("*.zip"))
+
+
+@st.cache_data(show_spinner="Reading the volume...", max_entries=3)
+def brain_sample(name: str) -> VolumeCase:
+    """One bundled case with its labels (a zipped series takes ``<stem>_seg.nii.gz`` beside it)."""
+    if name.endswith(".zip"):
+        volume = load_volume(BRAIN_DICOM_SAMPLES / name, expect_modality="MR")
+        seg = BRAIN_DICOM_SAMPLES / f"{Path(name).stem}_seg.nii.gz"
+        label = np.rint(read_nifti(seg.read_bytes()).voxels).astype(np.uint8) if seg.is_file() else None
+        if label is not None and label.shape != volume.voxels.shape:
+            label = None
+        return VolumeCase(name, volume, label)
+    return next(c for c in read_nifti_pairs(BRAIN_SAMPLES) if c.name == name)
+
+
+@st.cache_data(show_spinner="Reading the upload...", max_entries=2)
+def brain_upload(digest: str, _files: tuple[tuple[str, bytes], ...]) -> Volume:
+    """An uploaded volume, keyed by the sha256 of its bytes (kept in memory only, never on disk)."""
+    if len(_files) == 1:
+        return load_volume(_files[0][1], name=_files[0][0], expect_modality="MR")
+    return load_volume(list(_files), expect_modality="MR")
+
+
+@st.cache_resource(show_spinner="Loading model...")
+def get_volume_segmenter(weights_dir: str) -> VolumeSegmenter:
+    """The slice-by-slice volume predictor over the shared, cached slice model."""
+    return VolumeSegmenter(get_segmenter(weights_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def segment_volume(weights_dir: str, key: str, _voxels: np.ndarray, threshold: float,
+                   min_area_px: int) -> VolumeSegmentation:
+    """Predicted tumour of the volume identified by ``key`` (sample name or upload digest)."""
+    return get_volume_segmenter(weights_dir).predict(_voxels, threshold=threshold,
+                                                     overrides={"min_area_px": min_area_px})

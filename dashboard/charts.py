@@ -44,3 +44,20 @@ def class_probability_bars(labels: tuple[str, ...], probs: np.ndarray) -> go.Fig
                       xaxis=dict(range=[0, 1], title="probability (averaged over the members)"),
                       title="Class probabilities")
     return fig
+
+
+def tumour_area_chart(rows: list[dict], axis: str, current: int, unit: str) -> go.Figure:
+    """Tumour area per slice (predicted, and true when known) with the slice on screen marked."""
+    fig = go.Figure()
+    x = [r["slice"] for r in rows]
+    fig.add_scatter(x=x, y=[r[f"area_pred_{unit}"] for r in rows], mode="lines+markers", name="predicted",
+                    line={"color": "#009E73"})
+    if rows and f"area_true_{unit}" in rows[0]:
+        fig.add_scatter(x=x, y=[r[f"area_true_{unit}"] for r in rows], mode="lines+markers",
+                        name="ground truth", line={"color": "#E69F00", "dash": "dash"})
+    fig.add_vline(x=current, line_dash="dot", line_color="#666", annotation_text="shown")
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      xaxis_title=f"{axis} slice", yaxis_title="tumour area (mm²)" if unit == "mm2" else
+                      "tumour area (pixels)", title="Tumour area per slice",
+                      legend={"orientation": "h", "y": -0.25})
+    return fig

@@ -67,16 +67,17 @@ def _brain_cases(n: int, seed: int) -> Iterator[Case]:
         unit += 1
 
 
-def phantom_volume_cases(n: int, seed: int) -> Iterator[Any]:
-    """``n`` procedural brain phantom volumes as :class:`core.volume_datasets.VolumeCase` objects
-    (volumes only: the real slice is a single slice, scored per slice by the 2-D evaluation)."""
+def phantom_volume_cases(n: int, seed: int, real_slice: bool = False) -> Iterator[Any]:
+    """``n`` brain phantoms as :class:`core.volume_datasets.VolumeCase` objects: procedural head
+    volumes, or with ``real_slice`` the real s1045 slice with an inserted tumour (one-slice volumes)."""
     from core.volume import volume_from_display
     from core.volume_datasets import VolumeCase
-    from train.phantoms.brain_mri import LABELS, procedural_case
+    from train.phantoms.brain_mri import LABELS, procedural_case, real_slice_case
 
     rng = np.random.default_rng(seed)
+    make = real_slice_case if real_slice else procedural_case
     for i in range(n):
-        ph = procedural_case(rng, f"brain_{seed}_{i:04d}")
+        ph = make(rng, f"brain_{seed}_{i:04d}")
         yield VolumeCase(ph.name, volume_from_display(ph.image, ph.spacing_mm), ph.label,
                          dict(LABELS), {"source": ph.source})
 

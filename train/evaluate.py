@@ -61,6 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="phantom seed; pick one never used in training (default 9001)")
     p.add_argument("--out", required=True, type=Path, help="output folder for CSV and JSON")
     p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--real-slice", action="store_true",
+                   help="brain_tumor phantoms: tumours in matplotlib's real s1045 slice, not head volumes")
     p.add_argument("--record", metavar="NAME", help="store the summary in the card as metrics.NAME")
     return p.parse_args(argv)
 
@@ -123,10 +125,12 @@ def _run(seg: Segmenter, cases: Any, total: int | None, args: argparse.Namespace
 def evaluate_brain(args: argparse.Namespace) -> dict[str, Any]:
     """Brain tumour: whole volumes through the slice model, scored per volume (Dice, IoU, HD95 in mm,
     tumour volume in mL); ``--phantoms N`` means N procedural phantom volumes."""
-    vseg = VolumeSegmenter.from_folder(args.weights, batch=max(args.batch_size, 8))
+    vseg = VolumeSegmenter.from_folder(args.weights, batch=args.batch_size)
     if args.phantoms:
-        cases = phantom_volume_cases(args.phantoms, args.phantom_seed)
-        source = f"{args.phantoms} procedural brain phantom volumes, seed {args.phantom_seed}"
+        cases = phantom_volume_cases(args.phantoms, args.phantom_seed, args.real_slice)
+        source = (f"{args.phantoms} tumours inserted into the real s1045 MRI slice (one slice each), seed "
+                  f"{args.phantom_seed}" if args.real_slice else
+                  f"{args.phantoms} procedural brain phantom volumes, seed {args.phantom_seed}")
     else:
         cases, source = read_nifti_pairs(args.data), str(args.data)
     bar = tqdm(total=args.phantoms, desc="volumes", unit="volume")

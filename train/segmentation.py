@@ -157,7 +157,8 @@ def parse_arch_config(items: list[str]) -> dict[str, object]:
 def make_card(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int]) -> ModelCard:
     """The card this run will write: architecture, preprocessing and provenance."""
     spec = get_spec(args.arch)
-    data = (f"{args.phantoms} synthetic {task.title.lower()} phantoms (train/phantoms/{task.name}.py, seed "
+    generator = {"brain_tumor": "brain_mri"}.get(task.name, task.name)
+    data = (f"{args.phantoms} synthetic {task.title.lower()} phantoms (train/phantoms/{generator}.py, seed "
             f"{args.phantom_seed}); NOT real patient data" if args.phantoms
             else f"dataset folder {args.data.name} ({task.layout} layout)")
     return ModelCard(

@@ -11,11 +11,11 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 HERE = Path(__file__).resolve().parent
-PAGES = {"home": "", "fetal_biometry": "fetal_biometry", "nerve": "nerve", "face": "face",
-         "face_screening": "face_screening", "model_lab": "model_lab"}
+PAGES = {"home": "", "fetal_biometry": "fetal_biometry", "nerve": "nerve", "brain_mri": "brain_mri",
+         "face": "face", "face_screening": "face_screening", "model_lab": "model_lab"}
 # Streamlit scrolls inside its own container: the viewport must be as tall as the page.
-HEIGHTS = {"home": 2600, "fetal_biometry": 2250, "nerve": 2600, "face": 2600, "face_screening": 3000,
-           "model_lab": 3900}
+HEIGHTS = {"home": 2600, "fetal_biometry": 2250, "nerve": 2600, "brain_mri": 2200, "face": 2600,
+           "face_screening": 3000, "model_lab": 3900}
 
 
 def set_up_fetal(page: Page) -> None:
@@ -54,10 +54,16 @@ def set_up_model_lab(page: Page) -> None:
     wait_for_app(page)
 
 
+def set_up_brain(page: Page) -> None:
+    """The bundled phantom volume: wait until every slice is segmented and the table is drawn."""
+    page.get_by_text("Per slice (axial)").wait_for(timeout=180_000)
+    wait_for_app(page)
+
+
 NERVE_SAMPLE = "1_2.tif"
 FACE_SAMPLE = "skimage_astronaut.jpg"
-SETUP = {"fetal_biometry": set_up_fetal, "nerve": set_up_nerve, "face": set_up_face,
-         "model_lab": set_up_model_lab}
+SETUP = {"fetal_biometry": set_up_fetal, "nerve": set_up_nerve, "brain_mri": set_up_brain,
+         "face": set_up_face, "model_lab": set_up_model_lab}
 
 
 def wait_for_app(page: Page) -> None:

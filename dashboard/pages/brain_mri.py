@@ -1,0 +1,126 @@
+"""Brain tumour segmentation on MRI: volumes in, slices browsed on three axes, tumour measured."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from core.brain import slice_table, tumour_volume_ml, volume_metrics
+from core.overlay import COLORS, error_overlay, overlay_mask
+from core.tasks import get_task
+from core.volume import to_nifti_bytes
+from core.volume_view import apply_window, slice_spacing, take_slice, to_display
+from dashboard import cache, widgets
+from dashboard.charts import tumour_area_chart
+from dashboard.volume_widgets import view_settings, volume_input
+
+KEY = "brain"
+TASK = get_task("brain_tumor")
+
+st.title("Brain tumour segmentation on MRI")
+widgets.research_note()
+st.caption("A 2-D U-Net reads every axial slice of one MR sequence (T1 post-contrast-like) and the "
+           "slice masks are stacked back into the volume: whole tumour (core, enhancing rim and oedema) "
+           "against background. One sequence and 2-D slices is the honest scope of this model; "
+           "multi-sequence 3-D models do better on real BraTS data.")
+
+cards = cache.available_models(TASK.name)
+if not cards:
+    st.error("No brain tumour weights found in weights/brain_tumor/. Run `make weights-brain`.")
+    st.stop()
+model = next(iter(cards))
+card = cards[model]
+case = volume_input(KEY)
+if case is None:
+    st.stop()
+vol = case.volume
+for note in vol.meta.get("notes", ()):
+    st.caption(f"{case.name}: {note}")
+with st.sidebar:
+    thr = st.slider("Mask threshold (probability)", 0.05, 0.95, float(card.postprocess.get("threshold", 0.5)),
+                    0.05, key=f"{KEY}_thr")
+    min_area = st.slider("Minimum tumour area per slice (pixels)", 0, 500,
+                         int(card.postprocess.get("min_area_px", 0)), 10, key=f"{KEY}_area")
+weights_dir = str(TASK.weights_dir(model))
+with st.spinner(f"Segmenting {vol.voxels.shape[0]} slices..."):
+    pred = cache.segment_volume(weights_dir, case.key, vol.voxels, thr, min_area)
+truth = None if case.label is None else case.label > 0
+view = view_settings(KEY, vol, truth if truth is not None and truth.any() else pred.mask)
+spacing = vol.spacing_mm
+sp2 = slice_spacing(spacing, view.axis)
+
+st.subheader("Volume")
+cols = st.columns(5)
+shape = "×".join(str(n) for n in vol.voxels.shape[::-1])
+cols[0].metric("Grid (voxels)", shape,
+               help=f"{vol.format}; voxel " + (" x ".join(f"{s:.2f}" for s in spacing[::-1]) + " mm"
+                                               if spacing else "size unknown"))
+
+def amount(mask) -> str:
+    """Tumour volume in mL; one slice has no volume, so its area in cm²; voxels without spacing."""
+    if spacing is None:
+        return f"{int(mask.sum())} {'pixels' if mask.shape[0] == 1 else 'voxels'}"
+    if mask.shape[0] == 1:
+        return f"{mask.sum() * spacing[1] * spacing[2] / 100:.2f} cm²"
+    return f"{tumour_volume_ml(mask, spacing):.2f} mL"
+
+
+single = vol.voxels.shape[0] == 1
+cols[1].metric("Predicted tumour " + ("area" if single else "volume"), amount(pred.mask),
+               help="The file states no voxel size, so no mm." if spacing is None else None)
+scores = volume_metrics(pred.mask, truth, spacing) if truth is not None else {}
+if truth is not None:
+    cols[2].metric("True tumour " + ("area" if single else "volume"), amount(truth))
+    cols[3].metric("Dice / IoU" + (" (slice)" if single else " (volume)"),
+                   f"{scores['dice']:.3f} / {scores['iou']:.3f}")
+    hd = scores.get("hd95_mm", scores.get("hd95_vox"))
+    unit = "mm" if "hd95_mm" in scores else "voxels"
+    cols[4].metric("HD95" + (" (slice)" if single else " (volume)"),
+                   "n/a (one mask empty)" if not math.isfinite(hd) else f"{hd:.1f} {unit}")
+else:
+    cols[2].caption("No ground truth: pick a bundled case or upload a label volume to see Dice, IoU "
+                    "and HD95.")
+widgets.model_badge("Brain tumour U-Net", card)
+
+image = apply_window(take_slice(vol.voxels, view.axis, view.index), view.level, view.width)
+shown_pred = take_slice(pred.mask, view.axis, view.index)
+panels = [(f"{view.axis.capitalize()} slice {view.index}", image)]
+if truth is not None:
+    shown_truth = take_slice(truth, view.axis, view.index)
+    panels.append(("Ground truth", overlay_mask(image, shown_truth, COLORS["truth"], alpha=view.opacity)))
+panels.append(("Prediction", overlay_mask(image, shown_pred, COLORS["mask"], alpha=view.opacity)))
+if truth is not None:
+    panels.append(("Errors", error_overlay(image, shown_pred, shown_truth, alpha=view.opacity)))
+widgets.image_row([(cap, to_display(img, sp2)) for cap, img in panels])
+if truth is not None:
+    st.caption("Errors: bluish green true positive · orange false positive · sky blue false "
+               "negative. Slices are shown with square millimetres (coronal and sagittal are "
+               "stretched by the slice spacing).")
+
+axis_index = {"axial": 0, "coronal": 1, "sagittal": 2}[view.axis]
+rows = slice_table(pred.mask, truth, spacing, axis=axis_index)
+unit = "mm2" if spacing else "px"
+st.plotly_chart(tumour_area_chart(rows, view.axis, view.index, unit), width="stretch")
+st.subheader(f"Per slice ({view.axis})")
+show_all = st.toggle("Show slices without tumour too", key=f"{KEY}_all")
+table = pd.DataFrame([r for r in rows if show_all or any(v for k, v in r.items() if k.startswith("area_"))])
+if table.empty:
+    st.info("Neither the prediction nor the ground truth has tumour on any slice of this axis.")
+else:
+    names = {f"area_pred_{unit}": f"Predicted area ({'mm²' if spacing else 'px'})",
+             f"area_true_{unit}": f"True area ({'mm²' if spacing else 'px'})", "dice": "Dice", "iou": "IoU",
+             "hd95_mm": "HD95 (mm)", "hd95_px": "HD95 (px)"}
+    st.dataframe(table.set_index("slice").rename(columns=names), width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("Dice", "IoU")}
+                 | {names[c]: st.column_config.NumberColumn(format="%.1f") for c in table.columns
+                    if c.startswith(("area_", "hd95"))})
+stem = case.name.split(".")[0]
+files = [("Predicted mask (NIfTI)", to_nifti_bytes(pred.mask.astype("uint8"), vol),
+          f"{stem}_pred_mask.nii.gz", "application/gzip"),
+         ("Per-slice table (CSV)", pd.DataFrame(rows).to_csv(index=False),
+          f"{stem}_{view.axis}_slices.csv", "text/csv")]
+widgets.download_row(KEY, files)
+st.caption("The mask is written on the original voxel grid with the original affine, so it overlays the "
+           "uploaded file in ITK-SNAP or 3D Slicer. Tumour volume = voxels x voxel volume (1 mL = 1000 mm³).")
+widgets.card_panel(TASK, model, card)

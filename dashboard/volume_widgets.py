@@ -1,0 +1,103 @@
+"""Widgets for volumes (brain MRI page): volume input and the slice viewer's controls."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from core.imaging import ImageError
+from core.volume import Volume, read_nifti
+from core.volume_view import AXES, default_window
+from dashboard import cache
+
+VOLUME_TYPES = ["nii", "gz", "zip", "dcm", "dicom", "png", "tif", "tiff"]
+
+
+@dataclass(frozen=True)
+class VolumeInput:
+    """The volume a page analyses: ``key`` identifies it for caching (sample name or sha256)."""
+
+    name: str
+    key: str
+    volume: Volume
+    label: np.ndarray | None  # ZxHxW uint8 labels on the volume's display grid, or None
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """Where and how to look: axis name, slice index, window level / width, overlay opacity."""
+
+    axis: str
+    index: int
+    level: float
+    width: float
+    opacity: float
+
+
+def volume_input(key: str) -> VolumeInput | None:
+    """Sidebar choice of a bundled case or an upload (NIfTI, zipped or several DICOM files, or one
+    2-D slice), with an optional ground-truth label upload; None (and a message) when unusable."""
+    names = cache.brain_sample_names()
+    options = (["Bundled sample"] if names else []) + ["Upload"]
+    source = st.sidebar.radio("Volume", options, key=f"{key}_source", horizontal=True)
+    if source == "Bundled sample":
+        name = st.sidebar.selectbox("Sample case", names, key=f"{key}_sample")
+        case = cache.brain_sample(name)
+        return VolumeInput(name, f"sample:{name}", case.volume, case.label)
+    ups = st.file_uploader("MRI volume: NIfTI (.nii, .nii.gz), a .zip of one DICOM series, the series' "
+                           "DICOM files, or a single slice (PNG, TIFF, DICOM)", type=VOLUME_TYPES,
+                           accept_multiple_files=True, key=f"{key}_upload")
+    if not ups:
+        st.info("Upload a volume, or switch to a bundled sample in the sidebar.")
+        return None
+    files = tuple((u.name, u.getvalue()) for u in ups)  # in memory only; nothing is written to disk
+    digest = hashlib.sha256(b"".join(data for _, data in files)).hexdigest()
+    label_name = "the upload" if len(files) > 1 else files[0][0]
+    try:
+        volume = cache.brain_upload(digest, files)
+    except ImageError as exc:
+        st.error(f"Cannot read {label_name}: {exc}")
+        return None
+    return VolumeInput(label_name, digest, volume, _uploaded_label(key, volume))
+
+
+def _uploaded_label(key: str, volume: Volume) -> np.ndarray | None:
+    up = st.file_uploader("Optional ground truth: a NIfTI label volume on the same grid (0 = background)",
+                          type=["nii", "gz"], key=f"{key}_truth")
+    if up is None:
+        return None
+    try:
+        label = read_nifti(up.getvalue())
+    except ImageError as exc:
+        st.error(f"Cannot read the ground truth {up.name}: {exc}")
+        return None
+    if label.voxels.shape != volume.voxels.shape:
+        st.error(f"The ground truth has {label.voxels.shape} voxels but the volume {volume.voxels.shape}; "
+                 "it is ignored. Resample it onto the image grid first.")
+        return None
+    return np.rint(np.clip(label.voxels, 0, 255)).astype(np.uint8)
+
+
+def view_settings(key: str, vol: Volume, focus: np.ndarray | None) -> ViewSettings:
+    """Sidebar: axis, slice (starting where ``focus``, a ZxHxW mask, is largest), window and level,
+    overlay opacity. Window limits come from the volume's own intensity range."""
+    with st.sidebar:
+        axis = st.radio("Axis", list(AXES), key=f"{key}_axis", horizontal=True,
+                        format_func=str.capitalize, disabled=vol.voxels.shape[0] == 1)
+        ax = AXES[axis] if vol.voxels.shape[0] > 1 else 0
+        n = vol.voxels.shape[ax]
+        start = n // 2
+        if focus is not None and focus.any():
+            start = int(np.argmax(focus.sum(axis=tuple(a for a in range(3) if a != ax))))
+        index = st.slider("Slice", 0, n - 1, start, key=f"{key}_slice_{axis}_{n}") if n > 1 else 0
+        level0, width0 = default_window(vol.voxels)
+        lo, hi = float(np.min(vol.voxels)), float(np.max(vol.voxels))
+        span = max(hi - lo, 1.0)
+        level = st.slider("Window level", lo, hi, float(np.clip(level0, lo, hi)), span / 200,
+                          key=f"{key}_level")
+        width = st.slider("Window width", span / 100, 2 * span, float(np.clip(width0, span / 100, 2 * span)),
+                          span / 200, key=f"{key}_width")
+        opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.4, 0.05, key=f"{key}_opacity")
+    return ViewSettings(axis if vol.voxels.shape[0] > 1 else "axial", int(index), level, width, opacity)

@@ -1,0 +1,94 @@
+"""The brain MRI page (AppTest) on the bundled samples with the committed weights, and uploads."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import core.tasks
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = str(ROOT / "dashboard" / "pages" / "brain_mri.py")
+SAMPLES = ROOT / "data_samples" / "brain_mri"
+TIMEOUT = 180
+
+
+def _metric(at: AppTest, start: str) -> str:
+    return next(m.value for m in at.metric if m.label.startswith(start))
+
+
+@pytest.fixture(scope="module")
+def page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+
+
+def test_bundled_volume_is_segmented_and_measured(page: AppTest) -> None:
+    assert not page.exception and not page.error
+    assert any("not a diagnosis" in c.value for c in page.caption)
+    assert any("synthetic phantoms" in c.value for c in page.caption)
+    assert _metric(page, "Grid") == "256×256×20"
+    pred_ml, unit = _metric(page, "Predicted tumour volume").split()
+    true_ml = float(_metric(page, "True tumour volume").split()[0])
+    assert unit == "mL" and abs(float(pred_ml) - true_ml) < 0.25 * true_ml
+    dice = float(_metric(page, "Dice / IoU (volume)").split(" / ")[0])
+    assert dice > 0.8  # the committed model on a phantom volume it never saw
+    assert _metric(page, "HD95 (volume)").endswith(" mm")
+    assert len(page.dataframe) == 1 and len(page.get("plotly_chart")) == 1
+    buttons = {b.label for b in page.get("download_button")}
+    assert buttons >= {"Predicted mask (NIfTI)", "Per-slice table (CSV)"}
+
+
+def test_axes_and_the_zipped_dicom_series(page: AppTest) -> None:
+    for axis in ("coronal", "sagittal"):
+        page.sidebar.radio(key="brain_axis").set_value(axis).run()
+        assert not page.exception
+    page.sidebar.selectbox(key="brain_sample").select("brain_phantom_02.zip").run()
+    assert not page.exception and not page.error
+    assert _metric(page, "Grid") == "256×256×20"
+    assert float(_metric(page, "Dice / IoU (volume)").split(" / ")[0]) > 0.8
+
+
+def test_single_real_slice_reports_an_area(page: AppTest) -> None:
+    page.sidebar.selectbox(key="brain_sample").select("s1045_tumour_01").run()
+    assert not page.exception
+    assert _metric(page, "Predicted tumour area").endswith("cm²")
+    assert _metric(page, "HD95 (slice)")
+
+
+def _upload(files: list[tuple[str, bytes]], label: tuple[str, bytes] | None = None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    at.sidebar.radio(key="brain_source").set_value("Upload").run()
+    uploads = [(n, d, "application/octet-stream") for n, d in files]
+    at.file_uploader(key="brain_upload").set_value(uploads).run()
+    if label:
+        at.file_uploader(key="brain_truth").set_value((label[0], label[1], "application/gzip")).run()
+    assert not at.exception
+    return at
+
+
+def test_nifti_upload_with_its_label() -> None:
+    name = "brain_phantom_01.nii.gz"
+    at = _upload([(name, (SAMPLES / "imagesTr" / name).read_bytes())],
+                 (name, (SAMPLES / "labelsTr" / name).read_bytes()))
+    assert not at.error
+    assert float(_metric(at, "Dice / IoU (volume)").split(" / ")[0]) > 0.8
+    plain = _upload([("vol.nii", gzip.decompress((SAMPLES / "imagesTr" / name).read_bytes()))])
+    assert _metric(plain, "Predicted tumour volume").endswith("mL") and not plain.error
+
+
+def test_bad_uploads_get_a_message_not_a_traceback() -> None:
+    at = _upload([("scan.nii.gz", b"\x1f\x8b" + b"broken" * 20)])
+    assert at.error and "Cannot read" in at.error[0].value
+    name = "s1045_tumour_01.nii.gz"
+    at = _upload([("vol.nii.gz", (SAMPLES / "imagesTr" / "brain_phantom_01.nii.gz").read_bytes())],
+                 (name, (SAMPLES / "labelsTr" / name).read_bytes()))
+    assert at.error and "ignored" in at.error[0].value  # a label on another grid
+
+
+def test_no_weights_says_how_to_train(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core.tasks, "WEIGHTS_ROOT", tmp_path)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert at.error and "make weights-brain" in at.error[0].value
