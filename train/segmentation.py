@@ -304,7 +304,10 @@ def train(args: argparse.Namespace) -> Path:
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps = max(1, len(train_split.images) // world // args.batch_size) * args.epochs
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps + 1, pct_start=0.1)
+    # OneCycleLR's warm-up phase ends at step pct_start * total - 1: exactly 0 for 10 steps, which
+    # divides by zero. Tiny runs (smoke tests, a handful of cases) get 20 steps of schedule instead.
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(steps + 1, 20),
+                                                pct_start=0.1)
     gen = torch.Generator().manual_seed(args.seed * 1000 + rank)
     history, best, best_epoch, best_state, t0 = [], -1.0, 0, None, time.time()
     if rank == 0:
