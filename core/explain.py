@@ -20,6 +20,7 @@ import torch
 from core.face.screening import WHOLE_FACE, Screener, ScreeningInputs, ScreeningResult
 from core.models import get_spec
 from core.segmentation import Segmenter, letterbox, split_outputs, unletterbox
+from core.weights import ModelCard, WeightsError
 
 _LOCK = threading.Lock()
 
@@ -70,8 +71,30 @@ def segmentation_cam(segmenter: Segmenter, image: np.ndarray, mask: np.ndarray |
     return np.clip(unletterbox(heat, box), 0.0, 1.0)
 
 
+def cam_stages(card: ModelCard, members: Sequence[str]) -> dict[str, int]:
+    """The stage Grad-CAM hooks for each member, from the card's ``explain.cam_stage``.
+
+    A card without an ``explain`` section (or a member it does not name) gives -1, the deepest
+    stage, as before stages became selectable.
+
+    Raises:
+        WeightsError: the section names a member the model does not have, or a stage that is
+            not an integer.
+    """
+    given = (card.explain or {}).get("cam_stage") or {}
+    unknown = sorted(set(given) - set(members))
+    if unknown:
+        raise WeightsError(f"the card's explain.cam_stage names {unknown}, not members of the model "
+                           f"({', '.join(members)})")
+    bad = {m: s for m, s in given.items() if isinstance(s, bool) or not isinstance(s, int)}
+    if bad:
+        raise WeightsError(f"the card's explain.cam_stage must map members to integer stages, got {bad}")
+    return {m: int(given.get(m, -1)) for m in members}
+
+
 def classification_cam(screener: Screener, result_or_inputs: ScreeningResult | ScreeningInputs,
-                       target_class: int, member: str = WHOLE_FACE, view: int = 0) -> np.ndarray:
+                       target_class: int, member: str = WHOLE_FACE, view: int = 0,
+                       stage: int | None = None) -> np.ndarray:
     """Grad-CAM of one class's logit for one member of a face screening ensemble.
 
     Args:
@@ -82,10 +105,13 @@ def classification_cam(screener: Screener, result_or_inputs: ScreeningResult | S
         member: ``"whole_face"`` or a region member (``screener.members``).
         view: which view of a multi-view region (``cheeks``: 0 the right cheek, 1 the mirrored
             left cheek).
+        stage: the member's stage whose output is hooked (-1 the deepest, -2 the one before: a
+            map of twice the resolution, ...); None: the card's choice (:func:`cam_stages`).
 
     Returns:
         HxW float32 in [0, 1] on that member's input: the aligned face, or the region crop as the
-        member saw it (mirrored views mirrored). All zeros where no location raises the logit.
+        member saw it (mirrored views mirrored), upsampled from the stage's grid. All zeros where
+        no location raises the logit.
     """
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -95,10 +121,12 @@ def classification_cam(screener: Screener, result_or_inputs: ScreeningResult | S
         raise ValueError(f"target_class must be in 0..{len(screener.labels) - 1} "
                          f"({', '.join(screener.labels)}), got {target_class}")
     image = inputs.member_image(member, view)  # raises on an unknown member or view
+    if stage is None:
+        stage = cam_stages(screener.card, screener.members)[member]
     with _LOCK, torch.inference_mode(False), torch.enable_grad():
         x = screener.member_tensor(inputs, member, view).clone()
         net = copy.deepcopy(screener.model.member(member)).eval()
-        with GradCAM(model=net, target_layers=[net.cam_layer()]) as cam:
+        with GradCAM(model=net, target_layers=[net.cam_layer(stage)]) as cam:
             heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(int(target_class))])[0]
     heat = np.nan_to_num(np.asarray(heat, np.float32), nan=0.0)
     if heat.shape != image.shape[:2]:

@@ -49,6 +49,9 @@ class ModelCard:
         weights: ``file``, ``sha256``, ``dtype``, ``params``, ``bytes``.
         title: a short human name.
         intended_use: one sentence.
+        explain: how to explain the model (optional; absent from older cards): for a face
+            screening ensemble ``cam_stage`` (member -> the stage Grad-CAM hooks, -1 the deepest;
+            a member not named uses -1) and how those stages were chosen (``selection``).
     """
 
     task: str
@@ -63,6 +66,7 @@ class ModelCard:
     title: str = ""
     intended_use: str = "Research and education only; not a medical device and not a diagnosis."
     schema: int = SCHEMA_VERSION
+    explain: dict[str, Any] = field(default_factory=dict)
 
     @property
     def synthetic(self) -> bool:
@@ -70,8 +74,11 @@ class ModelCard:
         return bool(self.training.get("synthetic", False))
 
     def to_json(self) -> str:
-        """The card as indented JSON text."""
-        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+        """The card as indented JSON text (an empty ``explain`` is left out, as older cards have it)."""
+        data = asdict(self)
+        if not data["explain"]:
+            del data["explain"]
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
@@ -64,9 +65,15 @@ class MemberNet(nn.Module):
         """Bx3xHxW -> BxC logits."""
         return self.head(self.dropout(self.features(x)))
 
-    def cam_layer(self) -> nn.Module:
-        """The deepest convolutional stage (Grad-CAM hooks its output)."""
-        return self.stages[-1]
+    @property
+    def cam_stages(self) -> int:
+        """How many stages Grad-CAM may hook (``stage`` -1 .. -cam_stages)."""
+        return len(self.stages)
+
+    def cam_layer(self, stage: int = -1) -> nn.Module:
+        """A convolutional stage whose output Grad-CAM hooks: -1 the deepest (coarsest map), -2 the
+        one before (twice the resolution), ...; non-negative indices count from the first."""
+        return _pick_stage(self.stages, stage)
 
 
 class TorchvisionMember(nn.Module):
@@ -100,9 +107,23 @@ class TorchvisionMember(nn.Module):
         """Bx3xHxW -> BxC logits."""
         return self.head(self.dropout(self.features(x)))
 
-    def cam_layer(self) -> nn.Module:
-        """The last feature block (Grad-CAM hooks its output)."""
-        return self.features_net[-1]
+    @property
+    def cam_stages(self) -> int:
+        """How many feature blocks Grad-CAM may hook (``stage`` -1 .. -cam_stages)."""
+        return len(self.features_net)
+
+    def cam_layer(self, stage: int = -1) -> nn.Module:
+        """A feature block whose output Grad-CAM hooks: -1 the last, -2 the one before, ..."""
+        return _pick_stage(self.features_net, stage)
+
+
+def _pick_stage(stages: nn.Sequential | nn.ModuleList, stage: int) -> nn.Module:
+    """``stages[stage]`` with an error that names the valid range."""
+    n = len(stages)
+    if isinstance(stage, bool) or not isinstance(stage, Integral) or not -n <= stage < n:
+        raise IndexError(f"CAM stage {stage!r} out of range: this member has {n} stages "
+                         f"(-1 the deepest .. {-n} the first, or 0 .. {n - 1})")
+    return stages[int(stage)]
 
 
 BACKBONES = ("small_cnn", *TorchvisionMember.BACKBONES)
@@ -152,9 +173,9 @@ class ScreeningNet(nn.Module):
             raise KeyError(f"unknown member {name!r}; members: {', '.join(self.members)}")
         return self.region_nets[name]
 
-    def cam_layer(self, member: str = WHOLE_FACE) -> nn.Module:
-        """The layer Grad-CAM hooks for ``member``."""
-        return self.member(member).cam_layer()
+    def cam_layer(self, member: str = WHOLE_FACE, stage: int = -1) -> nn.Module:
+        """The layer Grad-CAM hooks for ``member``: its stage ``stage`` (-1: the deepest)."""
+        return self.member(member).cam_layer(stage)
 
     def embed(self, face: torch.Tensor) -> torch.Tensor:
         """Bx3xSxS aligned faces -> BxD whole-face penultimate features (not normalised)."""

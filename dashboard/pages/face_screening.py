@@ -71,6 +71,19 @@ def _cam_panel(folder: str, rgb: np.ndarray, result, screener, target: int,
                    f"(green outline) for {sum(hits)} of {len(hits)} member views that see it.")
 
 
+def _cam_layers_caption(card) -> str:
+    """Which stage each member's Grad-CAM hooks, as the card's ``explain`` section records it."""
+    explain = card.explain or {}
+    stages, grids = explain.get("cam_stage") or {}, explain.get("cam_grid") or {}
+    if not stages:
+        return "Grad-CAM hooks each member's deepest stage."
+    parts = [f"{_member_title(m)} {s}" + (f" ({grids[m][0]}x{grids[m][1]})" if m in grids else "")
+             for m, s in stages.items()]
+    seed = (explain.get("selection") or {}).get("seed")
+    return ("Grad-CAM stage per member (-1 the deepest): " + ", ".join(parts)
+            + (f"; chosen on validation phantoms (seed {seed})." if seed is not None else "."))
+
+
 def _gallery_panel(folder: str, task: str, result) -> None:
     gallery_dir = cache.SCREENING_SAMPLES / task / "gallery"
     if not gallery_dir.is_dir():
@@ -117,6 +130,9 @@ def _card_figures(card) -> None:
                                                                              dict) else None
         if game and game.get("score") is not None:
             line += f"; Grad-CAM pointing game (whole face) {game['score']:.2f} over {game['n']} faces"
+            last = (report.get("pointing_game_last_stage") or {}).get(WHOLE_FACE) or {}
+            if last.get("score") is not None:
+                line += f" (hooked at the deepest stage: {last['score']:.2f})"
         st.markdown(line)
         cm = report.get("confusion_matrix")
         if cm and name.startswith("phantom_test"):
@@ -184,7 +200,7 @@ target = st.selectbox("Explain the class", range(len(result.labels)), index=resu
 if st.toggle("Compute Grad-CAM for every member", value=True, key=f"{KEY}_cam"):
     _cam_panel(folder, rgb, result, screener, int(target), cache.screening_evidence(task, name))
     st.caption("Red = where evidence for the class raised its score most. Trust it only as far as the "
-               "card's pointing-game score goes.")
+               "card's pointing-game score goes. " + _cam_layers_caption(card))
 
 gallery_col, measure_col = st.columns([1.6, 1])
 with gallery_col:
