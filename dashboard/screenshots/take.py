@@ -48,8 +48,10 @@ def set_up_face(page: Page) -> None:
 
 def set_up_model_lab(page: Page) -> None:
     """Both fetal models on the bundled fetal samples."""
-    page.get_by_role("button", name="Evaluate").click()
-    wait_for_app(page)
+    button = page.get_by_role("button", name="Evaluate")
+    if button.count():  # absent when the result cache already holds this evaluation
+        button.click()
+        wait_for_app(page)
     page.wait_for_timeout(3000)
     wait_for_app(page)
 
