@@ -270,7 +270,7 @@ def brain_sample(name: str) -> VolumeCase:
         if label is not None and label.shape != volume.voxels.shape:
             label = None
         return VolumeCase(name, volume, label)
-    return next(c for c in read_nifti_pairs(BRAIN_SAMPLES) if c.name == name)
+    return next(read_nifti_pairs(BRAIN_SAMPLES, names=[name]))
 
 
 @st.cache_data(show_spinner="Reading the upload...", max_entries=2)

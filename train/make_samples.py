@@ -44,21 +44,14 @@ def write_ultrasound_dicom(path: Path, seed: int) -> Path:
 
     Carries no patient identifiers: this is what an anonymised export from a scanner looks like.
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
+    from pydicom.dataset import Dataset
+    from pydicom.uid import UltrasoundImageStorage
 
+    from train.phantoms.dicom_series import phantom_dataset
     from train.phantoms.fetal_head import generate
 
     ph = next(generate(1, seed))
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UltrasoundImageStorage
-    # Derived from the seed so that re-making the samples rewrites identical files.
-    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[f"medimg-sample-{seed}"])
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = UltrasoundImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.PatientName, ds.PatientID = "US", "Phantom^Synthetic", "PHANTOM"
+    ds = phantom_dataset(UltrasoundImageStorage, "US", f"medimg-sample-{seed}")
     ds.Rows, ds.Columns = ph.image.shape
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0

@@ -15,6 +15,23 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 
+def phantom_dataset(sop_class: str, modality: str, entropy: str) -> Dataset:
+    """An anonymous phantom DICOM dataset with its file meta (Explicit VR Little Endian).
+
+    The instance UID is derived from ``entropy`` so that re-making a sample rewrites identical
+    bytes; the patient is "Phantom^Synthetic", as an anonymised export would name nobody.
+    """
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[entropy])
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientName, ds.PatientID = modality, "Phantom^Synthetic", "PHANTOM"
+    return ds
+
+
 def mr_slice(pixels: np.ndarray, index: int, spacing_mm: Sequence[float], series_uid: str,
              seed: str) -> bytes:
     """One axial MR slice (HxW uint16) at height ``index * slice spacing`` as DICOM bytes.
@@ -22,14 +39,7 @@ def mr_slice(pixels: np.ndarray, index: int, spacing_mm: Sequence[float], series
     Display rows run anterior -> posterior and columns right -> left, which in DICOM's LPS
     patient axes is a row direction (1, 0, 0) and a column direction (0, 1, 0).
     """
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[f"{seed}-{index}"])
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.PatientName, ds.PatientID = "MR", "Phantom^Synthetic", "PHANTOM"
+    ds = phantom_dataset(MRImageStorage, "MR", f"{seed}-{index}")
     ds.SeriesInstanceUID, ds.StudyInstanceUID = series_uid, generate_uid(entropy_srcs=[f"{seed}-study"])
     ds.SeriesDescription = "synthetic T1 post-contrast-like phantom"
     ds.InstanceNumber = index + 1
