@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from core import metrics
 from core.segmentation import Segmenter
@@ -104,7 +105,23 @@ class VolumeSegmenter:
                 prob[z], mask[z] = res.prob, res.mask
             if progress:
                 progress(min(start + self.batch, len(todo)), len(todo))
+        spec = {**self.card.postprocess, **(overrides or {})}
+        mask = drop_small_components(mask, int(spec.get("min_component_vox", 0)))
         return VolumeSegmentation(prob, mask, thr, len(todo))
+
+
+def drop_small_components(mask: np.ndarray, min_voxels: int) -> np.ndarray:
+    """``mask`` without its connected components (6-connected in 3-D) smaller than ``min_voxels``.
+
+    Run on the stacked volume, so a tumour's thin first or last slice survives as part of its 3-D
+    whole, while an isolated speck (a sulcus taken for oedema) does not.
+    """
+    if min_voxels <= 0 or not mask.any():
+        return mask
+    labels, _ = ndimage.label(mask)
+    keep = np.bincount(labels.ravel()) >= min_voxels
+    keep[0] = False
+    return keep[labels]
 
 
 # ---------------------------------------------------------------- measurements

@@ -93,8 +93,9 @@ TASKS: dict[str, TaskSpec] = {
         input={"size": [256, 256], "resize": "letterbox", "mean": [0.5], "std": [0.25],
                "window": "volume_percentile"},
         # Whole tumour (necrotic core + oedema + enhancing rim); a volume may hold several tumours.
+        # min_component_vox: 3-D components of the stacked mask smaller than this are dropped.
         postprocess={"threshold": 0.5, "largest_component": False, "fill_holes": True,
-                     "min_area_px": 20},
+                     "min_area_px": 20, "min_component_vox": 100},
         samples="brain_mri",
     ),
 }

@@ -289,7 +289,8 @@ def get_volume_segmenter(weights_dir: str) -> VolumeSegmenter:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def segment_volume(weights_dir: str, key: str, _voxels: np.ndarray, threshold: float,
-                   min_area_px: int) -> VolumeSegmentation:
+                   min_area_px: int, min_component_vox: int) -> VolumeSegmentation:
     """Predicted tumour of the volume identified by ``key`` (sample name or upload digest)."""
     return get_volume_segmenter(weights_dir).predict(_voxels, threshold=threshold,
-                                                     overrides={"min_area_px": min_area_px})
+                                                     overrides={"min_area_px": min_area_px,
+                                                                "min_component_vox": min_component_vox})

@@ -42,9 +42,13 @@ with st.sidebar:
                     0.05, key=f"{KEY}_thr")
     min_area = st.slider("Minimum tumour area per slice (pixels)", 0, 500,
                          int(card.postprocess.get("min_area_px", 0)), 10, key=f"{KEY}_area")
+    min_vox = st.slider("Minimum tumour size in 3-D (voxels)", 0, 1000,
+                        int(card.postprocess.get("min_component_vox", 0)), 10, key=f"{KEY}_vox",
+                        help="Connected pieces of the stacked mask smaller than this are dropped "
+                             "(isolated specks); 0 keeps everything.")
 weights_dir = str(TASK.weights_dir(model))
 with st.spinner(f"Segmenting {vol.voxels.shape[0]} slices..."):
-    pred = cache.segment_volume(weights_dir, case.key, vol.voxels, thr, min_area)
+    pred = cache.segment_volume(weights_dir, case.key, vol.voxels, thr, min_area, min_vox)
 truth = None if case.label is None else case.label > 0
 view = view_settings(KEY, vol, truth if truth is not None and truth.any() else pred.mask)
 spacing = vol.spacing_mm

@@ -376,3 +376,15 @@ def test_summarize_volumes_without_healthy_or_spacing():
     assert summary["metrics"]["dice"]["mean"] == pytest.approx(0.6)
     assert summary["metrics"]["hd95_vox"]["n"] == 1 and summary["metrics"]["hd95_vox"]["n_inf"] == 1
     assert "abs_volume_diff_ml" not in summary["metrics"] and "hd95_mm" not in summary["metrics"]
+
+
+def test_drop_small_components_counts_3d_pieces():
+    from core.brain import drop_small_components
+
+    mask = np.zeros((3, 8, 8), bool)
+    mask[:, 1:3, 1:3] = True  # 12 voxels across three slices: one 3-D piece
+    mask[1, 6, 6] = True  # an isolated speck
+    kept = drop_small_components(mask, 5)
+    assert kept[:, 1:3, 1:3].all() and not kept[1, 6, 6] and kept.sum() == 12
+    assert drop_small_components(mask, 0) is mask  # 0: everything kept
+    assert not drop_small_components(mask, 13).any()
