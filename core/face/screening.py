@@ -271,6 +271,7 @@ class Screener:
         self.regions = model.regions
         self.views = _views(card.input, self.regions)
         self.member_weights = _member_weights(card.postprocess, model.members)
+        _check_cam_stages(model, card)
 
     @classmethod
     def from_folder(cls, folder: str | Path, device: str = "cpu") -> Screener:
@@ -335,3 +336,15 @@ def _member_weights(post: Mapping[str, Any], members: Sequence[str]) -> dict[str
     if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
         raise WeightsError(f"member_weights must be non-negative and not all zero, got {weights}")
     return weights
+
+
+def _check_cam_stages(model: ScreeningNet, card: ModelCard) -> None:
+    """Refuse, at load time, a card whose ``explain.cam_stage`` the model cannot hook (not at the
+    first Grad-CAM a user asks for)."""
+    from core.explain import cam_stages  # core.explain imports this module
+
+    for member, stage in cam_stages(card, model.members).items():
+        try:
+            model.member(member).cam_layer(stage)
+        except IndexError as exc:
+            raise WeightsError(f"the card's explain.cam_stage for {member}: {exc}") from None

@@ -90,3 +90,22 @@ def test_card_round_trip_with_and_without_the_explain_section(tmp_path, screener
     model, loaded = load_model(tmp_path / "m")  # sha256 checked
     assert loaded.explain == section and loaded.weights["sha256"] == saved.weights["sha256"]
     assert read_card(tmp_path / "m") == saved
+
+
+def test_screener_refuses_an_unusable_cam_stage_at_load() -> None:
+    import dataclasses
+
+    import torch
+
+    from core.face.screening import Screener
+    from core.models import create_model
+    from core.weights import ModelCard, WeightsError
+
+    torch.manual_seed(0)
+    model = create_model("screening_net", classes=2)
+    card = ModelCard(task="face_screening", arch="screening_net", arch_config={"classes": 2},
+                     labels=["a", "b"], input={}, postprocess={})
+    Screener(model, card)  # no explain section: the deepest stage, as before
+    for bad in ({"whole_face": -99}, {"nose": "deep"}, {"ears": -1}):
+        with pytest.raises(WeightsError):
+            Screener(model, dataclasses.replace(card, explain={"cam_stage": bad}))
