@@ -53,7 +53,10 @@ def volume_input(key: str) -> VolumeInput | None:
         st.info("Upload a volume, or switch to a bundled sample in the sidebar.")
         return None
     files = tuple((u.name, u.getvalue()) for u in ups)  # in memory only; nothing is written to disk
-    digest = hashlib.sha256(b"".join(data for _, data in files)).hexdigest()
+    sha = hashlib.sha256()
+    for _, data in files:  # file by file: joining a large series first would copy it once more
+        sha.update(data)
+    digest = sha.hexdigest()
     label_name = "the upload" if len(files) > 1 else files[0][0]
     try:
         volume = cache.brain_upload(digest, files)

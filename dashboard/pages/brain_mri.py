@@ -10,7 +10,7 @@ from core.brain import slice_table, tumour_volume_ml, volume_metrics
 from core.overlay import COLORS, error_overlay, overlay_mask
 from core.tasks import get_task
 from core.volume import to_nifti_bytes
-from core.volume_view import apply_window, slice_spacing, take_slice, to_display
+from core.volume_view import apply_window, axis_index, slice_spacing, take_slice, to_display
 from dashboard import cache, widgets
 from dashboard.charts import tumour_area_chart
 from dashboard.volume_widgets import view_settings, volume_input
@@ -102,8 +102,7 @@ if truth is not None:
                "negative. Slices are shown with square millimetres (coronal and sagittal are "
                "stretched by the slice spacing).")
 
-axis_index = {"axial": 0, "coronal": 1, "sagittal": 2}[view.axis]
-rows = slice_table(pred.mask, truth, spacing, axis=axis_index)
+rows = slice_table(pred.mask, truth, spacing, axis=axis_index(view.axis))
 unit = "mm2" if spacing else "px"
 st.plotly_chart(tumour_area_chart(rows, view.axis, view.index, unit), width="stretch")
 st.subheader(f"Per slice ({view.axis})")
