@@ -54,7 +54,7 @@ from core.face.screening import (
     to_tensor,
 )
 from core.models import create_model
-from core.models.screening import BACKBONES, DEFAULT_REGIONS, ScreeningNet, mean_softmax
+from core.models.screening import BACKBONES, DEFAULT_REGIONS, LSE_R, POOLS, ScreeningNet, mean_softmax
 from core.weights import ModelCard, save_model, write_card, write_history
 
 log = logging.getLogger("train.classifier")
@@ -138,6 +138,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(random init; --pretrained loads a local torchvision checkpoint into it)")
     p.add_argument("--region-widths", type=int, nargs="+", default=[16, 32, 64, 128],
                    help="region CNN stages")
+    p.add_argument("--pool", choices=POOLS, default="avg",
+                   help="whole-face network's global pooling: avg, max, or lse (log-sum-exp, a smooth "
+                        "maximum: 'is the finding anywhere?', which keeps a Grad-CAM of the last stage on "
+                        "the finding)")
+    p.add_argument("--region-pool", choices=POOLS, default="avg", help="region networks' global pooling")
+    p.add_argument("--lse-r", type=float, default=LSE_R, help="sharpness of lse pooling (0: mean, inf: max)")
     p.add_argument("--pretrained", type=Path,
                    help="local safetensors file (or weights folder) to start from; tensors matched by "
                         "name and shape, the rest random")
@@ -453,11 +459,19 @@ def screening_card(args: argparse.Namespace, labels: list[str], training: dict |
         task="face_screening", arch="screening_net",
         arch_config={"classes": len(labels), "regions": list(args.regions), "widths": list(args.widths),
                      "region_widths": list(args.region_widths), "dropout": 0.2,
-                     "whole_face_backbone": args.backbone},
+                     "whole_face_backbone": args.backbone, **_pools(args)},
         labels=list(labels), input=_spec_of(args),
         postprocess={"ensemble": "mean_softmax", "member_weights": {m: 1.0 for m in members}},
         title=f"Face screening ({args.screen_task}): whole-face CNN + {len(args.regions)} region CNNs, ours",
         training=training or {"synthetic": bool(args.phantoms), "screen_task": args.screen_task})
+
+
+def _pools(args: argparse.Namespace) -> dict[str, Any]:
+    """The pooling entries of the architecture; none when every member averages (the cards written
+    before pooling was selectable read the same)."""
+    if args.pool == "avg" and args.region_pool == "avg":
+        return {}
+    return {"pool": args.pool, "region_pool": args.region_pool, "lse_r": float(args.lse_r)}
 
 
 def new_model(args: argparse.Namespace, n_classes: int, seed: int) -> ScreeningNet:
@@ -465,7 +479,7 @@ def new_model(args: argparse.Namespace, n_classes: int, seed: int) -> ScreeningN
     torch.manual_seed(seed)
     model = create_model("screening_net", classes=n_classes, regions=list(args.regions),
                          widths=list(args.widths), region_widths=list(args.region_widths), dropout=0.2,
-                         whole_face_backbone=args.backbone)
+                         whole_face_backbone=args.backbone, **_pools(args))
     if args.pretrained:
         load_pretrained(model, args.pretrained)
     return model.to(memory_format=torch.channels_last)

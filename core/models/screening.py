@@ -7,8 +7,8 @@ member then returns ``log(mean_v softmax(logits_v))``, so its softmax is exactly
 views' softmaxes and cross-entropy on it scores that mean.
 
 Inputs (built by :mod:`core.face.screening`): the eye-aligned face ``Bx3xSxS`` and, per region,
-``BxVx3xcxc`` crops (V views). Every member ends in global average pooling, so the input sizes are
-free; the card records the ones it was trained at. Random init (no hub access).
+``BxVx3xcxc`` crops (V views). Every member ends in a global pooling (:func:`global_pool`), so the
+input sizes are free; the card records the ones it was trained at. Random init (no hub access).
 """
 from __future__ import annotations
 
@@ -25,23 +25,53 @@ from core.models.registry import register_model
 
 WHOLE_FACE = "whole_face"
 DEFAULT_REGIONS = ("periocular", "nose", "mouth", "forehead", "cheeks", "lower_face")
+POOLS = ("avg", "max", "lse")
+LSE_R = 5.0
+
+
+def global_pool(x: torch.Tensor, pool: str = "avg", r: float = LSE_R) -> torch.Tensor:
+    """BxDxHxW feature maps -> BxD: the mean (``avg``), the maximum (``max``), or the log-sum-exp
+    (``lse``), ``(log mean exp(r * x)) / r``, a smooth maximum whose sharpness ``r`` runs from the mean
+    (r -> 0) to the maximum (r -> inf). A maximum-like pool answers "is the finding anywhere?",
+    so the class evidence stays where the finding is and a Grad-CAM of the last stage points there
+    (weakly supervised localisation, Oquab et al. 2015; Pinheiro and Collobert 2015)."""
+    if pool == "avg":
+        return x.mean(dim=(2, 3))
+    if pool == "max":
+        return x.amax(dim=(2, 3))
+    if pool == "lse":
+        flat = x.flatten(2).float() * r
+        return ((torch.logsumexp(flat, dim=2) - math.log(flat.shape[2])) / r).to(x.dtype)
+    raise ValueError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
+
+
+def _check_pool(pool: str, r: float) -> None:
+    if pool not in POOLS:
+        raise ValueError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
+    if not (math.isfinite(r) and r > 0):
+        raise ValueError(f"lse_r must be a positive number, got {r}")
 
 
 class MemberNet(nn.Module):
     """A compact VGG-like classifier: a stride-2 stem, stages of two 3x3 convs, max-pooling
-    between stages, global average pooling, dropout and a linear head.
+    between stages, a global pooling, dropout and a linear head.
 
     Args:
         classes: output logits.
         widths: channels per stage (the stem has ``widths[0]``).
         dropout: before the linear head.
+        pool: the global pooling, ``avg``, ``max`` or ``lse`` (:func:`global_pool`).
+        lse_r: the sharpness of ``lse``.
     """
 
-    def __init__(self, classes: int, widths: Sequence[int] = (16, 32, 64, 128), dropout: float = 0.2) -> None:
+    def __init__(self, classes: int, widths: Sequence[int] = (16, 32, 64, 128), dropout: float = 0.2,
+                 pool: str = "avg", lse_r: float = LSE_R) -> None:
         super().__init__()
         widths = tuple(int(w) for w in widths)
         if not widths or min(widths) < 1:
             raise ValueError(f"widths must be positive channel counts, got {widths}")
+        _check_pool(pool, float(lse_r))
+        self.pool, self.lse_r = pool, float(lse_r)
         self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, stride=2, padding=1, bias=False),
                                   nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
         ins = (widths[0], *widths[:-1])
@@ -59,7 +89,7 @@ class MemberNet(nn.Module):
         x = self.stem(x)
         for k, stage in enumerate(self.stages):
             x = stage(x if k == 0 else F.max_pool2d(x, 2))
-        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        return global_pool(x, self.pool, self.lse_r)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Bx3xHxW -> BxC logits."""
@@ -79,14 +109,18 @@ class MemberNet(nn.Module):
 class TorchvisionMember(nn.Module):
     """A torchvision backbone (``mobilenet_v3_small``, random init) as a member: its ``features``
     keep torchvision's parameter names, so a user's local ImageNet checkpoint loads by name
-    (``train.classifier --pretrained``); global average pooling, dropout and our linear head."""
+    (``train.classifier --pretrained``); a global pooling (:func:`global_pool`), dropout and our
+    linear head."""
 
     BACKBONES = ("mobilenet_v3_small",)
 
-    def __init__(self, classes: int, backbone: str = "mobilenet_v3_small", dropout: float = 0.2) -> None:
+    def __init__(self, classes: int, backbone: str = "mobilenet_v3_small", dropout: float = 0.2,
+                 pool: str = "avg", lse_r: float = LSE_R) -> None:
         super().__init__()
         if backbone not in self.BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(self.BACKBONES)}")
+        _check_pool(pool, float(lse_r))
+        self.pool, self.lse_r = pool, float(lse_r)
         from torchvision.models import mobilenet_v3_small
 
         net = mobilenet_v3_small(weights=None)
@@ -101,7 +135,7 @@ class TorchvisionMember(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Bx3xHxW normalised images -> BxD pooled features."""
-        return torch.flatten(F.adaptive_avg_pool2d(self.features_net(x), 1), 1)
+        return global_pool(self.features_net(x), self.pool, self.lse_r)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Bx3xHxW -> BxC logits."""
@@ -140,11 +174,15 @@ class ScreeningNet(nn.Module):
         dropout: before each linear head.
         whole_face_backbone: ``"small_cnn"`` (:class:`MemberNet` with ``widths``) or a torchvision
             backbone (``"mobilenet_v3_small"``, :class:`TorchvisionMember`; ``widths`` unused).
+        pool: the whole-face network's global pooling (:func:`global_pool`).
+        region_pool: the region networks' global pooling.
+        lse_r: the sharpness of ``lse`` pooling.
     """
 
     def __init__(self, classes: int = 2, regions: Sequence[str] = DEFAULT_REGIONS,
                  widths: Sequence[int] = (16, 32, 64, 128), region_widths: Sequence[int] = (16, 32, 64, 128),
-                 dropout: float = 0.2, whole_face_backbone: str = "small_cnn") -> None:
+                 dropout: float = 0.2, whole_face_backbone: str = "small_cnn", pool: str = "avg",
+                 region_pool: str = "avg", lse_r: float = LSE_R) -> None:
         super().__init__()
         if classes < 2:
             raise ValueError(f"a screening classifier needs at least 2 classes, got {classes}")
@@ -156,9 +194,11 @@ class ScreeningNet(nn.Module):
         if whole_face_backbone not in BACKBONES:
             raise ValueError(f"unknown whole-face backbone {whole_face_backbone!r}; choose one of "
                              f"{', '.join(BACKBONES)}")
-        self.whole_face = (MemberNet(classes, widths, dropout) if whole_face_backbone == "small_cnn"
-                           else TorchvisionMember(classes, whole_face_backbone, dropout))
-        self.region_nets = nn.ModuleDict({r: MemberNet(classes, region_widths, dropout) for r in regions})
+        self.whole_face = (MemberNet(classes, widths, dropout, pool, lse_r)
+                           if whole_face_backbone == "small_cnn"
+                           else TorchvisionMember(classes, whole_face_backbone, dropout, pool, lse_r))
+        self.region_nets = nn.ModuleDict({r: MemberNet(classes, region_widths, dropout, region_pool, lse_r)
+                                          for r in regions})
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -232,7 +272,8 @@ def _whole_face_cam_layer(model: nn.Module) -> nn.Module:
                 description="face screening: whole-face CNN + one small CNN per facial region, "
                             "mean of softmaxes, ours",
                 classes=2, regions=DEFAULT_REGIONS, widths=(16, 32, 64, 128),
-                region_widths=(16, 32, 64, 128), dropout=0.2, whole_face_backbone="small_cnn")
+                region_widths=(16, 32, 64, 128), dropout=0.2, whole_face_backbone="small_cnn",
+                pool="avg", region_pool="avg", lse_r=LSE_R)
 def build_screening_net(**cfg: object) -> nn.Module:
     """A fresh region-wise screening ensemble."""
     return ScreeningNet(**cfg)

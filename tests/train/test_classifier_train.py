@@ -153,3 +153,18 @@ def test_evidence_regions_are_the_facial_regions_holding_the_change() -> None:
     assert set(np.unique(labels[regions])) == {LABEL_NAMES.index("forehead")}  # the stamp's region, whole
     assert (marked.evidence & regions).sum() >= 0.9 * marked.evidence.sum()
     assert regions.sum() > marked.evidence.sum()
+
+
+def test_pool_options_reach_the_card_and_the_loaded_model(tmp_path: Path) -> None:
+    out = tmp_path / "skin_lse"
+    assert main(["--phantoms", "8", "--screen-task", "skin", "--test-phantoms", "0", "--folds", "0",
+                 "--pool", "lse", "--lse-r", "4", "--regions", "nose", "--out", str(out), *TINY]) == 0
+    screener = Screener.from_folder(out)
+    assert {k: screener.card.arch_config[k] for k in ("pool", "region_pool", "lse_r")} == \
+        {"pool": "lse", "region_pool": "avg", "lse_r": 4.0}
+    assert screener.model.whole_face.pool == "lse" and screener.model.whole_face.lse_r == 4.0
+    assert "--pool lse" in screener.card.training["command"]
+    plain = tmp_path / "skin_avg"
+    assert main(["--phantoms", "8", "--screen-task", "skin", "--test-phantoms", "0", "--folds", "0",
+                 "--regions", "nose", "--out", str(plain), *TINY]) == 0
+    assert "pool" not in Screener.from_folder(plain).card.arch_config  # as the cards before pools
