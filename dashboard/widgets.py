@@ -205,6 +205,23 @@ def table_downloads(key: str, stem: str, rows: list[dict[str, Any]]) -> list[tup
     ]
 
 
+def other_tests(card: ModelCard) -> list[str]:
+    """One phrase per further Dice test in the card (``metrics.phantom_test_<name>``, e.g. the brain
+    model's real-slice test): its data, Dice and, where recorded, HD95 and healthy cases left clean."""
+    out = []
+    for key, report in card.metrics.items():
+        if not key.startswith("phantom_test_") or not isinstance(report, dict) or "dice_mean" not in report:
+            continue
+        words = f"{report.get('data', key)}: Dice {report['dice_mean']:.3f}"
+        if "hd95_mm_mean" in report:
+            words += f", HD95 {report['hd95_mm_mean']:.1f} mm"
+        if report.get("n_healthy"):
+            clean = round(report.get("healthy_clean_share", 0.0) * report["n_healthy"])
+            words += f", {clean} of {report['n_healthy']} healthy cases left clean"
+        out.append(words)
+    return out
+
+
 def card_panel(task: TaskSpec, name: str, card: ModelCard) -> None:
     """One model card in plain words: what it is, what trained it, what it scored."""
     test = card.metrics.get("phantom_test", {})
@@ -218,6 +235,10 @@ def card_panel(task: TaskSpec, name: str, card: ModelCard) -> None:
         cols[0].metric("Test Dice", f"{test['dice_mean']:.3f}" if "dice_mean" in test else "n/a")
         if "hc_abs_diff_mm_mean" in test:
             cols[1].metric("Test |HC error|", f"{test['hc_abs_diff_mm_mean']:.2f} mm")
+        elif "hd95_mm_mean" in test:
+            cols[1].metric("Test HD95", f"{test['hd95_mm_mean']:.1f} mm",
+                           help="Mean 95th-percentile Hausdorff distance between predicted and true "
+                                "boundaries, in mm on the voxel grid.")
         elif test.get("all_empty_baseline", 0) > 0:  # sets with empty frames: Dice beside its floor
             cols[1].metric("All-empty baseline", f"{test['all_empty_baseline']:.3f}",
                            help="Mean Dice of predicting nothing on every frame of the same set.")
@@ -225,6 +246,9 @@ def card_panel(task: TaskSpec, name: str, card: ModelCard) -> None:
         cols[3].metric("Weights file", f"{card.weights.get('bytes', 0) / 1e6:.1f} MB")
         st.caption(f"Test set: {test.get('data', 'not evaluated yet')}. "
                    f"sha256 {card.weights.get('sha256', '')[:16]}...")
+        more = other_tests(card)
+        if more:
+            st.caption("Also tested: " + "; ".join(more) + ".")
         with st.expander("Training command and card"):
             st.code(card.training.get("command", ""), language="bash")
             st.json(card.to_json(), expanded=False)

@@ -40,6 +40,12 @@ def test_bundled_volume_is_segmented_and_measured(page: AppTest) -> None:
     assert buttons >= {"Predicted mask (NIfTI)", "Per-slice table (CSV)"}
 
 
+def test_card_panel_shows_hd95_and_the_real_slice_test(page: AppTest) -> None:
+    assert _metric(page, "Test HD95").endswith(" mm")
+    also = [c.value for c in page.caption if c.value.startswith("Also tested:")]
+    assert len(also) == 1 and "real s1045 MRI slice" in also[0] and "healthy cases left clean" in also[0]
+
+
 def test_axes_and_the_zipped_dicom_series(page: AppTest) -> None:
     for axis in ("coronal", "sagittal"):
         page.sidebar.radio(key="brain_axis").set_value(axis).run()
