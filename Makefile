@@ -90,8 +90,9 @@ weights-screening:
 	# The commands recorded in the face screening cards: demo weights on synthetic phantoms of ONE
 	# portrait, each scored on fresh phantoms of it and of a held-out identity (1 thread each: they
 	# ran two at a time on the 2-core CPU).
-	$(PYTHON) -m train.classifier --phantoms 1200 --screen-task skin --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 28 --out weights/face_screening/skin
-	$(PYTHON) -m train.classifier --phantoms 1200 --screen-task syndrome --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 28 --out weights/face_screening/syndrome
+	$(PYTHON) -m train.classifier --phantoms 1200 --screen-task skin --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 40 --widths 24 48 96 --region-widths 24 48 96 --pool lse --region-pool lse --out weights/face_screening/skin
+	$(PYTHON) -m train.classifier --phantoms 1200 --screen-task syndrome --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 40 --widths 24 48 96 --region-widths 24 48 96 --pool lse --region-pool lse --out weights/face_screening/syndrome
 	$(PYTHON) -m train.classifier --phantoms 800 --screen-task autism --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 25 --out weights/face_screening/autism
 	# Grad-CAM stage per member, chosen on validation phantoms (the weights are not touched).
-	for t in skin syndrome autism; do $(PYTHON) -m train.cam_select --weights weights/face_screening/$$t --task $$t --n 400 --stages -1 -2 -3 -4 --threads 2; done
+	for t in skin syndrome; do $(PYTHON) -m train.cam_select --weights weights/face_screening/$$t --task $$t --n 400 --stages -1 -2 -3 --threads 2; done
+	$(PYTHON) -m train.cam_select --weights weights/face_screening/autism --task autism --n 400 --stages -1 -2 -3 -4 --threads 2
