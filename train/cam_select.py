@@ -12,7 +12,7 @@ No retraining: the weights file and its sha256 stay as they are; only model.json
    (``--test-seed``) use; the command refuses a seed that they do.
 2. For every member and every candidate stage (``--stages``; -1 the deepest, -2 the one before at
    twice the resolution, ...; a member with fewer stages skips the rest) the Grad-CAM pointing game
-   of the TRUE class on those phantoms, scored as ``train.classifier.phantom_test`` scores it.
+   of the TRUE class on those phantoms, scored as ``train.screening_eval.phantom_test`` scores it.
 3. Per member the stage with the best validation score (ties: the later stage; a member with no
    scorable case keeps -1) goes into the card's ``explain`` section with every stage's validation
    figures and the seed; ``core.explain.classification_cam`` reads it from there.
@@ -39,7 +39,7 @@ from tqdm import tqdm
 from core.explain import cam_stages
 from core.face.screening import Screener
 from core.weights import WEIGHTS_FILE, ModelCard, read_card, sha256_bytes, write_card
-from train import classifier
+from train import classifier, screening_eval
 
 log = logging.getLogger("train.cam_select")
 VAL_SEED = 7001
@@ -109,12 +109,12 @@ def cam_grid(screener: Screener, member: str, stage: int) -> list[int]:
 def validation_scores(screener: Screener, faces: list[Any], stages: Sequence[int]) -> dict[str, dict]:
     """member -> stage -> the pointing game (against the evidence regions) on ``faces``, plus the
     stage's map size under ``grid``; stages a member lacks are left out."""
-    results = classifier.predict_phantoms(screener, faces, desc="validation phantoms")
-    cases = classifier.pointing_cases(screener, faces, results)
+    results = screening_eval.predict_phantoms(screener, faces, desc="validation phantoms")
+    cases = screening_eval.pointing_cases(screener, faces, results)
     out: dict[str, dict] = {m: {} for m in screener.members}
     for stage in tqdm(stages, desc="CAM stages"):
         have = {m: stage for m in screener.members if -screener.model.member(m).cam_stages <= stage}
-        for member, (regions, _) in classifier.pointing_scores(screener, results, cases, have,
+        for member, (regions, _) in screening_eval.pointing_scores(screener, results, cases, have,
                                                                desc=f"stage {stage}").items():
             out[member][stage] = {**regions, "grid": cam_grid(screener, member, stage)}
     return out
@@ -131,8 +131,8 @@ def retest(screener: Screener, card: ModelCard, train_args: argparse.Namespace, 
             continue
         n = int(test_n or report.get("n", train_args.test_phantoms))
         faces = classifier.phantom_faces(task, n, train_args.test_seed, identity)
-        results = classifier.predict_phantoms(screener, faces, desc=name)
-        game = {**classifier.pointing_game_section(screener, faces, results, stages),
+        results = screening_eval.predict_phantoms(screener, faces, desc=name)
+        game = {**screening_eval.pointing_game_section(screener, faces, results, stages),
                 "n_faces": n, "seed": train_args.test_seed}
         last = report.get(LAST_STAGE_KEY, report["pointing_game"])  # a re-run keeps the original
         updated = {}

@@ -12,8 +12,9 @@ import torch
 from core.face.screening import Screener
 from core.weights import WEIGHTS_FILE, read_card, save_model
 from train.cam_select import VAL_SEED, main, select_stages, training_args
-from train.classifier import new_model, parse_args, pointing_game_section, predict_phantoms, screening_card
+from train.classifier import new_model, parse_args, screening_card
 from train.phantoms.face import SCREEN_TASKS, phantom_set
+from train.screening_eval import pointing_game_section, predict_phantoms
 
 COMMAND = ["--phantoms", "8", "--screen-task", "autism", "--test-phantoms", "4", "--widths", "4", "8",
            "--region-widths", "4", "8", "--face-size", "48", "--crop-size", "32"]

@@ -143,7 +143,7 @@ def test_augment_keeps_shapes_and_range() -> None:
 
 def test_evidence_regions_are_the_facial_regions_holding_the_change() -> None:
     from core.face.regions import LABEL_NAMES, region_label_mask
-    from train.classifier import evidence_regions
+    from train.screening_eval import evidence_regions
 
     faces = {f.label: f for f in phantom_set("autism", 2, seed=3)}
     marked, plain = faces["asd_label"], faces["td_label"]
