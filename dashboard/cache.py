@@ -25,13 +25,13 @@ from core.face.screening import Screener, ScreeningResult
 from core.lab import LabCache, LabResult, LayoutGuess, ProbClassifier, aggregate, read_cases, to_csv, to_json
 from core.lab.screening import screening_classifier
 from core.segmentation import SegmentationResult, Segmenter
-from core.tasks import SAMPLES_ROOT, WEIGHTS_ROOT, get_task
+from core.tasks import get_task
 from core.volume import Volume, load_volume, read_nifti
 from core.volume_datasets import VolumeCase, read_nifti_pairs
 from core.weights import ModelCard, WeightsError, read_card
 
-FACE_SAMPLES = SAMPLES_ROOT / "face"
-SCREENING_SAMPLES = SAMPLES_ROOT / "face_screening"
+FACE_SAMPLES = get_task("face_regions").samples_dir  # the face pages' photos
+SCREENING_SAMPLES = get_task("face_screening").samples_dir
 BRAIN_SAMPLES = get_task("brain_tumor").samples_dir
 BRAIN_DICOM_SAMPLES = BRAIN_SAMPLES / "dicom"
 FACE_PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -110,7 +110,8 @@ def face_landmarks(image: np.ndarray) -> FaceLandmarks:
 def face_region_weights() -> str | None:
     """Weights folder of the face-region U-Net (task ``face_regions``), or None while it has no
     model card: the face page shows the U-Net's regions only once this is not None."""
-    folder = WEIGHTS_ROOT / "face_regions" / "unet"
+    task = get_task("face_regions")
+    folder = task.weights_dir(task.default_model)
     return str(folder) if (folder / "model.json").is_file() else None
 
 
@@ -128,11 +129,9 @@ def face_region_labels(weights_dir: str, image: np.ndarray, _lm: FaceLandmarks) 
 
 
 def screening_models() -> dict[str, str]:
-    """Screening task -> weights folder, for every ``weights/face_screening/<task>/`` with a card."""
-    root = WEIGHTS_ROOT / "face_screening"
-    if not root.is_dir():
-        return {}
-    return {d.name: str(d) for d in sorted(root.iterdir()) if (d / "model.json").is_file()}
+    """Screening row -> weights folder, for every ``weights/face_screening/<row>/`` with a card (the
+    registered rows first, in their order)."""
+    return {name: str(d) for name, d in get_task("face_screening").weights_dirs().items()}
 
 
 @st.cache_resource(show_spinner="Loading the screening model...")

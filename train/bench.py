@@ -252,11 +252,9 @@ def screening_models() -> dict[str, object]:
     """Name -> Screener: the shipped screening models, or a random-init default-size ensemble when
     none is shipped (the timing depends on the architecture, not on the weights)."""
     from core.face.screening import Screener
-    from core.tasks import WEIGHTS_ROOT
     from train.classifier import new_model, parse_args, screening_card
 
-    root = WEIGHTS_ROOT / "face_screening"
-    found = {d.name: Screener.from_folder(d) for d in sorted(root.glob("*")) if (d / "model.json").is_file()}
+    found = {name: Screener.from_folder(d) for name, d in get_task("face_screening").weights_dirs().items()}
     if found:
         return found
     args = parse_args(["--phantoms", "1", "--screen-task", "skin"])

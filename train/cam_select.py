@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from core.explain import cam_stages
 from core.face.screening import Screener
+from core.tasks import get_task
 from core.weights import WEIGHTS_FILE, ModelCard, read_card, sha256_bytes, write_card
 from train import classifier, screening_eval
 
@@ -51,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m train.cam_select", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", type=Path, required=True, help="face screening weights folder")
-    p.add_argument("--task", choices=("skin", "syndrome", "autism"),
+    p.add_argument("--task", choices=list(get_task("face_screening").rows),
                    help="screening task of the phantoms (default: the card's training.screen_task)")
     p.add_argument("--n", type=int, default=120, help="validation phantoms (balanced over the classes)")
     p.add_argument("--val-seed", type=int, default=VAL_SEED,

@@ -54,6 +54,7 @@ from core.face.screening import (
 )
 from core.models import create_model
 from core.models.screening import BACKBONES, DEFAULT_REGIONS, LSE_R, POOLS, ScreeningNet, mean_softmax
+from core.tasks import get_task
 from core.weights import ModelCard, save_model, write_card, write_history
 from train.screening_eval import phantom_test, topk_ks
 
@@ -67,13 +68,7 @@ GALLERY_MAX_BYTES = 1_000_000
 COLOUR = {"brightness": 0.15, "contrast": 0.15, "saturation": 0.2, "gain": 0.06}
 # Resolution loss per photo: share of photos, and the largest down-sampling factor (from 1.5).
 SOFTEN = {"p": 0.25, "max_factor": 2.5}
-DATA_CAVEATS = {
-    "autism": "A face cannot diagnose autism. The public face sets behind such models were scraped "
-              "without diagnosis verification or consent (the Kaggle set was removed and papers built "
-              "on it retracted); any accuracy here says nothing clinical.",
-    "skin": "No standard benchmark exists for facial skin conditions; web-scraped sets are noisy.",
-    "syndrome": "Top-N figures depend on the number of classes and the gallery size; both are reported.",
-}
+SCREENING = get_task("face_screening")  # rows: classes, phantom notes, caveats
 
 
 @dataclass
@@ -105,7 +100,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     src.add_argument("--data", type=Path, help="ImageFolder: one sub-folder of photos per class")
     src.add_argument("--csv", type=Path, help="CSV of path,label rows (paths relative to the CSV)")
     src.add_argument("--phantoms", type=int, help="train on N synthetic phantom faces of --screen-task")
-    p.add_argument("--screen-task", required=True, choices=("skin", "syndrome", "autism"),
+    p.add_argument("--screen-task", required=True, choices=list(SCREENING.rows),
                    help="which screening task the model serves (phantom classes, card caveats)")
     p.add_argument("--out", type=Path, help="weights folder (default weights/face_screening/<task>)")
     p.add_argument("--test-phantoms", type=int, default=200,
@@ -590,9 +585,7 @@ def load_data(args: argparse.Namespace) -> tuple[FaceSet, int, list[str]]:
     """The training faces, the number of photos skipped, and the class names."""
     spec = _spec_of(args)
     if args.phantoms:
-        from train.phantoms.face import SCREEN_TASKS
-
-        labels = list(SCREEN_TASKS[args.screen_task])
+        labels = list(SCREENING.row(args.screen_task).labels)
         faces = phantom_faces(args.screen_task, args.phantoms, args.phantom_seed, "train",
                               args.identity_variation)
         return phantom_face_set(faces, labels, spec, args.regions), 0, labels
@@ -605,7 +598,7 @@ def train(args: argparse.Namespace) -> Path:
     """Cross-validate, train the final model on all the data, write the weights folder."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = args.out or Path("weights/face_screening") / args.screen_task
+    out = args.out or SCREENING.weights_dir(args.screen_task)
     t0 = time.time()
     deadline = t0 + args.time_limit_min * 60 if args.time_limit_min else 0.0
     data, skipped, labels = load_data(args)
@@ -641,17 +634,15 @@ def _provenance(args: argparse.Namespace, data: FaceSet, skipped: int, history: 
                 seconds: float) -> dict:
     counts = np.bincount(data.y, minlength=len(data.labels)).tolist()
     if args.phantoms:
-        from train.phantoms.face import TASK_NOTES
-
         words = (f"{args.phantoms} synthetic phantom faces (train/phantoms/face.py, seed "
                  f"{args.phantom_seed}) of the TRAINING identity; synthetic conditions on real portraits"
                  + (f"; {args.identity_variation:.0%} with the face's skin smoothed and its tone shifted "
                     "first" if args.identity_variation else ""))
-        caveat = TASK_NOTES[args.screen_task]
+        caveat = SCREENING.row(args.screen_task).phantom_note
     else:
         words = (f"{len(data)} face photos from {args.data or args.csv} "
                  f"({skipped} skipped: no face or unreadable)")
-        caveat = DATA_CAVEATS[args.screen_task]
+        caveat = SCREENING.row(args.screen_task).caveat
     final = [h for h in history if h["run"] == "final"]
     return {
         "synthetic": bool(args.phantoms), "screen_task": args.screen_task, "data": words,

@@ -38,7 +38,7 @@ from core.evaluation import Evaluation, set_metrics, summarize_rows
 from core.lab.engine import collect, predict_stream
 from core.rle import rle_encode
 from core.segmentation import Segmenter
-from core.tasks import TASKS, get_task
+from core.tasks import get_task, task_names
 from core.volume_datasets import read_nifti_pairs
 from core.weights import read_card, write_card
 from train.data import dataset_cases, phantom_cases, phantom_volume_cases
@@ -52,7 +52,7 @@ SUBMISSION_COLUMNS = ("filename", "center_x_mm", "center_y_mm", "semi_axes_a_mm"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--task", required=True, choices=task_names(evaluable=True))
     p.add_argument("--weights", required=True, type=Path, help="weights folder (model.json + safetensors)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="dataset folder in the task's layout")

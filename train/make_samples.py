@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.tasks import SAMPLES_ROOT
+from core.roots import SAMPLES_ROOT
 
 SAMPLE_SEED = 424242  # never used for training (training uses 0, evaluation 9001)
 log = logging.getLogger("train.make_samples")
@@ -163,9 +163,10 @@ def make_face_screening(out: Path, n: int) -> Path:
     import cv2
 
     from core.face import draw
-    from train.phantoms.face import SCREEN_TASKS, phantom_set
+    from train.phantoms.face import SCREENING, phantom_set
 
-    for task, classes in SCREEN_TASKS.items():
+    for task, row in SCREENING.rows.items():
+        classes = row.labels
         cases, gallery = out / task / "cases", out / task / "gallery"
         for folder in (cases, gallery):
             if folder.exists():

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from core import metrics
 from core.face.screening import Screener
+from core.tasks import get_task
 
 
 def topk_ks(n_classes: int) -> tuple[int, ...]:
@@ -45,8 +46,6 @@ def phantom_test(screener: Screener, faces: list[Any], task: str, gallery: Any =
     ``cam_stages``: member -> the stage Grad-CAM hooks (None: the card's, see
     :func:`core.explain.cam_stages`).
     """
-    from train.phantoms.face import TASK_NOTES
-
     results = predict_phantoms(screener, faces)
     y = np.array([int(f.label_index) for f in faces])
     probs = np.stack([r.probs for r in results]).astype(np.float64)
@@ -58,7 +57,7 @@ def phantom_test(screener: Screener, faces: list[Any], task: str, gallery: Any =
                         "trained on"),
            "n": len(faces), **report,
            "pointing_game": pointing_game_section(screener, faces, results, cam_stages, min_overlap),
-           "caveat": TASK_NOTES[task]}
+           "caveat": get_task("face_screening").row(task).phantom_note}
     if gallery is not None:
         out["gallery"] = gallery_topk(gallery, [r.embedding for r in results],
                                       [screener.labels[i] for i in y])

@@ -40,7 +40,7 @@ from core.datasets import Case
 from core.evaluation import evaluate_segmentation
 from core.models import create_model, get_spec
 from core.segmentation import Segmenter, letterbox, split_outputs
-from core.tasks import TASKS, TaskSpec, get_task
+from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, save_model, write_card, write_history
 from train.augment import batch_dice, random_affine, random_crop, random_intensity, segmentation_loss
 from train.data import dataset_cases, is_validation, phantom_cases
@@ -60,7 +60,7 @@ class Split:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m train.segmentation", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--task", required=True, choices=task_names(kind="segmentation"))
     p.add_argument("--arch", required=True, help="registered architecture, e.g. unet, segnet")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="dataset folder in the task's layout (HC18 for fetal_head)")

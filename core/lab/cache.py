@@ -33,7 +33,7 @@ from core.lab.engine import (
     weights_sha256,
 )
 from core.lab.stats import aggregate
-from core.tasks import PROJECT_ROOT
+from core.roots import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "MEDIMG_LAB_CACHE"

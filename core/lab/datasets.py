@@ -44,7 +44,7 @@ from core.datasets import (
 from core.imaging import ImageError, load_image
 from core.lab.inventory import Inventory, take_inventory
 from core.lab.paths import DatasetPathError, allowed_roots, dataset_fingerprint, resolve_dataset_path
-from core.tasks import SAMPLES_ROOT
+from core.roots import SAMPLES_ROOT
 from core.volume import _NIFTI_ERRORS, DISPLAY_AXCODES, read_nifti
 from core.volume_datasets import nifti_pair_files, nifti_pair_slices
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from core.datasets import DatasetError
-from core.tasks import PROJECT_ROOT, SAMPLES_ROOT
+from core.roots import PROJECT_ROOT, SAMPLES_ROOT
 
 DATA_ROOT_ENV = "DATA_ROOT"
 _MAX_LISTED = 5

@@ -18,20 +18,17 @@ from core.face.anthropometry import measure_face, measurement_table
 from core.metrics import top_k_caption
 from core.models.screening import WHOLE_FACE
 from core.overlay import heatmap_overlay, outlines_overlay
+from core.roots import PROJECT_ROOT
+from core.tasks import get_task
 from dashboard import cache, charts, tables, widgets
 
 KEY = "screen"
-TASK_TITLES = {"skin": "Facial skin conditions", "syndrome": "Syndrome-like facial shape",
-               "autism": "Autism research (demo)"}
-AUTISM_STATEMENT = (
-    "**Read this first.** A face cannot diagnose autism, and no facial feature is known to indicate "
-    "it. The public face-photo sets behind published autism classifiers were scraped from the web "
-    "without diagnosis verification or consent; the widely used Kaggle set was removed and, in "
-    "December 2025, dozens of papers built on it were retracted or flagged. Accuracies of 87-99% "
-    "reported on such data mean nothing clinically. The model here is a pipeline demonstration: its "
-    "two classes differ only by an artificial chequered stamp on the forehead of synthetic images, "
-    "which has no relation to autism. Its output is never a diagnosis or a risk score.")
+SCREENING = get_task("face_screening")  # rows: titles, classes, caveats
 EVIDENCE_COLOR = (0, 158, 115)  # bluish green outline: where the phantom's condition was drawn
+
+
+def _title(task: str) -> str:
+    return SCREENING.rows[task].title if task in SCREENING.rows else task
 
 
 def _pretty(name: str) -> str:
@@ -107,7 +104,7 @@ def _gallery_panel(folder: str, task: str, result) -> None:
                          "cosine distance", format="%.3f",
                          help=f"mean of the class's {k} nearest gallery photos (fewer when it has fewer)")})
     st.caption(f"Classes ranked by distance to the gallery: {len(gallery.classes)} classes, gallery of "
-               f"{len(gallery)} photos (`{gallery_dir.relative_to(cache.SAMPLES_ROOT.parent)}`)"
+               f"{len(gallery)} photos (`{gallery_dir.relative_to(PROJECT_ROOT)}`)"
                + (f"; {len(fg.skipped)} photos skipped (no face)" if fg.skipped else "") + ".")
     cols = st.columns(6)
     for i, match in enumerate(gallery.rank(result.embedding, top=6)):
@@ -153,17 +150,16 @@ if not models:
             "with `python -m train.classifier --phantoms 1200 --screen-task skin` (or `--data FOLDER` "
             "of your own photos, one sub-folder per class).")
     st.stop()
-tasks = [t for t in TASK_TITLES if t in models] + [t for t in models if t not in TASK_TITLES]
-task = st.sidebar.radio("Task", tasks, format_func=lambda t: TASK_TITLES.get(t, t), key=f"{KEY}_task")
-if task == "autism":
-    st.warning(AUTISM_STATEMENT)
+task = st.sidebar.radio("Task", list(models), format_func=_title, key=f"{KEY}_task")
+if task in SCREENING.rows and SCREENING.rows[task].warn:
+    st.warning(SCREENING.rows[task].caveat)
 folder = models[task]
 screener = cache.get_screener(folder)
 card = screener.card
 if card.synthetic:
     st.warning(f"Demo weights trained on SYNTHETIC phantoms only ({card.training.get('data', '')}). "
                "On a real photo their output means nothing; they show how the analysis works.")
-st.caption(f"{TASK_TITLES.get(task, task)}: {len(screener.labels)} classes "
+st.caption(f"{_title(task)}: {len(screener.labels)} classes "
            f"({', '.join(_pretty(c) for c in screener.labels)}); members: "
            f"{', '.join(_member_title(m) for m in screener.members)}, softmax outputs averaged.")
 

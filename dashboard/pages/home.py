@@ -47,7 +47,8 @@ st.markdown(
     "weights. Their figures below are measured on fresh phantoms, not on patients, and say "
     "nothing about clinical accuracy. Train on your own data with `python -m train.segmentation`."
 )
-cards = {name: cache.available_models(name) for name in TASKS}
+# Segmentation tasks scored on a labelled test set; the face pages show their own models' cards.
+cards = {name: cache.available_models(name) for name, task in TASKS.items() if task.evaluable}
 for name, task_cards in cards.items():
     for model, card in task_cards.items():
         widgets.card_panel(TASKS[name], model, card)

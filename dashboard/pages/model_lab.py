@@ -28,7 +28,8 @@ from core.lab import (
 from core.lab.datasets import LAYOUT_TASKS
 from core.lab.paths import DATA_ROOT_ENV
 from core.lab.stats import AGGREGATE_COLUMNS
-from core.tasks import SAMPLES_ROOT, TASKS, get_task
+from core.roots import PROJECT_ROOT
+from core.tasks import TASKS, get_task
 from core.weights import ModelCard
 from dashboard import cache, lab_sections, widgets
 
@@ -39,9 +40,6 @@ LAYOUT_TITLES = {"hc18": "HC18 (fetal head)", "kaggle_nerve": "Kaggle nerve",
                  "nifti_pairs": "NIfTI pairs (brain MRI, MSD / nnU-Net or BraTS), as 2-D axial slices"}
 BATCH_SIZES = (1, 2, 4, 8, 16)
 LIVE_ROWS = 20  # rows of the live table while a run streams
-AUTISM_NOTE = ("The autism task is a pipeline demonstration: its classes differ only by an artificial "
-               "stamp on synthetic faces. Nothing here relates to autism; no output is a diagnosis or "
-               "a risk score (see the face screening page).")
 
 
 def escape_md(text: str) -> str:
@@ -52,7 +50,7 @@ def escape_md(text: str) -> str:
 def choose_dataset() -> tuple[LayoutGuess, str]:
     """Sidebar folder input, validated; stops the page with the reason when it cannot be read."""
     roots = allowed_roots()
-    bundled = ", ".join(f"`{t.samples_dir.relative_to(SAMPLES_ROOT.parent)}`" for t in TASKS.values()
+    bundled = ", ".join(f"`{t.samples_dir.relative_to(PROJECT_ROOT)}`" for t in TASKS.values()
                         if t.layout in LAYOUT_TASKS and t.samples_dir.is_dir())  # the folders the lab reads
     text = st.sidebar.text_input(
         "Dataset folder", DEFAULT_PATH, key=f"{KEY}_path",
@@ -188,8 +186,9 @@ st.markdown(f"**{LAYOUT_TITLES.get(guess.layout, guess.layout)}** · task `{gues
 for note in guess.warnings:
     st.caption(f":material/info: {escape_md(note)}")
 kind, folders, cards = choose_models(guess)
-if any(c.training.get("screen_task") == "autism" for c in cards.values()):
-    st.warning(AUTISM_NOTE)
+for row in get_task("face_screening").rows.values():  # a row's caveat wherever its outputs appear
+    if row.warn and any(c.training.get("screen_task") == row.name for c in cards.values()):
+        st.warning(row.caveat)
 settings, batch = choose_settings(kind, guess)
 models = cache.lab_predictors(kind, folders)
 keys = cache.lab_results().keys(models, fingerprint=fingerprint, task=guess.task, settings=settings)

@@ -25,8 +25,8 @@ from core.lab.engine import (
     run_evaluation,
 )
 from core.lab.paths import dataset_fingerprint
+from core.roots import SAMPLES_ROOT
 from core.segmentation import Segmenter
-from core.tasks import SAMPLES_ROOT
 from core.weights import ModelCard
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from core.datasets import HC18_FRAME
 from core.lab.datasets import EXPECTED, DatasetLayoutError, detect_layout, read_cases
-from core.tasks import SAMPLES_ROOT
+from core.roots import SAMPLES_ROOT
 
 
 def _img(path: Path, shape=(20, 30), value: int = 0) -> Path:

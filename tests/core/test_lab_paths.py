@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.lab.paths import DatasetPathError, allowed_roots, dataset_fingerprint, resolve_dataset_path
-from core.tasks import SAMPLES_ROOT
+from core.roots import SAMPLES_ROOT
 
 
 @pytest.fixture()

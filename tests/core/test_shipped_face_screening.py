@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 
 from core.face.screening import Screener
-from train.phantoms.face import SCREEN_TASKS, TASK_NOTES, phantom_set
+from core.tasks import get_task
+from train.phantoms.face import phantom_set
+
+SCREENING = get_task("face_screening")
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(p.parent.name for p in (ROOT / "weights" / "face_screening").glob("*/model.json"))
@@ -18,8 +21,9 @@ pytestmark = pytest.mark.skipif(not SHIPPED, reason="no shipped face screening w
 def test_card_says_phantoms_and_holds_both_test_sets(task: str) -> None:
     screener = Screener.from_folder(ROOT / "weights" / "face_screening" / task)  # sha256 checked
     card = screener.card
-    assert card.synthetic and card.training["screen_task"] == task and card.labels == list(SCREEN_TASKS[task])
-    assert card.training["caveat"] == TASK_NOTES[task] and card.weights["bytes"] < 10_000_000
+    assert card.synthetic and card.training["screen_task"] == task
+    assert card.labels == list(SCREENING.rows[task].labels)
+    assert card.training["caveat"] == SCREENING.rows[task].phantom_note and card.weights["bytes"] < 10_000_000
     same, other = card.metrics["phantom_test"], card.metrics["phantom_test_held_out_identity"]
     assert "TRAINING identity" in same["identity"] and "NEVER used for training" in other["identity"]
     for report in (same, other):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import core.tasks
+import core.roots
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "dashboard" / "pages" / "brain_mri.py")
@@ -94,7 +94,7 @@ def test_bad_uploads_get_a_message_not_a_traceback() -> None:
 
 
 def test_no_weights_says_how_to_train(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(core.tasks, "WEIGHTS_ROOT", tmp_path)
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tmp_path)
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
     assert not at.exception
     assert at.error and "make weights-brain" in at.error[0].value

@@ -14,11 +14,11 @@ import torch
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
+import core.roots
 from core.face.anthropometry import MEASUREMENTS
 from core.face.regions import REGION_NAMES
 from core.models import create_model
 from core.weights import save_model
-from dashboard import cache
 from train.face_regions import region_card
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,7 +176,7 @@ def test_webcam_waits_for_a_snapshot() -> None:
 
 # ---------------------------------------------------------------- the face-region U-Net panel
 def test_without_unet_weights_the_page_says_how_to_get_them(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(cache, "WEIGHTS_ROOT", tmp_path)  # a weights root without face_regions/
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tmp_path)  # a weights root without face_regions/
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     assert not at.exception and not at.error
     assert any("No face-region U-Net weights yet" in i.value for i in at.info)
@@ -189,7 +189,7 @@ def test_unet_regions_shown_with_per_region_iou(tmp_path: Path, monkeypatch) -> 
                                   "training_identity": {"photo": "grace_hopper.jpg"}})
     torch.manual_seed(0)
     save_model(create_model("unet", **card.arch_config), card, tmp_path / "face_regions" / "unet")
-    monkeypatch.setattr(cache, "WEIGHTS_ROOT", tmp_path)
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tmp_path)
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     assert not at.exception and not at.error
     assert not any("No face-region U-Net weights yet" in i.value for i in at.info)

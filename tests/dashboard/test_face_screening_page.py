@@ -11,11 +11,13 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import core.roots
 from core import metrics
+from core.tasks import get_task
 from core.weights import save_model
-from dashboard import cache
 from train.classifier import new_model, parse_args, screening_card
-from train.phantoms.face import SCREEN_TASKS, TASK_NOTES
+
+SCREENING = get_task("face_screening")
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "dashboard" / "pages" / "face_screening.py")
@@ -27,14 +29,15 @@ def weights_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("weights")
     rng = np.random.default_rng(0)
     for task in TASKS:
-        labels = list(SCREEN_TASKS[task])
+        labels = list(SCREENING.rows[task].labels)
         args = parse_args(["--phantoms", "8", "--screen-task", task, "--widths", "4", "8",
                            "--region-widths", "4", "8", "--face-size", "64", "--crop-size", "32"])
         probs = rng.dirichlet(np.ones(len(labels)), size=12)
         report = metrics.classification_report(np.arange(12) % len(labels), probs, labels)
         report["pointing_game"] = {"whole_face": {"hits": 5, "n": 8, "score": 0.625, "skipped": 4}}
         card = screening_card(args, labels, training={"synthetic": True, "screen_task": task,
-                                                      "data": f"tiny test phantoms ({TASK_NOTES[task][:20]})",
+                                                      "data": "tiny test phantoms "
+                                                              f"({SCREENING.rows[task].phantom_note[:20]})",
                                                       "command": "python -m train.classifier ..."})
         card = replace(card, metrics={"phantom_test": report})
         save_model(new_model(args, len(labels), seed=0), card, root / "face_screening" / task)
@@ -42,7 +45,7 @@ def weights_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _app(weights_root: Path, monkeypatch: pytest.MonkeyPatch, task: str) -> AppTest:
-    monkeypatch.setattr(cache, "WEIGHTS_ROOT", weights_root)
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", weights_root)
     at = AppTest.from_file(PAGE, default_timeout=240).run()
     at.sidebar.radio(key="screen_task").set_value(task).run()
     assert not at.exception, at.exception
@@ -53,7 +56,7 @@ def _app(weights_root: Path, monkeypatch: pytest.MonkeyPatch, task: str) -> AppT
 def test_each_task_shows_probabilities_votes_cam_gallery_and_caveats(weights_root, monkeypatch, task) -> None:
     at = _app(weights_root, monkeypatch, task)
     assert not at.error
-    labels = SCREEN_TASKS[task]
+    labels = SCREENING.rows[task].labels
     assert any("not a diagnosis" in c.value for c in at.caption)
     assert any("SYNTHETIC phantoms" in w.value for w in at.warning)
     # the demo case of this task is the default photo
@@ -87,7 +90,7 @@ def test_demo_phantom_shows_the_drawn_condition_beside_the_cam(weights_root, mon
 
 
 def test_no_weights_says_how_to_train(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(cache, "WEIGHTS_ROOT", tmp_path)
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tmp_path)
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not at.exception
     assert any("No face screening weights yet" in i.value for i in at.info)

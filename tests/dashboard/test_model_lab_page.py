@@ -11,10 +11,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import core.lab.engine
+import core.roots
+from core.tasks import get_task
 from core.weights import save_model
-from dashboard import cache
 from train.classifier import new_model, parse_args, screening_card
-from train.phantoms.face import SCREEN_TASKS
+
+SCREENING = get_task("face_screening")
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "dashboard" / "pages" / "model_lab.py")
@@ -161,7 +163,7 @@ def test_unreadable_folders_say_what_was_found_and_expected(lab_env: Path, folde
 def screening_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A weights root with a tiny random-init skin screening model (4 classes)."""
     root = tmp_path_factory.mktemp("weights")
-    labels = list(SCREEN_TASKS["skin"])
+    labels = list(SCREENING.rows["skin"].labels)
     args = parse_args(["--phantoms", "8", "--screen-task", "skin", "--widths", "4", "8",
                        "--region-widths", "4", "8", "--face-size", "64", "--crop-size", "32"])
     card = screening_card(args, labels, training={"synthetic": True, "screen_task": "skin",
@@ -175,7 +177,7 @@ def screening_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_classifier_figures_on_an_image_folder(lab_env: Path, screening_root: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache, "WEIGHTS_ROOT", screening_root)
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", screening_root)
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
     at.sidebar.text_input(key="lab_path").set_value("data_samples/face_screening/skin").run()
     assert any("ImageFolder" in m.value and "16 cases" in m.value for m in at.markdown)
@@ -199,12 +201,12 @@ def test_classifier_figures_on_an_image_folder(lab_env: Path, screening_root: Pa
 def test_image_folder_without_a_fitting_or_any_screening_model(lab_env: Path, screening_root: Path,
                                                               tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache, "WEIGHTS_ROOT", screening_root)
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", screening_root)
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
     at.sidebar.text_input(key="lab_path").set_value("data_samples/face_screening/autism").run()
     assert not at.exception
     assert any("No screening model knows the folder's classes" in i.value for i in at.info)
     assert any("Not offered: the skin screening model" in c.value for c in at.caption)
-    monkeypatch.setattr(cache, "WEIGHTS_ROOT", tmp_path)
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tmp_path)
     at.run()
     assert not at.exception and any("No face screening weights yet" in i.value for i in at.info)

@@ -22,9 +22,9 @@ def test_face_photos_differ():
 
 
 def test_screening_bench_rows_with_a_random_init_model_when_none_is_shipped(tmp_path, monkeypatch):
-    import core.tasks
+    import core.roots
 
-    monkeypatch.setattr(core.tasks, "WEIGHTS_ROOT", tmp_path)  # no screening weights here
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tmp_path)  # no screening weights here
     rows = bench.bench_screening(2)
     assert [r["model"] for r in rows] == ["screening: default size, random init", bench.FACE_BASELINE]
     assert rows[0]["params_M"] > 1.0 and rows[0]["ratio_to_baseline_p50"] > 1.0

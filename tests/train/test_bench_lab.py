@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import core.tasks
+import core.roots
 from core.models import create_model
 from core.tasks import get_task
 from core.weights import ModelCard, save_model
@@ -23,7 +23,7 @@ def tiny_fetal_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     card = ModelCard(task=task.name, arch="cnn", arch_config=dict(CFG), labels=list(task.labels),
                      input=task.input, postprocess=task.postprocess)
     save_model(create_model("cnn", **CFG), card, tmp_path / "fetal_head" / "unet")
-    monkeypatch.setattr(core.tasks, "WEIGHTS_ROOT", tmp_path)
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tmp_path)
     return tmp_path
 
 

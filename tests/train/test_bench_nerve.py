@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import core.tasks
+import core.roots
 from core.models import create_model
 from core.tasks import get_task
 from core.weights import ModelCard, load_model, read_card, save_model
@@ -23,7 +23,7 @@ def tiny_nerve_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                      input=task.input, postprocess=task.postprocess)
     save_model(create_model("cnn", **CFG), card, tmp_path / "nerve" / "cnn")
     # weights_dir reads the module global at call time (``root or WEIGHTS_ROOT``).
-    monkeypatch.setattr(core.tasks, "WEIGHTS_ROOT", tmp_path)
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tmp_path)
     assert task.weights_dir("cnn") == tmp_path / "nerve" / "cnn"
     return tmp_path
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import core.tasks
+import core.roots
 from core.models import create_model
 from core.segmentation import Segmenter
 from core.tasks import get_task
@@ -65,7 +65,7 @@ def test_bench_volume_is_256x256x64_nifti_and_the_pipeline_gives_millilitres(tin
 
 
 def test_bench_caps_the_volume_calls(tiny_brain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(core.tasks, "WEIGHTS_ROOT", tiny_brain.parents[1])
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tiny_brain.parents[1])
     monkeypatch.setattr(bench, "baseline_segmenter", lambda card: Segmenter.from_folder(tiny_brain))
     pipe, calls = bench.PIPELINES["brain_tumor"], []
 

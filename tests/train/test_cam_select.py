@@ -10,11 +10,14 @@ import pytest
 import torch
 
 from core.face.screening import Screener
+from core.tasks import get_task
 from core.weights import WEIGHTS_FILE, read_card, save_model
 from train.cam_select import VAL_SEED, main, select_stages, training_args
 from train.classifier import new_model, parse_args, screening_card
-from train.phantoms.face import SCREEN_TASKS, phantom_set
+from train.phantoms.face import phantom_set
 from train.screening_eval import pointing_game_section, predict_phantoms
+
+SCREENING = get_task("face_screening")
 
 COMMAND = ["--phantoms", "8", "--screen-task", "autism", "--test-phantoms", "4", "--widths", "4", "8",
            "--region-widths", "4", "8", "--face-size", "48", "--crop-size", "32"]
@@ -43,7 +46,7 @@ def test_training_args_read_the_card_command() -> None:
 def folder(tmp_path: Path) -> Path:
     torch.set_num_threads(1)
     args = parse_args(COMMAND)
-    labels = list(SCREEN_TASKS["autism"])
+    labels = list(SCREENING.rows["autism"].labels)
     card = screening_card(args, labels, {"synthetic": True, "screen_task": "autism",
                                          "command": "python -m train.classifier " + " ".join(COMMAND)})
     metrics = {name: {"n": 4, "accuracy": 0.25, "pointing_game": PLACEHOLDER}

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from core.face.screening import SCREEN_REGIONS, Screener
+from core.tasks import get_task
 from core.weights import HISTORY_FILE
 from train.classifier import (
     augment,
@@ -22,7 +23,9 @@ from train.classifier import (
     stratified_split,
     validation_plan,
 )
-from train.phantoms.face import SCREEN_TASKS, TASK_NOTES, phantom_set
+from train.phantoms.face import phantom_set
+
+SCREENING = get_task("face_screening")
 
 TINY = ["--epochs", "1", "--widths", "4", "8", "--region-widths", "4", "8", "--face-size", "64",
         "--crop-size", "32", "--batch-size", "8", "--threads", "1"]
@@ -35,16 +38,17 @@ def test_phantom_smoke_run_writes_a_loadable_card(tmp_path: Path) -> None:
     screener = Screener.from_folder(out)  # sha256 checked
     card = screener.card
     assert card.task == "face_screening" and card.arch == "screening_net"
-    assert card.labels == list(SCREEN_TASKS["skin"])
+    assert card.labels == list(SCREENING.rows["skin"].labels)
     assert card.synthetic and card.training["screen_task"] == "skin"
-    assert card.training["caveat"] == TASK_NOTES["skin"] and card.weights["dtype"] == "float16"
+    assert card.training["caveat"] == SCREENING.rows["skin"].phantom_note
+    assert card.weights["dtype"] == "float16"
     assert card.postprocess["ensemble"] == "mean_softmax"
     val = card.metrics["validation"]
     assert val["n_cases"] == 16 and len(val["folds"]) == 4  # smallest class 4 < 5 folds
     assert {"accuracy", "balanced_accuracy", "top_k", "confusion_matrix", "ece"} <= set(val)
     assert set(val["fold_mean"]) == {"accuracy", "balanced_accuracy", "top_1", "top_3"}
     test = card.metrics["phantom_test"]
-    assert test["n_cases"] == 8 and test["caveat"] == TASK_NOTES["skin"]
+    assert test["n_cases"] == 8 and test["caveat"] == SCREENING.rows["skin"].phantom_note
     assert test["top_k"]["n_classes"] == 4
     pg = test["pointing_game"]
     assert pg["whole_face"]["n"] + pg["whole_face"]["skipped"] == 8

@@ -9,11 +9,9 @@ import pytest
 
 from core.face.landmarks import FaceLandmarks, detect_landmarks
 from core.face.regions import REGION_NAMES, region_masks
+from core.tasks import get_task
 from train.face_augment import MILD, FaceSource, photo_sample
 from train.phantoms.face import (
-    EVIDENCE_REGIONS,
-    SCREEN_TASKS,
-    TASK_NOTES,
     PhantomFace,
     face_source,
     main,
@@ -21,6 +19,7 @@ from train.phantoms.face import (
     phantom_set,
 )
 
+SCREENING = get_task("face_screening")
 NO_FINDING = {"skin": "healthy", "syndrome": "unaffected", "autism": "td_label"}
 SEEDS = (0, 1, 2)
 
@@ -55,14 +54,14 @@ def _grow(mask: np.ndarray, px: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- tables
 def test_tables_cover_every_class_with_known_regions():
-    assert set(SCREEN_TASKS) == set(EVIDENCE_REGIONS) == set(TASK_NOTES) == {"skin", "syndrome", "autism"}
-    for task, classes in SCREEN_TASKS.items():
-        assert tuple(EVIDENCE_REGIONS[task]) == classes
-        for label, regions in EVIDENCE_REGIONS[task].items():
+    assert tuple(SCREENING.rows) == SCREENING.models == ("skin", "syndrome", "autism")
+    for task, row in SCREENING.rows.items():
+        assert tuple(row.evidence_regions) == row.labels
+        for label, regions in SCREENING.rows[task].evidence_regions.items():
             assert set(regions) <= set(REGION_NAMES), (task, label)
             assert (regions == ()) == (label == NO_FINDING[task]), (task, label)
-    assert "no relation to autism" in TASK_NOTES["autism"]
-    assert "says nothing about faces and autism" in TASK_NOTES["autism"]
+    assert "no relation to autism" in SCREENING.rows["autism"].phantom_note
+    assert "says nothing about faces and autism" in SCREENING.rows["autism"].phantom_note
 
 
 def test_unknown_names_are_refused(source):
@@ -82,7 +81,7 @@ def test_sets_are_balanced_reproducible_and_seeded(source):
         assert p.rgb.shape == (*source.shape, 3) and p.rgb.dtype == np.uint8
         assert p.evidence.shape == source.shape and p.evidence.dtype == bool
         assert p.landmarks.image_shape == source.shape
-        assert SCREEN_TASKS["skin"][p.label_index] == p.label
+        assert SCREENING.rows["skin"].labels[p.label_index] == p.label
         assert p.identity == source.name
     again = phantom_set("skin", 6, seed=4)
     for a, b in zip(phantoms, again):
@@ -111,7 +110,7 @@ def test_skin_evidence_is_on_skin_and_is_what_changed(source, label):
         np.testing.assert_array_equal(ph.landmarks.points, plain.landmarks.points)
         masks = _masks(ph)
         assert ph.evidence.sum() > 30, (label, seed)
-        allowed = np.logical_or.reduce([masks[r] for r in EVIDENCE_REGIONS["skin"][label]])
+        allowed = np.logical_or.reduce([masks[r] for r in SCREENING.rows["skin"].evidence_regions[label]])
         assert not (ph.evidence & ~allowed).any(), (label, seed)
         for never in ("right_eye", "left_eye", "right_brow", "left_brow", "lips"):
             assert not (ph.evidence & masks[never]).any(), (label, seed, never)
@@ -134,7 +133,8 @@ def test_rosacea_is_centrofacial_and_acne_is_scattered(source):
 # ---------------------------------------------------------------- syndrome-like shapes
 @pytest.fixture(scope="module")
 def shapes(source) -> dict[int, dict[str, PhantomFace]]:
-    return {seed: {label: _phantom("syndrome", label, source, seed) for label in SCREEN_TASKS["syndrome"]}
+    labels = SCREENING.rows["syndrome"].labels
+    return {seed: {label: _phantom("syndrome", label, source, seed) for label in labels}
             for seed in SEEDS}
 
 

@@ -44,11 +44,12 @@ def test_make_samples_face_writes_portrait_and_reference_group(tmp_path: Path) -
 
 def test_make_samples_face_screening_writes_cases_and_galleries(tmp_path: Path) -> None:
     pytest.importorskip("skimage", reason="the demo cases use scikit-image's astronaut")
-    from train.phantoms.face import SCREEN_TASKS
+    from core.tasks import get_task
 
     assert make_samples.main(["--task", "face_screening", "--n", "1", "--root", str(tmp_path)]) == 0
     bundled = ROOT / "data_samples" / "face_screening"
-    for task, classes in SCREEN_TASKS.items():
+    for task, row in get_task("face_screening").rows.items():
+        classes = row.labels
         out = tmp_path / "face_screening" / task
         for label in classes:
             case = out / "cases" / f"{label}.jpg"

@@ -5,12 +5,13 @@ public-domain portrait (:mod:`train.face_augment`: mirror, pose, then lighting, 
 degradation), with a class-specific change made on the posed photo BEFORE the lighting and
 degradation steps, so that these apply to the change as to the skin around it. The landmarks
 (mediapipe Face Mesh, detected once per portrait) move with every step. Every class is tied to
-the facial regions that carry its evidence (:data:`EVIDENCE_REGIONS`, names from
+the facial regions that carry its evidence (``evidence_regions`` of its row in
+:mod:`core.tasks.face_screening`, names from
 :data:`core.face.regions.REGION_NAMES`); ``PhantomFace.evidence`` is that location as a pixel mask,
 the ground truth of a Grad-CAM pointing game.
 
 ``skin``: drawn only on the landmark-derived skin (forehead, cheeks, nose and the chin, i.e. the
-face oval below the lower lip: ``face_oval`` in :data:`EVIDENCE_REGIONS` means that part), never
+face oval below the lower lip: ``face_oval`` in the skin row's ``evidence_regions`` means that part), never
 within 0.08 IPD of the eyes, brows, lips or the face's outline; blended into the skin's own
 texture (multiplied tints and soft alphas, no flat discs).
 
@@ -74,6 +75,7 @@ from tqdm import tqdm
 
 from core.face.landmarks import FaceLandmarks
 from core.face.regions import REGION_LOOPS, region_masks
+from core.tasks import get_task
 from train.face_augment import (
     MILD,
     AugmentConfig,
@@ -88,35 +90,7 @@ from train.phantoms.io import write_csv, write_image
 
 log = logging.getLogger(__name__)
 
-SCREEN_TASKS: dict[str, tuple[str, ...]] = {
-    "skin": ("acne", "eczema", "rosacea", "healthy"),
-    "syndrome": ("wide_set_eyes", "short_fissures_smooth_philtrum", "small_jaw", "unaffected"),
-    "autism": ("asd_label", "td_label"),
-}
-# In the skin task "face_oval" stands for its chin part (the face oval below the lower lip).
-EVIDENCE_REGIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    "skin": {"acne": ("forehead", "right_cheek", "left_cheek", "nose", "face_oval"),
-             "eczema": ("forehead", "right_cheek", "left_cheek", "face_oval"),
-             "rosacea": ("right_cheek", "left_cheek", "nose"),
-             "healthy": ()},
-    "syndrome": {"wide_set_eyes": ("right_eye", "left_eye"),
-                 "short_fissures_smooth_philtrum": ("right_eye", "left_eye", "lips"),
-                 "small_jaw": ("face_oval",),
-                 "unaffected": ()},
-    "autism": {"asd_label": ("forehead",), "td_label": ()},
-}
-TASK_NOTES: dict[str, str] = {
-    "skin": "Synthetic phantoms: acne, eczema and rosacea are drawn by a program onto augmented copies "
-            "of one real portrait; a model trained on them has never seen a real skin condition and "
-            "its figures say nothing about clinical performance.",
-    "syndrome": "Synthetic phantoms: syndrome-like shape changes (wide-set eyes, short eye openings "
-                "with a smooth philtrum, a small jaw) made by warping one real portrait; they model "
-                "no real syndrome and the figures say nothing about recognising one.",
-    "autism": "The two classes differ only by a synthetic marker with no relation to autism (a faint "
-              "chequered stamp on the forehead), so that the pipeline (training, Grad-CAM, pointing "
-              "game) can be demonstrated; it says nothing about faces and autism, and no face photo "
-              "can diagnose autism.",
-}
+SCREENING = get_task("face_screening")  # the rows: classes, evidence regions, phantom notes
 IDENTITIES = ("train", "held_out")
 EVIDENCE_MIN_ALPHA = 0.15  # skin and marker: a pixel is evidence where the change's weight reaches this
 SHAPE_VARIATION = (0.3, 0.7)  # strength range of the natural shape variation under every syndrome class
@@ -131,8 +105,8 @@ class PhantomFace:
     Attributes:
         rgb: HxWx3 uint8 RGB on the portrait's own pixel grid.
         landmarks: the landmarks moved with the image (pose and shape changes).
-        label: the class name, from ``SCREEN_TASKS[task]``.
-        label_index: its index in ``SCREEN_TASKS[task]``.
+        label: the class name, from ``SCREENING.rows[task].labels``.
+        label_index: its index in ``SCREENING.rows[task].labels``.
         evidence: HxW bool, where the class evidence lies; all False for the no-finding classes.
         identity: the portrait's name (one identity per portrait).
     """
@@ -530,9 +504,9 @@ def vary_identity(image: np.ndarray, face: _Face, rng: np.random.Generator) -> n
 
 
 def _classes(task: str) -> tuple[str, ...]:
-    if task not in SCREEN_TASKS:
-        raise ValueError(f"unknown face screening task {task!r}; choose one of {', '.join(SCREEN_TASKS)}")
-    return SCREEN_TASKS[task]
+    if task not in SCREENING.rows:
+        raise ValueError(f"unknown face screening task {task!r}; choose one of {', '.join(SCREENING.rows)}")
+    return SCREENING.rows[task].labels
 
 
 def make_phantom(task: str, label: str, source: FaceSource, rng: np.random.Generator,
@@ -545,7 +519,7 @@ def make_phantom(task: str, label: str, source: FaceSource, rng: np.random.Gener
     phantom equals :func:`train.face_augment.photo_sample` with the same seed, pixel for pixel.
 
     Args:
-        task: a key of :data:`SCREEN_TASKS`.
+        task: a row of the ``face_screening`` task (``skin``, ``syndrome``, ``autism``).
         label: one of its classes.
         source: the portrait and its landmarks.
         rng: a seeded Generator (``np.random.default_rng(...)``: it must be able to spawn).
@@ -594,7 +568,7 @@ def face_source(identity: str = "train") -> FaceSource:
 
 def iter_phantoms(task: str, n: int, seed: int, identity: str = "train",
                   identity_variation: float = 0.0) -> Iterator[PhantomFace]:
-    """Phantom ``i`` (0..n-1) has class ``SCREEN_TASKS[task][i % C]`` and Generator ``[seed, i]``:
+    """Phantom ``i`` (0..n-1) has class ``SCREENING.rows[task].labels[i % C]`` and Generator ``[seed, i]``:
     balanced (the remainder goes to the first classes) and reproducible one by one."""
     classes = _classes(task)
     if n < 0:
@@ -642,8 +616,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m train.phantoms.face",
         description="Write synthetic face-screening phantoms (skin conditions, syndrome-like shape "
                     "changes, or the autism demo's artificial forehead marker) as an ImageFolder "
-                    "layout with evidence masks and manifest.csv. " + " ".join(TASK_NOTES.values()))
-    parser.add_argument("--task", required=True, choices=list(SCREEN_TASKS), help="screening task")
+                    "layout with evidence masks and manifest.csv. "
+                    + " ".join(r.phantom_note for r in SCREENING.rows.values()))
+    parser.add_argument("--task", required=True, choices=list(SCREENING.rows), help="screening task")
     parser.add_argument("--n", type=int, default=200, help="number of phantoms, balanced (default: 200)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
     parser.add_argument("--identity", choices=IDENTITIES, default="train",

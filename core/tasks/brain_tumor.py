@@ -1,0 +1,23 @@
+"""Brain tumour segmentation: the whole tumour on MRI volumes, slice by slice."""
+from __future__ import annotations
+
+from core.tasks.spec import TaskSpec, register_task
+
+TASK = register_task(TaskSpec(
+    name="brain_tumor",
+    title="Brain tumour segmentation",
+    kind="segmentation",
+    labels=("tumour",),
+    modality="MRI, one sequence (T1-weighted post-contrast-like), read as 2-D slices of a volume",
+    layouts=("nifti_pairs",),
+    models=("unet",),
+    # "window": each volume is scaled to 0..255 once, from its own 0.5th..99.5th percentile
+    # (core.brain.window_volume), so every slice of a volume sees the same intensity scale.
+    input={"size": [256, 256], "resize": "letterbox", "mean": [0.5], "std": [0.25],
+           "window": "volume_percentile"},
+    # Whole tumour (necrotic core + oedema + enhancing rim); a volume may hold several tumours.
+    # min_component_vox: 3-D components of the stacked mask smaller than this are dropped.
+    postprocess={"threshold": 0.5, "largest_component": False, "fill_holes": True,
+                 "min_area_px": 20, "min_component_vox": 100},
+    samples="brain_mri",
+))
