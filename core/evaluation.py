@@ -2,20 +2,19 @@
 
 The batching and streaming live in the model lab's engine (:mod:`core.lab.engine`), which
 ``train.evaluate``, ``train.segmentation`` and the pages all run through; this module says what
-a case scores. :func:`evaluate_segmentation` is the engine on one model, for callers that want
-rows and a summary in one call.
+a case scores. A task adds its own columns through its scorer (``TaskSpec.scorer``: the fetal
+head's HC / BPD / OFD), passed in as ``extra``.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from core import metrics
-from core.biometry import BiometryError, measure_head
 from core.datasets import Case
-from core.segmentation import SegmentationResult, Segmenter
+from core.segmentation import SegmentationResult
 
 # An empty label on a frame where the model keeps a mask (past the card's minimum area and presence
 # threshold) with at least this presence probability is flagged as a candidate missing label. On
@@ -32,8 +31,17 @@ class Evaluation:
     summary: dict[str, dict[str, float]]
 
 
-def case_row(case: Case, result: SegmentationResult, *, biometry: bool) -> dict[str, Any]:
-    """Metrics of one predicted case; NaN where a value cannot be computed."""
+Scorer = Callable[[Case, SegmentationResult], dict[str, Any]]
+
+
+def case_row(case: Case, result: SegmentationResult, *, extra: Scorer | None = None) -> dict[str, Any]:
+    """Metrics of one predicted case; NaN where a value cannot be computed.
+
+    Args:
+        case: the case with its ground truth (``mask`` may be None: then no overlap columns).
+        result: the prediction on the case's grid.
+        extra: the task's scorer, whose columns are added (``TaskSpec.scorer``), or None.
+    """
     row: dict[str, Any] = {"name": case.name, "group": case.group}
     px = case.pixel_size_mm
     if case.mask is not None:
@@ -57,66 +65,15 @@ def case_row(case: Case, result: SegmentationResult, *, biometry: bool) -> dict[
         row["presence_prob"] = float(result.presence)
     if "label_missing" in case.meta:  # phantoms know which labels they dropped
         row["label_missing"] = bool(case.meta["label_missing"])
-    if biometry and px:
-        row.update(_biometry_columns(result, case, px))
+    if extra is not None:
+        row.update(extra(case, result))
     return row
-
-
-def _biometry_columns(result: SegmentationResult, case: Case, px: float) -> dict[str, Any]:
-    ref = case.meta.get("hc_mm", math.nan)
-    try:
-        m = measure_head(result.mask, px)
-    except BiometryError as exc:
-        return {"hc_pred_mm": math.nan, "hc_ref_mm": ref, "hc_abs_diff_mm": math.nan,
-                "error": str(exc)}
-    e = m.ellipse
-    return {
-        "hc_pred_mm": m.hc_mm,
-        "hc_ref_mm": ref,
-        "hc_abs_diff_mm": metrics.abs_hc_diff_mm(m.hc_mm, ref) if ref == ref else math.nan,
-        "bpd_mm": m.bpd_mm,
-        "ofd_mm": m.ofd_mm,
-        "center_x_mm": e.cx * px,
-        "center_y_mm": e.cy * px,
-        "semi_axes_a_mm": e.a * px,
-        "semi_axes_b_mm": e.b * px,
-        "angle_rad": e.angle_rad,
-    }
 
 
 def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """:func:`core.metrics.summarize` of every float column of the rows (bools and ints left out)."""
     numeric = sorted({k for r in rows for k, v in r.items() if isinstance(v, float)})
     return {k: metrics.summarize([r[k] for r in rows if k in r]) for k in numeric}
-
-
-def evaluate_segmentation(
-    segmenter: Segmenter,
-    cases: Iterable[Case],
-    *,
-    biometry: bool = False,
-    batch_size: int = 4,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
-) -> Evaluation:
-    """Predict every case and score it against its ground truth (the lab engine, one model).
-
-    Args:
-        segmenter: the predictor.
-        cases: cases to evaluate (streamed; masks may be None, then only biometry is scored).
-        biometry: also fit the head ellipse and report HC/BPD/OFD in mm (fetal head).
-        batch_size: cases per forward pass.
-        on_row: called with each row as soon as it is ready (progress bars, live tables).
-    """
-    from core.lab.engine import run_evaluation  # the engine imports this module: import late
-
-    rows: list[dict[str, Any]] = []
-    for batch in run_evaluation({"model": segmenter}, cases, batch_size=batch_size,
-                                settings={"biometry": biometry}):
-        for row in batch.rows["model"]:
-            rows.append(row)
-            if on_row:
-                on_row(row)
-    return Evaluation(rows, summarize_rows(rows))
 
 
 def set_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -111,12 +111,12 @@ def flat_set_metrics(ev: Evaluation) -> dict[str, Any]:
     return {**sm, **{f"presence_{k}": v for k, v in presence.items()}}
 
 
-def _run(seg: Segmenter, cases: Any, total: int | None, args: argparse.Namespace, biometry: bool,
+def _run(seg: Segmenter, cases: Any, total: int | None, args: argparse.Namespace,
          desc: str) -> Evaluation:
     """The lab engine (:func:`core.lab.engine.collect`) on one model, with a progress bar."""
     bar = tqdm(total=total, desc=desc, unit="case")
     result = collect({"model": seg}, cases, task=args.task, batch_size=args.batch_size,
-                     settings={"biometry": biometry}, progress=lambda done, _: bar.update(done - bar.n))
+                     progress=lambda done, _: bar.update(done - bar.n))
     bar.close()
     rows = result.rows["model"]
     return Evaluation(rows, summarize_rows(rows))
@@ -160,7 +160,6 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if task.name == "brain_tumor":
         return evaluate_brain(args)
     seg = Segmenter.from_folder(args.weights)
-    biometry = task.name == "fetal_head"
     args.out.mkdir(parents=True, exist_ok=True)
     if args.phantoms:
         cases = phantom_cases(task, args.phantoms, args.phantom_seed)
@@ -168,14 +167,14 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     else:
         cases = dataset_cases(task, args.data)
         source = str(args.data)
-    ev = _run(seg, cases, args.phantoms, args, biometry, "evaluate")
+    ev = _run(seg, cases, args.phantoms, args, "evaluate")
     write_rows(args.out / "per_case.csv", ev.rows)
     summary = {"weights": str(args.weights), "sha256": seg.card.weights.get("sha256"),
                "data": source, "n": len(ev.rows), "metrics": ev.summary,
                "set": flat_set_metrics(ev),
                "command": "python -m train.evaluate " + shlex.join(args._argv)}
     if args.data and task.layout == "hc18" and (args.data / "test_set").is_dir():
-        test = _run(seg, read_hc18(args.data, "test_set"), None, args, True, "test_set")
+        test = _run(seg, read_hc18(args.data, "test_set"), None, args, "test_set")
         summary["submission_missing"] = write_submission(args.out / "submission.csv", test)
     if args.data and task.layout == "kaggle_nerve" and (args.data / "test").is_dir():
         summary["submission_rows"] = write_nerve_submission(

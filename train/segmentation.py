@@ -37,7 +37,7 @@ from torch import nn
 from tqdm import tqdm
 
 from core.datasets import Case
-from core.evaluation import evaluate_segmentation
+from core.lab.engine import evaluate_segmentation
 from core.models import create_model, get_spec
 from core.segmentation import Segmenter, letterbox, split_outputs
 from core.tasks import TaskSpec, get_task, task_names
@@ -279,7 +279,7 @@ def recalibrate_batchnorm(model: nn.Module, train: Split, card: ModelCard, devic
 def final_validation(out: Path, val: Split, task: TaskSpec) -> dict[str, float]:
     """Score the saved weights on the full-size validation cases, as users will see them."""
     seg = Segmenter.from_folder(out)
-    ev = evaluate_segmentation(seg, val.cases, biometry=task.name == "fetal_head")
+    ev = evaluate_segmentation(seg, val.cases, task=task.name)
     keys = ("dice", "iou", "hd95_mm", "hc_abs_diff_mm")
     res = {f"{k}_{s}": ev.summary[k][s] for k in keys if k in ev.summary for s in ("mean", "sd")}
     return {"n": len(val.cases), **res}

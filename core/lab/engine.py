@@ -1,6 +1,6 @@
 """The one evaluation engine: models x cases -> per-case rows, streamed batch by batch.
 
-``train.evaluate``, :func:`core.evaluation.evaluate_segmentation` and the model lab page all run
+``train.evaluate``, :func:`evaluate_segmentation` and the model lab page all run
 through :func:`run_evaluation`, so a number means the same wherever it is shown. Cases are read
 once and each batch goes through every model before the next is read; a page can show the first
 rows while the rest run.
@@ -20,16 +20,17 @@ import numpy as np
 
 from core import metrics
 from core.datasets import Case
-from core.evaluation import case_row, set_metrics
+from core.evaluation import Evaluation, Scorer, case_row, set_metrics, summarize_rows
 from core.lab.stats import aggregate, paired_comparison, worst_first
+from core.tasks import get_task
 
 __all__ = ["ENGINE_VERSION", "LabBatch", "LabResult", "ProbClassifier", "aggregate", "collect",
-           "engine_throughput", "paired_comparison", "predict_stream", "resolve_settings",
-           "run_evaluation", "weights_sha256", "worst_first"]
+           "engine_throughput", "evaluate_segmentation", "paired_comparison", "predict_stream",
+           "resolve_settings", "run_evaluation", "weights_sha256", "worst_first"]
 
 ENGINE_VERSION = 1  # part of every cache key: bump when the rows' contents change
 DEFAULTS = {
-    "segmentation": {"threshold": None, "postprocess": {}, "biometry": None, "limit": None},
+    "segmentation": {"threshold": None, "postprocess": {}, "task_columns": None, "limit": None},
     "classification": {"n_bins": 15, "limit": None},
 }
 Progress = Callable[[int, int | None], None]
@@ -73,7 +74,8 @@ def resolve_settings(settings: Mapping[str, Any] | None, *, kind: str, task: str
     """Every setting of a run, defaults filled in, so equal runs have equal settings (cache keys).
 
     Segmentation: ``threshold`` (None: each card's), ``postprocess`` (overrides of the cards'
-    post-processing), ``biometry`` (default: True for ``fetal_head``), ``limit`` (first N cases).
+    post-processing), ``task_columns`` (add the task's own columns, :attr:`TaskSpec.scorer`;
+    default: True when the task has a scorer, i.e. ``fetal_head``), ``limit`` (first N cases).
     Classification: ``n_bins`` (calibration bins), ``limit``.
     """
     given = dict(settings or {})
@@ -82,7 +84,8 @@ def resolve_settings(settings: Mapping[str, Any] | None, *, kind: str, task: str
         raise ValueError(f"unknown {kind} settings {sorted(unknown)}; known: {', '.join(DEFAULTS[kind])}")
     out = {**DEFAULTS[kind], **given}
     if kind == "segmentation":
-        out["biometry"] = task == "fetal_head" if out["biometry"] is None else bool(out["biometry"])
+        has_scorer = task is not None and get_task(task).scorer is not None
+        out["task_columns"] = has_scorer if out["task_columns"] is None else bool(out["task_columns"])
         out["threshold"] = None if out["threshold"] is None else float(out["threshold"])
         out["postprocess"] = dict(out["postprocess"] or {})
     if out["limit"] is not None and int(out["limit"]) < 1:
@@ -165,10 +168,10 @@ def class_row(case: Case, probs: np.ndarray, labels: Sequence[str]) -> dict[str,
     return row
 
 
-def _row(kind: str, case: Case, result: Any, predictor: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
+def _row(kind: str, case: Case, result: Any, predictor: Any, scorer: Scorer | None) -> dict[str, Any]:
     if kind == "classification":
         return class_row(case, result, predictor.labels)
-    return case_row(case, result, biometry=settings["biometry"])
+    return case_row(case, result, extra=scorer)
 
 
 def models_kind(models: Mapping[str, Any]) -> str:
@@ -189,7 +192,7 @@ def run_evaluation(models: Mapping[str, Any], cases: Iterable[Case], *, task: st
     Args:
         models: ``{name: predictor}``, all segmentation or all classification.
         cases: cases with ground truth (streamed: read once, a batch at a time).
-        task: task name (sets defaults: biometry for ``fetal_head``).
+        task: task name (its scorer adds the task's columns: see :func:`resolve_settings`).
         batch_size: cases per forward pass.
         settings: see :func:`resolve_settings`.
         progress: called as ``progress(done, total)`` after each batch; ``total`` is
@@ -198,6 +201,7 @@ def run_evaluation(models: Mapping[str, Any], cases: Iterable[Case], *, task: st
     """
     kind = models_kind(models)
     s = resolve_settings(settings, kind=kind, task=task)
+    scorer = get_task(task).scorer if task and kind == "segmentation" and s["task_columns"] else None
     total = len(cases) if isinstance(cases, Sized) else total
     if s["limit"] is not None:
         cases = itertools.islice(cases, int(s["limit"]))
@@ -207,11 +211,38 @@ def run_evaluation(models: Mapping[str, Any], cases: Iterable[Case], *, task: st
         rows, results = {}, {}
         for name, predictor in models.items():
             results[name] = _predict(predictor, kind, batch, s)
-            rows[name] = [_row(kind, c, r, predictor, s) for c, r in zip(batch, results[name])]
+            rows[name] = [_row(kind, c, r, predictor, scorer) for c, r in zip(batch, results[name])]
         done += len(batch)
         if progress is not None:
             progress(done, total)
         yield LabBatch(tuple(batch), rows, results, done, total)
+
+
+def evaluate_segmentation(
+    segmenter: Any,
+    cases: Iterable[Case],
+    *,
+    task: str | None = None,
+    batch_size: int = 4,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> Evaluation:
+    """Predict every case and score it against its ground truth (the lab engine, one model).
+
+    Args:
+        segmenter: the predictor (``predict_batch``: :class:`core.segmentation.Segmenter`).
+        cases: cases to evaluate (streamed; masks may be None, then only the task's columns are scored).
+        task: task name; its scorer adds the task's own columns (fetal head: HC / BPD / OFD in mm).
+        batch_size: cases per forward pass.
+        on_row: called with each row as soon as it is ready (progress bars, live tables).
+    """
+    rows: list[dict[str, Any]] = []
+    for batch in run_evaluation({"model": segmenter}, cases, task=task, batch_size=batch_size):
+        for row in batch.rows["model"]:
+            rows.append(row)
+            if on_row:
+                on_row(row)
+    return Evaluation(rows, summarize_rows(rows))
+
 
 
 def predict_stream(predictor: Any, cases: Iterable[Case], *, batch_size: int = 4,
@@ -279,10 +310,10 @@ def engine_throughput(segmenter: Any, cases: Iterable[Case], batch_size: int = 8
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
         for c in cases:
-            case_row(c, segmenter.predict(c.image), biometry=False)
+            case_row(c, segmenter.predict(c.image))
         loop_s.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        collect({"model": segmenter}, cases, batch_size=batch_size, settings={"biometry": False})
+        collect({"model": segmenter}, cases, batch_size=batch_size, settings={"task_columns": False})
         engine_s.append(time.perf_counter() - t0)
     engine_fps, loop_fps = len(cases) / min(engine_s), len(cases) / min(loop_s)
     return {"engine_fps": engine_fps, "loop_fps": loop_fps, "ratio": engine_fps / loop_fps,

@@ -13,13 +13,14 @@ import torch
 from torch import nn
 
 from core.datasets import Case
-from core.evaluation import evaluate_segmentation, set_metrics
+from core.evaluation import set_metrics
 from core.lab.cache import LabCache, canonical_json, from_json, to_csv, to_json
 from core.lab.datasets import detect_layout, read_cases
 from core.lab.engine import (
     ProbClassifier,
     collect,
     engine_throughput,
+    evaluate_segmentation,
     predict_stream,
     resolve_settings,
     run_evaluation,
@@ -96,9 +97,9 @@ def test_several_models_score_the_same_cases_and_match_evaluate_segmentation():
 
 
 def test_settings_are_resolved_checked_and_applied():
-    assert resolve_settings(None, kind="segmentation", task="fetal_head")["biometry"] is True
+    assert resolve_settings(None, kind="segmentation", task="fetal_head")["task_columns"] is True
     assert resolve_settings({"threshold": 1}, kind="segmentation", task="nerve") == {
-        "threshold": 1.0, "postprocess": {}, "biometry": False, "limit": None}
+        "threshold": 1.0, "postprocess": {}, "task_columns": False, "limit": None}
     with pytest.raises(ValueError, match="unknown segmentation settings"):
         resolve_settings({"treshold": 0.5}, kind="segmentation", task=None)
     with pytest.raises(ValueError, match="limit"):
@@ -195,9 +196,9 @@ def test_equal_settings_share_a_key_and_a_streaming_page_can_lookup_and_save(tmp
     assert cache.root == tmp_path / "env"
     models = {"a": _seg(8)}
     k1 = cache.keys(models, fingerprint="f", task="nerve")
-    same = {"biometry": False, "limit": None}
+    same = {"task_columns": False, "limit": None}
     assert k1 == cache.keys(models, fingerprint="f", task="nerve", settings=same)
-    assert k1 != cache.keys(models, fingerprint="f", task="nerve", settings={"biometry": True})
+    assert k1 != cache.keys(models, fingerprint="f", task="nerve", settings={"task_columns": True})
     assert cache.lookup(models, fingerprint="f", task="nerve") == {}
     rows = [r for batch in run_evaluation(models, _cases(3), task="nerve") for r in batch.rows["a"]]
     res = collect(models, _cases(3), task="nerve")
@@ -230,7 +231,7 @@ def test_bundled_fetal_samples_run_with_biometry():
     guess = detect_layout(SAMPLES_ROOT / "fetal_head")
     res = collect({"m": _seg(8)}, read_cases(guess), task=guess.task, batch_size=4, total=guess.n_cases)
     rows = res.rows["m"]
-    assert len(rows) == guess.n_cases and res.settings["biometry"]
+    assert len(rows) == guess.n_cases and res.settings["task_columns"]
     assert all("hc_ref_mm" in r for r in rows) and all(math.isfinite(r["dice"]) for r in rows)
     assert len(dataset_fingerprint(guess.root)) == 64
 

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from core.datasets import Case
-from core.evaluation import case_row, evaluate_segmentation, set_metrics
+from core.evaluation import case_row, set_metrics
+from core.lab.engine import evaluate_segmentation
 from core.models import create_model
 from core.overlay import outlines_overlay
 from core.rle import rle_decode
@@ -40,7 +41,7 @@ def _row(pred_box, truth_box, presence=None, **meta) -> dict:
                 meta=meta)
     res = SegmentationResult(prob=np.zeros((20, 30), np.float32), mask=_mask(pred_box),
                              threshold=0.5, presence=presence)
-    return case_row(case, res, biometry=False)
+    return case_row(case, res)
 
 
 def test_set_metrics_on_hand_cases():
