@@ -5,6 +5,7 @@ deterministic results are cached by their inputs (``st.cache_data``), image byte
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,17 @@ from core.face.gallery import FolderGallery, gallery_from_folder
 from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
 from core.face.region_net import RegionSegmenter
 from core.face.screening import Screener, ScreeningResult
-from core.lab import LabCache, LabResult, LayoutGuess, ProbClassifier, aggregate, read_cases, to_csv, to_json
+from core.lab import (
+    LabCache,
+    LabResult,
+    LayoutGuess,
+    ProbClassifier,
+    aggregate,
+    read_cases,
+    run_evaluation,
+    to_csv,
+    to_json,
+)
 from core.lab.screening import screening_classifier
 from core.segmentation import SegmentationResult, Segmenter
 from core.tasks import get_task
@@ -222,6 +233,21 @@ def lab_case(guess: LayoutGuess, fingerprint: str, name: str) -> Case | None:
     """One case of a dataset by name (only its files are read), or None when it is gone;
     ``fingerprint`` keys the entry to the folder's content."""
     return next(iter(read_cases(guess, names={name})), None)
+
+
+@st.cache_data(show_spinner="Predicting the case...", max_entries=32)
+def lab_case_masks(folders: tuple[tuple[str, str], ...], guess: LayoutGuess, fingerprint: str, name: str,
+                   settings_json: str) -> dict[str, np.ndarray] | None:
+    """Each model's mask of one case, predicted by the lab engine with the run's resolved settings
+    (``LabResult.settings`` as canonical JSON): the very prediction that case's row scored. None
+    when the case is gone. ``folders`` is ``((model, weights folder), ...)``."""
+    case = lab_case(guess, fingerprint, name)
+    if case is None:
+        return None
+    models = lab_predictors("segmentation", dict(folders))
+    batch = next(run_evaluation(models, [case], task=guess.task, settings=json.loads(settings_json),
+                                batch_size=1))
+    return {m: results[0].mask for m, results in batch.results.items()}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.lab import LabResult, LayoutGuess, aggregate, paired_comparison, to_csv, to_json, worst_first
+from core.lab.cache import canonical_json
 from core.lab.curves import pr_curves, roc_curves
 from core.lab.screening import faceless
 from core.lab.stats import metric_values, numeric_metrics
@@ -148,9 +149,10 @@ def _score_caption(model: str, row: Mapping[str, Any]) -> str:
 
 
 def case_view(result: LabResult, guess: LayoutGuess, fingerprint: str, name: str,
-              cards: Mapping[str, ModelCard], settings: Mapping[str, Any]) -> None:
+              cards: Mapping[str, ModelCard], folders: Mapping[str, str]) -> None:
     """The chosen case: input, ground truth, each model's prediction and error map (segmentation);
-    the photo, its class and each model's probabilities (classification)."""
+    the photo, its class and each model's probabilities (classification). A prediction shown is
+    the one its row scored: the lab engine's, with the run's settings."""
     case = cache.lab_case(guess, fingerprint, name)
     if case is None:
         st.warning(f"{name} is no longer in the folder.")
@@ -158,10 +160,11 @@ def case_view(result: LabResult, guess: LayoutGuess, fingerprint: str, name: str
     if result.kind == "classification":
         _class_case(result, case, name, cards)
         return
-    preds = {}
-    for m in result.models:
-        thr = settings.get("threshold") or float(cards[m].postprocess.get("threshold", 0.5))
-        preds[m] = cache.segment(guess.task, m, case.image, thr).mask
+    preds = cache.lab_case_masks(tuple((m, folders[m]) for m in result.models), guess, fingerprint, name,
+                                 canonical_json(result.settings))
+    if preds is None:
+        st.warning(f"{name} is no longer in the folder.")
+        return
     shown = [(f"Input: {name}", case.image)]
     if case.mask is not None:
         shown.append(("Ground truth" + ("" if case.mask.any() else ": empty"),

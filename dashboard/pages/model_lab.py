@@ -218,7 +218,7 @@ lab_sections.distributions(result)
 st.subheader("Cases, worst first")
 name = lab_sections.worst_first_table(result)
 st.subheader("Case view")
-lab_sections.case_view(result, guess, fingerprint, name, cards, settings)
+lab_sections.case_view(result, guess, fingerprint, name, cards, folders)
 
 if len(result.models) > 1:
     st.subheader("Paired comparison")
