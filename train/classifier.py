@@ -56,10 +56,10 @@ from core.models import create_model
 from core.models.screening import BACKBONES, DEFAULT_REGIONS, LSE_R, POOLS, ScreeningNet, mean_softmax
 from core.tasks import get_task
 from core.weights import ModelCard, save_model, write_card, write_history
+from train.face_sources import IMAGE_SUFFIXES
 from train.screening_eval import phantom_test, topk_ks
 
 log = logging.getLogger("train.classifier")
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 SMALL_CLASS = 30  # below this many photos in the smallest class, k-fold instead of one split
 GALLERY_FILE = "gallery.npz"
 GALLERY_MAX_BYTES = 1_000_000

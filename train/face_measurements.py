@@ -22,11 +22,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.datasets import IMAGE_SUFFIXES
 from core.face.anthropometry import MEASUREMENTS, REFERENCES, measure_face
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 LENGTH_KEYS = tuple(k for k, d in MEASUREMENTS.items() if d.kind == "length")
 
 

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
+from core.face.landmarks import FaceLandmarks
 from core.face.region_net import (
     RegionSegmenter,
     align_spec,
@@ -47,10 +47,9 @@ from core.face.regions import LABEL_NAMES, align_face, region_label_mask
 from core.models import create_model, get_spec
 from core.weights import ModelCard, save_model, write_card, write_history
 from train.face_augment import MILD, STRONG, FaceSource, photo_sample, training_sample
+from train.face_sources import astronaut_source, default_sources, sources_from
 
 log = logging.getLogger("train.face_regions")
-TRAIN_PHOTO = "grace_hopper.jpg"  # she wears glasses with a dark upper rim over the brows
-HELD_OUT_NAME = "astronaut (skimage.data)"
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 DATA = ("trained on augmentations of ONE public-domain portrait (matplotlib's grace_hopper.jpg); "
         "labels are mediapipe-landmark-derived masks, not manual annotations")
@@ -89,66 +88,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--time-limit-min", type=float, default=0.0,
                    help="stop after this many minutes (0: none); the schedule anneals by then")
     return p.parse_args(argv)
-
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-
-
-def photo_files(paths: list[Path]) -> list[Path]:
-    """Image files named directly or found under folders (recursively), sorted, without repeats."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise SystemExit(f"no such photo or folder: {path}")
-    return list(dict.fromkeys(found))
-
-
-def sources_from(paths: list[Path], *, glasses: bool = False) -> list[FaceSource]:
-    """One FaceSource per photo with a face, named relative to the folder it was found in; photos
-    without a face (or unreadable) are skipped, logged."""
-    sources = []
-    folders = [p for p in paths if p.is_dir()]
-    for path in photo_files(paths):
-        root = next((f for f in folders if path.is_relative_to(f)), None)
-        try:
-            rgb = oriented_rgb(path)
-            points = detect_landmarks(rgb).points
-        except Exception as exc:  # noqa: BLE001 - a bad photo in a user's folder is skipped, not fatal
-            log.warning("skipped %s: %s", path, exc)
-            continue
-        name = str(path.relative_to(root)) if root and path.is_relative_to(root) else path.name
-        sources.append(FaceSource.from_photo(name, rgb, points, glasses=glasses))
-    if not sources:
-        raise SystemExit(f"no face found in any photo of {', '.join(map(str, paths))}")
-    return sources
-
-
-def default_sources() -> tuple[list[FaceSource], list[FaceSource]]:
-    """The bundled training portrait (grace_hopper.jpg) and the held-out one (the astronaut)."""
-    from matplotlib import cbook
-
-    grace = Path(cbook.get_sample_data(TRAIN_PHOTO, asfileobj=False))
-    return sources_from([grace], glasses=True), [astronaut_source()]
-
-
-def astronaut_source() -> FaceSource:
-    try:
-        from skimage import data as skdata
-    except ImportError:
-        raise SystemExit("the default held-out face is scikit-image's astronaut: "
-                         "pip install scikit-image==0.26.0 (or pass --held-out PHOTOS)") from None
-    rgb = np.ascontiguousarray(skdata.astronaut()[..., :3])
-    return FaceSource.from_photo(HELD_OUT_NAME, rgb, detect_landmarks(rgb).points)
-
-
-def load_sources() -> tuple[FaceSource, FaceSource]:
-    """The default training portrait and the held-out one, landmarks detected once each."""
-    train, held = default_sources()
-    return train[0], held[0]
 
 
 def sources_for(args: argparse.Namespace) -> tuple[list[FaceSource], list[FaceSource]]:

@@ -16,7 +16,8 @@ def test_case_masks_are_the_scored_predictions_at_the_runs_threshold() -> None:
     folders = {m: str(task.weights_dir(m)) for m in ("unet", "cnn")}
     models = cache.lab_predictors("segmentation", folders)
     for threshold in (0.2, 0.8):
-        result = collect(models, read_cases(guess), task="nerve", settings={"threshold": threshold, "limit": 3})
+        result = collect(models, read_cases(guess), task="nerve",
+                         settings={"threshold": threshold, "limit": 3})
         for row in result.rows["unet"]:
             masks = cache.lab_case_masks(tuple(folders.items()), guess, "fingerprint", row["name"],
                                          canonical_json(result.settings))

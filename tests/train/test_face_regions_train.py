@@ -16,8 +16,9 @@ from core.face.regions import LABEL_NAMES, REGION_NAMES, region_label_mask
 from core.weights import load_model
 from train.face_augment import MILD, STRONG, photo_sample, training_sample
 from train.face_pixels import paint_brows
-from train.face_regions import load_sources, lr_at, main, region_loss
+from train.face_regions import lr_at, main, region_loss
 from train.face_shape import INNER_LOWER, INNER_UPPER, open_mouth, shape_warp
+from train.face_sources import load_sources
 
 pytest.importorskip("skimage", reason="the held-out face is scikit-image's astronaut: "
                                       "pip install scikit-image==0.26.0")
@@ -190,7 +191,7 @@ def test_any_folder_of_face_photos_is_training_data(tmp_path: Path, sources) -> 
 def test_a_folder_without_any_face_is_refused(tmp_path: Path) -> None:
     from PIL import Image
 
-    from train.face_regions import sources_from
+    from train.face_sources import sources_from
 
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "dark.png")
     with pytest.raises(SystemExit, match="no face found"):

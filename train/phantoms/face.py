@@ -86,6 +86,7 @@ from train.face_augment import (
     warp_from_pyramid,
 )
 from train.face_shape import _group_warps
+from train.face_sources import TRAIN_PHOTO, astronaut_source, sources_from
 from train.phantoms.io import write_csv, write_image
 
 log = logging.getLogger(__name__)
@@ -557,8 +558,6 @@ def face_source(identity: str = "train") -> FaceSource:
     ``train`` is matplotlib's grace_hopper.jpg, ``held_out`` scikit-image's astronaut."""
     if identity not in IDENTITIES:
         raise ValueError(f"unknown identity {identity!r}; choose one of {', '.join(IDENTITIES)}")
-    from train.face_regions import TRAIN_PHOTO, astronaut_source, sources_from  # imports torch: lazily
-
     if identity == "held_out":
         return astronaut_source()
     from matplotlib import cbook
