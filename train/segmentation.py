@@ -23,10 +23,9 @@ import json
 import logging
 import math
 import os
-import shlex
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -43,6 +42,7 @@ from core.segmentation import Segmenter, letterbox, split_outputs
 from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, save_model, write_card, write_history
 from train.augment import batch_dice, random_affine, random_crop, random_intensity, segmentation_loss
+from train.config import RunConfig
 from train.data import dataset_cases, is_validation, phantom_cases
 
 log = logging.getLogger("train.segmentation")
@@ -57,7 +57,35 @@ class Split:
     cases: list[Case]
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+@dataclass(frozen=True, kw_only=True)
+class SegmentationConfig(RunConfig):
+    """Everything a ``train.segmentation`` run is given (the options' help says what each field
+    means); :func:`parse_args` fills it, the card records it. ``data`` / ``phantoms``: one source."""
+
+    task: str
+    arch: str
+    data: Path | None = None
+    phantoms: int | None = None
+    phantom_seed: int = 0
+    arch_config: list[str] = field(default_factory=list)
+    out: Path | None = None
+    epochs: int = 30
+    full_epochs: int = 0
+    batch_size: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    crop: tuple[int, int] = (160, 224)
+    input_size: tuple[int, int] | None = None
+    val_frac: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    amp: bool | None = None
+    threads: int = 0
+    time_limit_min: float = 0.0
+
+
+def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
+    """The configuration from a command line (``sys.argv[1:]`` when ``argv`` is None)."""
     p = argparse.ArgumentParser(prog="python -m train.segmentation", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True, choices=task_names(kind="segmentation"))
@@ -87,7 +115,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--time-limit-min", type=float, default=0.0,
                    help="stop after this many minutes (0: no limit); the best epoch is kept")
-    return p.parse_args(argv)
+    tokens = sys.argv[1:] if argv is None else list(argv)
+    ns = p.parse_args(tokens)
+    ns.crop = tuple(ns.crop)
+    ns.input_size = tuple(ns.input_size) if ns.input_size else None
+    return SegmentationConfig.from_args(ns, tokens)
 
 
 def _rank_world() -> tuple[int, int]:
@@ -104,7 +136,7 @@ def setup_distributed(device: torch.device) -> None:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
 
 
-def load_splits(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int]) -> tuple[Split, Split]:
+def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -> tuple[Split, Split]:
     """Read or generate the cases, split them by group, letterbox them once."""
     if args.data:
         cases = dataset_cases(task, args.data)
@@ -154,7 +186,7 @@ def parse_arch_config(items: list[str]) -> dict[str, object]:
     return cfg
 
 
-def make_card(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int]) -> ModelCard:
+def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -> ModelCard:
     """The card this run will write: architecture, preprocessing and provenance."""
     spec = get_spec(args.arch)
     generator = {"brain_tumor": "brain_mri"}.get(task.name, task.name)
@@ -173,7 +205,8 @@ def make_card(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int]) -
             "synthetic": bool(args.phantoms),
             "data": data,
             "split": f"by exam, {args.val_frac:.0%} held out (seed {args.seed})",
-            "command": "python -m train.segmentation " + shlex.join(args._argv),
+            "command": args.command("train.segmentation"),
+            "config": args.to_json(),
             "epochs": args.epochs,
             "crop": list(args.crop),
             "batch_size": args.batch_size,
@@ -187,7 +220,7 @@ def make_card(args: argparse.Namespace, task: TaskSpec, size: tuple[int, int]) -
 
 
 def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
-              train: Split, args: argparse.Namespace, card: ModelCard, crop: tuple[int, int] | None,
+              train: Split, args: SegmentationConfig, card: ModelCard, crop: tuple[int, int] | None,
               gen: torch.Generator, device: torch.device, amp: bool) -> float:
     """One pass over this rank's share of the training split; returns the mean loss."""
     rank, world = _rank_world()
@@ -285,7 +318,7 @@ def final_validation(out: Path, val: Split, task: TaskSpec) -> dict[str, float]:
     return {"n": len(val.cases), **res}
 
 
-def train(args: argparse.Namespace) -> Path:
+def train(args: SegmentationConfig) -> Path:
     """Run the whole training; returns the weights folder (on rank 0)."""
     task = get_task(args.task)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
@@ -387,7 +420,6 @@ def main(argv: list[str] | None = None) -> int:
 
         return face_regions.main(face)
     args = parse_args(argv)
-    args._argv = sys.argv[1:] if argv is None else argv
     try:
         train(args)
     finally:

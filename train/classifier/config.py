@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from core.face.screening import SCREEN_REGIONS
 from core.models.screening import BACKBONES, DEFAULT_REGIONS, LSE_R, POOLS
 from core.tasks import get_task
+from train.config import RunConfig
 
 SMALL_CLASS = 30  # below this many photos in the smallest class, k-fold instead of one split
 
@@ -41,13 +41,11 @@ GALLERY_FILE = "gallery.npz"
 SCREENING = get_task("face_screening")  # rows: classes, phantom notes, caveats
 
 
-@dataclass(frozen=True)
-class ClassifierConfig:
+@dataclass(frozen=True, kw_only=True)
+class ClassifierConfig(RunConfig):
     """Everything a ``train.classifier`` run is given; :func:`parse_args` fills it from the command
-    line (the options' help says what each field means) and the card records it (:meth:`to_json`).
-
-    ``data`` / ``csv`` / ``phantoms``: exactly one source of faces. ``argv``: the command line's
-    tokens, recorded as the card's ``command``.
+    line (the options' help says what each field means) and the card records it (``to_json``).
+    ``data`` / ``csv`` / ``phantoms``: exactly one source of faces.
     """
 
     screen_task: str
@@ -82,11 +80,6 @@ class ClassifierConfig:
     seed: int = 0
     threads: int = 0
     time_limit_min: float = 0.0
-    argv: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """The configuration as the card records it (paths as text, without the raw tokens)."""
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k != "argv"}
 
 
 def parse_args(argv: list[str] | None = None) -> ClassifierConfig:
@@ -147,4 +140,4 @@ def parse_args(argv: list[str] | None = None) -> ClassifierConfig:
                    help="stop after this many minutes in all (0: none), shared by the folds and the "
                         "final model; each schedule anneals by its share")
     tokens = sys.argv[1:] if argv is None else list(argv)
-    return ClassifierConfig(**vars(p.parse_args(tokens)), argv=tuple(tokens))
+    return ClassifierConfig.from_args(p.parse_args(tokens), tokens)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shlex
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -97,7 +96,7 @@ def _provenance(args: ClassifierConfig, data: FaceSet, skipped: int, history: li
     return {
         "synthetic": bool(args.phantoms), "screen_task": args.screen_task, "data": words,
         "caveat": caveat, "class_counts": dict(zip(data.labels, counts)), "skipped_photos": skipped,
-        "command": "python -m train.classifier " + shlex.join(args.argv),
+        "command": args.command("train.classifier"),
         "config": args.to_json(),
         "epochs_run": len(final), "steps": final[-1]["steps"] if final else 0,
         "batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay, "seed": args.seed,

@@ -1,0 +1,43 @@
+"""Run configurations: argparse fills them with the dataclass's own defaults, and cards record them."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from train import classifier, segmentation
+from train.classifier import ClassifierConfig
+from train.config import RunConfig
+from train.segmentation import SegmentationConfig
+
+
+def test_classifier_options_default_to_the_dataclass() -> None:
+    argv = ["--phantoms", "4", "--screen-task", "skin"]
+    assert classifier.parse_args(argv) == ClassifierConfig(screen_task="skin", phantoms=4, argv=tuple(argv))
+
+
+def test_segmentation_options_default_to_the_dataclass() -> None:
+    argv = ["--task", "nerve", "--arch", "unet", "--phantoms", "8"]
+    assert segmentation.parse_args(argv) == SegmentationConfig(task="nerve", arch="unet", phantoms=8,
+                                                               argv=tuple(argv))
+    cfg = segmentation.parse_args([*argv, "--crop", "96", "128", "--input-size", "128", "160", "--no-amp"])
+    assert cfg.crop == (96, 128) and cfg.input_size == (128, 160) and cfg.amp is False
+
+
+def test_a_config_is_frozen_and_records_itself() -> None:
+    argv = ["--data", "my photos", "--screen-task", "syndrome", "--widths", "8", "16"]
+    cfg = classifier.parse_args(argv)
+    with pytest.raises(AttributeError):
+        cfg.lr = 1.0  # type: ignore[misc]
+    record = json.loads(json.dumps(cfg.to_json()))
+    assert record["data"] == "my photos" and record["widths"] == [8, 16] and "argv" not in record
+    assert cfg.command("train.classifier") == "python -m train.classifier " \
+        "--data 'my photos' --screen-task syndrome --widths 8 16"
+    assert isinstance(cfg.data, Path)
+
+
+def test_an_option_without_a_field_is_refused() -> None:
+    with pytest.raises(TypeError, match="no field for option"):
+        RunConfig.from_args(argparse.Namespace(epochs=3), [])
