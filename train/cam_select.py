@@ -29,7 +29,7 @@ import logging
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ from core.face.screening import Screener
 from core.tasks import get_task
 from core.weights import WEIGHTS_FILE, ModelCard, read_card, sha256_bytes, write_card
 from train import classifier, screening_eval
+from train.classifier import ClassifierConfig
+from train.config import RunConfig
 
 log = logging.getLogger("train.cam_select")
 VAL_SEED = 7001
@@ -48,7 +50,24 @@ TEST_RECORDS = {"phantom_test": "train", "phantom_test_held_out_identity": "held
 LAST_STAGE_KEY = "pointing_game_last_stage"
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+@dataclass(frozen=True, kw_only=True)
+class CamSelectConfig(RunConfig):
+    """What a ``train.cam_select`` run is given (the options' help says what each field means)."""
+
+    weights: Path
+    task: str | None = None
+    n: int = 120
+    val_seed: int = VAL_SEED
+    val_identity: str = "train"
+    val_identity_variation: float = 0.7
+    stages: list[int] = field(default_factory=lambda: [-1, -2, -3])
+    test_n: int | None = None
+    no_test: bool = False
+    threads: int = 1
+
+
+def parse_args(argv: list[str] | None = None) -> CamSelectConfig:
+    """The configuration from a command line (``sys.argv[1:]`` when ``argv`` is None)."""
     p = argparse.ArgumentParser(prog="python -m train.cam_select", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", type=Path, required=True, help="face screening weights folder")
@@ -70,10 +89,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="test phantoms to re-score (default: each test record's own n)")
     p.add_argument("--no-test", action="store_true", help="choose and record the stages only")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (0: torch's default)")
-    return p.parse_args(argv)
+    tokens = sys.argv[1:] if argv is None else list(argv)
+    return CamSelectConfig.from_args(p.parse_args(tokens), tokens)
 
 
-def training_args(card: ModelCard) -> argparse.Namespace:
+def training_args(card: ModelCard) -> ClassifierConfig:
     """The arguments of the ``train.classifier`` command recorded in the card (its seeds)."""
     tokens = shlex.split(card.training.get("command", ""))
     if "train.classifier" not in tokens:
@@ -121,7 +141,7 @@ def validation_scores(screener: Screener, faces: list[Any], stages: Sequence[int
     return out
 
 
-def retest(screener: Screener, card: ModelCard, train_args: argparse.Namespace, task: str,
+def retest(screener: Screener, card: ModelCard, train_args: ClassifierConfig, task: str,
            stages: Mapping[str, int], test_n: int | None) -> dict[str, Any]:
     """The card's metrics with each phantom test's pointing game re-scored at ``stages``."""
     found = dict(card.metrics)
@@ -148,7 +168,7 @@ def retest(screener: Screener, card: ModelCard, train_args: argparse.Namespace, 
     return found
 
 
-def _check_args(args: argparse.Namespace, card: ModelCard, train_args: argparse.Namespace) -> str:
+def _check_args(args: CamSelectConfig, card: ModelCard, train_args: ClassifierConfig) -> str:
     """The task, after checking the arguments against the card."""
     task = args.task or card.training.get("screen_task") or train_args.screen_task
     if task != train_args.screen_task:
@@ -162,7 +182,7 @@ def _check_args(args: argparse.Namespace, card: ModelCard, train_args: argparse.
     return task
 
 
-def run(args: argparse.Namespace) -> ModelCard:
+def run(args: CamSelectConfig) -> ModelCard:
     """Score the stages, record the choice and re-score the tests; returns the card written."""
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -191,7 +211,7 @@ def run(args: argparse.Namespace) -> ModelCard:
             "identity_variation": args.val_identity_variation,
             "seeds_avoided": {"training": train_args.phantom_seed, "test": train_args.test_seed},
             "scores": {m: {str(k): v for k, v in by.items()} for m, by in scores.items()},
-            "command": "python -m train.cam_select " + shlex.join(getattr(args, "_argv", [])),
+            "command": args.command("train.cam_select"),
             "date": dt.date.today().isoformat()}}
     card = replace(card, explain=explain)
     cam_stages(card, screener.members)  # the section as written must read back
@@ -208,7 +228,6 @@ def run(args: argparse.Namespace) -> ModelCard:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    args._argv = sys.argv[1:] if argv is None else list(argv)
     run(args)
     return 0
 

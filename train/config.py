@@ -40,6 +40,6 @@ class RunConfig:
         def plain(v: Any) -> Any:
             if isinstance(v, Path):
                 return str(v)
-            return list(v) if isinstance(v, tuple) else v
+            return [plain(x) for x in v] if isinstance(v, (list, tuple)) else v
 
         return {k: plain(v) for k, v in asdict(self).items() if k != "argv"}

@@ -24,9 +24,8 @@ import csv
 import json
 import logging
 import math
-import shlex
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from core.segmentation import Segmenter
 from core.tasks import get_task, task_names
 from core.volume_datasets import read_nifti_pairs
 from core.weights import read_card, write_card
+from train.config import RunConfig
 from train.data import dataset_cases, phantom_cases, phantom_volume_cases
 
 log = logging.getLogger("train.evaluate")
@@ -49,7 +49,23 @@ SUBMISSION_COLUMNS = ("filename", "center_x_mm", "center_y_mm", "semi_axes_a_mm"
                       "angle_rad")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+@dataclass(frozen=True, kw_only=True)
+class EvaluateConfig(RunConfig):
+    """What a ``train.evaluate`` run is given (the options' help says what each field means)."""
+
+    task: str
+    weights: Path
+    out: Path
+    data: Path | None = None
+    phantoms: int | None = None
+    phantom_seed: int = 9001
+    batch_size: int = 4
+    real_slice: bool = False
+    record: str | None = None
+
+
+def parse_args(argv: list[str] | None = None) -> EvaluateConfig:
+    """The configuration from a command line (``sys.argv[1:]`` when ``argv`` is None)."""
     p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True, choices=task_names(evaluable=True))
@@ -64,7 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--real-slice", action="store_true",
                    help="brain_tumor phantoms: tumours in matplotlib's real s1045 slice, not head volumes")
     p.add_argument("--record", metavar="NAME", help="store the summary in the card as metrics.NAME")
-    return p.parse_args(argv)
+    tokens = sys.argv[1:] if argv is None else list(argv)
+    return EvaluateConfig.from_args(p.parse_args(tokens), tokens)
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -111,7 +128,7 @@ def flat_set_metrics(ev: Evaluation) -> dict[str, Any]:
     return {**sm, **{f"presence_{k}": v for k, v in presence.items()}}
 
 
-def _run(seg: Segmenter, cases: Any, total: int | None, args: argparse.Namespace,
+def _run(seg: Segmenter, cases: Any, total: int | None, args: EvaluateConfig,
          desc: str) -> Evaluation:
     """The lab engine (:func:`core.lab.engine.collect`) on one model, with a progress bar."""
     bar = tqdm(total=total, desc=desc, unit="case")
@@ -122,7 +139,7 @@ def _run(seg: Segmenter, cases: Any, total: int | None, args: argparse.Namespace
     return Evaluation(rows, summarize_rows(rows))
 
 
-def evaluate_brain(args: argparse.Namespace) -> dict[str, Any]:
+def evaluate_brain(args: EvaluateConfig) -> dict[str, Any]:
     """Brain tumour: whole volumes through the slice model, scored per volume (Dice, IoU, HD95 in mm,
     tumour volume in mL); ``--phantoms N`` means N procedural phantom volumes."""
     vseg = VolumeSegmenter.from_folder(args.weights, batch=args.batch_size)
@@ -140,7 +157,7 @@ def evaluate_brain(args: argparse.Namespace) -> dict[str, Any]:
     write_rows(args.out / "per_volume.csv", rows)
     summary = {"weights": str(args.weights), "sha256": vseg.card.weights.get("sha256"), "data": source,
                "n": len(rows), **summarize_volumes(rows),
-               "command": "python -m train.evaluate " + shlex.join(args._argv)}
+               "command": args.command("train.evaluate")}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if args.record:
         card = read_card(args.weights)
@@ -154,7 +171,7 @@ def evaluate_brain(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+def evaluate(args: EvaluateConfig) -> dict[str, Any]:
     """Run the evaluation and write its files; returns the summary written to JSON."""
     task = get_task(args.task)
     if task.name == "brain_tumor":
@@ -172,7 +189,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     summary = {"weights": str(args.weights), "sha256": seg.card.weights.get("sha256"),
                "data": source, "n": len(ev.rows), "metrics": ev.summary,
                "set": flat_set_metrics(ev),
-               "command": "python -m train.evaluate " + shlex.join(args._argv)}
+               "command": args.command("train.evaluate")}
     if args.data and task.layout == "hc18" and (args.data / "test_set").is_dir():
         test = _run(seg, read_hc18(args.data, "test_set"), None, args, "test_set")
         summary["submission_missing"] = write_submission(args.out / "submission.csv", test)
@@ -192,7 +209,6 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    args._argv = sys.argv[1:] if argv is None else argv
     summary = evaluate(args)
     if "n_tumour" in summary:
         print(f"{summary['n_tumour']} volumes with tumour, {summary['n_healthy']} healthy")

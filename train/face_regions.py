@@ -24,10 +24,9 @@ import argparse
 import datetime as dt
 import logging
 import math
-import shlex
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +44,9 @@ from core.face.region_net import (
 )
 from core.face.regions import LABEL_NAMES, align_face, region_label_mask
 from core.models import create_model, get_spec
+from core.tasks import get_task
 from core.weights import ModelCard, save_model, write_card, write_history
+from train.config import RunConfig
 from train.face_augment import MILD, STRONG, FaceSource, photo_sample, training_sample
 from train.face_sources import astronaut_source, default_sources, sources_from
 
@@ -58,10 +59,38 @@ SEED_CLAIM = ("the seed system claimed 89% IoU for its facial-region U-Net; ours
               "held-out identity only (scikit-image's astronaut), against landmark-derived masks")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+@dataclass(frozen=True, kw_only=True)
+class FaceRegionsConfig(RunConfig):
+    """Everything a ``train.face_regions`` run is given (the options' help says what each field
+    means); :func:`parse_args` fills it, the card records it."""
+
+    out: Path = field(default_factory=lambda: get_task("face_regions").weights_dir("unet"))
+    photos: list[Path] | None = None
+    held_out: list[Path] | None = None
+    glasses: bool = False
+    epochs: int = 40
+    samples_per_epoch: int = 800
+    batch_size: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    input_size: int = 192
+    widths: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
+    eye_distance: float = 0.28
+    eye_y: float = 0.4
+    mirror_tta: bool = True
+    val_samples: int = 100
+    val_seed: int = 2026
+    seed: int = 0
+    threads: int = 0
+    time_limit_min: float = 0.0
+
+
+def parse_args(argv: list[str] | None = None) -> FaceRegionsConfig:
+    """The configuration from a command line (``sys.argv[1:]`` when ``argv`` is None)."""
     p = argparse.ArgumentParser(prog="python -m train.face_regions", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("weights/face_regions/unet"), help="weights folder")
+    p.add_argument("--out", type=Path, default=get_task("face_regions").weights_dir("unet"),
+                   help="weights folder (default weights/face_regions/unet)")
     p.add_argument("--photos", type=Path, nargs="+",
                    help="training photos: files or folders (searched recursively); default: grace_hopper.jpg")
     p.add_argument("--held-out", type=Path, nargs="+",
@@ -87,10 +116,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--time-limit-min", type=float, default=0.0,
                    help="stop after this many minutes (0: none); the schedule anneals by then")
-    return p.parse_args(argv)
+    tokens = sys.argv[1:] if argv is None else list(argv)
+    return FaceRegionsConfig.from_args(p.parse_args(tokens), tokens)
 
 
-def sources_for(args: argparse.Namespace) -> tuple[list[FaceSource], list[FaceSource]]:
+def sources_for(args: FaceRegionsConfig) -> tuple[list[FaceSource], list[FaceSource]]:
     """Training and held-out sources from the command line (defaults: the bundled portraits)."""
     if not args.photos and not args.held_out:
         return default_sources()
@@ -229,7 +259,7 @@ def lr_at(progress: float, peak: float, warmup: float = 0.05) -> float:
     return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def train(args: argparse.Namespace) -> Path:
+def train(args: FaceRegionsConfig) -> Path:
     """Run the whole training; returns the weights folder."""
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -296,11 +326,11 @@ def train(args: argparse.Namespace) -> Path:
     return args.out
 
 
-def _is_default(args: argparse.Namespace) -> bool:
+def _is_default(args: FaceRegionsConfig) -> bool:
     return not args.photos and not args.held_out
 
 
-def _provenance(args: argparse.Namespace, history: list[dict], minutes: float,
+def _provenance(args: FaceRegionsConfig, history: list[dict], minutes: float,
                 src: list[FaceSource], held: list[FaceSource]) -> dict:
     names = [x.name for x in src]
     user = {"data": f"augmentations of {len(src)} face photo(s) from {', '.join(map(str, args.photos))}; "
@@ -317,7 +347,8 @@ def _provenance(args: argparse.Namespace, history: list[dict], minutes: float,
         **user,
         "labels": "core.face.regions.region_label_mask of the augmented Face Mesh landmarks "
                   "(landmarks detected once per photo, moved with every augmentation)",
-        "command": "python -m train.face_regions " + shlex.join(args._argv),
+        "command": args.command("train.face_regions"),
+        "config": args.to_json(),
         "epochs_run": len(history), "steps": history[-1]["steps"] if history else 0,
         "samples_seen": (history[-1]["steps"] if history else 0) * args.batch_size,
         "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
@@ -342,7 +373,6 @@ def _provenance(args: argparse.Namespace, history: list[dict], minutes: float,
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    args._argv = sys.argv[1:] if argv is None else argv
     train(args)
     return 0
 

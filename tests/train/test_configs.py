@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from train import classifier, segmentation
+from train import cam_select, classifier, evaluate, face_regions, segmentation
+from train.cam_select import CamSelectConfig
 from train.classifier import ClassifierConfig
 from train.config import RunConfig
+from train.evaluate import EvaluateConfig
+from train.face_regions import FaceRegionsConfig
 from train.segmentation import SegmentationConfig
 
 
@@ -26,7 +29,18 @@ def test_segmentation_options_default_to_the_dataclass() -> None:
     assert cfg.crop == (96, 128) and cfg.input_size == (128, 160) and cfg.amp is False
 
 
+def test_the_other_clis_default_to_their_dataclasses() -> None:
+    argv = ["--task", "fetal_head", "--weights", "w", "--phantoms", "3", "--out", "o"]
+    assert evaluate.parse_args(argv) == EvaluateConfig(task="fetal_head", weights=Path("w"), phantoms=3,
+                                                       out=Path("o"), argv=tuple(argv))
+    assert face_regions.parse_args([]) == FaceRegionsConfig()
+    cfg = CamSelectConfig(weights=Path("w"), argv=("--weights", "w"))
+    assert cam_select.parse_args(["--weights", "w"]) == cfg
+
+
 def test_a_config_is_frozen_and_records_itself() -> None:
+    paths = face_regions.parse_args(["--photos", "a.jpg", "b"]).to_json()["photos"]
+    assert paths == ["a.jpg", "b"]
     argv = ["--data", "my photos", "--screen-task", "syndrome", "--widths", "8", "16"]
     cfg = classifier.parse_args(argv)
     with pytest.raises(AttributeError):
