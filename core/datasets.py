@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from core.biometry import ellipse_mask, fit_head_ellipse
-from core.imaging import load_image, to_gray_u8, to_rgb_u8
+from core.io.image import load_image, to_gray_u8, to_rgb_u8
 from core.rle import rle_decode
 
 log = logging.getLogger(__name__)

@@ -21,15 +21,14 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from core.imaging import (
-    _DECODE_ERRORS,
+from core.io.dicom import dicom_pixels, transfer_syntax
+from core.io.image import load_image
+from core.io.image_types import (
+    DECODE_ERRORS,
     CorruptImageError,
     ImageError,
     ImageTooLargeError,
     UnsupportedFormatError,
-    _dicom_pixels,
-    _transfer_syntax,
-    load_image,
 )
 from core.volume import (
     MAX_UNPACKED,
@@ -83,7 +82,7 @@ def load_dicom_series(files: Sequence[tuple[str, bytes]], *, expect_modality: st
         datasets, affine, spacing_known = _geometry(datasets, notes)
     except ImageError:
         raise
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise CorruptImageError(f"the series' geometry tags are unreadable ({exc}); "
                                 "export the series again") from exc
     rows, cols, n = int(datasets[0].Rows), int(datasets[0].Columns), len(datasets)
@@ -92,7 +91,7 @@ def load_dicom_series(files: Sequence[tuple[str, bytes]], *, expect_modality: st
                                  f"over the limit of {max_voxels:,}; export fewer slices or downsample")
     stack = np.empty((cols, rows, n), np.float32)  # NIfTI order: i = column, j = row, k = slice
     for k, ds in enumerate(datasets):
-        stack[:, :, k] = grey(_dicom_pixels(ds, _transfer_syntax(ds), notes), notes).T
+        stack[:, :, k] = grey(dicom_pixels(ds, transfer_syntax(ds), notes), notes).T
         if int(ds.get("NumberOfFrames") or 1) > 1:
             notes.append("multi-frame DICOM: first frame of each file used")
     meta = safe_meta(datasets[0]) | {"slices": n}
@@ -137,7 +136,7 @@ def dicom_files_from_zip(data: bytes) -> list[tuple[str, bytes]]:
     except RuntimeError:
         raise UnsupportedFormatError("the zip is password-protected; zip the series without a "
                                      "password") from None
-    except (zipfile.BadZipFile, zlib.error, *_DECODE_ERRORS):
+    except (zipfile.BadZipFile, zlib.error, *DECODE_ERRORS):
         raise CorruptImageError("the zip file is damaged or truncated; zip the series again") from None
 
 
@@ -167,7 +166,7 @@ def _read_datasets(files: Sequence[tuple[str, bytes]], notes: list[str]) -> list
         has_magic = bytes(data[128:132]) == b"DICM"
         try:
             ds = pydicom.dcmread(io.BytesIO(data), force=not has_magic)
-        except _DECODE_ERRORS as exc:  # the reason only: parser messages may quote tag values
+        except DECODE_ERRORS as exc:  # the reason only: parser messages may quote tag values
             if has_magic:
                 raise CorruptImageError(f"file {index} of {len(files)} (in upload order) is DICOM but "
                                         f"damaged ({type(exc).__name__}); export the series again") from None

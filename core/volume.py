@@ -23,9 +23,9 @@ from nibabel.affines import voxel_sizes
 from nibabel.orientations import aff2axcodes, apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 from numpy.typing import DTypeLike
 
-from core.imaging import (
-    _DECODE_ERRORS,
-    _MAGIC,
+from core.io.image import (
+    DECODE_ERRORS,
+    IMAGE_MAGIC,
     MAX_BYTES,
     ChannelLayoutError,
     CorruptImageError,
@@ -42,7 +42,7 @@ DISPLAY_AXCODES = ("S", "P", "L")  # slices inferior->superior, rows anterior->p
 MAX_VOXELS: int = 64_000_000
 MAX_UNPACKED: int = 1_000_000_000  # bytes a .gz or .zip may expand to (decompression-bomb guard)
 ACCEPTED = "NIfTI (.nii, .nii.gz), a .zip of one DICOM series, DICOM files, or a PNG/TIFF/JPEG image"
-_NIFTI_ERRORS = (*_DECODE_ERRORS, nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError)
+_NIFTI_ERRORS = (*DECODE_ERRORS, nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError)
 _UNIT_TO_MM = {"meter": 1000.0, "micron": 0.001}
 
 
@@ -317,7 +317,7 @@ def load_volume(src: bytes | str | os.PathLike | Sequence[tuple[str, bytes]], *,
     if data[128:132] == b"DICM" or lower.endswith((".dcm", ".dicom")):
         return dicom_file_volume(data, dcm_suffix=data[128:132] != b"DICM",
                                  expect_modality=expect_modality, max_voxels=max_voxels)
-    if not any(data.startswith(m) for m in _MAGIC) and data[8:12] != b"WEBP":
+    if not any(data.startswith(m) for m in IMAGE_MAGIC) and data[8:12] != b"WEBP":
         raise UnsupportedFormatError(f"this is not a format we read; upload {ACCEPTED}")
     return image_volume(load_image(data, max_pixels=max_voxels))
 

@@ -43,7 +43,7 @@ import torch
 
 from core import fetal_head
 from core.datasets import Case
-from core.imaging import load_image, to_gray_u8
+from core.io.image import load_image, to_gray_u8
 from core.rle import rle_encode
 from core.segmentation import Segmenter
 from core.tasks import TaskSpec, get_task

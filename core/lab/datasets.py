@@ -41,7 +41,7 @@ from core.datasets import (
     read_image_folder,
     read_kaggle_nerve,
 )
-from core.imaging import ImageError, load_image
+from core.io.image import ImageError, load_image
 from core.lab.inventory import Inventory, take_inventory
 from core.lab.paths import DatasetPathError, allowed_roots, dataset_fingerprint, resolve_dataset_path
 from core.tasks import SAMPLES_ROOT

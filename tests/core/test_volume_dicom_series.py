@@ -12,7 +12,7 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 import core.dicom_series as dicom_series_module
 from core.dicom_series import load_dicom_series
-from core.imaging import CorruptImageError, ImageError, ImageTooLargeError, UnsupportedFormatError
+from core.io.image import CorruptImageError, ImageError, ImageTooLargeError, UnsupportedFormatError
 from core.volume import (
     MissingSlicesError,
     MixedSeriesError,

@@ -12,7 +12,7 @@ from nibabel.orientations import aff2axcodes
 from PIL import Image
 
 import core.volume as volume_module
-from core.imaging import ImageError, ImageTooLargeError
+from core.io.image import ImageError, ImageTooLargeError
 from core.volume import (
     DISPLAY_AXCODES,
     VolumeError,
