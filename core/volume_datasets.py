@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from core.datasets import Case, DatasetError
-from core.volume import Volume, read_nifti
+from core.io.nifti import read_nifti
+from core.io.volume import Volume
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,12 @@ from core.face.gallery import FolderGallery, gallery_from_folder
 from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
 from core.face.region_net import RegionSegmenter
 from core.face.screening import Screener, ScreeningResult
+from core.io.nifti import read_nifti
+from core.io.volume import Volume, load_volume
 from core.lab import LabCache, LabResult, LayoutGuess, ProbClassifier, aggregate, read_cases, to_csv, to_json
 from core.lab.screening import screening_classifier
 from core.segmentation import SegmentationResult, Segmenter
 from core.tasks import SAMPLES_ROOT, WEIGHTS_ROOT, get_task
-from core.volume import Volume, load_volume, read_nifti
 from core.volume_datasets import VolumeCase, read_nifti_pairs
 from core.weights import ModelCard, WeightsError, read_card
 

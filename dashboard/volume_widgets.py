@@ -8,7 +8,8 @@ import numpy as np
 import streamlit as st
 
 from core.io.image import ImageError
-from core.volume import Volume, read_nifti
+from core.io.nifti import read_nifti
+from core.io.volume import Volume
 from core.volume_view import AXES, default_window
 from dashboard import cache
 

@@ -42,10 +42,11 @@ from core.datasets import (
     read_kaggle_nerve,
 )
 from core.io.image import ImageError, load_image
+from core.io.nifti import NIFTI_ERRORS, read_nifti
+from core.io.volume import DISPLAY_AXCODES
 from core.lab.inventory import Inventory, take_inventory
 from core.lab.paths import DatasetPathError, allowed_roots, dataset_fingerprint, resolve_dataset_path
 from core.tasks import SAMPLES_ROOT
-from core.volume import _NIFTI_ERRORS, DISPLAY_AXCODES, read_nifti
 from core.volume_datasets import nifti_pair_files, nifti_pair_slices
 
 __all__ = ["EXPECTED", "DatasetLayoutError", "DatasetPathError", "LayoutGuess", "allowed_roots",
@@ -213,7 +214,7 @@ def _nifti_header(path: Path, root: Path) -> nib.Nifti1Image:
     """The NIfTI image with its header only: ``nib.load`` is lazy, no voxel is read."""
     try:
         return nib.load(path)
-    except (*_NIFTI_ERRORS, zlib.error) as exc:
+    except (*NIFTI_ERRORS, zlib.error) as exc:
         reason = " ".join(str(exc).replace(str(path), path.name).split()) or type(exc).__name__
         raise _unreadable_nifti(root, path, f"not a NIfTI-1/-2 file, or a damaged one ({reason}); "
                                             "export or download it again") from None

@@ -18,10 +18,10 @@ from core.brain import (
     volume_metrics,
     window_volume,
 )
+from core.io.volume import volume_from_display
 from core.models import create_model, get_spec
 from core.segmentation import Segmenter
 from core.tasks import get_task
-from core.volume import volume_from_display
 from core.volume_datasets import VolumeCase
 from core.weights import ModelCard
 

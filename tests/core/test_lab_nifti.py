@@ -13,13 +13,13 @@ import torch
 
 import core.lab.datasets
 import core.volume_datasets
+from core.io.nifti import read_nifti, write_nifti
 from core.lab.datasets import EXPECTED, LAYOUT_TASKS, DatasetLayoutError, detect_layout, read_cases
 from core.lab.engine import collect
 from core.lab.inventory import take_inventory
 from core.models import create_model
 from core.segmentation import Segmenter
 from core.tasks import SAMPLES_ROOT, get_task
-from core.volume import read_nifti, write_nifti
 from core.weights import ModelCard, save_model
 
 SPACING = (2.0, 0.5, 0.75)  # (slice, row, col) mm

@@ -10,7 +10,8 @@ import pytest
 
 from core.brain import window_volume
 from core.datasets import Case, DatasetError, read_labelled
-from core.volume import display_affine, write_nifti
+from core.io.nifti import write_nifti
+from core.io.volume_types import display_affine
 from core.volume_datasets import (
     BRATS_LABELS,
     VolumeCase,

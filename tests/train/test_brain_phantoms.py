@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from core.volume import WrongModalityError, load_volume
+from core.io.volume import WrongModalityError, load_volume
 from core.volume_datasets import read_nifti_pairs
 from train.phantoms.brain_mri import (
     IN_PLANE,
