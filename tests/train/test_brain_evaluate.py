@@ -103,7 +103,7 @@ def test_train_segmentation_on_brain_phantoms_writes_a_card(tmp_path: Path) -> N
 
 
 def test_make_samples_writes_the_brain_layout(tmp_path: Path) -> None:
-    from core.volume_datasets import read_nifti_pairs
+    from core.datasets import read_nifti_pairs
     from train import make_samples
 
     assert make_samples.main(["--task", "brain_mri", "--n", "1", "--root", str(tmp_path)]) == 0
