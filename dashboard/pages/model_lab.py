@@ -50,10 +50,10 @@ def choose_dataset() -> tuple[LayoutGuess, str]:
     roots = allowed_roots()
     bundled = ", ".join(f"`{t.samples_dir.relative_to(SAMPLES_ROOT.parent)}`" for t in TASKS.values()
                         if t.layout in list_layouts() and t.samples_dir.is_dir())  # the folders the lab reads
+    layouts = "; ".join(get_layout(name).title for name in list_layouts())
     text = st.sidebar.text_input(
         "Dataset folder", DEFAULT_PATH, key=f"{KEY}_path",
-        help=f"A folder in the HC18, Kaggle nerve, ImageFolder or NIfTI pairs (MSD / nnU-Net imagesTr + "
-             f"labelsTr, or BraTS case folders) layout, inside an allowed data root. "
+        help=f"A folder inside an allowed data root, in one of the layouts: {layouts}. "
              f"Bundled: {bundled} (and `data_samples/face_screening/<task>`).")
     st.sidebar.caption("Allowed data roots: " + ", ".join(f"`{r}`" for r in roots)
                        + f". Add your own with the `{DATA_ROOT_ENV}` environment variable.")
