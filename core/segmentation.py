@@ -17,7 +17,7 @@ from scipy.special import expit
 from torch import nn
 
 from core.biometry import largest_component
-from core.imaging import to_gray_u8
+from core.io.image import to_gray_u8
 from core.weights import ModelCard, load_model
 
 

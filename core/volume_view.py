@@ -1,6 +1,6 @@
 """Looking at a volume: slices on any of the three axes, window and level, true aspect ratio.
 
-Volumes are in the display orientation of :mod:`core.volume` (axis 0 inferior -> superior, rows
+Volumes are in the display orientation of :mod:`core.io.volume` (axis 0 inferior -> superior, rows
 anterior -> posterior, columns patient right -> left). Slices come out the way radiologists read
 them: axial from below (patient's right on the image's left), coronal from the front and sagittal
 from the patient's left, superior at the top of both.

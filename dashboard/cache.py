@@ -17,12 +17,14 @@ import torch
 
 from core import fetal_head
 from core.brain import VolumeSegmentation, VolumeSegmenter
-from core.datasets import Case, read_labelled
+from core.datasets import Case, VolumeCase, nifti_pair_files, read_labelled, read_nifti_pairs
 from core.explain import classification_cam, segmentation_cam
 from core.face.gallery import FolderGallery, gallery_from_folder
 from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
 from core.face.region_net import RegionSegmenter
 from core.face.screening import Screener, ScreeningResult
+from core.io.nifti import read_nifti
+from core.io.volume import Volume, load_volume
 from core.lab import (
     LabCache,
     LabResult,
@@ -37,8 +39,6 @@ from core.lab import (
 from core.lab.screening import screening_classifier
 from core.segmentation import SegmentationResult, Segmenter
 from core.tasks import get_task
-from core.volume import Volume, load_volume, read_nifti
-from core.volume_datasets import VolumeCase, read_nifti_pairs
 from core.weights import ModelCard, WeightsError, read_card
 
 FACE_SAMPLES = get_task("face_regions").samples_dir  # the face pages' photos
@@ -279,8 +279,6 @@ def brain_sample_names() -> list[str]:
     """Bundled brain MRI cases: NIfTI pairs by name, then the zipped DICOM series by file name."""
     if not BRAIN_SAMPLES.is_dir():
         return []
-    from core.volume_datasets import nifti_pair_files
-
     names = [name for name, *_ in nifti_pair_files(BRAIN_SAMPLES)]
     return names + sorted(p.name for p in BRAIN_DICOM_SAMPLES.glob("*.zip"))
 

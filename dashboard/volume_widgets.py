@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from core.imaging import ImageError
-from core.volume import Volume, read_nifti
+from core.io.image import ImageError
+from core.io.nifti import read_nifti
+from core.io.volume import Volume
 from core.volume_view import AXES, default_window
 from dashboard import cache
 

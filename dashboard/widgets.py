@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.datasets import fill_outline
 from core.face.landmarks import FaceError, FaceLandmarks, oriented_rgb
-from core.imaging import ImageError, load_image, to_gray_u8, to_rgb_u8
+from core.io.image import ImageError, load_image, to_gray_u8, to_rgb_u8
 from core.tasks import TaskSpec
 from core.weights import ModelCard
 from dashboard import cache

@@ -43,7 +43,7 @@ import torch
 
 from core import fetal_head
 from core.datasets import Case
-from core.imaging import load_image, to_gray_u8
+from core.io.image import load_image, to_gray_u8
 from core.rle import rle_encode
 from core.segmentation import Segmenter
 from core.tasks import TaskSpec, get_task
@@ -104,7 +104,8 @@ BRAIN_TARGET_S = 3.0
 
 def brain_volumes(n: int) -> list[bytes]:
     """``n`` procedural head phantoms of 64 slices x 256 x 256 as .nii.gz bytes (a fresh seed)."""
-    from core.volume import to_nifti_bytes, volume_from_display
+    from core.io.nifti import to_nifti_bytes
+    from core.io.volume import volume_from_display
     from train.phantoms.brain_mri import procedural_case
 
     rng = np.random.default_rng(777)
@@ -117,7 +118,7 @@ def brain_volumes(n: int) -> list[bytes]:
 
 def brain_pipeline(seg: Segmenter, data: bytes) -> float | None:
     from core.brain import VolumeSegmenter, tumour_volume_ml
-    from core.volume import load_volume
+    from core.io.volume import load_volume
 
     vol = load_volume(data)
     return tumour_volume_ml(VolumeSegmenter(seg).predict(vol.voxels).mask, vol.spacing_mm)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from core.datasets import Case, read_labelled
+from core.datasets import Case, VolumeCase, read_labelled
 from core.tasks import TaskSpec
 
 NERVE_FRAMES_PER_SUBJECT = 20
@@ -68,10 +68,9 @@ def _brain_cases(n: int, seed: int) -> Iterator[Case]:
 
 
 def phantom_volume_cases(n: int, seed: int, real_slice: bool = False) -> Iterator[Any]:
-    """``n`` brain phantoms as :class:`core.volume_datasets.VolumeCase` objects: procedural head
+    """``n`` brain phantoms as :class:`core.datasets.VolumeCase` objects: procedural head
     volumes, or with ``real_slice`` the real s1045 slice with an inserted tumour (one-slice volumes)."""
-    from core.volume import volume_from_display
-    from core.volume_datasets import VolumeCase
+    from core.io.volume import volume_from_display
     from train.phantoms.brain_mri import LABELS, procedural_case, real_slice_case
 
     rng = np.random.default_rng(seed)

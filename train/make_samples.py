@@ -198,7 +198,7 @@ def make_brain_mri(out: Path, n: int) -> Path:
     labels. ``dicom/brain_phantom_02.zip``: a second phantom volume as an anonymous axial MR DICOM
     series, its labels beside it as ``brain_phantom_02_seg.nii.gz``. Seeds no training run used.
     """
-    from core.volume import write_nifti
+    from core.io.nifti import write_nifti
     from train.phantoms.brain_mri import procedural_case, real_slice_case, write_dataset
     from train.phantoms.dicom_series import series_zip
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.face.anthropometry import Measurement
 from core.face.regions import LABEL_NAMES
-from core.imaging import to_rgb_u8
+from core.io.image import to_rgb_u8
 
 REGION_COLORS: MappingProxyType[str, tuple[int, int, int]] = MappingProxyType({
     "right_eye": (204, 121, 167),   # Okabe-Ito reddish purple
@@ -94,7 +94,7 @@ def draw_landmarks(image: np.ndarray, points: np.ndarray, *, color: tuple[int, i
     """HxWx3 uint8: each landmark as a small filled dot; iris points (468-477) in ``iris_color``.
 
     Args:
-        image: the photo (HxW or HxWx3; converted as in :func:`core.imaging.to_rgb_u8`).
+        image: the photo (HxW or HxWx3; converted as in :func:`core.io.image.to_rgb_u8`).
         points: Nx2 or Nx3 (x, y[, z]) pixels of ``image``; N = 468 or 478.
     """
     rgb = to_rgb_u8(image).copy()

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from core.face.symmetry import MIRROR
-from core.imaging import ImageError, load_image, to_rgb_u8
+from core.io.image import ImageError, load_image, to_rgb_u8
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class FaceLandmarks:
 def oriented_rgb(src: bytes | str | Path | np.ndarray) -> np.ndarray:
     """A photo as HxWx3 uint8 RGB, upright.
 
-    Files are decoded in memory by :func:`core.imaging.load_image` (Pillow: EXIF orientation
+    Files are decoded in memory by :func:`core.io.image.load_image` (Pillow: EXIF orientation
     applied, any mode converted, transparency composited on black). Arrays may be HxW grey or
     HxWx3/HxWx4 (alpha ignored); uint16 is scaled linearly to 0..255, other dtypes by a robust
     0.5..99.5 percentile window.

@@ -1,15 +1,16 @@
 """The model lab: evaluate models on a dataset folder, aggregate, compare and cache the results.
 
 * :mod:`core.lab.paths`: allowed data roots, path checks, dataset fingerprints;
-* :mod:`core.lab.datasets`: layout detection and case reading;
+* :mod:`core.lab.datasets`: layout detection (:mod:`core.datasets`) with the bundled samples;
 * :mod:`core.lab.engine`: the one evaluation engine (also behind ``train.evaluate``);
 * :mod:`core.lab.stats`: aggregates with bootstrap intervals, paired comparisons, worst-first;
 * :mod:`core.lab.cache`: results cached per (weights, dataset, settings); CSV / JSON exports.
 """
 from __future__ import annotations
 
+from core.datasets import DatasetLayoutError, LayoutGuess, read_cases
 from core.lab.cache import LabCache, cache_key, from_json, to_csv, to_json
-from core.lab.datasets import DatasetLayoutError, LayoutGuess, detect_layout, read_cases
+from core.lab.datasets import detect_layout
 from core.lab.engine import (
     LabBatch,
     LabResult,

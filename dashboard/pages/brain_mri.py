@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from core.brain import slice_table, tumour_volume_ml, volume_metrics
+from core.io.nifti import to_nifti_bytes
 from core.overlay import COLORS, error_overlay, overlay_mask
 from core.tasks import get_task
-from core.volume import to_nifti_bytes
 from core.volume_view import apply_window, axis_index, slice_spacing, take_slice, to_display
 from dashboard import cache, widgets
 from dashboard.charts import tumour_area_chart

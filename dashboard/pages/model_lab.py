@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.datasets import DatasetError
+from core.datasets import DatasetError, get_layout, list_layouts
 from core.lab import (
     DatasetLayoutError,
     DatasetPathError,
@@ -25,7 +25,6 @@ from core.lab import (
     read_cases,
     resolve_dataset_path,
 )
-from core.lab.datasets import LAYOUT_TASKS
 from core.lab.paths import DATA_ROOT_ENV
 from core.lab.stats import AGGREGATE_COLUMNS
 from core.roots import PROJECT_ROOT
@@ -35,9 +34,6 @@ from dashboard import cache, lab_sections, widgets
 
 KEY = "lab"
 DEFAULT_PATH = "data_samples/fetal_head"
-LAYOUT_TITLES = {"hc18": "HC18 (fetal head)", "kaggle_nerve": "Kaggle nerve",
-                 "image_folder": "ImageFolder (one sub-folder of photos per class)",
-                 "nifti_pairs": "NIfTI pairs (brain MRI, MSD / nnU-Net or BraTS), as 2-D axial slices"}
 BATCH_SIZES = (1, 2, 4, 8, 16)
 LIVE_ROWS = 20  # rows of the live table while a run streams
 
@@ -51,11 +47,11 @@ def choose_dataset() -> tuple[LayoutGuess, str]:
     """Sidebar folder input, validated; stops the page with the reason when it cannot be read."""
     roots = allowed_roots()
     bundled = ", ".join(f"`{t.samples_dir.relative_to(PROJECT_ROOT)}`" for t in TASKS.values()
-                        if t.layout in LAYOUT_TASKS and t.samples_dir.is_dir())  # the folders the lab reads
+                        if t.layout in list_layouts() and t.samples_dir.is_dir())  # the folders the lab reads
+    layouts = "; ".join(get_layout(name).title for name in list_layouts())
     text = st.sidebar.text_input(
         "Dataset folder", DEFAULT_PATH, key=f"{KEY}_path",
-        help=f"A folder in the HC18, Kaggle nerve, ImageFolder or NIfTI pairs (MSD / nnU-Net imagesTr + "
-             f"labelsTr, or BraTS case folders) layout, inside an allowed data root. "
+        help=f"A folder inside an allowed data root, in one of the layouts: {layouts}. "
              f"Bundled: {bundled} (and `data_samples/face_screening/<task>`).")
     st.sidebar.caption("Allowed data roots: " + ", ".join(f"`{r}`" for r in roots)
                        + f". Add your own with the `{DATA_ROOT_ENV}` environment variable.")
@@ -178,7 +174,7 @@ st.caption("Point the lab at a dataset folder, pick models, and get per-case sco
            "comparisons and, for classifiers, calibration and ROC / precision-recall curves.")
 
 guess, fingerprint = choose_dataset()
-st.markdown(f"**{LAYOUT_TITLES.get(guess.layout, guess.layout)}** · task `{guess.task}` · "
+st.markdown(f"**{get_layout(guess.layout).title}** · task `{guess.task}` · "
             f"**{guess.n_cases} cases** ({guess.n_labelled} labelled)"
             + (f" · split `{guess.split}`" if guess.split else "")
             + (f" · classes: {', '.join(guess.classes)}" if guess.classes else "")

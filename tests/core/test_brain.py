@@ -18,11 +18,11 @@ from core.brain import (
     volume_metrics,
     window_volume,
 )
+from core.datasets import VolumeCase
+from core.io.volume import volume_from_display
 from core.models import create_model, get_spec
 from core.segmentation import Segmenter
 from core.tasks import get_task
-from core.volume import volume_from_display
-from core.volume_datasets import VolumeCase
 from core.weights import ModelCard
 
 SPACING = (3.0, 0.5, 0.8)  # anisotropic (slice, row, col) mm

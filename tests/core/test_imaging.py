@@ -1,4 +1,4 @@
-"""Tests for core.imaging: Pillow formats, refusals and conversions, on tiny in-memory images.
+"""Tests for core.io.image: Pillow formats, refusals and conversions, on tiny in-memory images.
 
 DICOM lives in test_imaging_dicom.py."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pydicom
 import pytest
 from PIL import Image, ImageFile
 
-from core.imaging import (
+from core.io.image import (
     MAX_PIXELS,
     ChannelLayoutError,
     CorruptImageError,

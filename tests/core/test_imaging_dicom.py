@@ -1,4 +1,4 @@
-"""Tests for core.imaging's DICOM path: spacing, photometry, frames, privacy and refusals."""
+"""Tests for core.io.dicom via core.io.image.load_image: spacing, photometry, frames, privacy, refusals."""
 from __future__ import annotations
 
 import io
@@ -12,7 +12,7 @@ from pydicom.filewriter import write_dataset
 from pydicom.pixels import convert_color_space, get_decoder
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, generate_uid
 
-from core.imaging import (
+from core.io.image import (
     CorruptImageError,
     ImageError,
     ImageTooLargeError,

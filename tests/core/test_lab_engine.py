@@ -14,8 +14,8 @@ from torch import nn
 
 from core.datasets import Case
 from core.evaluation import set_metrics
+from core.lab import detect_layout, read_cases
 from core.lab.cache import LabCache, canonical_json, from_json, to_csv, to_json
-from core.lab.datasets import detect_layout, read_cases
 from core.lab.engine import (
     ProbClassifier,
     collect,

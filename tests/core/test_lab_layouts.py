@@ -7,9 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from core.datasets import HC18_FRAME
-from core.lab.datasets import EXPECTED, DatasetLayoutError, detect_layout, read_cases
+from core.datasets import HC18_FRAME, DatasetLayoutError, get_layout, list_layouts, read_cases
+from core.lab import detect_layout
+from core.lab.datasets import SAMPLES_EXPECTED
 from core.roots import SAMPLES_ROOT
+
+EXPECTED = {name: get_layout(name).expected for name in list_layouts()} | {"samples": SAMPLES_EXPECTED}
 
 
 def _img(path: Path, shape=(20, 30), value: int = 0) -> Path:

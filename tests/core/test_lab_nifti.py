@@ -11,16 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-import core.lab.datasets
-import core.volume_datasets
-from core.lab.datasets import EXPECTED, LAYOUT_TASKS, DatasetLayoutError, detect_layout, read_cases
+import core.datasets.nifti_pairs
+from core.datasets import DatasetLayoutError, get_layout, read_cases
+from core.datasets.inventory import take_inventory
+from core.io.nifti import read_nifti, write_nifti
+from core.lab import detect_layout
+from core.lab.datasets import SAMPLES_EXPECTED
 from core.lab.engine import collect
-from core.lab.inventory import take_inventory
 from core.models import create_model
 from core.roots import SAMPLES_ROOT
 from core.segmentation import Segmenter
 from core.tasks import get_task
-from core.volume import read_nifti, write_nifti
 from core.weights import ModelCard, save_model
 
 SPACING = (2.0, 0.5, 0.75)  # (slice, row, col) mm
@@ -65,10 +66,11 @@ def one_thread() -> Iterator[None]:
 
 
 def test_the_layout_is_known() -> None:
-    assert LAYOUT_TASKS["nifti_pairs"] == "brain_tumor" == get_task("brain_tumor").name
+    layout = get_layout("nifti_pairs")
+    assert layout.tasks[0] == "brain_tumor" == get_task("brain_tumor").name and layout.kind == "volume"
     assert get_task("brain_tumor").layout == "nifti_pairs"
-    assert "imagesTr" in EXPECTED["nifti_pairs"] and "_seg.nii.gz" in EXPECTED["nifti_pairs"]
-    assert "data_samples/brain_mri" in EXPECTED["samples"]
+    assert "imagesTr" in layout.expected and "_seg.nii.gz" in layout.expected
+    assert "data_samples/brain_mri" in SAMPLES_EXPECTED
 
 
 def test_msd_folder_counts_slices_from_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,7 +78,7 @@ def test_msd_folder_counts_slices_from_headers(tmp_path: Path, monkeypatch: pyte
     (root / "imagesTs").mkdir()
     write_nifti(root / "imagesTs" / "t.nii.gz", _volume(2)[0], SPACING)
     decoded = []
-    monkeypatch.setattr(core.lab.datasets, "read_nifti", lambda data, **kw: decoded.append(len(data)))
+    monkeypatch.setattr(core.datasets.nifti_pairs, "read_nifti", lambda data, **kw: decoded.append(len(data)))
     g = detect_layout(root)
     assert (g.layout, g.task, g.split, g.n_cases, g.n_labelled) == ("nifti_pairs", "brain_tumor", "Tr", 7, 7)
     assert g.root == root.resolve() and not g.bundled
@@ -133,13 +135,13 @@ def test_brats_case_folders(tmp_path: Path) -> None:
 
 def test_names_decode_only_their_volume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     g = detect_layout(_msd(tmp_path / "d", {"a": 4, "b": 3, "b_z001": 2}))
-    real, read = core.volume_datasets.read_volume_case, []
+    real, read = core.datasets.nifti_pairs.read_volume_case, []
 
     def spy(name, *args, **kwargs):
         read.append(name)
         return real(name, *args, **kwargs)
 
-    monkeypatch.setattr(core.volume_datasets, "read_volume_case", spy)
+    monkeypatch.setattr(core.datasets.nifti_pairs, "read_volume_case", spy)
     cases = list(read_cases(g, names={"b_z002", "b_z000"}))
     assert [c.name for c in cases] == ["b_z000", "b_z002"] and read == ["b"]
     full = {c.name: c for c in read_cases(g) if c.group == "b"}
@@ -157,7 +159,7 @@ def test_images_without_labels_are_refused(tmp_path: Path) -> None:
         detect_layout(root)
     msg = str(err.value)
     assert "imagesTr/ holds 2 NIfTI volumes, none with its labelsTr/NAME.nii.gz" in msg
-    assert "nothing to score" in msg and EXPECTED["nifti_pairs"] in msg
+    assert "nothing to score" in msg and get_layout("nifti_pairs").expected in msg
     brats = _brats(tmp_path / "brats", {"c1": 2}, unlabelled=("c1",))
     with pytest.raises(DatasetLayoutError, match=r"1 BraTS case folders, none with a \*_seg\.nii\.gz"):
         detect_layout(brats)

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from core.datasets import Case
+from core.lab import detect_layout, read_cases
 from core.lab.cache import LabCache
-from core.lab.datasets import detect_layout, read_cases
 from core.lab.engine import LabBatch, collect
 from core.roots import SAMPLES_ROOT
 from core.segmentation import Segmenter

@@ -7,7 +7,7 @@ from matplotlib import cbook
 
 from core import fetal_head
 from core.datasets import read_hc18
-from core.imaging import load_image
+from core.io.image import load_image
 from core.segmentation import Segmenter
 from core.tasks import get_task
 from core.weights import read_card

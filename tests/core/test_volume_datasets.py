@@ -1,4 +1,4 @@
-"""Tests for core.volume_datasets: MSD / nnU-Net / BraTS NIfTI layouts read as VolumeCase objects."""
+"""Tests for core.datasets.nifti_pairs: MSD / nnU-Net / BraTS NIfTI layouts read as VolumeCase objects."""
 from __future__ import annotations
 
 import json
@@ -10,14 +10,15 @@ import pytest
 
 from core.brain import window_volume
 from core.datasets import Case, DatasetError, read_labelled
-from core.volume import display_affine, write_nifti
-from core.volume_datasets import (
+from core.datasets.nifti_pairs import (
     BRATS_LABELS,
     VolumeCase,
     nifti_pair_files,
     nifti_pair_slices,
     read_nifti_pairs,
 )
+from core.io.nifti import write_nifti
+from core.io.volume_types import display_affine
 
 SPACING = (3.0, 0.5, 0.75)
 SHAPE = (4, 5, 6)  # display (Z, H, W)

@@ -1,4 +1,4 @@
-"""Tests for core.dicom_series (through core.volume.load_volume): sorting, geometry, checks, privacy."""
+"""Tests for core.io.dicom series (through core.io.volume.load_volume): sorting, geometry, checks, privacy."""
 from __future__ import annotations
 
 import io
@@ -10,16 +10,16 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-import core.dicom_series as dicom_series_module
-from core.dicom_series import load_dicom_series
-from core.imaging import CorruptImageError, ImageError, ImageTooLargeError, UnsupportedFormatError
-from core.volume import (
+import core.io.dicom as dicom_module
+from core.io.dicom import load_dicom_series
+from core.io.image import CorruptImageError, ImageError, ImageTooLargeError, UnsupportedFormatError
+from core.io.nifti import write_nifti
+from core.io.volume import (
     MissingSlicesError,
     MixedSeriesError,
     VolumeError,
     WrongModalityError,
     load_volume,
-    write_nifti,
 )
 
 SPACING = (3.0, 0.8, 0.9)  # display (slice, row, col) mm
@@ -173,11 +173,11 @@ def test_ct_series_when_mr_expected():
 def test_too_many_voxels_and_zip_limits(monkeypatch):
     with pytest.raises(ImageTooLargeError, match="limit of 100"):
         load_volume(axial_series(), max_voxels=100)
-    monkeypatch.setattr(dicom_series_module, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(dicom_module, "MAX_MEMBERS", 3)
     with pytest.raises(ImageTooLargeError, match="6 files"):
         load_volume(zipped(axial_series()))
-    monkeypatch.setattr(dicom_series_module, "MAX_MEMBERS", 2000)
-    monkeypatch.setattr(dicom_series_module, "MAX_UNPACKED", 1000)
+    monkeypatch.setattr(dicom_module, "MAX_MEMBERS", 2000)
+    monkeypatch.setattr(dicom_module, "MAX_UNPACKED", 1000)
     with pytest.raises(ImageTooLargeError, match="unpacks to"):
         load_volume(zipped(axial_series()))
 

@@ -1,4 +1,4 @@
-"""Tests for core.volume: NIfTI reading in any voxel order, display orientation, writing back."""
+"""Tests for core.io.nifti and core.io.volume: NIfTI in any voxel order, display orientation, writing back."""
 from __future__ import annotations
 
 import gzip
@@ -11,17 +11,11 @@ import pytest
 from nibabel.orientations import aff2axcodes
 from PIL import Image
 
-import core.volume as volume_module
-from core.imaging import ImageError, ImageTooLargeError
-from core.volume import (
-    DISPLAY_AXCODES,
-    VolumeError,
-    load_volume,
-    read_nifti,
-    reorient_to_display,
-    to_nifti_bytes,
-    write_nifti,
-)
+import core.io.nifti as nifti_module
+from core.io.image import ImageError, ImageTooLargeError
+from core.io.nifti import read_nifti, to_nifti_bytes, write_nifti
+from core.io.volume import DISPLAY_AXCODES, VolumeError, load_volume
+from core.io.volume_types import reorient_to_display
 
 SPACING = (3.0, 0.8, 0.9)  # display (slice, row, col) mm
 DISPLAY = np.random.default_rng(0).permutation(6 * 4 * 5).reshape(6, 4, 5).astype(np.float32)
@@ -222,7 +216,7 @@ def test_too_many_voxels():
 
 
 def test_gzip_bomb_is_refused(monkeypatch):
-    monkeypatch.setattr(volume_module, "MAX_UNPACKED", 10_000)
+    monkeypatch.setattr(nifti_module, "MAX_UNPACKED", 10_000)
     with pytest.raises(ImageTooLargeError, match="expands to over"):
         load_volume(gzip.compress(nifti_bytes(np.zeros((30, 30, 30), np.uint8), np.eye(4))))
 

@@ -29,7 +29,7 @@ def tiny_nerve_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_nerve_frames_are_580x420_tiffs() -> None:
-    from core.imaging import load_image
+    from core.io.image import load_image
 
     frames = bench.nerve_frames(3, per_subject=2)
     assert len(frames) == 3

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import core.roots
+from core.io.volume import load_volume
 from core.models import create_model
 from core.segmentation import Segmenter
 from core.tasks import get_task
-from core.volume import load_volume
 from core.weights import ModelCard, read_card, save_model
 from train import bench
 from train import evaluate as evaluate_cli
@@ -81,7 +81,8 @@ def test_bench_caps_the_volume_calls(tiny_brain: Path, monkeypatch: pytest.Monke
 
 
 def _small_volumes(n: int) -> list[bytes]:
-    from core.volume import to_nifti_bytes, volume_from_display
+    from core.io.nifti import to_nifti_bytes
+    from core.io.volume import volume_from_display
 
     vol = np.random.default_rng(0).integers(0, 1000, (4, 32, 32)).astype(np.uint16)
     return [to_nifti_bytes(vol, volume_from_display(vol, (3.0, 1.0, 1.0)), dtype=np.uint16)] * n
@@ -102,7 +103,7 @@ def test_train_segmentation_on_brain_phantoms_writes_a_card(tmp_path: Path) -> N
 
 
 def test_make_samples_writes_the_brain_layout(tmp_path: Path) -> None:
-    from core.volume_datasets import read_nifti_pairs
+    from core.datasets import read_nifti_pairs
     from train import make_samples
 
     assert make_samples.main(["--task", "brain_mri", "--n", "1", "--root", str(tmp_path)]) == 0

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from core.volume import WrongModalityError, load_volume
-from core.volume_datasets import read_nifti_pairs
+from core.datasets import read_nifti_pairs
+from core.io.volume import WrongModalityError, load_volume
 from train.phantoms.brain_mri import (
     IN_PLANE,
     LABELS,

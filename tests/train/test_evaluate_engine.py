@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.lab.datasets import detect_layout, read_cases
+from core.lab import detect_layout, read_cases
 from core.lab.engine import collect
 from core.lab.stats import aggregate
 from core.models import create_model

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.datasets import read_hc18
-from core.imaging import load_image
+from core.io.image import load_image
 from core.weights import load_model, read_card
 from train import evaluate, make_samples, segmentation
 

@@ -284,7 +284,7 @@ def generate(n: int, seed: int, real_every: int = 6) -> Iterator[BrainPhantom]:
 # ---------------------------------------------------------------- writer
 def write_dataset(out: Path, phantoms: Iterator[BrainPhantom]) -> list[str]:
     """Write phantoms as ``imagesTr/NAME.nii.gz`` + ``labelsTr/NAME.nii.gz`` + ``dataset.json``."""
-    from core.volume import write_nifti
+    from core.io.nifti import write_nifti
 
     (out / "imagesTr").mkdir(parents=True, exist_ok=True)
     (out / "labelsTr").mkdir(parents=True, exist_ok=True)

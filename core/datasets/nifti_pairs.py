@@ -1,6 +1,6 @@
-"""Readers for NIfTI volume datasets (brain tumour MRI), yielding :class:`VolumeCase` objects.
-
-Two real layouts are read, both as ``nifti_pairs``:
+"""The ``nifti_pairs`` layout: NIfTI volume datasets (brain tumour MRI), read as :class:`VolumeCase`
+objects, or as 2-D axial slices ``NAME_z007`` for the 2-D trainer, the model lab and the per-slice
+evaluation. Two real layouts are read:
 
 * Medical Segmentation Decathlon / nnU-Net::
 
@@ -17,29 +17,44 @@ Two real layouts are read, both as ``nifti_pairs``:
 
 The sequence a model reads is picked by name (default the post-contrast T1, which our phantoms
 imitate). The whole tumour is ``label > 0`` in every convention (BraTS 1/2/4 or 1/2/3, MSD 1/2/3).
+The probe counts the slices from the headers (no voxel is decoded but one probed pair).
 """
 from __future__ import annotations
 
 import json
 import logging
 import re
+import zlib
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
+from nibabel.orientations import axcodes2ornt, io_orientation, ornt_transform
 
-from core.datasets import Case, DatasetError
-from core.volume import Volume, read_nifti
+from core.datasets.base import Case, DatasetError, DatasetLayoutError
+from core.datasets.inventory import Inventory
+from core.datasets.registry import Layout, LayoutGuess, register_layout
+from core.io.image_types import ImageError
+from core.io.nifti import NIFTI_ERRORS, read_nifti
+from core.io.volume import DISPLAY_AXCODES, Volume
 
 log = logging.getLogger(__name__)
+
+NAME, TASK = "nifti_pairs", "brain_tumor"
+EXPECTED = ("NIfTI pairs (brain MRI): imagesTr/NAME.nii.gz with labelsTr/NAME.nii.gz "
+            "(Medical Segmentation Decathlon / nnU-Net, dataset.json optional), or BraTS case "
+            "folders CASE/CASE_t1ce.nii.gz with CASE_seg.nii.gz")
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 POST_CONTRAST = ("t1ce", "t1gd", "t1c", "t1-gd", "post")  # names of the sequence our model reads
 BRATS_LABELS = {1: "necrotic / non-enhancing core", 2: "oedema", 3: "enhancing tumour", 4: "enhancing tumour"}
 _CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 _SLICE = re.compile(r"_z\d{3,}$")  # the slice suffix of nifti_pair_slices' case names
+MSD_FOLDERS = ("imagesTr", "labelsTr", "imagesTs", "labelsTs")
+_DICOM_SUFFIXES = (".zip", ".dcm", ".dicom")
 
 
 @dataclass(frozen=True)
@@ -171,7 +186,7 @@ def nifti_pair_slices(root: str | Path, names: Collection[str] | None = None) ->
         root: the dataset folder.
         names: only these slices (``NAME_z007``); only the volumes they belong to are read.
     """
-    from core.brain import window_volume
+    from core.brain import window_volume  # core.brain pulls in torch: reading datasets does not
 
     volumes = None if names is None else {_SLICE.sub("", n) for n in names}
     for vc in read_nifti_pairs(root, names=volumes):
@@ -184,3 +199,105 @@ def nifti_pair_slices(root: str | Path, names: Collection[str] | None = None) ->
             if names is None or name in names:
                 yield Case(name=name, image=image[z], mask=vc.label[z] > 0, pixel_size_mm=px,
                            group=vc.name, meta={"slice": z})
+
+
+# ---------------------------------------------------------------- probe
+def _unreadable_nifti(root: Path, path: Path, reason: str) -> DatasetLayoutError:
+    return DatasetLayoutError(f"{root}: looks like the NIfTI pairs layout, but {path.relative_to(root)} "
+                              f"cannot be read: {reason}")
+
+
+def _nifti_header(path: Path, root: Path) -> nib.Nifti1Image:
+    """The NIfTI image with its header only: ``nib.load`` is lazy, no voxel is read."""
+    try:
+        return nib.load(path)
+    except (*NIFTI_ERRORS, zlib.error) as exc:
+        reason = " ".join(str(exc).replace(str(path), path.name).split()) or type(exc).__name__
+        raise _unreadable_nifti(root, path, f"not a NIfTI-1/-2 file, or a damaged one ({reason}); "
+                                            "export or download it again") from None
+
+
+def _grid(img: nib.Nifti1Image) -> tuple[int, int, int]:
+    """The 3-D voxel grid of a NIfTI (the channels of a 4-D one left out; a 2-D one is one slice)."""
+    return (*(int(n) for n in img.shape[:3]), 1, 1)[:3]
+
+
+def _axial_slices(img: nib.Nifti1Image) -> int:
+    """Slices along the display slice axis (S/I, ``DISPLAY_AXCODES[0]``), as ``read_nifti`` cuts them."""
+    shape = _grid(img)
+    affine = np.asarray(img.affine, np.float64)
+    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) <= 1e-12:
+        return shape[2]  # read_nifti then assumes L,P,S voxel order
+    to_display = ornt_transform(io_orientation(affine), axcodes2ornt(DISPLAY_AXCODES))
+    return next(shape[i] for i, (axis, _) in enumerate(to_display) if int(axis) == 0)
+
+
+def _probe_nifti(image: Path, label: Path, channel: int, root: Path) -> None:
+    """Decode one image and its label, so an unreadable dataset is refused before a run starts."""
+    for path, ch in ((image, channel), (label, 0)):
+        try:
+            read_nifti(path.read_bytes(), channel=ch)
+        except (ImageError, OSError) as exc:
+            raise _unreadable_nifti(root, path, str(exc)) from None
+
+
+def _unused_folders(root: Path, used: Collection[str]) -> list[str]:
+    """Warnings for the sub-folders a NIfTI pairs reader does not read (a DICOM series, notes)."""
+    out = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if folder.name in used:
+            continue
+        files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+        dicom = sum(p.name.lower().endswith(_DICOM_SUFFIXES) for p in files)
+        if dicom:
+            out.append(f"{folder.name}/: {len(files)} files, DICOM series among them, are not scored: the "
+                       "lab reads NIfTI pairs only (open a series on the Brain tumour MRI page)")
+        else:
+            out.append(f"{folder.name}/: not part of the layout ({len(files)} files), not read")
+    return out
+
+
+def probe_nifti_pairs(path: Path, inv: Inventory) -> LayoutGuess | None:
+    """MSD / nnU-Net (or its ``imagesTr/`` itself) or BraTS folders; cases are the axial slices of the
+    labelled volumes, counted from the headers (no voxel is decoded but one probed pair)."""
+    root = path.parent if path.name in MSD_FOLDERS[:2] and (path.parent / "imagesTr").is_dir() else path
+    files = nifti_pair_files(root)
+    if not files:
+        if (root / "imagesTs").is_dir() and nifti_pair_files(root, "Ts"):
+            raise DatasetLayoutError(f"{root}: only unlabelled imagesTs/ volumes found (no imagesTr/): "
+                                     f"nothing to score; expected {EXPECTED}")
+        return None
+    msd = files[0][1].parent == root / "imagesTr"
+    labelled = [f for f in files if f[2] is not None]
+    if not labelled:
+        found = (f"imagesTr/ holds {len(files)} NIfTI volumes, none with its labelsTr/NAME.nii.gz" if msd
+                 else f"{len(files)} BraTS case folders, none with a *_seg.nii.gz")
+        raise DatasetLayoutError(f"{root}: {found}: nothing to score; expected {EXPECTED}")
+    n = 0
+    for name, image, label, _ in labelled:
+        img, lab = _nifti_header(image, root), _nifti_header(label, root)
+        if _grid(img) != _grid(lab):
+            raise DatasetLayoutError(f"{root}: {name}: the label grid {_grid(lab)} does not match the "
+                                     f"image grid {_grid(img)}; resample the label")
+        n += _axial_slices(img)
+    warnings = [f"{len(labelled)} labelled volumes read as {n} 2-D axial slices, each scored on its own; "
+                "volume-level figures (Dice per volume, tumour volume in mL): python -m train.evaluate "
+                "--task brain_tumor --weights weights/brain_tumor/unet --data <this folder> --out <folder>"]
+    if len(labelled) < len(files):
+        warnings.append(f"{len(files) - len(labelled)} of {len(files)} volumes have no label "
+                        f"({'labelsTr/NAME.nii.gz' if msd else 'CASE_seg.nii.gz'}): not scored")
+    n_test = len(nifti_pair_files(root, "Ts")) if msd and (root / "imagesTs").is_dir() else 0
+    if n_test:
+        warnings.append(f"imagesTs/: {n_test} volumes without labels are not scored")
+    warnings += _unused_folders(root, MSD_FOLDERS if msd else {f[0] for f in files})
+    _, image, label, channel = min(labelled, key=lambda f: f[1].stat().st_size)
+    _probe_nifti(image, label, channel, root)
+    return LayoutGuess(NAME, TASK, n, tuple(warnings), root, "Tr", n)
+
+
+def _read_labelled(root: Path, split: str | None, names: Collection[str] | None) -> Iterator[Case]:
+    return nifti_pair_slices(root, names=names)
+
+
+LAYOUT = register_layout(Layout(NAME, "NIfTI pairs (brain MRI, MSD / nnU-Net or BraTS), as 2-D axial slices",
+                                EXPECTED, (TASK,), "volume", probe_nifti_pairs, _read_labelled, priority=30))

@@ -1,16 +1,19 @@
-"""Assemble the DICOM files of one series (uploaded one by one or zipped) into a :class:`Volume`.
+"""DICOM, in memory (pydicom): one 2-D frame into :class:`ImageData`, and the files of one series
+(uploaded one by one or zipped) into a :class:`Volume`.
 
-Slices are ordered by their position along the slice normal, never by file name or order, and
-checked for mixed series and missing slices. The RAS affine is built from the geometry tags
-(DICOM is LPS) and the volume reoriented exactly as a NIfTI file is, so the same acquisition
-gives the same display array either way. Privacy: file and member names can hold patient names,
-so they never reach meta, notes, messages or logs; slices are named by their place in the sorted
-series, and metadata comes from an allow-list only.
+Only the first frame of a multi-frame file is decoded. Series slices are ordered by their position
+along the slice normal, never by file name or order, and checked for mixed series and missing
+slices. The RAS affine is built from the geometry tags (DICOM is LPS) and the volume reoriented
+exactly as a NIfTI file is, so the same acquisition gives the same display array either way.
+Privacy: only an allow-list of technical metadata is kept, so patient-identifying tags never leave
+this module; file and member names can hold patient names, so they never reach meta, notes,
+messages or logs (slices are named by their place in the sorted series).
 """
 from __future__ import annotations
 
 import io
 import logging
+import math
 import zipfile
 import zlib
 from collections import Counter
@@ -20,18 +23,25 @@ from typing import Any
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.pixels import apply_color_lut, apply_rescale, get_decoder, pixel_array
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
-from core.imaging import (
-    _DECODE_ERRORS,
+from core.io.image_types import (
+    DECODE_ERRORS,
+    SAVE_HINT,
+    ChannelLayoutError,
     CorruptImageError,
+    ImageData,
     ImageError,
     ImageTooLargeError,
     UnsupportedFormatError,
-    _dicom_pixels,
-    _transfer_syntax,
-    load_image,
+    check_pixels,
 )
-from core.volume import (
+from core.io.volume_types import (
     MAX_UNPACKED,
     MAX_VOXELS,
     MissingSlicesError,
@@ -40,12 +50,136 @@ from core.volume import (
     VolumeError,
     WrongModalityError,
     grey,
-    image_volume,
     make_volume,
 )
 
 log = logging.getLogger(__name__)
 
+DICOM_SUFFIXES = (".dcm", ".dicom")
+# Allow-list: DICOM keyword -> meta key. Nothing else is copied (no patient or site data).
+_SAFE_DICOM_TAGS = {"Modality": "modality", "BitsStored": "bit_depth",
+                    "PhotometricInterpretation": "photometric_interpretation",
+                    "Rows": "rows", "Columns": "cols",
+                    "ManufacturerModelName": "manufacturer_model_name"}
+
+
+def decode_dicom_frame(data: bytes, max_pixels: int, *, forced: bool) -> ImageData:
+    """Decode the first frame of a DICOM file (``forced``: read it without the 128-byte preamble)."""
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=forced)
+    except DECODE_ERRORS as exc:
+        raise CorruptImageError(f"the DICOM file could not be parsed ({exc}); "
+                                "export it again") from exc
+    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        raise CorruptImageError("the DICOM file has no pixel data (perhaps a report or a "
+                                "presentation state); export the image series itself")
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames") or 1)
+    except DECODE_ERRORS as exc:
+        raise CorruptImageError(f"the DICOM file has no valid Rows/Columns ({exc}); "
+                                "export it again") from exc
+    # Only the first frame is decoded, so a long cine loop is fine as long as one frame fits.
+    check_pixels(rows, cols, max_pixels)
+    syntax = transfer_syntax(ds)
+    notes = [f"multi-frame DICOM: first of {frames} frames used"] if frames > 1 else []
+    pixels = dicom_pixels(ds, syntax, notes)
+    try:
+        spacing = _dicom_spacing(ds)
+    except DECODE_ERRORS as exc:  # a malformed spacing tag must not cost us the image
+        log.warning("ignoring unreadable DICOM pixel spacing: %s", exc)
+        spacing = None
+    meta: dict[str, Any] = {key: int(v) if isinstance(v, int) else str(v)
+                            for kw, key in _SAFE_DICOM_TAGS.items()
+                            if (v := ds.get(kw)) not in (None, "")}
+    meta.update(frames=frames, transfer_syntax=syntax.name, notes=tuple(notes))
+    return ImageData(np.ascontiguousarray(pixels), spacing, "DICOM", meta)
+
+
+def transfer_syntax(ds: pydicom.Dataset) -> pydicom.uid.UID:
+    """Return the transfer syntax, inferring it for preamble-less files read with force."""
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is None:
+        implicit, little = ds.original_encoding
+        syntax = (ImplicitVRLittleEndian if implicit else
+                  ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+        ds.ensure_file_meta()
+        ds.file_meta.TransferSyntaxUID = syntax
+    return syntax
+
+
+def dicom_pixels(ds: pydicom.Dataset, syntax: pydicom.uid.UID, notes: list[str]) -> np.ndarray:
+    """The first frame of ``ds`` as HxW or HxWx3 (uint8, uint16 or float32), display-ready photometry."""
+    if syntax.is_compressed:
+        try:
+            decoder = get_decoder(syntax)
+        except NotImplementedError as exc:
+            raise UnsupportedFormatError(f"compressed transfer syntax {syntax.name} is not "
+                                         "supported; export it uncompressed") from exc
+        if not decoder.is_available:
+            raise UnsupportedFormatError(
+                f"compressed transfer syntax {syntax.name} needs a decoder that is not "
+                f"installed ({'; '.join(decoder.missing_dependencies)}), e.g. pylibjpeg; "
+                "export it uncompressed (Explicit VR Little Endian)")
+    photometric = str(ds.get("PhotometricInterpretation", "")).upper()
+    try:
+        # pydicom 3 converts YBR_FULL(_422) to RGB itself (as_rgb=True): do not convert twice.
+        arr = pixel_array(ds, index=0, as_rgb=True)
+        if photometric == "PALETTE COLOR":
+            arr = apply_color_lut(arr, ds)
+        elif ds.get("SamplesPerPixel", 1) == 1 and ("RescaleSlope" in ds
+                                                    or "RescaleIntercept" in ds):
+            arr = apply_rescale(arr, ds).astype(np.float32)
+            notes.append("rescale slope/intercept applied (float32)")
+    except DECODE_ERRORS as exc:
+        raise CorruptImageError(f"the DICOM pixel data could not be decoded ({exc}); "
+                                "export it again uncompressed") from exc
+    if photometric.startswith("YBR"):
+        notes.append(f"{photometric} converted to RGB")
+    if arr.dtype not in (np.uint8, np.uint16, np.float32):
+        arr = arr.astype(np.float32)  # signed or 32-bit stored values, kept as numbers
+    if photometric == "MONOCHROME1":
+        arr = _invert(arr, int(ds.get("BitsStored") or arr.itemsize * 8))
+        notes.append("MONOCHROME1 inverted so that high values are bright")
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] == 3)):
+        raise ChannelLayoutError(f"the DICOM frame has shape {arr.shape}, neither greyscale "
+                                 f"nor RGB; {SAVE_HINT}")
+    return arr
+
+
+def _invert(arr: np.ndarray, bits_stored: int) -> np.ndarray:
+    if arr.dtype.kind == "u":
+        top = (1 << min(bits_stored, arr.itemsize * 8)) - 1
+        return (top - np.minimum(arr, top)).astype(arr.dtype)
+    return (float(arr.min()) + float(arr.max()) - arr).astype(np.float32)
+
+
+def _dicom_spacing(ds: pydicom.Dataset) -> tuple[float, float] | None:
+    """(row, col) mm per pixel from the first tag that states it, else None."""
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    measures = shared[0].get("PixelMeasuresSequence") if shared else None
+    for value in (ds.get("PixelSpacing"), ds.get("ImagerPixelSpacing"),
+                  measures[0].get("PixelSpacing") if measures else None):
+        if value is not None and len(value) == 2:
+            return _positive_pair(float(value[0]), float(value[1]))
+    regions = ds.get("SequenceOfUltrasoundRegions")
+    if regions:
+        region = regions[0]
+        units = (region.get("PhysicalUnitsXDirection"), region.get("PhysicalUnitsYDirection"))
+        if units == (3, 3):  # 3 is centimetres; other codes (seconds, Hz, ...) are not lengths
+            return _positive_pair(abs(float(region.PhysicalDeltaY)) * 10,
+                                  abs(float(region.PhysicalDeltaX)) * 10)
+    return None
+
+
+def _positive_pair(row: float, col: float) -> tuple[float, float] | None:
+    if all(math.isfinite(v) and v > 0 for v in (row, col)):
+        return round(row, 9), round(col, 9)  # cm -> mm products like 0.15000000000000002
+    log.warning("ignoring DICOM pixel spacing %r x %r: not positive", row, col)
+    return None
+
+
+# ---------------------------------------------------------------- series
 MAX_MEMBERS: int = 2000
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -83,7 +217,7 @@ def load_dicom_series(files: Sequence[tuple[str, bytes]], *, expect_modality: st
         datasets, affine, spacing_known = _geometry(datasets, notes)
     except ImageError:
         raise
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise CorruptImageError(f"the series' geometry tags are unreadable ({exc}); "
                                 "export the series again") from exc
     rows, cols, n = int(datasets[0].Rows), int(datasets[0].Columns), len(datasets)
@@ -92,22 +226,13 @@ def load_dicom_series(files: Sequence[tuple[str, bytes]], *, expect_modality: st
                                  f"over the limit of {max_voxels:,}; export fewer slices or downsample")
     stack = np.empty((cols, rows, n), np.float32)  # NIfTI order: i = column, j = row, k = slice
     for k, ds in enumerate(datasets):
-        stack[:, :, k] = grey(_dicom_pixels(ds, _transfer_syntax(ds), notes), notes).T
+        stack[:, :, k] = grey(dicom_pixels(ds, transfer_syntax(ds), notes), notes).T
         if int(ds.get("NumberOfFrames") or 1) > 1:
             notes.append("multi-frame DICOM: first frame of each file used")
     meta = safe_meta(datasets[0]) | {"slices": n}
     log.info("DICOM series assembled: %d slices of %dx%d", n, cols, rows)
     return make_volume(stack, affine, "DICOM series", meta, notes, spacing_known=spacing_known)
 
-
-def dicom_file_volume(data: bytes, *, dcm_suffix: bool = False, expect_modality: str | None = None,
-                      max_voxels: int = MAX_VOXELS) -> Volume:
-    """One DICOM file as a 1-slice volume (first frame), with its slice thickness when stated."""
-    img = load_image(data, max_pixels=max_voxels, name=".dcm" if dcm_suffix else None)
-    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)  # header, for the tags
-    check_modality(ds, expect_modality, "image")
-    thickness = _positive(ds.get("SliceThickness"))
-    return image_volume(img, thickness, safe_meta(ds) | {"slices": 1})
 
 
 def dicom_files_from_zip(data: bytes) -> list[tuple[str, bytes]]:
@@ -137,7 +262,7 @@ def dicom_files_from_zip(data: bytes) -> list[tuple[str, bytes]]:
     except RuntimeError:
         raise UnsupportedFormatError("the zip is password-protected; zip the series without a "
                                      "password") from None
-    except (zipfile.BadZipFile, zlib.error, *_DECODE_ERRORS):
+    except (zipfile.BadZipFile, zlib.error, *DECODE_ERRORS):
         raise CorruptImageError("the zip file is damaged or truncated; zip the series again") from None
 
 
@@ -167,7 +292,7 @@ def _read_datasets(files: Sequence[tuple[str, bytes]], notes: list[str]) -> list
         has_magic = bytes(data[128:132]) == b"DICM"
         try:
             ds = pydicom.dcmread(io.BytesIO(data), force=not has_magic)
-        except _DECODE_ERRORS as exc:  # the reason only: parser messages may quote tag values
+        except DECODE_ERRORS as exc:  # the reason only: parser messages may quote tag values
             if has_magic:
                 raise CorruptImageError(f"file {index} of {len(files)} (in upload order) is DICOM but "
                                         f"damaged ({type(exc).__name__}); export the series again") from None
@@ -278,6 +403,11 @@ def _same(a: Any, b: Any) -> bool:
     if a is None or b is None or isinstance(a[0], int):
         return a == b
     return bool(np.allclose(a, b, rtol=0.0, atol=1e-3))
+
+
+def slice_thickness(ds: Dataset) -> float | None:
+    """The SliceThickness of ``ds`` in mm when it is a positive number, else None."""
+    return _positive(ds.get("SliceThickness"))
 
 
 def _positive(value: Any) -> float | None:

@@ -1,4 +1,4 @@
-"""What a folder holds, in a few numbers: the "found" half of the model lab's layout messages."""
+"""What a folder holds, in a few numbers: the "found" half of the layout detection messages."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.datasets import IMAGE_SUFFIXES
+from core.datasets.base import IMAGE_SUFFIXES
 
 MAX_FILES = 100_000  # stop counting here: a message needs the shape of a folder, not every file
 _LISTED = 8

@@ -1,0 +1,146 @@
+"""What every volume reader shares: :class:`Volume`, its errors and limits, and its construction.
+
+Every volume is reoriented to :data:`DISPLAY_AXCODES`, so the same anatomy gives the same array
+whatever the file's voxel order; :meth:`Volume.to_source` takes results back to the source grid.
+:mod:`core.io.nifti`, :mod:`core.io.dicom` and the dispatcher :mod:`core.io.volume` all build
+volumes with :func:`make_volume`, so it lives here, below all three.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from nibabel.affines import voxel_sizes
+from nibabel.orientations import aff2axcodes, apply_orientation, axcodes2ornt, io_orientation, ornt_transform
+
+from core.io.image_types import ImageData, ImageError
+
+log = logging.getLogger(__name__)
+
+DISPLAY_AXCODES = ("S", "P", "L")  # slices inferior->superior, rows anterior->posterior, cols right->left
+MAX_VOXELS: int = 64_000_000
+MAX_UNPACKED: int = 1_000_000_000  # bytes a .gz or .zip may expand to (decompression-bomb guard)
+ACCEPTED = "NIfTI (.nii, .nii.gz), a .zip of one DICOM series, DICOM files, or a PNG/TIFF/JPEG image"
+
+
+class VolumeError(ImageError):
+    """The input cannot be turned into a 3-D volume we can analyse."""
+
+
+class MixedSeriesError(VolumeError):
+    """The DICOM files hold more than one series, or images that do not stack into one grid."""
+
+
+class MissingSlicesError(VolumeError):
+    """The DICOM series has gaps: slices are missing from the upload."""
+
+
+class WrongModalityError(VolumeError):
+    """Not the modality the model expects (e.g. CT for an MR model)."""
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A 3-D image in display orientation plus what is needed to map results back.
+
+    Attributes:
+        voxels: ZxHxW float32, C-contiguous, in :data:`DISPLAY_AXCODES` orientation: axis 0
+            inferior->superior, rows anterior->posterior, cols patient right->left (radiological).
+        spacing_mm: (slice, row, col) voxel size in mm in display order; None if unknown.
+        affine: 4x4 float64 RAS+ affine of the original voxel grid (NIfTI convention).
+        source_axcodes: ``nibabel.aff2axcodes(affine)``.
+        source_shape: shape of the original 3-D array.
+        format: "NIfTI", "DICOM series", "DICOM", "PNG", ...
+        meta: allow-listed technical metadata plus ``notes``, a tuple of remarks.
+    """
+
+    voxels: np.ndarray
+    spacing_mm: tuple[float, float, float] | None
+    affine: np.ndarray
+    source_axcodes: tuple[str, str, str]
+    source_shape: tuple[int, int, int]
+    format: str
+    meta: Mapping[str, Any]
+
+    def to_source(self, display: np.ndarray) -> np.ndarray:
+        """Map a ZxHxW display-grid array (e.g. a mask) onto the original grid; dtype is kept."""
+        display = np.asarray(display)
+        if display.shape != self.voxels.shape:
+            raise VolumeError(f"expected an array of the display shape {self.voxels.shape}, "
+                              f"got {display.shape}")
+        back = ornt_transform(axcodes2ornt(DISPLAY_AXCODES), io_orientation(self.affine))
+        return np.ascontiguousarray(apply_orientation(display, back))
+
+    @property
+    def voxel_volume_ml(self) -> float | None:
+        """Volume of one voxel in ml, or None when the spacing is unknown."""
+        return None if self.spacing_mm is None else float(np.prod(self.spacing_mm)) / 1000.0
+
+
+def reorient_to_display(data: np.ndarray, affine: np.ndarray
+                        ) -> tuple[np.ndarray, tuple[float, float, float], np.ndarray]:
+    """Reorient a 3-D array with a RAS+ affine to :data:`DISPLAY_AXCODES`.
+
+    Returns:
+        (ZxHxW display array, (slice, row, col) spacing in affine units, the ornt transform
+        that was applied; ``ornt_transform`` with the arguments swapped undoes it).
+    """
+    transform = ornt_transform(io_orientation(affine), axcodes2ornt(DISPLAY_AXCODES))
+    zooms = voxel_sizes(affine)
+    spacing = [0.0, 0.0, 0.0]
+    for src_axis, (dst_axis, _) in enumerate(transform):
+        spacing[int(dst_axis)] = round(float(zooms[src_axis]), 9)
+    display = np.ascontiguousarray(apply_orientation(data, transform))
+    return display, (spacing[0], spacing[1], spacing[2]), transform
+
+
+def make_volume(data: np.ndarray, affine: np.ndarray, fmt: str, meta: dict[str, Any],
+                notes: list[str], *, spacing_known: bool = True) -> Volume:
+    """Build a :class:`Volume` from an original-grid 3-D array and its RAS+ affine."""
+    affine = np.asarray(affine, dtype=np.float64)
+    display, spacing, _ = reorient_to_display(data, affine)
+    meta = {**meta, "notes": tuple(dict.fromkeys(notes))}  # de-duplicated, order kept
+    log.debug("%s volume %s from a %s grid of shape %s", fmt, display.shape, aff2axcodes(affine), data.shape)
+    return Volume(np.ascontiguousarray(display, dtype=np.float32), spacing if spacing_known else None,
+                  affine, tuple(aff2axcodes(affine)), tuple(int(n) for n in data.shape), fmt, meta)
+
+
+def display_affine(shape: Sequence[int], spacing_mm: Sequence[float]) -> np.ndarray:
+    """RAS+ affine of a ZxHxW display array stored on L,P,S axes (col, row, slice), centred at 0."""
+    affine = np.diag([-float(spacing_mm[2]), -float(spacing_mm[1]), float(spacing_mm[0]), 1.0])
+    affine[:3, 3] = -affine[:3, :3] @ ((np.array(shape[::-1], float) - 1) / 2.0)
+    return affine
+
+
+def volume_from_display(display: np.ndarray, spacing_mm: Sequence[float], fmt: str = "phantom",
+                        meta: Mapping[str, Any] = ()) -> Volume:
+    """A :class:`Volume` of an array already in display orientation (phantoms), as if read from
+    the NIfTI :func:`core.io.nifti.write_nifti` would write."""
+    display = np.asarray(display)
+    return make_volume(display.transpose(2, 1, 0), display_affine(display.shape, spacing_mm), fmt,
+                       dict(meta), [])
+
+
+def image_volume(img: ImageData, slice_mm: float | None = None, extra_meta: Mapping[str, Any] = ()
+                 ) -> Volume:
+    """Wrap a 2-D image as a 1-slice volume (Z=1) on an L,P,S grid, so display = the picture."""
+    notes = list(img.meta.get("notes", ()))
+    pixels = grey(img.pixels, notes)
+    row_mm, col_mm = img.spacing_mm or (1.0, 1.0)
+    if img.spacing_mm is not None and slice_mm is None:
+        notes.append("slice thickness unknown: 1 mm assumed")
+    affine = np.diag([-col_mm, -row_mm, slice_mm or 1.0, 1.0])
+    meta = {k: v for k, v in img.meta.items() if k != "notes"} | dict(extra_meta)
+    return make_volume(pixels.T[:, :, None], affine, img.format, meta, notes,
+                       spacing_known=img.spacing_mm is not None)
+
+
+def grey(pixels: np.ndarray, notes: list[str]) -> np.ndarray:
+    """HxW float32: grey as is, HxWx3 RGB as ITU-R 601 luminance (noted)."""
+    if pixels.ndim == 3:
+        notes.append("RGB converted to grey (luminance)")
+        return pixels.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return pixels.astype(np.float32)
