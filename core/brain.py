@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from core import metrics
+from core.geometry import drop_small_components
 from core.segmentation import Segmenter
 from core.weights import ModelCard
 
@@ -106,22 +106,10 @@ class VolumeSegmenter:
             if progress:
                 progress(min(start + self.batch, len(todo)), len(todo))
         spec = {**self.card.postprocess, **(overrides or {})}
+        # On the stacked volume: a tumour's thin end slice survives as part of its 3-D whole, an
+        # isolated speck (a sulcus taken for oedema) does not.
         mask = drop_small_components(mask, int(spec.get("min_component_vox", 0)))
         return VolumeSegmentation(prob, mask, thr, len(todo))
-
-
-def drop_small_components(mask: np.ndarray, min_voxels: int) -> np.ndarray:
-    """``mask`` without its connected components (6-connected in 3-D) smaller than ``min_voxels``.
-
-    Run on the stacked volume, so a tumour's thin first or last slice survives as part of its 3-D
-    whole, while an isolated speck (a sulcus taken for oedema) does not.
-    """
-    if min_voxels <= 0 or not mask.any():
-        return mask
-    labels, _ = ndimage.label(mask)
-    keep = np.bincount(labels.ravel()) >= min_voxels
-    keep[0] = False
-    return keep[labels]
 
 
 # ---------------------------------------------------------------- measurements

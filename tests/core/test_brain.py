@@ -379,7 +379,7 @@ def test_summarize_volumes_without_healthy_or_spacing():
 
 
 def test_drop_small_components_counts_3d_pieces():
-    from core.brain import drop_small_components
+    from core.geometry import drop_small_components
 
     mask = np.zeros((3, 8, 8), bool)
     mask[:, 1:3, 1:3] = True  # 12 voxels across three slices: one 3-D piece

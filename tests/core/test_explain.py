@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from core.biometry import Ellipse, ellipse_mask
 from core.explain import segmentation_cam
+from core.geometry import Ellipse, ellipse_mask
 from core.models import create_model, list_models
 from core.segmentation import Segmenter
 from core.weights import ModelCard

@@ -9,16 +9,9 @@ import torch
 from torch import nn
 
 from core import fetal_head
-from core.biometry import (
-    Ellipse,
-    border_fraction,
-    ellipse_circumference,
-    ellipse_mask,
-    ellipse_outline,
-    hadlock_ga_weeks,
-    hc_zscore,
-)
+from core.biometry import hadlock_ga_weeks, hc_zscore
 from core.datasets import fill_outline
+from core.geometry import Ellipse, border_fraction, ellipse_circumference, ellipse_mask, ellipse_outline
 from core.segmentation import SegmentationResult, Segmenter
 from core.weights import ModelCard
 
