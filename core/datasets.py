@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from core.biometry import fit_head_ellipse
+from core.analysis.fetal_biometry import fit_head_ellipse
 from core.geometry import ellipse_mask
 from core.imaging import load_image, to_gray_u8, to_rgb_u8
 from core.rle import rle_decode

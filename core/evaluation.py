@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import metrics
-from core.biometry import BiometryError, measure_head
+from core.analysis.fetal_biometry import BiometryError, measure_head
 from core.datasets import Case
 from core.segmentation import SegmentationResult, Segmenter
 

@@ -14,8 +14,8 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from core import fetal_head
-from core.brain import VolumeSegmentation, VolumeSegmenter
+from core.analysis import fetal_head
+from core.analysis.brain import VolumeSegmentation, VolumeSegmenter
 from core.datasets import Case, read_labelled
 from core.explain import classification_cam, segmentation_cam
 from core.face.gallery import FolderGallery, gallery_from_folder
@@ -68,7 +68,7 @@ def load_samples(task_name: str) -> list[Case]:
 @st.cache_data(show_spinner="Segmenting...", max_entries=64)
 def analyse_fetal_head(model: str, image: np.ndarray, pixel_size_mm: float | None,
                        ga_weeks: float | None, threshold: float) -> fetal_head.FetalHeadAnalysis:
-    """Cached :func:`core.fetal_head.analyse` with a shipped model."""
+    """Cached :func:`core.analysis.fetal_head.analyse` with a shipped model."""
     seg = get_segmenter(str(get_task("fetal_head").weights_dir(model)))
     return fetal_head.analyse(seg, image, pixel_size_mm, ga_weeks, threshold)
 

@@ -140,7 +140,7 @@ def test_no_unpickling_torch_load():
 
 def test_core_imports_without_streamlit():
     code = (
-        "import core.segmentation, core.fetal_head, core.explain, core.weights, core.overlay, sys; "
+        "import core.segmentation, core.analysis.fetal_head, core.explain, core.weights, core.overlay, sys; "
         "bad = sorted(m for m in ('streamlit', 'dashboard', 'train') if m in sys.modules); "
         "assert not bad, bad"
     )

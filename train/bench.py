@@ -41,7 +41,7 @@ import numpy as np
 import segmentation_models_pytorch as smp
 import torch
 
-from core import fetal_head
+from core.analysis import fetal_head
 from core.datasets import Case
 from core.imaging import load_image, to_gray_u8
 from core.rle import rle_encode
@@ -116,7 +116,7 @@ def brain_volumes(n: int) -> list[bytes]:
 
 
 def brain_pipeline(seg: Segmenter, data: bytes) -> float | None:
-    from core.brain import VolumeSegmenter, tumour_volume_ml
+    from core.analysis.brain import VolumeSegmenter, tumour_volume_ml
     from core.volume import load_volume
 
     vol = load_volume(data)

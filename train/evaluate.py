@@ -32,7 +32,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core.brain import VolumeSegmenter, evaluate_volumes, summarize_volumes
+from core.analysis.brain import VolumeSegmenter, evaluate_volumes, summarize_volumes
 from core.datasets import read_hc18, read_kaggle_nerve
 from core.evaluation import Evaluation, set_metrics, summarize_rows
 from core.lab.engine import collect, predict_stream

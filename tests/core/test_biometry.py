@@ -1,4 +1,4 @@
-"""core.biometry against closed forms, numeric integrals and rasterised ellipses of known size."""
+"""core.analysis.fetal_biometry against closed forms, numeric integrals and rasterised ellipses."""
 from __future__ import annotations
 
 import math
@@ -8,9 +8,9 @@ import pytest
 from scipy import ndimage
 from scipy.integrate import quad
 
-from core import biometry as bm
 from core import geometry
-from core.biometry import BiometryError
+from core.analysis import fetal_biometry as bm
+from core.analysis.fetal_biometry import BiometryError
 from core.datasets import fill_outline
 from core.geometry import Ellipse
 
@@ -278,6 +278,6 @@ def test_hadlock_ga():
 @pytest.mark.parametrize("value, text", [(50.0, "50.0"), (2.96, "3.0"), (99.95, ">99.9"),
                                          (100.0, ">99.9"), (0.04, "<0.1"), (0.1, "0.1")])
 def test_format_centile_never_shows_100(value, text):
-    from core.biometry import format_centile
+    from core.analysis.fetal_biometry import format_centile
 
     assert format_centile(value) == text

@@ -1,4 +1,4 @@
-"""Tests for core.brain: volume windowing, slice-by-slice volume prediction and volume metrics."""
+"""Tests for core.analysis.brain: volume windowing, slice-by-slice volume prediction and volume metrics."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.brain import (
+from core.analysis.brain import (
     VolumeSegmentation,
     VolumeSegmenter,
     evaluate_volumes,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from core import biometry as bm
 from core import geometry
+from core.analysis import fetal_biometry as bm
 from core.datasets import DatasetError, fill_outline, read_hc18
 from core.geometry import Ellipse
 

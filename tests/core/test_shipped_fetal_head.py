@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from matplotlib import cbook
 
-from core import fetal_head
+from core.analysis import fetal_head
 from core.datasets import read_hc18
 from core.imaging import load_image
 from core.segmentation import Segmenter

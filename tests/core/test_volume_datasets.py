@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from core.brain import window_volume
+from core.analysis.brain import window_volume
 from core.datasets import Case, DatasetError, read_labelled
 from core.volume import display_affine, write_nifti
 from core.volume_datasets import (

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.biometry import measure_head
+from core.analysis.fetal_biometry import measure_head
 from core.datasets import fill_outline, read_hc18
 from core.geometry import ellipse_circumference
 from train.phantoms.fetal_head import FetalHeadPhantom, generate, main, make_phantom

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from core.biometry import intergrowth_hc
+from core.analysis.fetal_biometry import intergrowth_hc
 from core.datasets import fill_outline
 from core.geometry import Ellipse, ellipse_circumference, ellipse_outline
 from train.phantoms import ultrasound as us

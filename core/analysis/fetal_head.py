@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core import metrics
-from core.biometry import (
+from core.analysis.fetal_biometry import (
     GA_MAX_WEEKS,
     GA_MIN_WEEKS,
     BiometryError,
