@@ -15,7 +15,7 @@ from typing import Any
 from core import metrics
 from core.analysis.fetal_biometry import BiometryError, measure_head
 from core.datasets import Case
-from core.segmentation import SegmentationResult, Segmenter
+from core.predict import SegmentationResult, Segmenter
 
 # An empty label on a frame where the model keeps a mask (past the card's minimum area and presence
 # threshold) with at least this presence probability is flagged as a candidate missing label. On

@@ -19,7 +19,7 @@ import torch
 
 from core.face.screening import WHOLE_FACE, Screener, ScreeningInputs, ScreeningResult
 from core.models import get_spec
-from core.segmentation import Segmenter, letterbox, split_outputs, unletterbox
+from core.predict import Segmenter, letterbox, split_outputs, unletterbox
 from core.weights import ModelCard, WeightsError
 
 _LOCK = threading.Lock()

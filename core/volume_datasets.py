@@ -171,7 +171,7 @@ def nifti_pair_slices(root: str | Path, names: Collection[str] | None = None) ->
         root: the dataset folder.
         names: only these slices (``NAME_z007``); only the volumes they belong to are read.
     """
-    from core.analysis.brain import window_volume
+    from core.predict import window_volume
 
     volumes = None if names is None else {_SLICE.sub("", n) for n in names}
     for vc in read_nifti_pairs(root, names=volumes):

@@ -15,7 +15,6 @@ import streamlit as st
 import torch
 
 from core.analysis import fetal_head
-from core.analysis.brain import VolumeSegmentation, VolumeSegmenter
 from core.datasets import Case, read_labelled
 from core.explain import classification_cam, segmentation_cam
 from core.face.gallery import FolderGallery, gallery_from_folder
@@ -24,7 +23,7 @@ from core.face.region_net import RegionSegmenter
 from core.face.screening import Screener, ScreeningResult
 from core.lab import LabCache, LabResult, LayoutGuess, ProbClassifier, aggregate, read_cases, to_csv, to_json
 from core.lab.screening import screening_classifier
-from core.segmentation import SegmentationResult, Segmenter
+from core.predict import SegmentationResult, Segmenter, VolumeSegmentation, VolumeSegmenter
 from core.tasks import SAMPLES_ROOT, WEIGHTS_ROOT, get_task
 from core.volume import Volume, load_volume, read_nifti
 from core.volume_datasets import VolumeCase, read_nifti_pairs

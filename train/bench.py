@@ -44,8 +44,8 @@ import torch
 from core.analysis import fetal_head
 from core.datasets import Case
 from core.imaging import load_image, to_gray_u8
+from core.predict import Segmenter
 from core.rle import rle_encode
-from core.segmentation import Segmenter
 from core.tasks import TaskSpec, get_task
 from core.weights import ModelCard, read_card, write_card
 
@@ -116,7 +116,8 @@ def brain_volumes(n: int) -> list[bytes]:
 
 
 def brain_pipeline(seg: Segmenter, data: bytes) -> float | None:
-    from core.analysis.brain import VolumeSegmenter, tumour_volume_ml
+    from core.analysis.brain import tumour_volume_ml
+    from core.predict import VolumeSegmenter
     from core.volume import load_volume
 
     vol = load_volume(data)

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from core.datasets import Case
 from core.evaluation import evaluate_segmentation
 from core.models import create_model, get_spec
-from core.segmentation import Segmenter, letterbox, split_outputs
+from core.predict import Segmenter, letterbox, split_outputs
 from core.tasks import TASKS, TaskSpec, get_task
 from core.weights import ModelCard, save_model, write_card, write_history
 from train.augment import batch_dice, random_affine, random_crop, random_intensity, segmentation_loss

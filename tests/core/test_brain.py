@@ -1,4 +1,4 @@
-"""Tests for core.analysis.brain: volume windowing, slice-by-slice volume prediction and volume metrics."""
+"""core.predict.volume (windowing, slice-by-slice prediction) and core.analysis.brain (volume metrics)."""
 from __future__ import annotations
 
 import math
@@ -9,17 +9,14 @@ import pytest
 import torch
 
 from core.analysis.brain import (
-    VolumeSegmentation,
-    VolumeSegmenter,
     evaluate_volumes,
     slice_table,
     summarize_volumes,
     tumour_volume_ml,
     volume_metrics,
-    window_volume,
 )
 from core.models import create_model, get_spec
-from core.segmentation import Segmenter
+from core.predict import Segmenter, VolumeSegmentation, VolumeSegmenter, window_volume
 from core.tasks import get_task
 from core.volume import volume_from_display
 from core.volume_datasets import VolumeCase

@@ -12,7 +12,7 @@ from torch import nn
 from core.explain import segmentation_cam
 from core.geometry import Ellipse, ellipse_mask
 from core.models import create_model, list_models
-from core.segmentation import Segmenter
+from core.predict import Segmenter
 from core.weights import ModelCard
 
 SHAPE = (120, 200)  # the frame; the network sees 64x96

@@ -12,7 +12,7 @@ from core.analysis import fetal_head
 from core.analysis.fetal_biometry import hadlock_ga_weeks, hc_zscore
 from core.datasets import fill_outline
 from core.geometry import Ellipse, border_fraction, ellipse_circumference, ellipse_mask, ellipse_outline
-from core.segmentation import SegmentationResult, Segmenter
+from core.predict import SegmentationResult, Segmenter
 from core.weights import ModelCard
 
 SHAPE = (540, 800)  # an HC18 frame

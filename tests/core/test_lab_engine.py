@@ -25,7 +25,7 @@ from core.lab.engine import (
     run_evaluation,
 )
 from core.lab.paths import dataset_fingerprint
-from core.segmentation import Segmenter
+from core.predict import Segmenter
 from core.tasks import SAMPLES_ROOT
 from core.weights import ModelCard
 

@@ -17,7 +17,7 @@ from core.lab.datasets import EXPECTED, LAYOUT_TASKS, DatasetLayoutError, detect
 from core.lab.engine import collect
 from core.lab.inventory import take_inventory
 from core.models import create_model
-from core.segmentation import Segmenter
+from core.predict import Segmenter
 from core.tasks import SAMPLES_ROOT, get_task
 from core.volume import read_nifti, write_nifti
 from core.weights import ModelCard, save_model

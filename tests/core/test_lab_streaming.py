@@ -12,7 +12,7 @@ from core.datasets import Case
 from core.lab.cache import LabCache
 from core.lab.datasets import detect_layout, read_cases
 from core.lab.engine import LabBatch, collect
-from core.segmentation import Segmenter
+from core.predict import Segmenter
 from core.tasks import SAMPLES_ROOT
 from core.weights import ModelCard
 

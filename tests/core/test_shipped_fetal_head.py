@@ -8,7 +8,7 @@ from matplotlib import cbook
 from core.analysis import fetal_head
 from core.datasets import read_hc18
 from core.imaging import load_image
-from core.segmentation import Segmenter
+from core.predict import Segmenter
 from core.tasks import get_task
 from core.weights import read_card
 

@@ -8,8 +8,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from core.analysis.brain import window_volume
 from core.datasets import Case, DatasetError, read_labelled
+from core.predict import window_volume
 from core.volume import display_affine, write_nifti
 from core.volume_datasets import (
     BRATS_LABELS,

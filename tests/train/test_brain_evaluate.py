@@ -10,7 +10,7 @@ import pytest
 
 import core.tasks
 from core.models import create_model
-from core.segmentation import Segmenter
+from core.predict import Segmenter
 from core.tasks import get_task
 from core.volume import load_volume
 from core.weights import ModelCard, read_card, save_model
