@@ -16,11 +16,12 @@ import torch
 
 from core.analysis import fetal_head
 from core.datasets import Case, read_labelled
-from core.explain import classification_cam, segmentation_cam
+from core.explain import segmentation_cam
 from core.face.gallery import FolderGallery, gallery_from_folder
 from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
 from core.face.region_net import RegionSegmenter
 from core.face.screening import Screener, ScreeningResult
+from core.face.screening_cam import classification_cam
 from core.lab import LabCache, LabResult, LayoutGuess, ProbClassifier, aggregate, read_cases, to_csv, to_json
 from core.lab.screening import screening_classifier
 from core.predict import SegmentationResult, Segmenter, VolumeSegmentation, VolumeSegmenter
@@ -149,7 +150,7 @@ def screen(weights_dir: str, image: np.ndarray, _lm: FaceLandmarks, top_n: int) 
 @st.cache_data(show_spinner="Computing Grad-CAM...", max_entries=64)
 def screening_cam(weights_dir: str, image: np.ndarray, _result: ScreeningResult, target: int,
                   member: str, view: int) -> np.ndarray:
-    """Grad-CAM of one class for one member, on that member's input (see core.explain)."""
+    """Grad-CAM of one class for one member, on that member's input (see core.face.screening_cam)."""
     return classification_cam(get_screener(weights_dir), _result, target, member, view)
 
 

@@ -269,8 +269,8 @@ def screening_models() -> dict[str, object]:
 def bench_screening(n: int) -> list[dict[str, object]]:
     """One photo through landmarks, alignment, the whole ensemble and one Grad-CAM, per screening
     model, against one Face Mesh pass on the same photo (issue target: <= 400 ms p50)."""
-    from core.explain import classification_cam
     from core.face.landmarks import detect_landmarks, oriented_rgb
+    from core.face.screening_cam import classification_cam
 
     photos = face_photos(n)
     models = screening_models()
