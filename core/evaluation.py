@@ -14,7 +14,7 @@ from typing import Any
 
 from core import metrics
 from core.datasets import Case
-from core.segmentation import SegmentationResult
+from core.predict import SegmentationResult
 
 # An empty label on a frame where the model keeps a mask (past the card's minimum area and presence
 # threshold) with at least this presence probability is flagged as a candidate missing label. On

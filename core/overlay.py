@@ -6,7 +6,7 @@ import math
 import cv2
 import numpy as np
 
-from core.biometry import Ellipse
+from core.geometry import Ellipse
 from core.io.image import to_rgb_u8
 
 # Colour-blind-safe choices (Okabe-Ito): TP green-blue, FP orange, FN blue.

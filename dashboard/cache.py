@@ -15,14 +15,14 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from core import fetal_head
-from core.brain import VolumeSegmentation, VolumeSegmenter
+from core.analysis import fetal_head
 from core.datasets import Case, VolumeCase, nifti_pair_files, read_labelled, read_nifti_pairs
-from core.explain import classification_cam, segmentation_cam
+from core.explain import segmentation_cam
 from core.face.gallery import FolderGallery, gallery_from_folder
 from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
 from core.face.region_net import RegionSegmenter
 from core.face.screening import Screener, ScreeningResult
+from core.face.screening_cam import classification_cam
 from core.io.nifti import read_nifti
 from core.io.volume import Volume, load_volume
 from core.lab import (
@@ -37,7 +37,7 @@ from core.lab import (
     to_json,
 )
 from core.lab.screening import screening_classifier
-from core.segmentation import SegmentationResult, Segmenter
+from core.predict import SegmentationResult, Segmenter, VolumeSegmentation, VolumeSegmenter
 from core.tasks import get_task
 from core.weights import ModelCard, WeightsError, read_card
 
@@ -79,7 +79,7 @@ def load_samples(task_name: str) -> list[Case]:
 @st.cache_data(show_spinner="Segmenting...", max_entries=64)
 def analyse_fetal_head(model: str, image: np.ndarray, pixel_size_mm: float | None,
                        ga_weeks: float | None, threshold: float) -> fetal_head.FetalHeadAnalysis:
-    """Cached :func:`core.fetal_head.analyse` with a shipped model."""
+    """Cached :func:`core.analysis.fetal_head.analyse` with a shipped model."""
     seg = get_segmenter(str(get_task("fetal_head").weights_dir(model)))
     return fetal_head.analyse(seg, image, pixel_size_mm, ga_weeks, threshold)
 
@@ -160,7 +160,7 @@ def screen(weights_dir: str, image: np.ndarray, _lm: FaceLandmarks, top_n: int) 
 @st.cache_data(show_spinner="Computing Grad-CAM...", max_entries=64)
 def screening_cam(weights_dir: str, image: np.ndarray, _result: ScreeningResult, target: int,
                   member: str, view: int) -> np.ndarray:
-    """Grad-CAM of one class for one member, on that member's input (see core.explain)."""
+    """Grad-CAM of one class for one member, on that member's input (see core.face.screening_cam)."""
     return classification_cam(get_screener(weights_dir), _result, target, member, view)
 
 

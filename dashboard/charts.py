@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from core.biometry import GA_MAX_WEEKS, GA_MIN_WEEKS, centile_value_mm
+from core.analysis.fetal_biometry import GA_MAX_WEEKS, GA_MIN_WEEKS, centile_value_mm
 
 
 def intergrowth_chart(points: dict[str, float], ga_weeks: float | None) -> go.Figure:

@@ -107,7 +107,7 @@ def test_torch_load_checker():
 
 def test_the_walk_finds_the_packages():
     core = {p.relative_to(ROOT).as_posix() for p in _py_files("core")}
-    assert {"core/__init__.py", "core/segmentation.py", "core/models/registry.py"} <= core
+    assert {"core/__init__.py", "core/predict/segmenter.py", "core/models/registry.py"} <= core
     assert _py_files("dashboard") and _py_files("train")
 
 
@@ -140,7 +140,7 @@ def test_no_unpickling_torch_load():
 
 def test_core_imports_without_streamlit():
     code = (
-        "import core.segmentation, core.fetal_head, core.explain, core.weights, core.overlay, sys; "
+        "import core.predict, core.analysis.fetal_head, core.explain, core.weights, core.overlay, sys; "
         "bad = sorted(m for m in ('streamlit', 'dashboard', 'train') if m in sys.modules); "
         "assert not bad, bad"
     )

@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from core.segmentation import split_outputs
+from core.predict import split_outputs
 
 
 def random_affine(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, *, rot_deg: float = 20.0,

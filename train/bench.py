@@ -41,11 +41,11 @@ import numpy as np
 import segmentation_models_pytorch as smp
 import torch
 
-from core import fetal_head
+from core.analysis import fetal_head
 from core.datasets import Case
 from core.io.image import load_image, to_gray_u8
+from core.predict import Segmenter
 from core.rle import rle_encode
-from core.segmentation import Segmenter
 from core.tasks import TaskSpec, get_task
 from core.weights import ModelCard, read_card, write_card
 
@@ -117,8 +117,9 @@ def brain_volumes(n: int) -> list[bytes]:
 
 
 def brain_pipeline(seg: Segmenter, data: bytes) -> float | None:
-    from core.brain import VolumeSegmenter, tumour_volume_ml
+    from core.analysis.brain import tumour_volume_ml
     from core.io.volume import load_volume
+    from core.predict import VolumeSegmenter
 
     vol = load_volume(data)
     return tumour_volume_ml(VolumeSegmenter(seg).predict(vol.voxels).mask, vol.spacing_mm)
@@ -267,8 +268,8 @@ def screening_models() -> dict[str, object]:
 def bench_screening(n: int) -> list[dict[str, object]]:
     """One photo through landmarks, alignment, the whole ensemble and one Grad-CAM, per screening
     model, against one Face Mesh pass on the same photo (issue target: <= 400 ms p50)."""
-    from core.explain import classification_cam
     from core.face.landmarks import detect_landmarks, oriented_rgb
+    from core.face.screening_cam import classification_cam
 
     photos = face_photos(n)
     models = screening_models()

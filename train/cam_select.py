@@ -15,7 +15,7 @@ No retraining: the weights file and its sha256 stay as they are; only model.json
    of the TRUE class on those phantoms, scored as ``train.screening_eval.phantom_test`` scores it.
 3. Per member the stage with the best validation score (ties: the later stage; a member with no
    scorable case keeps -1) goes into the card's ``explain`` section with every stage's validation
-   figures and the seed; ``core.explain.classification_cam`` reads it from there.
+   figures and the seed; ``core.face.screening_cam.classification_cam`` reads it from there.
 4. The card's TEST phantoms (its seeds, identities and number of faces) are scored again with the
    chosen stages: ``metrics.phantom_test`` and ``metrics.phantom_test_held_out_identity`` get the
    new ``pointing_game``; the previous one is kept as ``pointing_game_last_stage``. Their other
@@ -36,8 +36,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from core.explain import cam_stages
-from core.face.screening import Screener
+from core.face.screening import Screener, cam_stages
 from core.tasks import get_task
 from core.weights import WEIGHTS_FILE, ModelCard, read_card, sha256_bytes, write_card
 from train import classifier, screening_eval

@@ -45,7 +45,7 @@ def _brain_cases(n: int, seed: int) -> Iterator[Case]:
     """``n`` axial slices of procedural head volumes, each volume followed by a few cases of the real
     s1045 slice (about a tenth of all slices). Slices without tumour are kept: the model must learn
     to leave healthy slices empty. The volume (or real case) is the split group."""
-    from core.brain import window_volume
+    from core.predict import window_volume
     from train.phantoms.brain_mri import procedural_case, real_slice_case
 
     rng = np.random.default_rng(seed)

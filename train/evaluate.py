@@ -31,12 +31,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core.brain import VolumeSegmenter, evaluate_volumes, summarize_volumes
+from core.analysis.brain import evaluate_volumes, summarize_volumes
 from core.datasets import read_hc18, read_kaggle_nerve, read_nifti_pairs
 from core.evaluation import Evaluation, set_metrics, summarize_rows
 from core.lab.engine import collect, predict_stream
+from core.predict import Segmenter, VolumeSegmenter
 from core.rle import rle_encode
-from core.segmentation import Segmenter
 from core.tasks import get_task, task_names
 from core.weights import read_card, write_card
 from train.config import RunConfig

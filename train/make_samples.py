@@ -30,7 +30,7 @@ log = logging.getLogger("train.make_samples")
 
 def make_fetal_head(out: Path, n: int) -> Path:
     """HC18 layout: training_set with annotations and CSV, and a small test_set."""
-    from train.phantoms.hc18 import write_hc18
+    from train.phantoms.fetal_head import write_hc18
 
     if out.exists():
         shutil.rmtree(out)

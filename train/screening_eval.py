@@ -44,7 +44,7 @@ def phantom_test(screener: Screener, faces: list[Any], task: str, gallery: Any =
     changed PIXELS themselves (stricter). The whole-face member is scored on the aligned face; a
     region member on each view whose crop the evidence covers by at least ``min_overlap``.
     ``cam_stages``: member -> the stage Grad-CAM hooks (None: the card's, see
-    :func:`core.explain.cam_stages`).
+    :func:`core.face.screening.cam_stages`).
     """
     results = predict_phantoms(screener, faces)
     y = np.array([int(f.label_index) for f in faces])
@@ -97,7 +97,8 @@ def pointing_scores(screener: Screener, results: list[Any], cases: list[dict[str
     the card's) on ``cases`` (:func:`pointing_cases`): member -> (against the evidence regions,
     against the changed pixels), each a :func:`core.explain.pointing_game` dict. The CAM explains
     the TRUE class; a case without evidence in the member's frame gets no CAM (it is skipped)."""
-    from core.explain import classification_cam, pointing_game
+    from core.explain import pointing_game
+    from core.face.screening_cam import classification_cam
 
     rows: dict[str, list] = {m: [] for m in cam_stages}
     for case in tqdm([c for c in cases if c["member"] in cam_stages], desc=desc, leave=False):

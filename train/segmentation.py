@@ -38,7 +38,7 @@ from tqdm import tqdm
 from core.datasets import Case
 from core.lab.engine import evaluate_segmentation
 from core.models import create_model, get_spec
-from core.segmentation import Segmenter, letterbox, split_outputs
+from core.predict import Segmenter, letterbox, split_outputs
 from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, save_model, write_card, write_history
 from train.augment import batch_dice, random_affine, random_crop, random_intensity, segmentation_loss

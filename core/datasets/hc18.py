@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from core.biometry import ellipse_mask, fit_head_ellipse
+from core.analysis.fetal_biometry import fit_head_ellipse
 from core.datasets.base import Case, DatasetError, DatasetLayoutError, probe_readable
 from core.datasets.inventory import Inventory
 from core.datasets.registry import Layout, LayoutGuess, register_layout
+from core.geometry import ellipse_mask
 from core.io.image import load_image, to_gray_u8
 
 log = logging.getLogger(__name__)

@@ -186,7 +186,7 @@ def nifti_pair_slices(root: str | Path, names: Collection[str] | None = None) ->
         root: the dataset folder.
         names: only these slices (``NAME_z007``); only the volumes they belong to are read.
     """
-    from core.brain import window_volume  # core.brain pulls in torch: reading datasets does not
+    from core.predict import window_volume  # core.predict pulls in torch: reading datasets does not
 
     volumes = None if names is None else {_SLICE.sub("", n) for n in names}
     for vc in read_nifti_pairs(root, names=volumes):

@@ -338,11 +338,30 @@ def _member_weights(post: Mapping[str, Any], members: Sequence[str]) -> dict[str
     return weights
 
 
+def cam_stages(card: ModelCard, members: Sequence[str]) -> dict[str, int]:
+    """The stage Grad-CAM hooks for each member, from the card's ``explain.cam_stage``.
+
+    A card without an ``explain`` section (or a member it does not name) gives -1, the deepest
+    stage, as before stages became selectable.
+
+    Raises:
+        WeightsError: the section names a member the model does not have, or a stage that is
+            not an integer.
+    """
+    given = (card.explain or {}).get("cam_stage") or {}
+    unknown = sorted(set(given) - set(members))
+    if unknown:
+        raise WeightsError(f"the card's explain.cam_stage names {unknown}, not members of the model "
+                           f"({', '.join(members)})")
+    bad = {m: s for m, s in given.items() if isinstance(s, bool) or not isinstance(s, int)}
+    if bad:
+        raise WeightsError(f"the card's explain.cam_stage must map members to integer stages, got {bad}")
+    return {m: int(given.get(m, -1)) for m in members}
+
+
 def _check_cam_stages(model: ScreeningNet, card: ModelCard) -> None:
     """Refuse, at load time, a card whose ``explain.cam_stage`` the model cannot hook (not at the
     first Grad-CAM a user asks for)."""
-    from core.explain import cam_stages  # core.explain imports this module
-
     for member, stage in cam_stages(card, model.members).items():
         try:
             model.member(member).cam_layer(stage)

@@ -3,7 +3,8 @@
 * :mod:`core.lab.paths`: allowed data roots, path checks, dataset fingerprints;
 * :mod:`core.lab.datasets`: layout detection (:mod:`core.datasets`) with the bundled samples;
 * :mod:`core.lab.engine`: the one evaluation engine (also behind ``train.evaluate``);
-* :mod:`core.lab.stats`: aggregates with bootstrap intervals, paired comparisons, worst-first;
+* :mod:`core.lab.stats`: aggregates with bootstrap intervals (:func:`core.metrics.bootstrap_ci`),
+  paired comparisons, worst-first;
 * :mod:`core.lab.cache`: results cached per (weights, dataset, settings); CSV / JSON exports.
 """
 from __future__ import annotations
@@ -21,10 +22,10 @@ from core.lab.engine import (
     run_evaluation,
 )
 from core.lab.paths import DatasetPathError, allowed_roots, dataset_fingerprint, resolve_dataset_path
-from core.lab.stats import PairedComparison, aggregate, bootstrap_ci, paired_comparison, worst_first
+from core.lab.stats import PairedComparison, aggregate, paired_comparison, worst_first
 
 __all__ = ["DatasetLayoutError", "DatasetPathError", "LabBatch", "LabCache", "LabResult", "LayoutGuess",
-           "PairedComparison", "ProbClassifier", "aggregate", "allowed_roots", "bootstrap_ci", "cache_key",
+           "PairedComparison", "ProbClassifier", "aggregate", "allowed_roots", "cache_key",
            "collect", "dataset_fingerprint", "detect_layout", "engine_throughput", "from_json",
            "paired_comparison", "predict_stream", "read_cases", "resolve_dataset_path", "run_evaluation",
            "to_csv", "to_json", "worst_first"]

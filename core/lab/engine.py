@@ -5,7 +5,7 @@ through :func:`run_evaluation`, so a number means the same wherever it is shown.
 once and each batch goes through every model before the next is read; a page can show the first
 rows while the rest run.
 
-A model is a segmentation predictor (:class:`core.segmentation.Segmenter`: ``predict_batch``)
+A model is a segmentation predictor (:class:`core.predict.Segmenter`: ``predict_batch``)
 or a classification predictor (:class:`ProbClassifier`: ``labels`` + ``predict_proba``).
 """
 from __future__ import annotations
@@ -229,7 +229,7 @@ def evaluate_segmentation(
     """Predict every case and score it against its ground truth (the lab engine, one model).
 
     Args:
-        segmenter: the predictor (``predict_batch``: :class:`core.segmentation.Segmenter`).
+        segmenter: the predictor (``predict_batch``: :class:`core.predict.Segmenter`).
         cases: cases to evaluate (streamed; masks may be None, then only the task's columns are scored).
         task: task name; its scorer adds the task's own columns (fetal head: HC / BPD / OFD in mm).
         batch_size: cases per forward pass.

@@ -1,5 +1,8 @@
 """Aggregates with bootstrap intervals, paired model comparisons and worst-first ordering of rows.
 
+The statistics themselves (:func:`core.metrics.summarize`, :func:`core.metrics.bootstrap_ci`) are
+metric summaries and live in :mod:`core.metrics.summary`; this module applies them to rows.
+
 Rows are the per-case dicts of :func:`core.evaluation.case_row` (or the engine's classification
 rows). NaN handling is explicit everywhere: NaN means "could not be computed" (no pixel size, no
 ellipse) and is left out of every statistic and counted (``n_nan``); an infinite value (HD95
@@ -15,10 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from core.metrics import summarize
+from core.metrics.summary import CONFIDENCE, N_RESAMPLES, bootstrap_ci, summarize
 
-N_RESAMPLES = 2000
-CONFIDENCE = 0.95
 LOWER_IS_BETTER = frozenset({"hd95_mm", "hc_abs_diff_mm", "fp_px", "fn_px"})
 FLIP_THRESHOLDS = {"dice": 0.5, "iou": 0.5, "f1": 0.5}
 # Metrics computed from other columns of a row; None when the row lacks them.
@@ -26,7 +27,6 @@ DERIVED: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "presence_correct": lambda r: (r["pred_present"] == r["true_present"]
                                    if "pred_present" in r and "true_present" in r else None),
 }
-_CHUNK = 2_000_000  # resampled values held at once: bounds memory on large sets
 AGGREGATE_COLUMNS = ("metric", "n", "n_nan", "n_inf", "mean", "sd", "median", "ci_low", "ci_high")
 
 
@@ -48,32 +48,6 @@ def numeric_metrics(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     for row in rows:
         keys.update({k: None for k, v in row.items() if isinstance(v, (float, bool, np.floating, np.bool_))})
     return list(keys)
-
-
-def bootstrap_ci(values: Sequence[float] | np.ndarray, *, n_resamples: int = N_RESAMPLES,
-                 confidence: float = CONFIDENCE, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of the finite values.
-
-    Resamples are drawn with replacement by a seeded ``numpy.random.default_rng``, vectorised in
-    chunks. One finite value or a constant gives a zero-width interval; none gives (NaN, NaN).
-    """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    arr = np.asarray(values, dtype=np.float64).ravel()
-    x = arr[np.isfinite(arr)]
-    if x.size == 0:
-        return math.nan, math.nan
-    if np.ptp(x) == 0:
-        return float(x[0]), float(x[0])
-    rng = np.random.default_rng(seed)
-    per_chunk = max(1, _CHUNK // x.size)
-    means = np.concatenate([x[rng.integers(0, x.size, size=(min(per_chunk, n_resamples - i), x.size))].mean(1)
-                            for i in range(0, n_resamples, per_chunk)])
-    tail = 100 * (1 - confidence) / 2
-    lo, hi = np.percentile(means, [tail, 100 - tail])
-    return float(lo), float(hi)
 
 
 def aggregate(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] | None = None, *,

@@ -12,7 +12,7 @@ TASK = register_task(TaskSpec(
     layouts=("nifti_pairs",),
     models=("unet",),
     # "window": each volume is scaled to 0..255 once, from its own 0.5th..99.5th percentile
-    # (core.brain.window_volume), so every slice of a volume sees the same intensity scale.
+    # (core.predict.volume.window_volume), so every slice of a volume sees the same intensity scale.
     input={"size": [256, 256], "resize": "letterbox", "mean": [0.5], "std": [0.25],
            "window": "volume_percentile"},
     # Whole tumour (necrotic core + oedema + enhancing rim); a volume may hold several tumours.

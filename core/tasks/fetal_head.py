@@ -5,12 +5,12 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from core import metrics
-from core.biometry import BiometryError, measure_head
+from core.analysis.fetal_biometry import BiometryError, measure_head
 from core.tasks.spec import TaskSpec, register_task
 
 if TYPE_CHECKING:  # the registry stays light: importing it loads no model code
     from core.datasets import Case
-    from core.segmentation import SegmentationResult
+    from core.predict import SegmentationResult
 
 
 def biometry_columns(case: Case, result: SegmentationResult) -> dict[str, Any]:

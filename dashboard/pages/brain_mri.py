@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from core.brain import slice_table, tumour_volume_ml, volume_metrics
+from core.analysis.brain import slice_table, tumour_volume_ml, volume_metrics
 from core.io.nifti import to_nifti_bytes
 from core.overlay import COLORS, error_overlay, overlay_mask
 from core.tasks import get_task

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.biometry import format_centile
-from core.fetal_head import report_row
+from core.analysis.fetal_biometry import format_centile
+from core.analysis.fetal_head import report_row
 from core.overlay import COLORS, draw_ellipse, error_overlay, heatmap_overlay, mask_png, overlay_mask
 from core.tasks import get_task
 from dashboard import cache, widgets

@@ -1,4 +1,4 @@
-"""core.biometry against closed forms, numeric integrals and rasterised ellipses of known size."""
+"""core.analysis.fetal_biometry against closed forms, numeric integrals and rasterised ellipses."""
 from __future__ import annotations
 
 import math
@@ -8,9 +8,11 @@ import pytest
 from scipy import ndimage
 from scipy.integrate import quad
 
-from core import biometry as bm
-from core.biometry import BiometryError, Ellipse
+from core import geometry
+from core.analysis import fetal_biometry as bm
+from core.analysis.fetal_biometry import BiometryError
 from core.datasets import fill_outline
+from core.geometry import Ellipse
 
 
 def _exact_perimeter(a: float, b: float) -> float:
@@ -33,24 +35,24 @@ def _angle_diff_deg(a_rad: float, b_rad: float) -> float:
 
 @pytest.mark.parametrize("r", [0.5, 1.0, 7.0, 123.456])
 def test_circle_circumference_is_exact(r):
-    assert bm.ellipse_circumference(r, r) == 2 * math.pi * r
+    assert geometry.ellipse_circumference(r, r) == 2 * math.pi * r
 
 
 def test_known_perimeter_a10_b5():
-    assert bm.ellipse_circumference(10, 5) == pytest.approx(48.4422, abs=1e-4)
-    assert bm.ellipse_circumference(5, 10) == bm.ellipse_circumference(10, 5)
+    assert geometry.ellipse_circumference(10, 5) == pytest.approx(48.4422, abs=1e-4)
+    assert geometry.ellipse_circumference(5, 10) == geometry.ellipse_circumference(10, 5)
 
 
 @pytest.mark.parametrize("a,b", [(10, 5), (12, 10), (3, 1), (100, 60), (200, 50)])
 def test_ramanujan_ii_matches_the_elliptic_integral(a, b):
     exact = _exact_perimeter(a, b)
-    assert bm.ellipse_circumference(a, b) == pytest.approx(exact, rel=1e-4)
+    assert geometry.ellipse_circumference(a, b) == pytest.approx(exact, rel=1e-4)
 
 
 def test_circumference_rejects_negative_axes():
     with pytest.raises(ValueError, match="non-negative"):
-        bm.ellipse_circumference(-1, 2)
-    assert bm.ellipse_circumference(0, 0) == 0.0
+        geometry.ellipse_circumference(-1, 2)
+    assert geometry.ellipse_circumference(0, 0) == 0.0
 
 
 # ---------------------------------------------------------------- ellipse fit
@@ -74,20 +76,20 @@ def _check_fit(fit: Ellipse, true: Ellipse) -> None:
 @pytest.mark.parametrize("a,b", SIZES)
 def test_fit_recovers_a_rasterised_ellipse(a, b, angle):
     true = Ellipse(320.3, 240.7, a, b, math.radians(angle))
-    _check_fit(bm.fit_head_ellipse(bm.ellipse_mask(SHAPE, true)), true)
+    _check_fit(bm.fit_head_ellipse(geometry.ellipse_mask(SHAPE, true)), true)
 
 
 @pytest.mark.parametrize("angle", ANGLES)
 @pytest.mark.parametrize("a,b", SIZES)
 def test_fit_recovers_a_filled_outline(a, b, angle):
     true = Ellipse(320.3, 240.7, a, b, math.radians(angle))
-    filled = ndimage.binary_fill_holes(bm.ellipse_outline(SHAPE, true) > 0)
+    filled = ndimage.binary_fill_holes(geometry.ellipse_outline(SHAPE, true) > 0)
     _check_fit(bm.fit_head_ellipse(filled), true)
 
 
 def test_fit_accepts_0_255_masks():
     true = Ellipse(100, 80, 50, 30, 0.4)
-    m = bm.ellipse_mask((160, 200), true).astype(np.uint8) * 255
+    m = geometry.ellipse_mask((160, 200), true).astype(np.uint8) * 255
     _check_fit(bm.fit_head_ellipse(m), true)
 
 
@@ -107,9 +109,9 @@ HC18_SHAPE = (540, 800)
 )
 def test_hc18_outline_measures_the_known_hc(a, b, angle, px):
     true = Ellipse(400.0, 270.0, a, b, math.radians(angle))
-    mask = fill_outline(bm.ellipse_outline(HC18_SHAPE, true))
+    mask = fill_outline(geometry.ellipse_outline(HC18_SHAPE, true))
     m = bm.measure_head(mask, px)
-    expected_hc = bm.ellipse_circumference(a * px, b * px)
+    expected_hc = geometry.ellipse_circumference(a * px, b * px)
     assert m.hc_mm == pytest.approx(expected_hc, rel=0.005)
     # BPD / OFD: full minor / major axis lengths (outer-to-outer), in mm
     assert m.bpd_mm == pytest.approx(2 * b * px, rel=0.01)
@@ -119,7 +121,7 @@ def test_hc18_outline_measures_the_known_hc(a, b, angle, px):
 
 
 def test_measure_head_scales_with_pixel_size():
-    mask = bm.ellipse_mask((300, 300), Ellipse(150, 150, 100, 80, 0.3))
+    mask = geometry.ellipse_mask((300, 300), Ellipse(150, 150, 100, 80, 0.3))
     m1, m2 = bm.measure_head(mask, 0.1), bm.measure_head(mask, 0.2)
     assert m2.hc_mm == pytest.approx(2 * m1.hc_mm)
     assert m2.bpd_mm == pytest.approx(2 * m1.bpd_mm)
@@ -128,7 +130,7 @@ def test_measure_head_scales_with_pixel_size():
 
 @pytest.mark.parametrize("px", [0.0, -0.1, float("nan"), float("inf")])
 def test_measure_head_rejects_bad_pixel_size(px):
-    mask = bm.ellipse_mask((100, 100), Ellipse(50, 50, 30, 20, 0))
+    mask = geometry.ellipse_mask((100, 100), Ellipse(50, 50, 30, 20, 0))
     with pytest.raises(ValueError, match="pixel size"):
         bm.measure_head(mask, px)
 
@@ -140,7 +142,7 @@ def test_measure_head_rejects_bad_pixel_size(px):
 def test_head_cut_by_the_border_keeps_its_axes(cx, cy, angle):
     # the image border cuts off part of the skull; the straight border run must not be fitted
     true = Ellipse(cx, cy, 180, 120, math.radians(angle))
-    fit = bm.fit_head_ellipse(bm.ellipse_mask(SHAPE, true))
+    fit = bm.fit_head_ellipse(geometry.ellipse_mask(SHAPE, true))
     assert fit.a == pytest.approx(true.a, rel=0.02)
     assert fit.b == pytest.approx(true.b, rel=0.02)
 
@@ -168,7 +170,7 @@ def test_largest_component_keeps_the_bigger_blob():
     m = np.zeros((60, 60), np.uint8)
     m[5:10, 5:10] = 255  # 25 px
     m[20:40, 30:50] = 255  # 400 px
-    out = bm.largest_component(m)
+    out = geometry.largest_component(m)
     assert out.dtype == bool
     assert out.sum() == 400
     assert out[30, 40] and not out[7, 7]
@@ -176,7 +178,7 @@ def test_largest_component_keeps_the_bigger_blob():
 
 def test_fit_ignores_a_small_false_positive():
     true = Ellipse(200, 150, 100, 70, 0.5)
-    m = bm.ellipse_mask((300, 400), true)
+    m = geometry.ellipse_mask((300, 400), true)
     m[5:15, 5:15] = True  # a 100-px speck far away
     _check_fit(bm.fit_head_ellipse(m), true)
 
@@ -276,6 +278,6 @@ def test_hadlock_ga():
 @pytest.mark.parametrize("value, text", [(50.0, "50.0"), (2.96, "3.0"), (99.95, ">99.9"),
                                          (100.0, ">99.9"), (0.04, "<0.1"), (0.1, "0.1")])
 def test_format_centile_never_shows_100(value, text):
-    from core.biometry import format_centile
+    from core.analysis.fetal_biometry import format_centile
 
     assert format_centile(value) == text

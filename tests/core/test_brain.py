@@ -1,4 +1,4 @@
-"""Tests for core.brain: volume windowing, slice-by-slice volume prediction and volume metrics."""
+"""core.predict.volume (windowing, slice-by-slice prediction) and core.analysis.brain (volume metrics)."""
 from __future__ import annotations
 
 import math
@@ -8,20 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from core.brain import (
-    VolumeSegmentation,
-    VolumeSegmenter,
+from core.analysis.brain import (
     evaluate_volumes,
     slice_table,
     summarize_volumes,
     tumour_volume_ml,
     volume_metrics,
-    window_volume,
 )
 from core.datasets import VolumeCase
 from core.io.volume import volume_from_display
 from core.models import create_model, get_spec
-from core.segmentation import Segmenter
+from core.predict import Segmenter, VolumeSegmentation, VolumeSegmenter, window_volume
 from core.tasks import get_task
 from core.weights import ModelCard
 
@@ -379,7 +376,7 @@ def test_summarize_volumes_without_healthy_or_spacing():
 
 
 def test_drop_small_components_counts_3d_pieces():
-    from core.brain import drop_small_components
+    from core.geometry import drop_small_components
 
     mask = np.zeros((3, 8, 8), bool)
     mask[:, 1:3, 1:3] = True  # 12 voxels across three slices: one 3-D piece

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.explain import cam_stages, classification_cam
-from core.face.screening import MEAN, SCREEN_REGIONS, STD, WHOLE_FACE, Screener, region_spec
+from core.face.screening import MEAN, SCREEN_REGIONS, STD, WHOLE_FACE, Screener, cam_stages, region_spec
+from core.face.screening_cam import classification_cam
 from core.models import create_model
 from core.models.screening import MemberNet, TorchvisionMember
 from core.weights import ModelCard, WeightsError, load_model, read_card, save_model

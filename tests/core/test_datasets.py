@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from core import biometry as bm
-from core.biometry import Ellipse
+from core import geometry
+from core.analysis import fetal_biometry as bm
 from core.datasets import DatasetError, fill_outline, read_hc18
+from core.geometry import Ellipse
 
 SHAPE = (540, 800)  # HC18 frames are 800 wide, 540 high
 # name -> (ellipse in pixels, pixel size in mm)
@@ -36,10 +37,10 @@ def _write_tree(root: Path) -> dict[str, np.ndarray]:
     for i, (name, (ell, px)) in enumerate(TRAIN.items()):
         frames[name] = _frame(i)
         assert cv2.imwrite(str(root / "training_set" / name), frames[name])
-        outline = bm.ellipse_outline(SHAPE, ell)
+        outline = geometry.ellipse_outline(SHAPE, ell)
         ann = name.replace(".png", "_Annotation.png")
         assert cv2.imwrite(str(root / "training_set" / ann), outline)
-        rows.append(f"{name},{px},{bm.ellipse_circumference(ell.a * px, ell.b * px):.2f}")
+        rows.append(f"{name},{px},{geometry.ellipse_circumference(ell.a * px, ell.b * px):.2f}")
     (root / "training_set_pixel_size_and_HC.csv").write_text("\n".join(rows) + "\n")
     test_rows = ["filename,pixel size(mm)"]
     for i, (name, px) in enumerate(TEST.items()):
@@ -77,7 +78,7 @@ def test_training_cases_carry_image_mask_pixel_size_and_hc(hc18):
         assert case.mask.sum() == pytest.approx(math.pi * ell.a * ell.b, rel=0.02)
         assert case.mask[int(ell.cy), int(ell.cx)]
         assert case.pixel_size_mm == pytest.approx(px)
-        expected_hc = bm.ellipse_circumference(ell.a * px, ell.b * px)
+        expected_hc = geometry.ellipse_circumference(ell.a * px, ell.b * px)
         assert case.meta["hc_mm"] == pytest.approx(expected_hc, abs=0.005)
         assert case.meta["split"] == "training_set"
         # end to end: the HC measured on the filled annotation matches the CSV
@@ -117,10 +118,10 @@ def test_missing_csv_leaves_pixel_size_unknown(hc18):
 def test_outline_cut_by_the_border_is_closed(tmp_path):
     # the head runs off the top of the frame: the outline is an open arc
     ell = Ellipse(400.0, 60.0, 180.0, 120.0, math.radians(10))
-    outline = bm.ellipse_outline(SHAPE, ell)
+    outline = geometry.ellipse_outline(SHAPE, ell)
     assert ndimage.binary_fill_holes(outline > 0).sum() == (outline > 0).sum()  # really open
     mask = fill_outline(outline)
-    inside = bm.ellipse_mask(SHAPE, ell)
+    inside = geometry.ellipse_mask(SHAPE, ell)
     assert mask.sum() == pytest.approx(inside.sum(), rel=0.03)
     assert mask[int(ell.cy), int(ell.cx)]
     assert mask[outline > 0].all()  # the annotated pixels stay in the mask

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from core.biometry import Ellipse, ellipse_mask
 from core.explain import segmentation_cam
+from core.geometry import Ellipse, ellipse_mask
 from core.models import create_model, list_models
-from core.segmentation import Segmenter
+from core.predict import Segmenter
 from core.weights import ModelCard
 
 SHAPE = (120, 200)  # the frame; the network sees 64x96
@@ -202,7 +202,7 @@ def screening():
 @pytest.mark.parametrize(("member", "view", "size"),
                          [("whole_face", 0, 64), ("nose", 0, 32), ("cheeks", 1, 32)])
 def test_classification_cam_shape_and_range(screening, member, view, size):
-    from core.explain import classification_cam
+    from core.face.screening_cam import classification_cam
 
     screener, inputs = screening
     result = screener.predict_inputs([inputs])[0]
@@ -216,7 +216,7 @@ def test_classification_cam_shape_and_range(screening, member, view, size):
 
 
 def test_classification_cam_leaves_the_cached_model_untouched(screening):
-    from core.explain import classification_cam
+    from core.face.screening_cam import classification_cam
 
     screener, inputs = screening
     model = screener.model
@@ -237,7 +237,7 @@ def test_classification_cam_leaves_the_cached_model_untouched(screening):
 
 
 def test_classification_cam_refuses_bad_targets(screening):
-    from core.explain import classification_cam
+    from core.face.screening_cam import classification_cam
 
     screener, inputs = screening
     with pytest.raises(ValueError, match="target_class"):
@@ -273,7 +273,7 @@ def test_cam_peak_and_pointing_game_on_hand_masks():
 
 
 def test_classification_cams_and_predictions_at_once(screening):
-    from core.explain import classification_cam
+    from core.face.screening_cam import classification_cam
 
     screener, inputs = screening
     reference = classification_cam(screener, inputs, 2, "periocular")

@@ -247,7 +247,7 @@ def test_torchvision_whole_face_backbone_fits_the_budget_and_explains(rgb, lm, t
     from safetensors.torch import save_file
     from torchvision.models import mobilenet_v3_small
 
-    from core.explain import classification_cam
+    from core.face.screening_cam import classification_cam
     from train.classifier import load_pretrained
 
     card = _card()

@@ -1,4 +1,4 @@
-"""core.fetal_head.analyse and report_row, driven by stub segmenters whose masks are known exactly."""
+"""core.analysis.fetal_head.analyse and report_row, driven by stub segmenters with known masks."""
 from __future__ import annotations
 
 import math
@@ -8,18 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from core import fetal_head
-from core.biometry import (
-    Ellipse,
-    border_fraction,
-    ellipse_circumference,
-    ellipse_mask,
-    ellipse_outline,
-    hadlock_ga_weeks,
-    hc_zscore,
-)
+from core.analysis import fetal_head
+from core.analysis.fetal_biometry import hadlock_ga_weeks, hc_zscore
 from core.datasets import fill_outline
-from core.segmentation import SegmentationResult, Segmenter
+from core.geometry import Ellipse, border_fraction, ellipse_circumference, ellipse_mask, ellipse_outline
+from core.predict import SegmentationResult, Segmenter
 from core.weights import ModelCard
 
 SHAPE = (540, 800)  # an HC18 frame

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from core.metrics import _crop_to_union, hd95_mm
+from core.metrics.distance import _crop_to_union, hd95_mm
 
 
 def reference_hd95(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...]) -> float:

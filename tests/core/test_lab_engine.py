@@ -26,8 +26,8 @@ from core.lab.engine import (
     run_evaluation,
 )
 from core.lab.paths import dataset_fingerprint
+from core.predict import Segmenter
 from core.roots import SAMPLES_ROOT
-from core.segmentation import Segmenter
 from core.weights import ModelCard
 
 

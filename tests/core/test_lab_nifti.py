@@ -19,8 +19,8 @@ from core.lab import detect_layout
 from core.lab.datasets import SAMPLES_EXPECTED
 from core.lab.engine import collect
 from core.models import create_model
+from core.predict import Segmenter
 from core.roots import SAMPLES_ROOT
-from core.segmentation import Segmenter
 from core.tasks import get_task
 from core.weights import ModelCard, save_model
 

@@ -9,12 +9,12 @@ import pytest
 from core.lab.stats import (
     AGGREGATE_COLUMNS,
     aggregate,
-    bootstrap_ci,
     metric_values,
     numeric_metrics,
     paired_comparison,
     worst_first,
 )
+from core.metrics import bootstrap_ci
 
 
 def _table(agg: dict[str, list]) -> dict[str, dict]:

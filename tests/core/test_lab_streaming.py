@@ -12,8 +12,8 @@ from core.datasets import Case
 from core.lab import detect_layout, read_cases
 from core.lab.cache import LabCache
 from core.lab.engine import LabBatch, collect
+from core.predict import Segmenter
 from core.roots import SAMPLES_ROOT
-from core.segmentation import Segmenter
 from core.weights import ModelCard
 
 

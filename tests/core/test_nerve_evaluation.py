@@ -16,8 +16,8 @@ from core.evaluation import case_row, set_metrics
 from core.lab.engine import evaluate_segmentation
 from core.models import create_model
 from core.overlay import outlines_overlay
+from core.predict import SegmentationResult, Segmenter
 from core.rle import rle_decode
-from core.segmentation import SegmentationResult, Segmenter
 from core.tasks import get_task
 from core.weights import ModelCard, read_card, save_model
 from dashboard.tables import segmentation_comparison

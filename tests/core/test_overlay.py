@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.biometry import Ellipse, ellipse_mask
+from core.geometry import Ellipse, ellipse_mask
 from core.overlay import COLORS, draw_ellipse, error_overlay, heatmap_overlay, mask_png, overlay_mask
 
 H, W = 48, 64

@@ -7,7 +7,7 @@ import torch
 
 from core.explain import segmentation_cam
 from core.models import create_model, get_spec
-from core.segmentation import Segmenter
+from core.predict import Segmenter
 from core.weights import ModelCard
 
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from core.explain import segmentation_cam
 from core.models import create_model, get_spec
-from core.segmentation import Segmenter, split_outputs
+from core.predict import Segmenter, split_outputs
 from core.weights import ModelCard
 from train.augment import segmentation_loss
 

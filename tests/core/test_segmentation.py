@@ -1,4 +1,4 @@
-"""core.segmentation: letterboxing, input preparation, post-processing and the Segmenter."""
+"""core.predict.segmenter: letterboxing, input preparation, post-processing and the Segmenter."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from core.models import create_model
-from core.segmentation import (
+from core.predict import (
     SegmentationResult,
     Segmenter,
     letterbox,

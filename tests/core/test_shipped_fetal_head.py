@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from matplotlib import cbook
 
-from core import fetal_head
+from core.analysis import fetal_head
 from core.datasets import read_hc18
 from core.io.image import load_image
-from core.segmentation import Segmenter
+from core.predict import Segmenter
 from core.tasks import get_task
 from core.weights import read_card
 

@@ -8,7 +8,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from core.brain import window_volume
 from core.datasets import Case, DatasetError, read_labelled
 from core.datasets.nifti_pairs import (
     BRATS_LABELS,
@@ -19,6 +18,7 @@ from core.datasets.nifti_pairs import (
 )
 from core.io.nifti import write_nifti
 from core.io.volume_types import display_affine
+from core.predict import window_volume
 
 SPACING = (3.0, 0.5, 0.75)
 SHAPE = (4, 5, 6)  # display (Z, H, W)

@@ -11,7 +11,7 @@ import pytest
 import core.roots
 from core.io.volume import load_volume
 from core.models import create_model
-from core.segmentation import Segmenter
+from core.predict import Segmenter
 from core.tasks import get_task
 from core.weights import ModelCard, read_card, save_model
 from train import bench

@@ -13,7 +13,7 @@ from core.lab import detect_layout, read_cases
 from core.lab.engine import collect
 from core.lab.stats import aggregate
 from core.models import create_model
-from core.segmentation import Segmenter
+from core.predict import Segmenter
 from core.tasks import get_task
 from core.weights import ModelCard, load_model, read_card, save_model
 from train import evaluate

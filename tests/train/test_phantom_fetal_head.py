@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from core.biometry import ellipse_circumference, measure_head
+from core.analysis.fetal_biometry import measure_head
 from core.datasets import fill_outline, read_hc18
-from train.phantoms.fetal_head import FetalHeadPhantom, generate, main, make_phantom
-from train.phantoms.hc18 import write_hc18
+from core.geometry import ellipse_circumference
+from train.phantoms.fetal_head import FetalHeadPhantom, generate, main, make_phantom, write_hc18
 
 SHAPE = (540, 800)
 SEED = 7

@@ -14,20 +14,25 @@ a midline echo, cavum septi pellucidi, thalami and choroid plexus (each present 
 
 Sizes follow the INTERGROWTH-21st HC standard for a gestational age drawn from 14-40 weeks;
 the pixel size is chosen so the head spans 30-70% of the fan and lies in HC18's 0.052-0.326 mm.
-:mod:`train.phantoms.hc18` writes them as an HC18 dataset folder.
+:func:`write_hc18` writes them as an HC18 dataset folder (the layout: :mod:`train.phantoms.hc18`).
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from core.biometry import Ellipse, ellipse_circumference, ellipse_outline, intergrowth_hc
+from core.analysis.fetal_biometry import intergrowth_hc
 from core.datasets import fill_outline
+from core.geometry import Ellipse, ellipse_circumference, ellipse_outline
+from train.phantoms import hc18
 from train.phantoms import ultrasound as us
 
 log = logging.getLogger(__name__)
@@ -38,8 +43,6 @@ GA_RANGE_WEEKS = (14.0, 40.0)
 ASPECT_RANGE = (0.70, 0.90)
 SPAN_RANGE = (0.30, 0.70)  # major axis as a fraction of the fan's width
 SKULL_RANGE_MM = (2.0, 6.0)
-TRAIN_CSV = "training_set_pixel_size_and_HC.csv"
-TEST_CSV = "test_set_pixel_size.csv"
 
 _EDGE_PX = 4.0  # how far the head must stay from the fan's and image's edges
 
@@ -357,11 +360,55 @@ def exam_frames(seed: int, i: int, second: bool) -> list[FetalHeadPhantom]:
     return frames
 
 
+def write_hc18(root: str | Path, n: int, seed: int, *, test_n: int = 0, second_frame_every: int = 5,
+               progress: bool = True) -> Path:
+    """Write phantoms in the HC18 layout (``shared/docs/DOMAIN.md`` section 1).
+
+    Args:
+        root: output folder; ``training_set/`` (and ``test_set/``) are created inside.
+        n: number of training exams, named ``000_HC.png`` onwards.
+        seed: dataset seed; exam ``i`` is :func:`generate`'s case ``i``.
+        test_n: number of unannotated test frames (``rng([seed, j, 1])``), 0 for none.
+        second_frame_every: every k-th exam also gets ``NNN_2HC.png``, the same head seen again
+            with the probe moved a little (``rng([seed, i, 2])``); 0 for none.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        ``root`` as a Path.
+    """
+    if n < 0 or test_n < 0 or second_frame_every < 0:
+        raise ValueError(f"n, test_n and second_frame_every must be >= 0, got {n}, {test_n}, "
+                         f"{second_frame_every}")
+    root = Path(root)
+    exams = (exam_frames(seed, i, second_frame_every > 0 and (i + 1) % second_frame_every == 0)
+             for i in range(n))
+    frames = hc18.write_training_set(root, tqdm(exams, total=n, desc="training exams", disable=not progress))
+    if test_n:
+        tests = (make_phantom(np.random.default_rng([seed, j, 1])) for j in range(test_n))
+        hc18.write_test_set(root, tqdm(tests, total=test_n, desc="test frames", disable=not progress))
+    log.info("wrote %d training frames (%d exams) and %d test frames to %s", frames, n, test_n, root)
+    return root
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m train.phantoms.fetal_head --out DIR --n 100 --seed 0``."""
-    from train.phantoms.hc18 import main as write_main  # the writer imports this module
-
-    return write_main(argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m train.phantoms.fetal_head",
+        description="Write synthetic fetal head ultrasound phantoms in the HC18 layout "
+                    "(training_set/NNN_HC.png + NNN_HC_Annotation.png + CSV; optional test_set/).",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--n", type=int, default=100, help="training exams (default: 100)")
+    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
+    parser.add_argument("--test-n", type=int, default=0, help="unannotated test frames (default: 0)")
+    parser.add_argument("--second-frame-every", type=int, default=5,
+                        help="every k-th exam gets a second frame NNN_2HC.png; 0: none (default: 5)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    write_hc18(args.out, args.n, args.seed, test_n=args.test_n,
+               second_frame_every=args.second_frame_every, progress=not args.no_progress)
+    return 0
 
 
 if __name__ == "__main__":

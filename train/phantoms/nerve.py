@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from core.biometry import Ellipse
+from core.geometry import Ellipse
 from core.rle import rle_encode
 from train.phantoms import ultrasound as us
 from train.phantoms.io import write_csv, write_image

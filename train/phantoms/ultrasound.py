@@ -32,7 +32,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from core.biometry import Ellipse
+from core.geometry import Ellipse
 
 POLAR_HALF_ANGLE = math.radians(46.0)  # polar grid half-width, wider than any fan drawn
 POLAR_STEP_PX = 1.25  # polar grid radial step, px: about the axial speckle size

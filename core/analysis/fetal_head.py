@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core import metrics
-from core.biometry import (
+from core.analysis.fetal_biometry import (
     GA_MAX_WEEKS,
     GA_MIN_WEEKS,
     BiometryError,
@@ -20,7 +20,7 @@ from core.biometry import (
     hadlock_ga_weeks,
     measure_head,
 )
-from core.segmentation import SegmentationResult, Segmenter
+from core.predict import SegmentationResult, Segmenter
 
 MIN_FIT_IOU = 0.85  # below this the segmented region is not an elliptical head
 MAX_BORDER_FRACTION = 0.25  # more of the outline on the frame border: the head is cut off

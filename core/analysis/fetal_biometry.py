@@ -2,9 +2,8 @@
 
 Conventions (see ``shared/docs/DOMAIN.md`` section 1):
 
-* An :class:`Ellipse` lives in pixel coordinates of the mask it was fitted to: ``cx`` is the
-  column, ``cy`` the row (x right, y down), ``a >= b`` are SEMI-axes in pixels and ``angle_rad``
-  is the direction of the major axis measured from the x axis towards y, in ``[0, pi)``.
+* The fitted ellipse is a :class:`core.geometry.Ellipse` in pixel coordinates of the mask it was
+  fitted to (semi-axes ``a >= b`` in pixels, ``angle_rad`` in ``[0, pi)``).
 * A head mask is the filled annotation outline, outline pixels included (the HC18 convention),
   so the centres of its boundary pixels lie on the annotated ellipse.
 * BPD and OFD are the full minor and major axis lengths of the fitted ellipse, i.e. the
@@ -15,9 +14,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from scipy.special import ndtr, ndtri
+
+from core.geometry import (
+    Ellipse,
+    ellipse_circumference,
+    fit_ellipse,
+    largest_component,
+    on_border,
+    outline_points,
+    region_ellipse_iou,
+)
 
 GA_MIN_WEEKS = 14.0
 GA_MAX_WEEKS = 40.0
@@ -28,29 +36,6 @@ MIN_HEAD_PIXELS = 200
 
 class BiometryError(ValueError):
     """The mask cannot be measured (empty, too small or not elliptical)."""
-
-
-@dataclass(frozen=True)
-class Ellipse:
-    """An ellipse in pixel coordinates: centre (cx, cy), semi-axes a >= b, angle in radians."""
-
-    cx: float
-    cy: float
-    a: float
-    b: float
-    angle_rad: float
-
-    def scaled(self, sx: float, sy: float) -> Ellipse:
-        """Return the ellipse mapped through an axis-aligned scaling ``x*sx, y*sy``.
-
-        The image of an ellipse under a linear map is an ellipse whose semi-axes are the
-        singular values of the map applied to the axis vectors (exact for any ``sx``, ``sy``).
-        """
-        c, s = math.cos(self.angle_rad), math.sin(self.angle_rad)
-        m = np.array([[sx * c * self.a, -sx * s * self.b], [sy * s * self.a, sy * c * self.b]])
-        u, (a, b), _ = np.linalg.svd(m)
-        angle = math.atan2(u[1, 0], u[0, 0]) % math.pi
-        return Ellipse(self.cx * sx, self.cy * sy, float(a), float(b), angle)
 
 
 @dataclass(frozen=True)
@@ -82,45 +67,6 @@ class CentileResult:
     flag: str | None
 
 
-def ellipse_circumference(a: float, b: float) -> float:
-    """Circumference of an ellipse with semi-axes ``a`` and ``b`` (Ramanujan's 2nd approximation).
-
-    Args:
-        a: one semi-axis, any length unit.
-        b: the other semi-axis, same unit.
-
-    Returns:
-        The circumference in the unit of ``a`` and ``b``.
-    """
-    if a < 0 or b < 0:
-        raise ValueError(f"semi-axes must be non-negative, got a={a}, b={b}")
-    if a + b == 0:
-        return 0.0
-    h = ((a - b) / (a + b)) ** 2
-    return math.pi * (a + b) * (1 + 3 * h / (10 + math.sqrt(4 - 3 * h)))
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """Keep the largest 8-connected foreground component of an HxW mask (bool out)."""
-    m = np.ascontiguousarray(mask > 0, dtype=np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-    if n <= 2:
-        return m.astype(bool)
-    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return labels == biggest
-
-
-def _outline(comp: np.ndarray) -> np.ndarray:
-    """(x, y) int centres of the outer boundary pixels of a non-empty component."""
-    contours, _ = cv2.findContours(comp.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    return max(contours, key=len).reshape(-1, 2)
-
-
-def _on_border(pts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    h, w = shape
-    return (pts[:, 0] == 0) | (pts[:, 0] == w - 1) | (pts[:, 1] == 0) | (pts[:, 1] == h - 1)
-
-
 def _head_component(mask: np.ndarray) -> np.ndarray:
     """The largest component of a head mask, refused when it cannot carry an ellipse fit."""
     if mask.ndim != 2:
@@ -141,31 +87,15 @@ def _fit_outline(pts: np.ndarray, shape: tuple[int, int]) -> Ellipse:
     """Ellipse through outline points; points on the image border are dropped when possible."""
     # A head cut by the field of view has straight border segments that are not skull: drop them
     # as long as enough of the true outline is left to constrain the fit.
-    inside = ~_on_border(pts, shape)
+    inside = ~on_border(pts, shape)
     if inside.sum() >= max(20, 0.5 * len(pts)):
         pts = pts[inside]
     if len(pts) < 5:
         raise BiometryError("no head found: the segmented region is too thin to fit an ellipse")
-    (cx, cy), (w, h), angle_deg = cv2.fitEllipseDirect(pts.astype(np.float32))
-    if not all(math.isfinite(v) for v in (cx, cy, w, h, angle_deg)) or min(w, h) <= 0:
-        raise BiometryError("no head found: the ellipse fit is degenerate")
-    theta = math.radians(angle_deg)
-    a, b = w / 2.0, h / 2.0  # OpenCV returns FULL axis lengths
-    if b > a:
-        a, b, theta = b, a, theta + math.pi / 2
-    return Ellipse(float(cx), float(cy), float(a), float(b), float(theta % math.pi))
-
-
-def border_fraction(mask: np.ndarray) -> float:
-    """Share (0-1) of the largest component's outline that lies on the image border.
-
-    A head cut by the field of view has part of its outline on the border; past a small share
-    the ellipse is extrapolated rather than measured.
-    """
-    comp = largest_component(mask)
-    if not comp.any():
-        return 0.0
-    return float(_on_border(_outline(comp), comp.shape).mean())
+    try:
+        return fit_ellipse(pts)
+    except ValueError:
+        raise BiometryError("no head found: the ellipse fit is degenerate") from None
 
 
 def fit_head_ellipse(mask: np.ndarray) -> Ellipse:
@@ -181,56 +111,7 @@ def fit_head_ellipse(mask: np.ndarray) -> Ellipse:
         BiometryError: if the mask is empty, too small or degenerate.
     """
     comp = _head_component(mask)
-    return _fit_outline(_outline(comp), comp.shape)
-
-
-def ellipse_mask(shape: tuple[int, int], ellipse: Ellipse) -> np.ndarray:
-    """HxW bool mask of the pixel centres inside ``ellipse``."""
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
-    c, s = math.cos(ellipse.angle_rad), math.sin(ellipse.angle_rad)
-    dx, dy = xx - ellipse.cx, yy - ellipse.cy
-    u = (dx * c + dy * s) / max(ellipse.a, 1e-9)
-    v = (-dx * s + dy * c) / max(ellipse.b, 1e-9)
-    return (u * u + v * v) <= 1.0
-
-
-def ellipse_outline(shape: tuple[int, int], ellipse: Ellipse) -> np.ndarray:
-    """HxW uint8 (0/255) one-pixel outline of ``ellipse``, drawn like an HC18 annotation."""
-    out = np.zeros(shape, np.uint8)
-    shift = 4  # sub-pixel precision for OpenCV's integer drawing API
-    k = 1 << shift
-    cv2.ellipse(
-        out,
-        (round(ellipse.cx * k), round(ellipse.cy * k)),
-        (round(ellipse.a * k), round(ellipse.b * k)),
-        math.degrees(ellipse.angle_rad),
-        0,
-        360,
-        255,
-        1,
-        cv2.LINE_8,
-        shift,
-    )
-    return out
-
-
-def ellipse_fit_iou(mask: np.ndarray, ellipse: Ellipse) -> float:
-    """IoU between the largest component of ``mask`` and the filled ``ellipse`` (fit quality)."""
-    return _component_iou(largest_component(mask), ellipse)
-
-
-def _component_iou(comp: np.ndarray, ellipse: Ellipse) -> float:
-    h, w = comp.shape
-    # Only the box around the ellipse can hold its pixels: no need to rasterise the whole frame.
-    x0, x1 = max(0, int(ellipse.cx - ellipse.a) - 1), min(w, int(ellipse.cx + ellipse.a) + 2)
-    y0, y1 = max(0, int(ellipse.cy - ellipse.a) - 1), min(h, int(ellipse.cy + ellipse.a) + 2)
-    if x1 <= x0 or y1 <= y0:
-        return 0.0
-    shifted = Ellipse(ellipse.cx - x0, ellipse.cy - y0, ellipse.a, ellipse.b, ellipse.angle_rad)
-    ell = ellipse_mask((y1 - y0, x1 - x0), shifted)
-    inter = int(np.logical_and(comp[y0:y1, x0:x1], ell).sum())
-    union = int(comp.sum()) + int(ell.sum()) - inter
-    return inter / union if union else 0.0
+    return _fit_outline(outline_points(comp), comp.shape)
 
 
 def measure_head(mask: np.ndarray, pixel_size_mm: float) -> HeadMeasurement:
@@ -247,7 +128,7 @@ def measure_head(mask: np.ndarray, pixel_size_mm: float) -> HeadMeasurement:
     if not (pixel_size_mm > 0 and math.isfinite(pixel_size_mm)):
         raise ValueError(f"pixel size must be a positive number of mm, got {pixel_size_mm}")
     comp = _head_component(mask)  # one component and one outline serve every figure below
-    pts = _outline(comp)
+    pts = outline_points(comp)
     ell = _fit_outline(pts, comp.shape)
     a_mm, b_mm = ell.a * pixel_size_mm, ell.b * pixel_size_mm
     return HeadMeasurement(
@@ -256,8 +137,8 @@ def measure_head(mask: np.ndarray, pixel_size_mm: float) -> HeadMeasurement:
         ofd_mm=2 * a_mm,
         ellipse=ell,
         pixel_size_mm=float(pixel_size_mm),
-        fit_iou=_component_iou(comp, ell),
-        border_fraction=float(_on_border(pts, comp.shape).mean()),
+        fit_iou=region_ellipse_iou(comp, ell),
+        border_fraction=float(on_border(pts, comp.shape).mean()),
     )
 
 

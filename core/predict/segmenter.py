@@ -16,7 +16,7 @@ from scipy import ndimage
 from scipy.special import expit
 from torch import nn
 
-from core.biometry import largest_component
+from core.geometry import drop_small_components, largest_component
 from core.io.image import to_gray_u8
 from core.weights import ModelCard, load_model
 
@@ -104,13 +104,7 @@ def prepare_input(image: np.ndarray, spec: dict) -> tuple[np.ndarray, Letterbox]
 def postprocess(prob: np.ndarray, threshold: float, spec: dict) -> np.ndarray:
     """Threshold a probability map and apply the card's ``postprocess`` steps (HxW bool out)."""
     mask = prob >= threshold
-    min_area = int(spec.get("min_area_px", 0))
-    if min_area and mask.any():
-        labels, n = ndimage.label(mask)
-        areas = np.bincount(labels.ravel())
-        keep = areas >= min_area
-        keep[0] = False
-        mask = keep[labels]
+    mask = drop_small_components(mask, int(spec.get("min_area_px", 0)))
     if spec.get("largest_component") and mask.any():
         mask = largest_component(mask)
     if spec.get("fill_holes") and mask.any():

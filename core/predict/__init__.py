@@ -1,0 +1,22 @@
+"""Predictors: numpy images or volumes in, frozen results on the input's own grid out.
+
+* :mod:`core.predict.segmenter`: :class:`Segmenter` for 2-D images (letterbox, threshold, the
+  card's post-processing) and the preprocessing it shares with ``train/``;
+* :mod:`core.predict.volume`: :class:`VolumeSegmenter`, a 2-D slice model over a whole volume.
+"""
+from __future__ import annotations
+
+from core.predict.segmenter import (
+    Letterbox,
+    SegmentationResult,
+    Segmenter,
+    letterbox,
+    postprocess,
+    prepare_input,
+    split_outputs,
+    unletterbox,
+)
+from core.predict.volume import VolumeSegmentation, VolumeSegmenter, window_volume
+
+__all__ = ["Letterbox", "SegmentationResult", "Segmenter", "VolumeSegmentation", "VolumeSegmenter",
+           "letterbox", "postprocess", "prepare_input", "split_outputs", "unletterbox", "window_volume"]

@@ -1,0 +1,111 @@
+"""Volume predictor: a 2-D slice model run over every axial slice of a volume, masks stacked back.
+
+The volume is first put on one intensity scale (:func:`window_volume`, the card's ``"window":
+"volume_percentile"`` input step, shared with training); slices then go through the
+:class:`~core.predict.segmenter.Segmenter` in batches, and the stacked mask loses its 3-D
+components smaller than the card's ``min_component_vox``. Every slice comes back on the grid
+it was given (display orientation, :mod:`core.io.volume`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.geometry import drop_small_components
+from core.predict.segmenter import Segmenter
+from core.weights import ModelCard
+
+WINDOW_PERCENTILES = (0.5, 99.5)
+
+
+def window_volume(voxels: np.ndarray, percentiles: tuple[float, float] = WINDOW_PERCENTILES) -> np.ndarray:
+    """Scale a whole volume to uint8 from its own percentile range (ZxHxW any dtype -> uint8).
+
+    MR signal has no absolute unit, so every volume is put on one scale before the network sees
+    it; doing it per volume rather than per slice keeps a slice's contrast independent of what else
+    happens to be in that slice. Training (train/data.py) and inference use this same function.
+    """
+    x = np.nan_to_num(np.asarray(voxels, dtype=np.float32))
+    if not x.size:
+        return np.zeros(x.shape, np.uint8)
+    lo, hi = (float(v) for v in np.percentile(x, percentiles))
+    if hi <= lo:
+        lo, hi = float(x.min()), float(x.max())
+    if hi <= lo:
+        return np.zeros(x.shape, np.uint8)
+    return np.clip(np.rint((x - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class VolumeSegmentation:
+    """A predicted tumour mask for a whole volume, on the grid it was given.
+
+    Attributes:
+        prob: ZxHxW float32 tumour probability.
+        mask: ZxHxW bool mask after threshold and the card's per-slice post-processing.
+        threshold: the probability threshold used.
+        slices_run: slices that went through the network (blank slices are skipped: all zero).
+    """
+
+    prob: np.ndarray
+    mask: np.ndarray
+    threshold: float
+    slices_run: int
+
+
+class VolumeSegmenter:
+    """Runs a 2-D slice model over every axial slice of a volume and stacks the results.
+
+    Shares the (cached, read-only) :class:`~core.predict.segmenter.Segmenter`; nothing here changes it.
+    """
+
+    def __init__(self, segmenter: Segmenter, batch: int = 4) -> None:
+        self.segmenter = segmenter
+        self.batch = max(1, int(batch))
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, batch: int = 4) -> VolumeSegmenter:
+        """Load a slice model's weights folder (sha256 checked), e.g. the brain tumour model."""
+        return cls(Segmenter.from_folder(folder), batch)
+
+    @property
+    def card(self) -> ModelCard:
+        return self.segmenter.card
+
+    def predict(self, voxels: np.ndarray, *, threshold: float | None = None, overrides: dict | None = None,
+                progress: Callable[[int, int], None] | None = None) -> VolumeSegmentation:
+        """Segment a ZxHxW volume (any dtype; a HxW slice counts as Z = 1).
+
+        Args:
+            voxels: MR signal in display orientation (:mod:`core.io.volume`), slices on axis 0.
+            threshold: probability threshold (default: the card's).
+            overrides: post-processing entries to replace for this call (card unchanged).
+            progress: called as ``progress(done, total)`` after each batch of slices.
+        """
+        vol = np.asarray(voxels)
+        if vol.ndim == 2:
+            vol = vol[None]
+        if vol.ndim != 3 or 0 in vol.shape:
+            raise ValueError(f"expected a ZxHxW volume, got shape {vol.shape}")
+        thr = self.segmenter.threshold if threshold is None else float(threshold)
+        windowed = window_volume(vol)
+        prob = np.zeros(vol.shape, np.float32)
+        mask = np.zeros(vol.shape, bool)
+        # A blank slice (air above the head) cannot hold a tumour: no need to run the network.
+        todo = [z for z in range(len(vol)) if windowed[z].max() > 0]
+        for start in range(0, len(todo), self.batch):
+            zs = todo[start : start + self.batch]
+            batch = [windowed[z] for z in zs]
+            results = self.segmenter.predict_batch(batch, threshold=thr, overrides=overrides)
+            for z, res in zip(zs, results):
+                prob[z], mask[z] = res.prob, res.mask
+            if progress:
+                progress(min(start + self.batch, len(todo)), len(todo))
+        spec = {**self.card.postprocess, **(overrides or {})}
+        # On the stacked volume: a tumour's thin end slice survives as part of its 3-D whole, an
+        # isolated speck (a sulcus taken for oedema) does not.
+        mask = drop_small_components(mask, int(spec.get("min_component_vox", 0)))
+        return VolumeSegmentation(prob, mask, thr, len(todo))
