@@ -136,6 +136,28 @@ def fit_ellipse(pts: np.ndarray) -> Ellipse:
     return Ellipse(float(cx), float(cy), float(a), float(b), float(theta % math.pi))
 
 
+def fit_outline_ellipse(pts: np.ndarray, shape: tuple[int, int]) -> Ellipse:
+    """Ellipse through a region's outline points, leaving out the points on the image border when
+    enough of the outline is left without them.
+
+    A region cut by the field of view has straight border segments that are not its outline: they
+    are dropped as long as at least 20 points and half of the outline remain to constrain the fit.
+
+    Args:
+        pts: Nx2 (x, y) outline points (:func:`outline_points`).
+        shape: (H, W) of the image the points lie on.
+
+    Raises:
+        ValueError: fewer than 5 points ("too thin") or a degenerate fit.
+    """
+    inside = ~on_border(pts, shape)
+    if inside.sum() >= max(20, 0.5 * len(pts)):
+        pts = pts[inside]
+    if len(pts) < 5:
+        raise ValueError("the segmented region is too thin to fit an ellipse")
+    return fit_ellipse(pts)
+
+
 def ellipse_mask(shape: tuple[int, int], ellipse: Ellipse) -> np.ndarray:
     """HxW bool mask of the pixel centres inside ``ellipse``."""
     yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)

@@ -20,7 +20,7 @@ from scipy.special import ndtr, ndtri
 from core.geometry import (
     Ellipse,
     ellipse_circumference,
-    fit_ellipse,
+    fit_outline_ellipse,
     largest_component,
     on_border,
     outline_points,
@@ -84,18 +84,11 @@ def _head_component(mask: np.ndarray) -> np.ndarray:
 
 
 def _fit_outline(pts: np.ndarray, shape: tuple[int, int]) -> Ellipse:
-    """Ellipse through outline points; points on the image border are dropped when possible."""
-    # A head cut by the field of view has straight border segments that are not skull: drop them
-    # as long as enough of the true outline is left to constrain the fit.
-    inside = ~on_border(pts, shape)
-    if inside.sum() >= max(20, 0.5 * len(pts)):
-        pts = pts[inside]
-    if len(pts) < 5:
-        raise BiometryError("no head found: the segmented region is too thin to fit an ellipse")
+    """:func:`core.geometry.fit_outline_ellipse`, its failures as :class:`BiometryError`."""
     try:
-        return fit_ellipse(pts)
-    except ValueError:
-        raise BiometryError("no head found: the ellipse fit is degenerate") from None
+        return fit_outline_ellipse(pts, shape)
+    except ValueError as exc:
+        raise BiometryError(f"no head found: {exc}") from None
 
 
 def fit_head_ellipse(mask: np.ndarray) -> Ellipse:

@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from core.analysis.fetal_biometry import fit_head_ellipse
 from core.datasets.base import Case, DatasetError, DatasetLayoutError, probe_readable
 from core.datasets.inventory import Inventory
 from core.datasets.registry import Layout, LayoutGuess, register_layout
-from core.geometry import ellipse_mask
+from core.geometry import ellipse_mask, fit_outline_ellipse, largest_component, outline_points
 from core.io.image import load_image, to_gray_u8
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,8 @@ def fill_outline(outline: np.ndarray) -> np.ndarray:
     if filled.sum() > 2 * line.sum():
         return filled
     log.info("annotation outline is open (cut by the border); closing it with an ellipse fit")
-    return ellipse_mask(line.shape, fit_head_ellipse(filled)) | line
+    region = largest_component(filled)
+    return ellipse_mask(line.shape, fit_outline_ellipse(outline_points(region), region.shape)) | line
 
 
 def _read_csv_rows(path: Path) -> dict[str, dict[str, str]]:
