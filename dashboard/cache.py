@@ -17,6 +17,7 @@ import torch
 
 from core.analysis import fetal_head
 from core.datasets import Case, VolumeCase, nifti_pair_files, read_labelled, read_nifti_pairs
+from core.evaluation import LabCache, LabResult, ProbClassifier, aggregate, run_evaluation, to_csv, to_json
 from core.explain import segmentation_cam
 from core.face.gallery import FolderGallery, gallery_from_folder
 from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
@@ -25,17 +26,7 @@ from core.face.screening import Screener, ScreeningResult
 from core.face.screening_cam import classification_cam
 from core.io.nifti import read_nifti
 from core.io.volume import Volume, load_volume
-from core.lab import (
-    LabCache,
-    LabResult,
-    LayoutGuess,
-    ProbClassifier,
-    aggregate,
-    read_cases,
-    run_evaluation,
-    to_csv,
-    to_json,
-)
+from core.lab import LayoutGuess, read_cases
 from core.lab.screening import screening_classifier
 from core.predict import SegmentationResult, Segmenter, VolumeSegmentation, VolumeSegmenter
 from core.tasks import get_task

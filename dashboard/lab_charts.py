@@ -10,8 +10,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from core.evaluation.stats import PairedComparison, metric_values
 from core.lab.curves import Curve
-from core.lab.stats import PairedComparison, metric_values
 
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 # Okabe-Ito: distinguishable with every common colour-vision deficiency.

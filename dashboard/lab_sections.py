@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.lab import LabResult, LayoutGuess, aggregate, paired_comparison, to_csv, to_json, worst_first
-from core.lab.cache import canonical_json
+from core.evaluation import LabResult, aggregate, paired_comparison, to_csv, to_json, worst_first
+from core.evaluation.cache import canonical_json
+from core.evaluation.stats import metric_values, numeric_metrics
+from core.lab import LayoutGuess
 from core.lab.curves import pr_curves, roc_curves
 from core.lab.screening import faceless
-from core.lab.stats import metric_values, numeric_metrics
 from core.overlay import COLORS, OUTLINE_COLORS, error_overlay, outlines_overlay, overlay_mask
 from core.weights import ModelCard
 from dashboard import cache, lab_charts, widgets

@@ -13,7 +13,7 @@ Each timed call is one frame through a task's whole case pipeline:
   timed volumes per model;
 - face: decode JPEG -> Face Mesh on the photo and its mirror -> region label mask -> the 15
   measurements, 512x600 portrait, against one Face Mesh pass on the same photo as the baseline;
-- lab: the model lab's evaluation engine (core.lab.engine) on decoded 256x256 fetal head frames:
+- lab: the model lab's evaluation engine (core.evaluation.engine) on decoded 256x256 fetal head frames:
   batched segmentation and per-case scores, in frames/s, at each batch size, against a per-image
   predictor loop doing the same scoring (issue target: >= 20 frames/s on a 2-core CPU).
 
@@ -337,8 +337,8 @@ def lab_segmenters(size: int = LAB_SIZE) -> dict[str, Segmenter]:
 def bench_lab(n: int, batch_sizes: Sequence[int] = (1, 4, 8), repeats: int = 3) -> list[dict[str, object]]:
     """Frames/s of the lab engine and of the per-image loop, per shipped fetal head model and batch
     size, on ``n`` decoded 256x256 frames; the loop and the engine alternate round by round and the
-    best round of each counts (:func:`core.lab.engine.engine_throughput`)."""
-    from core.lab.engine import engine_throughput
+    best round of each counts (:func:`core.evaluation.engine.engine_throughput`)."""
+    from core.evaluation.engine import engine_throughput
 
     cases = lab_cases(n)
     rows = []

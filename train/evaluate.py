@@ -34,7 +34,7 @@ from tqdm import tqdm
 from core.analysis.brain import evaluate_volumes, summarize_volumes
 from core.datasets import read_hc18, read_kaggle_nerve, read_nifti_pairs
 from core.evaluation import Evaluation, set_metrics, summarize_rows
-from core.lab.engine import collect, predict_stream
+from core.evaluation.engine import collect, predict_stream
 from core.predict import Segmenter, VolumeSegmenter
 from core.rle import rle_encode
 from core.tasks import get_task, task_names
@@ -129,7 +129,7 @@ def flat_set_metrics(ev: Evaluation) -> dict[str, Any]:
 
 def _run(seg: Segmenter, cases: Any, total: int | None, args: EvaluateConfig,
          desc: str) -> Evaluation:
-    """The lab engine (:func:`core.lab.engine.collect`) on one model, with a progress bar."""
+    """The lab engine (:func:`core.evaluation.engine.collect`) on one model, with a progress bar."""
     bar = tqdm(total=total, desc=desc, unit="case")
     result = collect({"model": seg}, cases, task=args.task, batch_size=args.batch_size,
                      progress=lambda done, _: bar.update(done - bar.n))

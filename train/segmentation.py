@@ -36,7 +36,7 @@ from torch import nn
 from tqdm import tqdm
 
 from core.datasets import Case
-from core.lab.engine import evaluate_segmentation
+from core.evaluation.engine import evaluate_segmentation
 from core.models import create_model, get_spec
 from core.predict import Segmenter, letterbox, split_outputs
 from core.tasks import TaskSpec, get_task, task_names

@@ -1,6 +1,6 @@
 """A face screening ensemble as the lab engine's classifier: photos in, class probabilities out.
 
-The engine scores a :class:`core.lab.engine.ProbClassifier`; a face screening model needs the
+The engine scores a :class:`core.evaluation.engine.ProbClassifier`; a face screening model needs the
 face's landmarks first, so :func:`screening_classifier` finds them (Face Mesh), aligns and crops
 every photo of a batch and runs the ensemble in one forward pass. A photo without a detectable
 face gets uniform probabilities (chance): the engine scores it like any other case (usually
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from core.lab.engine import ProbClassifier
+from core.evaluation.engine import ProbClassifier
 
 __all__ = ["faceless", "screening_classifier"]
 

@@ -13,11 +13,11 @@ import pandas as pd
 import streamlit as st
 
 from core.datasets import DatasetError, get_layout, list_layouts
+from core.evaluation import LabBatch, LabResult
+from core.evaluation.stats import AGGREGATE_COLUMNS
 from core.lab import (
     DatasetLayoutError,
     DatasetPathError,
-    LabBatch,
-    LabResult,
     LayoutGuess,
     allowed_roots,
     dataset_fingerprint,
@@ -26,7 +26,6 @@ from core.lab import (
     resolve_dataset_path,
 )
 from core.lab.paths import DATA_ROOT_ENV
-from core.lab.stats import AGGREGATE_COLUMNS
 from core.roots import PROJECT_ROOT
 from core.tasks import TASKS, get_task
 from core.weights import ModelCard

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core import metrics
-from core.evaluation import SUSPECT_PRESENCE
+from core.evaluation.schema import SUSPECT_PRESENCE
 from core.overlay import (
     COLORS,
     OUTLINE_COLORS,

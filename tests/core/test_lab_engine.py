@@ -14,9 +14,8 @@ from torch import nn
 
 from core.datasets import Case
 from core.evaluation import set_metrics
-from core.lab import detect_layout, read_cases
-from core.lab.cache import LabCache, canonical_json, from_json, to_csv, to_json
-from core.lab.engine import (
+from core.evaluation.cache import LabCache, canonical_json, from_json, to_csv, to_json
+from core.evaluation.engine import (
     ProbClassifier,
     collect,
     engine_throughput,
@@ -25,6 +24,7 @@ from core.lab.engine import (
     resolve_settings,
     run_evaluation,
 )
+from core.lab import detect_layout, read_cases
 from core.lab.paths import dataset_fingerprint
 from core.predict import Segmenter
 from core.roots import SAMPLES_ROOT

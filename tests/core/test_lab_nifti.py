@@ -14,10 +14,10 @@ import torch
 import core.datasets.nifti_pairs
 from core.datasets import DatasetLayoutError, get_layout, read_cases
 from core.datasets.inventory import take_inventory
+from core.evaluation.engine import collect
 from core.io.nifti import read_nifti, write_nifti
 from core.lab import detect_layout
 from core.lab.datasets import SAMPLES_EXPECTED
-from core.lab.engine import collect
 from core.models import create_model
 from core.predict import Segmenter
 from core.roots import SAMPLES_ROOT

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from core.datasets import Case
+from core.evaluation.engine import collect
 from core.face.landmarks import NoFaceError
-from core.lab.engine import collect
 from core.lab.screening import faceless, screening_classifier
 
 LABELS = ("acne", "healthy")

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from core.lab.stats import (
+from core.evaluation.stats import (
     AGGREGATE_COLUMNS,
     aggregate,
     metric_values,

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from core.datasets import Case
+from core.evaluation.cache import LabCache
+from core.evaluation.engine import LabBatch, collect
 from core.lab import detect_layout, read_cases
-from core.lab.cache import LabCache
-from core.lab.engine import LabBatch, collect
 from core.predict import Segmenter
 from core.roots import SAMPLES_ROOT
 from core.weights import ModelCard

@@ -13,7 +13,7 @@ from torch import nn
 
 from core.datasets import Case
 from core.evaluation import case_row, set_metrics
-from core.lab.engine import evaluate_segmentation
+from core.evaluation.engine import evaluate_segmentation
 from core.models import create_model
 from core.overlay import outlines_overlay
 from core.predict import SegmentationResult, Segmenter

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.lab import collect, detect_layout, read_cases
-from core.lab.cache import canonical_json
+from core.evaluation import collect
+from core.evaluation.cache import canonical_json
+from core.lab import detect_layout, read_cases
 from core.roots import SAMPLES_ROOT
 from core.tasks import get_task
 from dashboard import cache

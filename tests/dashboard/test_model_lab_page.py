@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import core.lab.engine
+import core.evaluation.engine
 import core.roots
 from core.tasks import get_task
 from core.weights import save_model
@@ -111,13 +111,13 @@ def test_two_models_give_the_paired_comparison(one_model: AppTest) -> None:
 def test_the_result_cache_spares_a_second_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDIMG_LAB_CACHE", str(tmp_path))
     calls: list[int] = []
-    predict = core.lab.engine._predict
+    predict = core.evaluation.engine._predict
 
     def counting(*args, **kwargs):
         calls.append(1)
         return predict(*args, **kwargs)
 
-    monkeypatch.setattr(core.lab.engine, "_predict", counting)
+    monkeypatch.setattr(core.evaluation.engine, "_predict", counting)
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
     at.sidebar.text_input(key="lab_path").set_value("nerve").run()
     _evaluate(at)

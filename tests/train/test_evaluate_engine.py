@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.evaluation.engine import collect
+from core.evaluation.stats import aggregate
 from core.lab import detect_layout, read_cases
-from core.lab.engine import collect
-from core.lab.stats import aggregate
 from core.models import create_model
 from core.predict import Segmenter
 from core.tasks import get_task

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from core.datasets import Case
-from core.lab.engine import (
+from core.evaluation.engine import (
     ENGINE_VERSION,
     LabResult,
     OnBatch,
@@ -32,7 +32,7 @@ from core.lab.engine import (
     resolve_settings,
     weights_sha256,
 )
-from core.lab.stats import aggregate
+from core.evaluation.stats import aggregate
 from core.roots import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class LabCache:
                 task: str | None = None, batch_size: int = 4, settings: Mapping[str, Any] | None = None,
                 progress: Progress | None = None, total: int | None = None,
                 on_batch: OnBatch | None = None) -> LabResult:
-        """:func:`core.lab.engine.collect` that reads each model's rows from the cache when it can,
+        """:func:`core.evaluation.engine.collect` that reads each model's rows from the cache when it can,
         runs only the models it misses (cases are not read at all when every model hits), and
         stores what it ran. Models without a weights sha256 are run every time. ``on_batch``
         sees the batches of the models that run (none on a full hit).

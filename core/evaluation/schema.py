@@ -1,6 +1,6 @@
 """Scoring of segmentation predictions: one row per case, set-level figures, a summary.
 
-The batching and streaming live in the model lab's engine (:mod:`core.lab.engine`), which
+The batching and streaming live in the model lab's engine (:mod:`core.evaluation.engine`), which
 ``train.evaluate``, ``train.segmentation`` and the pages all run through; this module says what
 a case scores. A task adds its own columns through its scorer (``TaskSpec.scorer``: the fetal
 head's HC / BPD / OFD), passed in as ``extra``.

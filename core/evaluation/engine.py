@@ -20,8 +20,8 @@ import numpy as np
 
 from core import metrics
 from core.datasets import Case
-from core.evaluation import Evaluation, Scorer, case_row, set_metrics, summarize_rows
-from core.lab.stats import aggregate, paired_comparison, worst_first
+from core.evaluation.schema import Evaluation, Scorer, case_row, set_metrics, summarize_rows
+from core.evaluation.stats import aggregate, paired_comparison, worst_first
 from core.tasks import get_task
 
 __all__ = ["ENGINE_VERSION", "LabBatch", "LabResult", "ProbClassifier", "aggregate", "collect",
@@ -126,7 +126,7 @@ class LabResult:
         return tuple(self.rows)
 
     def aggregate(self, model: str, metrics: Sequence[str] | None = None, **kw: Any) -> dict[str, list]:
-        """:func:`core.lab.stats.aggregate` of one model's rows."""
+        """:func:`core.evaluation.stats.aggregate` of one model's rows."""
         return aggregate(self.rows[model], metrics, **kw)
 
 
