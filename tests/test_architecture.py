@@ -146,3 +146,125 @@ def test_core_imports_without_streamlit():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- the structure of core/
+
+CORE = ROOT / "core"
+# Layers of core/, lowest first. A module may import its own layer and those below, never above:
+# generic pieces know no task, task modules know no application (the lab, the evaluation engine).
+LAYERS = {
+    "generic": ("core/__init__.py", "core/roots.py", "core/io", "core/datasets", "core/metrics",
+                "core/geometry.py", "core/models", "core/weights.py", "core/predict", "core/explain",
+                "core/overlay.py", "core/rle.py", "core/volume_view.py"),
+    "task": ("core/analysis", "core/face", "core/tasks"),
+    "application": ("core/evaluation", "core/lab"),
+}
+RANK = {name: k for k, name in enumerate(LAYERS)}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(path: Path) -> str:
+    rel = path.relative_to(ROOT).as_posix()
+    hits = [name for name, places in LAYERS.items() for p in places if rel == p or rel.startswith(p + "/")]
+    assert len(hits) == 1, f"{rel} belongs to {hits or 'no layer'}: add it to LAYERS"
+    return hits[0]
+
+
+CORE_MODULES = {module_name(p): p for p in _py_files("core")}
+
+
+def core_imports(path: Path) -> set[str]:
+    """The core modules ``path`` imports anywhere in it (module or function level), resolved to
+    modules that exist: ``from core.x import y`` is ``core.x.y`` when that is a module, else ``core.x``."""
+    out: set[str] = set()
+    here = module_name(path).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[:len(package) - node.level + 1] + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in CORE_MODULES else base for a in node.names]
+        else:
+            continue
+        out |= {t for t in targets if t in CORE_MODULES}
+    out.discard(module_name(path))
+    return out
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_core_has_no_import_cycle() -> None:
+    graph = {name: core_imports(path) for name, path in CORE_MODULES.items()}
+    assert import_cycles(graph) == []
+
+
+@pytest.mark.parametrize("path", _py_files("core"), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_core_layers_import_only_their_own_or_lower_layers(path: Path) -> None:
+    mine = RANK[layer_of(path)]
+    above = sorted(m for m in core_imports(path) if RANK[layer_of(CORE_MODULES[m])] > mine)
+    assert not above, (f"{path.relative_to(ROOT)} ({layer_of(path)} layer) imports {above}: a generic "
+                       "piece must not know a task, a task module must not know the lab or the engine")
+
+
+# Helpers the phantom generators share with the trainers (image and face-photo tools, no training).
+PHANTOM_MAY_IMPORT = ("train.phantoms", "train.face_augment", "train.face_shape", "train.face_pixels",
+                      "train.face_sources")
+
+
+@pytest.mark.parametrize("path", _py_files("train/phantoms"), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_phantom_generators_import_no_trainer(path: Path) -> None:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    bad = sorted(n for n in names if n.split(".")[0] == "train"
+                 and not any(n == ok or n.startswith(ok + ".") for ok in PHANTOM_MAY_IMPORT))
+    assert not bad, f"{path.relative_to(ROOT)} imports {bad}: phantom generators must not import trainers"
