@@ -141,10 +141,11 @@ def report_row(analysis: FetalHeadAnalysis, truth: np.ndarray | None = None,
                 reference_hc_mm = measure_head(truth, px).hc_mm
             except BiometryError:
                 reference_hc_mm = None
+        scores = metrics.mask_scores(pred, truth, px)  # the case rows' own overlap columns
         row.update({
-            "Dice": metrics.dice(pred, truth),
-            "IoU": metrics.iou(pred, truth),
-            "HD95 (mm)": metrics.hd95_mm(pred, truth, px) if px else None,
+            "Dice": scores["dice"],
+            "IoU": scores["iou"],
+            "HD95 (mm)": scores["hd95_mm"] if px else None,
             "HC reference (mm)": reference_hc_mm,
             "|HC error| (mm)": abs(m.hc_mm - reference_hc_mm) if m and reference_hc_mm else None,
         })

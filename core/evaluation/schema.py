@@ -43,20 +43,8 @@ def case_row(case: Case, result: SegmentationResult, *, extra: Scorer | None = N
         extra: the task's scorer, whose columns are added (``TaskSpec.scorer``), or None.
     """
     row: dict[str, Any] = {"name": case.name, "group": case.group}
-    px = case.pixel_size_mm
     if case.mask is not None:
-        counts = metrics.confusion_counts(result.mask, case.mask)
-        row.update(
-            dice=metrics.dice(result.mask, case.mask),
-            iou=metrics.iou(result.mask, case.mask),
-            precision=metrics.precision(result.mask, case.mask),
-            recall=metrics.recall(result.mask, case.mask),
-            hd95_mm=metrics.hd95_mm(result.mask, case.mask, px) if px else math.nan,
-            # Image level: is the structure there (truth), did the model say so (mask kept)?
-            true_present=counts["tp"] + counts["fn"] > 0,
-            pred_present=counts["tp"] + counts["fp"] > 0,
-            tp_px=counts["tp"], fp_px=counts["fp"], fn_px=counts["fn"],
-        )
+        row.update(metrics.mask_scores(result.mask, case.mask, case.pixel_size_mm))
         # An empty label on a frame the model is sure about: a candidate missing label.
         row["suspect_label"] = (not row["true_present"] and row["pred_present"]
                                 and result.presence is not None

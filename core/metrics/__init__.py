@@ -7,6 +7,7 @@ and ``metrics.dice(...)`` work without knowing the family:
 * :mod:`core.metrics.distance`: HD95 between mask surfaces and HC differences, in mm;
 * :mod:`core.metrics.classification`: accuracy, confusion matrix, per-class reports, top-k;
 * :mod:`core.metrics.calibration`: expected calibration error and reliability bins;
+* :mod:`core.metrics.scores`: every overlap column of a predicted mask against its truth, in one call;
 * :mod:`core.metrics.summary`: mean / SD / median of per-case values, bootstrap intervals.
 """
 from __future__ import annotations
@@ -38,10 +39,11 @@ from core.metrics.overlap import (
     precision,
     recall,
 )
+from core.metrics.scores import mask_scores
 from core.metrics.summary import bootstrap_ci, summarize
 
 __all__ = ["ERROR_FN", "ERROR_FP", "ERROR_TN", "ERROR_TP", "abs_hc_diff_mm", "accuracy",
            "all_empty_baseline", "balanced_accuracy", "bootstrap_ci", "classification_report",
            "confusion_counts", "confusion_matrix", "dice", "error_map", "expected_calibration_error", "f1",
-           "hd95_mm", "iou", "mean_dice", "per_class_precision_recall", "precision", "presence_confusion",
-           "recall", "reliability_bins", "summarize", "top_k_accuracy", "top_k_caption"]
+           "hd95_mm", "iou", "mask_scores", "mean_dice", "per_class_precision_recall", "precision",
+           "presence_confusion", "recall", "reliability_bins", "summarize", "top_k_accuracy", "top_k_caption"]

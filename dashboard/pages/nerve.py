@@ -58,13 +58,15 @@ if not models:
 override = {"min_area_px": min_area, "presence_threshold": presence_thr}
 results = {m: cache.segment(TASK.name, m, case.image, thr, override) for m in models}
 truth = case.mask
+# Each model's overlap with the truth, the very columns a case row of the model lab carries.
+scores = {m: metrics.mask_scores(r.mask, truth) for m, r in results.items()} if truth is not None else {}
 
 
 def _caption(m: str) -> str:
     res = results[m]
     text = f"{LABELS.get(m, m)} · present {res.presence:.2f}"
     if truth is not None:
-        text += f" · Dice {metrics.dice(res.mask, truth):.2f}"
+        text += f" · Dice {scores[m]['dice']:.2f}"
     return text + ("" if res.mask.any() else " · no nerve")
 
 
@@ -101,11 +103,9 @@ rows = {}
 for m, res in results.items():
     row = {"Presence probability": res.presence, "Nerve shown": "yes" if res.mask.any() else "no",
            "Mask area (px)": int(res.mask.sum())}
-    if truth is not None:
-        row.update({"Dice (empty rule)": metrics.dice(res.mask, truth),
-                    "IoU": metrics.iou(res.mask, truth),
-                    "Precision": metrics.precision(res.mask, truth),
-                    "Recall": metrics.recall(res.mask, truth)})
+    if m in scores:
+        row.update({"Dice (empty rule)": scores[m]["dice"], "IoU": scores[m]["iou"],
+                    "Precision": scores[m]["precision"], "Recall": scores[m]["recall"]})
     rows[LABELS.get(m, m)] = row
 st.dataframe(pd.DataFrame.from_dict(rows, orient="index"), width="stretch", column_config={
     c: st.column_config.NumberColumn(format="%.3f")
