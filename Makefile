@@ -22,6 +22,7 @@ deps:
 run: deps
 	$(PYTHON) -m streamlit run streamlit_app.py --server.port $(PORT)
 
+# test: the default selection (pyproject.toml: -m 'not slow'); test-all: every test (README: timings).
 test: deps
 	$(PYTHON) -m pytest
 

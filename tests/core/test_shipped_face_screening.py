@@ -30,6 +30,7 @@ def test_card_says_phantoms_and_holds_both_test_sets(task: str) -> None:
         assert report["top_k"]["n_classes"] == len(card.labels) and "pointing_game" in report
 
 
+@pytest.mark.slow  # 12 phantoms per shipped model; the default run predicts one (below)
 @pytest.mark.parametrize("task", SHIPPED)
 def test_fresh_phantoms_of_the_training_identity_reproduce_the_card(task: str) -> None:
     """The first 12 test phantoms (the card's seed): accuracy within reach of the card's figure."""
@@ -39,3 +40,12 @@ def test_fresh_phantoms_of_the_training_identity_reproduce_the_card(task: str) -
     faces = phantom_set(task, 12, seed, identity="train")
     right = [screener.predict(f.rgb, f.landmarks).top_index == f.label_index for f in faces]
     assert np.mean(right) >= screener.card.metrics["phantom_test"]["accuracy"] - 0.2
+
+
+@pytest.mark.parametrize("task", SHIPPED)
+def test_shipped_weights_give_probabilities_on_one_fresh_phantom(task: str) -> None:
+    """The default run's cheap check: the weights load (sha256 checked) and score one fresh phantom."""
+    screener = Screener.from_folder(ROOT / "weights" / "face_screening" / task)
+    (face,) = phantom_set(task, 1, 2026, identity="train")
+    probs = screener.predict(face.rgb, face.landmarks).probs
+    assert probs.shape == (len(screener.card.labels),) and abs(float(probs.sum()) - 1) < 1e-4

@@ -19,8 +19,9 @@ def _metric(at: AppTest, start: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(start))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def page() -> AppTest:
+    """The page as it opens, for each test afresh: some tests change its widgets."""
     return AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
 
 

@@ -47,8 +47,9 @@ def downloads() -> dict[str, bytes]:
         yield files
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def face(downloads: dict[str, bytes]) -> AppTest:
+    """The page as it opens, for each test afresh: most tests change its widgets."""
     return AppTest.from_file(PAGE, default_timeout=180).run()
 
 

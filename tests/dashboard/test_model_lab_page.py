@@ -47,8 +47,11 @@ def _evaluate(at: AppTest) -> AppTest:
     return at
 
 
-@pytest.fixture(scope="module")
-def one_model(lab_env: Path) -> AppTest:
+@pytest.fixture()
+def one_model(lab_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The bundled fetal samples evaluated with one model, for each test afresh and with an empty
+    result cache of its own: some tests change the widgets or fill the cache."""
+    monkeypatch.setenv("MEDIMG_LAB_CACHE", str(tmp_path / "cache"))
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
     assert not at.exception and any("Press **Evaluate**" in i.value for i in at.info)
     return _evaluate(at)

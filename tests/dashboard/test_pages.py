@@ -18,8 +18,9 @@ def _reference_hc(name: str) -> float:
                 if r["filename"] == name)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def fetal() -> AppTest:
+    """The page as it opens, for each test afresh: some tests change its widgets."""
     return AppTest.from_file(FETAL, default_timeout=TIMEOUT).run()
 
 

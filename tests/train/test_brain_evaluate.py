@@ -56,6 +56,7 @@ def test_evaluate_reads_the_bundled_nifti_pairs(tiny_brain: Path, tmp_path: Path
     assert all(float(r["volume_true_ml"]) > 0 for r in rows)
 
 
+@pytest.mark.slow  # a full-size benchmark volume; test_bench_caps_the_volume_calls runs small ones
 def test_bench_volume_is_256x256x64_nifti_and_the_pipeline_gives_millilitres(tiny_brain: Path) -> None:
     data = bench.brain_volumes(1)[0]
     vol = load_volume(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -65,10 +66,19 @@ def test_evaluate_on_hc18_samples_writes_csv_json_and_submission(tiny_weights: P
     load_model(tiny_weights)  # recording metrics must not break the sha256 check
 
 
+def _free_port() -> int:
+    """A port nobody listens on now: test runs side by side must not share a fixed one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow  # two training processes: 12 s wall on an idle machine
 def test_distributed_training_with_two_gloo_processes(tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", str(_free_port()),
            "-m", "train.segmentation", *TINY, "--arch", "segnet", "--out", str(out)]
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -85,6 +95,7 @@ def test_make_samples_writes_hc18_layout_and_dicom(tmp_path: Path) -> None:
     assert "Phantom" not in repr(dcm.meta)
 
 
+@pytest.mark.slow  # times every fetal model and the smp baseline
 def test_bench_reports_every_model_against_the_baseline(tmp_path: Path) -> None:
     from train import bench
 
