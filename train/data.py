@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,19 @@ NERVE_FRAMES_PER_SUBJECT = 20
 
 def phantom_cases(task: TaskSpec, n: int, seed: int) -> Iterator[Case]:
     """``n`` synthetic cases of ``task`` from its phantom generator, reproducible by seed."""
-    if task.name == "nerve":
-        return _nerve_cases(n, seed)
-    if task.name == "brain_tumor":
-        return _brain_cases(n, seed)
-    if task.name != "fetal_head":
-        raise ValueError(f"no phantom generator for task {task.name!r} yet")
-    return _fetal_head_cases(n, seed)
+    return _phantoms(task)[1](n, seed)
+
+
+def phantom_generator(task: TaskSpec) -> str:
+    """The name of the phantom generator of ``task`` (``train/phantoms/<name>.py``)."""
+    return _phantoms(task)[0]
+
+
+def _phantoms(task: TaskSpec) -> tuple[str, Callable[[int, int], Iterator[Case]]]:
+    if task.name not in PHANTOMS:
+        raise ValueError(f"no phantom generator for task {task.name!r} yet; tasks with one: "
+                         f"{', '.join(sorted(PHANTOMS))}")
+    return PHANTOMS[task.name]
 
 
 def _nerve_cases(n: int, seed: int) -> Iterator[Case]:
@@ -93,6 +99,11 @@ def _fetal_head_cases(n: int, seed: int) -> Iterator[Case]:
             group=f"{seed}_{i}",
             meta={"hc_mm": ph.hc_mm, "ga_weeks": ph.ga_weeks},
         )
+
+
+# The phantom generators of the segmentation tasks: task -> (module in train/phantoms/, its cases).
+PHANTOMS = {"fetal_head": ("fetal_head", _fetal_head_cases), "nerve": ("nerve", _nerve_cases),
+            "brain_tumor": ("brain_mri", _brain_cases)}
 
 
 def dataset_cases(task: TaskSpec, root: str | Path) -> Iterator[Case]:

@@ -43,7 +43,7 @@ from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, save_model, write_card, write_history
 from train.augment import batch_dice, random_affine, random_crop, random_intensity, segmentation_loss
 from train.config import RunConfig
-from train.data import dataset_cases, is_validation, phantom_cases
+from train.data import dataset_cases, is_validation, phantom_cases, phantom_generator
 
 log = logging.getLogger("train.segmentation")
 
@@ -189,7 +189,7 @@ def parse_arch_config(items: list[str]) -> dict[str, object]:
 def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -> ModelCard:
     """The card this run will write: architecture, preprocessing and provenance."""
     spec = get_spec(args.arch)
-    generator = {"brain_tumor": "brain_mri"}.get(task.name, task.name)
+    generator = phantom_generator(task) if args.phantoms else ""
     data = (f"{args.phantoms} synthetic {task.title.lower()} phantoms (train/phantoms/{generator}.py, seed "
             f"{args.phantom_seed}); NOT real patient data" if args.phantoms
             else f"dataset folder {args.data.name} ({task.layout} layout)")
