@@ -34,7 +34,7 @@ MAX_PIXELS = 40_000_000
 DETECT_MAX_SIDE = 2048  # larger photos are reduced before detection (the models see <= 256 px)
 
 # Named points (subject's right/left), checked on matplotlib's grace_hopper.jpg
-# (tests/core/test_face_landmarks.py). Iris centres need refine_landmarks=True.
+# (tests/core/face/test_face_landmarks.py). Iris centres need refine_landmarks=True.
 LANDMARKS: MappingProxyType[str, int] = MappingProxyType({
     "right_eye_outer": 33,    # exocanthion (ex), right
     "right_eye_inner": 133,   # endocanthion (en), right

@@ -19,7 +19,7 @@ Every region is a closed polygon over landmark indices (subject's right/left, se
   nasolabial fold (203, 206, 216, 212), across at mouth-corner level (214, 138) and back up
   the face oval to the zygion (172..234); the left cheek uses the mirrored indices.
 
-``tests/core/test_face_regions.py`` checks these tuples against mediapipe's own sets.
+``tests/core/face/test_face_regions.py`` checks these tuples against mediapipe's own sets.
 """
 from __future__ import annotations
 

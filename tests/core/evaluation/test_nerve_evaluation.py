@@ -23,7 +23,7 @@ from core.weights import ModelCard, read_card, save_model
 from dashboard.tables import segmentation_comparison
 from train import evaluate
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TASK = get_task("nerve")
 TINY = {"presence_head": True, "widths": [4, 8, 8, 8, 8], "convs": [1, 1, 1, 1, 1]}
 

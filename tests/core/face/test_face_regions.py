@@ -24,7 +24,7 @@ from core.face.regions import (
 )
 from core.face.symmetry import MIRROR
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FEATURES = ("right_eye", "left_eye", "right_brow", "left_brow", "nose", "lips")
 
 

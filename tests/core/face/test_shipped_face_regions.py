@@ -10,7 +10,7 @@ from core.face.landmarks import detect_landmarks, oriented_rgb
 from core.face.region_net import RegionSegmenter, mean_region_iou, region_iou
 from core.face.regions import LABEL_NAMES, REGION_NAMES, region_label_mask
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FOLDER = ROOT / "weights" / "face_regions" / "unet"
 SAMPLES = ROOT / "data_samples" / "face"
 pytestmark = pytest.mark.skipif(not (FOLDER / "model.json").is_file(), reason="no shipped face-region U-Net")

@@ -12,7 +12,7 @@ from train.phantoms.face import phantom_set
 
 SCREENING = get_task("face_screening")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = sorted(p.parent.name for p in (ROOT / "weights" / "face_screening").glob("*/model.json"))
 pytestmark = pytest.mark.skipif(not SHIPPED, reason="no shipped face screening weights")
 

@@ -24,7 +24,7 @@ from core.datasets import (
 )
 from core.datasets.inventory import Inventory
 
-SAMPLES = Path(__file__).resolve().parents[2] / "data_samples"
+SAMPLES = Path(__file__).resolve().parents[3] / "data_samples"
 BUNDLED = {"fetal_head": "hc18", "nerve": "kaggle_nerve", "brain_mri": "nifti_pairs",
            "face_screening/autism/gallery": "image_folder", "face_screening/skin/gallery": "image_folder",
            "face_screening/syndrome/gallery": "image_folder"}

@@ -30,7 +30,7 @@ from core.io.image import (
 )
 
 ACCEPTED_FORMATS = "PNG, JPEG, TIFF, BMP or DICOM"
-SAMPLE_DICOM = Path(__file__).resolve().parents[2] / "data_samples/fetal_head/dicom/fetal_head_phantom.dcm"
+SAMPLE_DICOM = Path(__file__).resolve().parents[3] / "data_samples/fetal_head/dicom/fetal_head_phantom.dcm"
 
 
 # ---------------------------------------------------------------- builders

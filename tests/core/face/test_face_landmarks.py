@@ -212,7 +212,7 @@ def test_face_landmarks_checks_its_points() -> None:
 
 @pytest.mark.parametrize("name", ["grace_hopper.jpg", "skimage_astronaut.jpg"])
 def test_every_bundled_portrait_gives_a_face_with_eyes_above_the_mouth(name: str) -> None:
-    path = Path(__file__).resolve().parents[2] / "data_samples" / "face" / name
+    path = Path(__file__).resolve().parents[3] / "data_samples" / "face" / name
     photo = oriented_rgb(path)
     lm = detect_landmarks(photo)
     h, w = photo.shape[:2]
