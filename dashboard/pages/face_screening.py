@@ -192,7 +192,7 @@ for col, (member, crops) in zip(crop_cols[1:], result.crops.items()):
 st.subheader("Where the networks looked (Grad-CAM)")
 target = st.selectbox("Explain the class", range(len(result.labels)), index=result.top_index,
                       format_func=lambda i: f"{_pretty(result.labels[i])} ({result.probs[i]:.2f})",
-                      key=f"{KEY}_target")
+                      key=f"{KEY}_target_{task}")  # per task: the classes differ
 if st.toggle("Compute Grad-CAM for every member", value=True, key=f"{KEY}_cam"):
     _cam_panel(folder, rgb, result, screener, int(target), cache.screening_evidence(task, name))
     st.caption("Red = where evidence for the class raised its score most. Trust it only as far as the "
