@@ -17,6 +17,7 @@ from core.roots import PROJECT_ROOT, SAMPLES_ROOT
 
 DATA_ROOT_ENV = "DATA_ROOT"
 _MAX_LISTED = 5
+MAX_PATH_CHARS = 1024  # longer text is no folder path anyone typed
 
 
 class DatasetPathError(DatasetError):
@@ -80,13 +81,26 @@ def resolve_dataset_path(text: str | os.PathLike[str], roots: Sequence[Path] | N
     roots = [Path(r).resolve() for r in (allowed_roots() if roots is None else roots)]
     where = f"allowed data roots: {_roots_text(roots)} (add folders with the {DATA_ROOT_ENV} " \
             f"environment variable, separated by '{os.pathsep}')"
-    if not str(text).strip():
+    typed = str(text).strip()
+    if not typed:
         raise DatasetPathError(f"type the path of a dataset folder; {where}")
-    resolved = [c.resolve() for c in _candidates(str(text).strip(), roots)]
-    inside = [p for p in resolved if _inside(p, roots)]
-    if not inside:
-        raise DatasetPathError(f"{text}: refused, the folder is outside the {where}")
-    path = next((p for p in inside if p.exists()), None)
+    if "\x00" in typed:
+        raise DatasetPathError(f"the path holds a NUL character; type a folder path; {where}")
+    if len(typed) > MAX_PATH_CHARS:
+        raise DatasetPathError(f"the path is {len(typed)} characters long (at most {MAX_PATH_CHARS}); "
+                               f"type a folder path; {where}")
+    try:
+        resolved = [c.resolve() for c in _candidates(typed, roots)]
+        inside = [p for p in resolved if _inside(p, roots)]
+        if not inside:
+            raise DatasetPathError(f"{typed}: refused, the folder is outside the {where}")
+        path = next((p for p in inside if p.exists()), None)
+    except RuntimeError:  # Path.expanduser: "~name" of a user this machine does not know
+        raise DatasetPathError(f"{typed}: no such user for '~'; type the folder's full path; "
+                               f"{where}") from None
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise DatasetPathError(f"{typed[:80]}: not a usable folder path ({exc.strerror or exc}); "
+                               f"{where}") from None
     if path is None:
         raise DatasetPathError(f"{text}: no such folder ({inside[0]}); {where}")
     if not path.is_dir():

@@ -151,6 +151,14 @@ def test_paths_outside_the_data_roots_are_refused(lab_env: Path, path: str) -> N
     assert not at.button and not at.dataframe
 
 
+@pytest.mark.parametrize("path", ["~nonexistentuser/data", "x" * 5000, "data\x00samples"])
+def test_odd_typed_paths_show_a_message(lab_env: Path, path: str) -> None:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    at.sidebar.text_input(key="lab_path").set_value(path).run()
+    assert not at.exception and len(at.error) == 1 and "type" in at.error[0].value
+    assert not at.button and not at.dataframe
+
+
 @pytest.mark.parametrize("folder, found", [("empty", "the folder is empty"),
                                            ("notes", "no dataset layout recognised")])
 def test_unreadable_folders_say_what_was_found_and_expected(lab_env: Path, folder: str, found: str) -> None:

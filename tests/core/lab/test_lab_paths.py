@@ -84,6 +84,15 @@ def test_missing_file_and_empty_paths_are_refused(tree):
         resolve_dataset_path("  ", [root])
 
 
+@pytest.mark.parametrize("text, message", [("~nonexistentuser/data", "no such user"),
+                                           ("a" * 5000, "characters long"),
+                                           ("a" * 300, "not a usable folder path"),  # over NAME_MAX
+                                           ("data\x00x", "NUL character")])
+def test_odd_typed_paths_get_a_message_not_an_exception(tree, text, message):
+    with pytest.raises(DatasetPathError, match=message):
+        resolve_dataset_path(text, [tree["root"]])
+
+
 def test_fingerprint_follows_names_sizes_and_times(tree):
     folder = tree["root"] / "hc18"
     first = dataset_fingerprint(folder)
