@@ -60,6 +60,25 @@ def available_models(task_name: str) -> dict[str, ModelCard]:
     return cards
 
 
+def loadable_models(task_name: str) -> tuple[dict[str, ModelCard], dict[str, str]]:
+    """The shipped models of a task that load (card read, sha256 checked; each loaded once per
+    process), and for every other one with a weights folder the reason it cannot be used."""
+    task = get_task(task_name)
+    cards, problems = {}, {}
+    for name in task.models:
+        folder = task.weights_dir(name)
+        if not folder.is_dir():
+            continue  # not shipped here: nothing to say
+        try:
+            card = read_card(folder)
+            get_segmenter(str(folder))
+        except WeightsError as exc:
+            problems[name] = str(exc)
+        else:
+            cards[name] = card
+    return cards, problems
+
+
 @st.cache_data(show_spinner=False)
 def load_samples(task_name: str) -> list[Case]:
     """The bundled sample cases of a task (read in the real dataset layout)."""

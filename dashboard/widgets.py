@@ -48,6 +48,16 @@ def research_note() -> None:
     st.caption(f":material/info: {RESEARCH_NOTE}")
 
 
+def usable_models(task_name: str, labels: dict[str, str] | None = None) -> dict[str, ModelCard]:
+    """The task's models that load, by name; one warning per model whose weights fail their check
+    (the others still run)."""
+    cards, problems = cache.loadable_models(task_name)
+    for name, reason in problems.items():
+        st.warning(f"{(labels or {}).get(name, name)} is unavailable: its weights failed their check "
+                   f"({reason}). Restore `weights/{task_name}/{name}/` from the repository.")
+    return cards
+
+
 def model_badge(name: str, card: ModelCard) -> None:
     """Caption under a model's output saying what trained it."""
     if card.synthetic:

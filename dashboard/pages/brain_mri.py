@@ -25,7 +25,7 @@ st.caption("A 2-D U-Net reads every axial slice of one MR sequence (T1 post-cont
            "against background. One sequence and 2-D slices is the honest scope of this model; "
            "multi-sequence 3-D models do better on real BraTS data.")
 
-cards = cache.available_models(TASK.name)
+cards = widgets.usable_models(TASK.name)
 if not cards:
     st.error("No brain tumour weights found in weights/brain_tumor/. Run `make weights-brain`.")
     st.stop()

@@ -18,7 +18,11 @@ LABELS = {"unet": "U-Net", "segnet": "SegNet"}
 st.title("Fetal head biometry")
 widgets.research_note()
 
-cards = cache.available_models(TASK.name)
+cards = widgets.usable_models(TASK.name, LABELS)
+if not cards:
+    st.error("No usable fetal head weights in weights/fetal_head/. Run `make weights-fetal` or restore "
+             "the folder.")
+    st.stop()
 case = widgets.image_input(KEY, TASK)
 if case is None:
     st.stop()

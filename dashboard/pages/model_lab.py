@@ -85,7 +85,7 @@ def choose_models(guess: LayoutGuess) -> tuple[str, dict[str, str], dict[str, Mo
             {t: c for t, (_, c) in fits.items()}
     else:
         task = get_task(guess.task)
-        cards = cache.available_models(task.name)
+        cards = widgets.usable_models(task.name)
         if not cards:
             st.error(f"No {task.title.lower()} weights in `weights/{task.name}/`. Run `make weights`.")
             st.stop()

@@ -32,7 +32,7 @@ st.caption("Brachial plexus on B-mode ultrasound (Kaggle 2016 layout): the same 
            "plain U-Net, a MobileNetV2-encoder U-Net, a VGG-encoder U-Net and a CNN without skip "
            "connections, to see where the architectures disagree.")
 
-cards = cache.available_models(TASK.name)
+cards = widgets.usable_models(TASK.name, LABELS)
 if not cards:
     st.error("No nerve weights found in weights/nerve/. Run `make weights` or restore the folder.")
     st.stop()

@@ -94,3 +94,26 @@ def test_uploaded_test_frame_without_truth_and_a_corrupt_file() -> None:
     assert "Dice (empty rule)" not in _table(at, "Presence probability").columns
     at.file_uploader(key="nerve_upload").set_value(("bad.tif", b"not an image", "image/tiff")).run()
     assert not at.exception and any("Cannot read bad.tif" in e.value for e in at.error)
+
+
+def test_a_model_whose_weights_fail_their_check_is_unavailable_and_the_others_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import core.roots
+
+    root = tmp_path / "weights" / "nerve"
+    root.mkdir(parents=True)
+    for model in ("unet", "unet_mobilenet", "unet_vgg"):
+        (root / model).symlink_to(ROOT / "weights" / "nerve" / model)
+    shutil.copytree(ROOT / "weights" / "nerve" / "cnn", root / "cnn")
+    tampered = root / "cnn" / "model.safetensors"
+    data = bytearray(tampered.read_bytes())
+    data[-1] ^= 0xFF  # one flipped bit pattern in the last tensor byte
+    tampered.write_bytes(bytes(data))
+    monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", root.parent)
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not at.exception, at.exception
+    (warning,) = [w.value for w in at.warning if "unavailable" in w.value]
+    assert warning.startswith("Plain CNN is unavailable") and "sha256" in warning
+    assert list(_table(at, "Presence probability").index) == MODELS[:3]
