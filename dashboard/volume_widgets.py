@@ -99,6 +99,7 @@ def view_settings(key: str, vol: Volume, focus: np.ndarray | None) -> ViewSettin
         level0, width0 = default_window(vol.voxels)
         lo, hi = float(np.min(vol.voxels)), float(np.max(vol.voxels))
         span = max(hi - lo, 1.0)
+        hi = max(hi, lo + span)  # a constant volume still needs a slider range
         level = st.slider("Window level", lo, hi, float(np.clip(level0, lo, hi)), span / 200,
                           key=f"{key}_level")
         width = st.slider("Window width", span / 100, 2 * span, float(np.clip(width0, span / 100, 2 * span)),

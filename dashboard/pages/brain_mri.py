@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -37,6 +38,9 @@ if case is None:
 vol = case.volume
 for note in vol.meta.get("notes", ()):
     st.caption(f"{case.name}: {note}")
+if float(np.ptp(vol.voxels)) == 0.0:
+    st.warning(f"{case.name}: every voxel has the same value ({float(vol.voxels.flat[0]):g}): the file "
+               "holds no image, so there is nothing to segment. Check that it is the MR sequence.")
 with st.sidebar:
     thr = st.slider("Mask threshold (probability)", 0.05, 0.95, float(card.postprocess.get("threshold", 0.5)),
                     0.05, key=f"{KEY}_thr")

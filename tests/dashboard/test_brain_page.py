@@ -99,3 +99,23 @@ def test_no_weights_says_how_to_train(tmp_path: Path, monkeypatch: pytest.Monkey
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
     assert not at.exception
     assert at.error and "make weights-brain" in at.error[0].value
+
+
+@pytest.mark.parametrize("kind", ["nifti", "png"])
+def test_a_constant_volume_or_blank_slice_gets_a_message(kind: str) -> None:
+    import io
+
+    import nibabel as nib
+    import numpy as np
+    from PIL import Image
+
+    if kind == "nifti":
+        img = nib.Nifti1Image(np.full((40, 40, 6), 7, np.int16), np.diag([1.0, 1.0, 3.0, 1.0]))
+        name, data = "constant.nii.gz", gzip.compress(img.to_bytes())
+    else:
+        buf = io.BytesIO()
+        Image.fromarray(np.zeros((64, 64), np.uint8)).save(buf, format="PNG")
+        name, data = "blank.png", buf.getvalue()
+    at = _upload([(name, data)])
+    assert any("every voxel has the same value" in w.value for w in at.warning)
+    assert at.sidebar.slider(key="brain_level").value is not None  # the window sliders still work
