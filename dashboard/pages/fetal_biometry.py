@@ -14,6 +14,7 @@ from dashboard.charts import intergrowth_chart
 KEY = "fetal"
 TASK = get_task("fetal_head")
 LABELS = {"unet": "U-Net", "segnet": "SegNet"}
+PX_RANGE_MM = (0.001, 5.0)  # what the pixel size box accepts
 
 st.title("Fetal head biometry")
 widgets.research_note()
@@ -27,9 +28,14 @@ case = widgets.image_input(KEY, TASK)
 if case is None:
     st.stop()
 models = widgets.model_picker(KEY, cards, LABELS)
+header_px = case.pixel_size_mm
+if header_px is not None and not (PX_RANGE_MM[0] <= header_px <= PX_RANGE_MM[1]):  # NaN fails too
+    st.warning(f"The file states a pixel size of {header_px:g} mm, outside the {PX_RANGE_MM[0]:g}-"
+               f"{PX_RANGE_MM[1]:g} mm a frame can have: it is ignored. Enter the pixel size to measure.")
+    header_px = None
 with st.sidebar:
-    px = st.number_input("Pixel size (mm)", min_value=0.001, max_value=5.0, value=case.pixel_size_mm,
-                         step=0.001, format="%.4f", key=f"{KEY}_px_{case.name}",
+    px = st.number_input("Pixel size (mm)", min_value=PX_RANGE_MM[0], max_value=PX_RANGE_MM[1],
+                         value=header_px, step=0.001, format="%.4f", key=f"{KEY}_px_{case.name}",
                          help="From the HC18 CSV or the DICOM header when known; edit if needed.")
     ga = st.number_input("Gestational age (weeks), optional", min_value=14.0, max_value=40.0, value=None,
                          step=0.1, format="%.1f", key=f"{KEY}_ga",

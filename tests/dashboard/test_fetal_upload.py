@@ -70,3 +70,22 @@ def test_uploaded_hc18_outline_turns_on_the_comparison():
     table = at.dataframe[0].value
     assert table["Dice"].iloc[0] > 0.97 and table["|HC error| (mm)"].iloc[0] < 5.0
     assert any("Errors against the ground truth" in s.value for s in at.subheader)
+
+
+@pytest.mark.parametrize("delta_cm", [0.6, 0.00001])  # 6 mm and 0.0001 mm per pixel
+def test_an_implausible_dicom_pixel_size_is_ignored_with_a_note(delta_cm: float) -> None:
+    import io
+
+    import pydicom
+
+    ds = pydicom.dcmread(SAMPLES / "dicom" / "fetal_head_phantom.dcm")
+    region = ds.SequenceOfUltrasoundRegions[0]
+    region.PhysicalDeltaX = region.PhysicalDeltaY = delta_cm
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    at = _upload("scan.dcm", buf.getvalue())
+    assert any("is ignored. Enter the pixel size" in w.value for w in at.warning)
+    assert at.sidebar.number_input[0].value is None
+    assert not [m for m in at.metric if m.label == "Head circumference"]  # no HC without a pixel size
+    at.sidebar.number_input[0].set_value(0.3144).run()
+    assert not at.exception and 50 < _hc(at) < 400
