@@ -113,6 +113,10 @@ def _uploaded_truth(key: str, shape: tuple[int, int]) -> np.ndarray | None:
     except ImageError as exc:
         st.error(f"Cannot read the ground truth {up.name}: {exc}")
         return None
+    except ValueError as exc:  # an open outline too small to close with an ellipse
+        st.error(f"The ground truth {up.name} is not a closed outline or a filled region ({exc}); "
+                 "it is ignored.")
+        return None
     if truth.shape != shape:
         st.error(f"Ground truth is {truth.shape[1]}x{truth.shape[0]} but the frame is "
                  f"{shape[1]}x{shape[0]}; it is ignored.")

@@ -47,6 +47,9 @@ def fill_outline(outline: np.ndarray) -> np.ndarray:
 
     An outline cut by the image border is not closed; it is then closed by fitting an ellipse
     to its pixels and rasterising that ellipse.
+
+    Raises:
+        ValueError: an open outline too small (or too straight) to fit an ellipse to.
     """
     line = outline > 0
     if not line.any():

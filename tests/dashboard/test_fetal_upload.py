@@ -89,3 +89,12 @@ def test_an_implausible_dicom_pixel_size_is_ignored_with_a_note(delta_cm: float)
     assert not [m for m in at.metric if m.label == "Head circumference"]  # no HC without a pixel size
     at.sidebar.number_input[0].set_value(0.3144).run()
     assert not at.exception and 50 < _hc(at) < 400
+
+
+def test_a_tiny_ground_truth_mark_is_refused_with_a_message() -> None:
+    frame = cv2.imread(str(SAMPLES / "training_set" / "000_HC.png"), cv2.IMREAD_GRAYSCALE)
+    mark = np.zeros_like(frame)
+    mark[100, 100:103] = 255  # three pixels: no outline, no region
+    at = _upload("000_HC.png", _png(frame), ("000_HC_Annotation.png", _png(mark)))
+    assert any("is not a closed outline or a filled region" in e.value for e in at.error)
+    assert not [c for c in at.dataframe if "Dice" in c.value.columns]  # no comparison against it
