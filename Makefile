@@ -1,6 +1,10 @@
 # Two commands for a newcomer: `make run` (dashboard) and `make test` (test suite).
 PYTHON ?= python3
 PORT ?= 8501
+# Only this machine can reach the dashboard unless ADDRESS says otherwise (README: serving to others).
+ADDRESS ?= 127.0.0.1
+# Uploads over 1 MiB are spooled by the web server to a temporary file: keep them in memory (tmpfs).
+UPLOAD_TMP ?= $(firstword $(wildcard /dev/shm) $(TMPDIR) /tmp)
 
 .PHONY: run test test-all deps lint bench samples evaluate-brain weights weights-fetal weights-nerve weights-face weights-screening weights-brain evaluate screenshots help
 
@@ -20,7 +24,7 @@ deps:
 	@$(PYTHON) -m pip install --disable-pip-version-check -q -r requirements.txt -r .ci/requirements-test.txt
 
 run: deps
-	$(PYTHON) -m streamlit run streamlit_app.py --server.port $(PORT)
+	TMPDIR=$(UPLOAD_TMP) $(PYTHON) -m streamlit run streamlit_app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 # test: the default selection (pyproject.toml: -m 'not slow'); test-all: every test (README: timings).
 test: deps
