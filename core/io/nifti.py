@@ -10,7 +10,6 @@ import gzip
 import os
 import struct
 import zlib
-from dataclasses import replace
 from pathlib import Path
 
 import nibabel as nib
@@ -72,11 +71,14 @@ def read_nifti(data: bytes, *, channel: int = 0, max_voxels: int = MAX_VOXELS) -
         notes.append(f"spatial unit {unit} converted to mm")
     meta = {"nifti_version": 2 if klass is nib.Nifti2Image else 1, "datatype": str(hdr.get_data_dtype()),
             "shape": tuple(int(n) for n in img.shape), "qform_code": qcode, "sform_code": scode}
-    vol = make_volume(arr, affine, "NIfTI", meta, notes, spacing_known=bool(usable))
-    if vol.spacing_mm is None:
-        return vol
-    scale = _UNIT_TO_MM.get(unit, 1.0)  # the header stores float32: 0.8, not 0.800000011920929
-    return replace(vol, spacing_mm=tuple(float(str(np.float32(s * scale))) for s in vol.spacing_mm))
+    dims = min(3, len(img.shape))  # a 2-D file has no slice spacing to check
+    zooms = stored_pixdim(raw, klass)[1:1 + dims]  # as stored: nibabel reads a 0 as 1
+    if usable and not (np.isfinite(zooms) & (zooms > 0)).all():
+        usable = False
+        notes.append("the header's voxel size holds a zero or invalid value: spacing unknown, "
+                     "sizes in voxels")
+    return make_volume(arr, affine, "NIfTI", meta, notes, spacing_known=bool(usable),
+                       unit_mm=_UNIT_TO_MM.get(unit, 1.0))
 
 
 def _nifti_array(img: nib.Nifti1Image, channel: int, max_voxels: int, notes: list[str]) -> np.ndarray:
@@ -110,6 +112,15 @@ def _nifti_array(img: nib.Nifti1Image, channel: int, max_voxels: int, notes: lis
         notes.append("NaN/infinite voxels set to 0")
         arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
     return arr
+
+
+def stored_pixdim(raw: bytes, klass: type[nib.Nifti1Image]) -> np.ndarray:
+    """The header's ``pixdim[0..7]`` exactly as stored (float32 in NIfTI-1 at byte 76, float64 in
+    NIfTI-2 at byte 104), before nibabel replaces zero voxel sizes by 1."""
+    end = "<" if struct.unpack("<i", raw[:4])[0] in (348, 540) else ">"
+    if klass is nib.Nifti2Image:
+        return np.asarray(struct.unpack(end + "8d", raw[104:168]), np.float64)
+    return np.asarray(struct.unpack(end + "8f", raw[76:108]), np.float64)
 
 
 def nifti_class(raw: bytes) -> type[nib.Nifti1Image] | None:

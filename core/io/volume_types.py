@@ -97,11 +97,52 @@ def reorient_to_display(data: np.ndarray, affine: np.ndarray
     return display, (spacing[0], spacing[1], spacing[2]), transform
 
 
+# Voxel sizes a scan can have (mm): outside them a header is wrong, and a measurement in mm or mL
+# would be a wrong number; the volume is then read with its spacing unknown (results in voxels).
+IN_PLANE_MM = (0.05, 5.0)
+SLICE_MM = (0.05, 20.0)
+
+
+def implausible_spacing(spacing_mm: Sequence[float]) -> str | None:
+    """Why a (slice, row, col) voxel size in mm cannot be a scan's, or None when it can."""
+    (s, r, c), (lo, hi), (slo, shi) = spacing_mm, IN_PLANE_MM, SLICE_MM
+    if not all(np.isfinite(v) for v in (s, r, c)):
+        return "it is not a finite number"
+    if not (lo <= r <= hi and lo <= c <= hi):
+        return f"pixels must be {lo:g}-{hi:g} mm across"
+    if not slo <= s <= shi:
+        return f"slices must be {slo:g}-{shi:g} mm apart"
+    return None
+
+
+def checked_spacing(spacing_mm: Sequence[float] | None, notes: list[str]) -> tuple[float, ...] | None:
+    """``spacing_mm`` when a scan can have it; else None, with a note saying why (appended)."""
+    if spacing_mm is None:
+        return None
+    why = implausible_spacing(spacing_mm)
+    if why:
+        notes.append(f"the stated voxel size {' x '.join(f'{v:g}' for v in spacing_mm[::-1])} mm is "
+                     f"implausible ({why}): spacing unknown, sizes in voxels")
+        return None
+    return tuple(float(v) for v in spacing_mm)
+
+
 def make_volume(data: np.ndarray, affine: np.ndarray, fmt: str, meta: dict[str, Any],
-                notes: list[str], *, spacing_known: bool = True) -> Volume:
-    """Build a :class:`Volume` from an original-grid 3-D array and its RAS+ affine."""
+                notes: list[str], *, spacing_known: bool = True, unit_mm: float | None = None) -> Volume:
+    """Build a :class:`Volume` from an original-grid 3-D array and its RAS+ affine; a voxel size no
+    scan can have (:func:`implausible_spacing`) leaves the spacing unknown, with a note.
+
+    ``unit_mm``: for NIfTI, its length unit in mm; the header stores float32 lengths, so the
+    spacing is their shortest text (0.8, not 0.800000011920929). None: lengths in mm as they are.
+    """
     affine = np.asarray(affine, dtype=np.float64)
     display, spacing, _ = reorient_to_display(data, affine)
+    notes = list(notes)
+    if spacing_known:
+        if unit_mm is not None:
+            spacing = tuple(float(str(np.float32(s * unit_mm))) for s in spacing)
+        spacing = checked_spacing(spacing, notes)
+        spacing_known = spacing is not None
     meta = {**meta, "notes": tuple(dict.fromkeys(notes))}  # de-duplicated, order kept
     log.debug("%s volume %s from a %s grid of shape %s", fmt, display.shape, aff2axcodes(affine), data.shape)
     return Volume(np.ascontiguousarray(display, dtype=np.float32), spacing if spacing_known else None,

@@ -244,3 +244,30 @@ def test_damaged_or_unknown_input_raises_an_image_error(name):
 def test_named_nii_with_other_content_is_an_image_error():
     with pytest.raises(ImageError, match="not a NIfTI"):
         load_volume(b"\x00" * 400, name="brain.nii")
+
+
+@pytest.mark.parametrize("klass", [nib.Nifti1Image, nib.Nifti2Image])
+def test_a_zero_voxel_size_leaves_the_spacing_unknown(klass) -> None:
+    img = klass(np.zeros((20, 20, 5), np.int16), np.eye(4))
+    img.header.set_qform(None, code=0)
+    img.header.set_sform(None, code=0)
+    img.header["pixdim"][1:4] = 0  # what a broken exporter writes; nibabel would read it as 1 mm
+    raw = img.header.binaryblock + b"\0" * 4 + np.zeros((20, 20, 5), np.int16).tobytes(order="F")
+    vol = read_nifti(raw)
+    assert vol.spacing_mm is None
+    assert any("zero or invalid value: spacing unknown" in n for n in vol.meta["notes"])
+
+
+@pytest.mark.parametrize("zooms, why", [((10.0, 10.0, 10.0), "pixels must be"),
+                                        ((1e6, 1e6, 1.0), "pixels must be"),
+                                        ((0.9, 0.9, 50.0), "slices must be")])
+def test_implausible_voxel_sizes_leave_the_spacing_unknown(zooms, why) -> None:
+    vol = read_nifti(nifti_bytes(np.zeros((20, 20, 5), np.int16), np.diag([*zooms, 1.0])))
+    assert vol.spacing_mm is None
+    assert any("implausible" in n and why in n for n in vol.meta["notes"])
+
+
+def test_plausible_sizes_in_metres_are_converted_not_refused() -> None:
+    img = nib.Nifti1Image(np.zeros((20, 20, 5), np.int16), np.diag([0.0008, 0.0008, 0.003, 1.0]))
+    img.header.set_xyzt_units("meter")
+    assert read_nifti(img.to_bytes()).spacing_mm == (3.0, 0.8, 0.8)
