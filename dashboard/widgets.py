@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.datasets import fill_outline
 from core.face.landmarks import FaceError, FaceLandmarks, oriented_rgb
-from core.io.image import ImageError, load_image, to_gray_u8, to_rgb_u8
+from core.io.image import PHOTO_CHROMA, ImageError, load_image, mean_chroma, to_gray_u8, to_rgb_u8
 from core.tasks import TaskSpec
 from core.weights import ModelCard
 from dashboard import cache
@@ -76,6 +76,12 @@ def _uploaded_case(key: str) -> InputCase | None:
         img = load_image(up.getvalue(), name=up.name)  # in memory only; nothing is written to disk
     except ImageError as exc:
         st.error(f"Cannot read {up.name}: {exc}")
+        return None
+    chroma = mean_chroma(img.pixels)
+    if chroma > PHOTO_CHROMA:  # a photograph on an ultrasound page: a message, no numbers
+        st.error(f"{up.name} is a colour picture (mean colour {chroma:.0f} on 0-255; a greyscale B-mode "
+                 "ultrasound frame has about 0), not an ultrasound frame: nothing is analysed. Upload "
+                 "the B-mode frame as exported by the scanner.")
         return None
     pixels, spacing = _limit_size(img.pixels, img.spacing_mm, up.name)
     px = None

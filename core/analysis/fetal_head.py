@@ -20,8 +20,10 @@ from core.analysis.fetal_biometry import (
     hadlock_ga_weeks,
     measure_head,
 )
+from core.io.image import PHOTO_CHROMA, mean_chroma
 from core.predict import SegmentationResult, Segmenter
 
+COLOUR_WARNING = 12.0  # mean chroma (0-255) above which a frame gets a colour warning
 MIN_FIT_IOU = 0.85  # below this the segmented region is not an elliptical head
 MAX_BORDER_FRACTION = 0.25  # more of the outline on the frame border: the head is cut off
 MAX_EXTENT = 1.2  # a head's major axis longer than this many frame diagonals is not a head
@@ -52,11 +54,9 @@ class FetalHeadAnalysis:
 def input_warnings(image: np.ndarray) -> list[str]:
     """Cheap checks that a frame looks like a greyscale B-mode ultrasound."""
     out = []
-    if image.ndim == 3:
-        rgb = image.astype(np.float32)
-        if float(np.mean(rgb.max(axis=2) - rgb.min(axis=2))) > 12 * (1 if image.dtype == np.uint8 else 257):
-            out.append("the image has strong colour; B-mode ultrasound is greyscale, so this may not "
-                       "be an ultrasound frame (colour Doppler or annotations also cause this)")
+    if COLOUR_WARNING < mean_chroma(image) <= PHOTO_CHROMA:
+        out.append("the image has strong colour; B-mode ultrasound is greyscale, so this may not "
+                   "be an ultrasound frame (colour Doppler or annotations also cause this)")
     if float(np.std(image)) < 1e-6:
         out.append("the image is blank (a single grey level)")
     return out
@@ -79,6 +79,11 @@ def analyse(segmenter: Segmenter, image: np.ndarray, pixel_size_mm: float | None
 
     def without(problem: str) -> FetalHeadAnalysis:
         return FetalHeadAnalysis(seg, None, None, None, problem, tuple(warnings), pixel_size_mm)
+
+    chroma = mean_chroma(image)
+    if chroma > PHOTO_CHROMA:
+        return without(f"not an ultrasound frame: the image is a colour picture (mean colour {chroma:.0f} "
+                       f"on 0-255, a greyscale B-mode frame has about 0), so nothing is measured")
 
     if pixel_size_mm is None:
         return without("pixel size unknown: enter it to measure")

@@ -36,7 +36,7 @@ from core.io.image_types import (
 
 __all__ = ["ACCEPTED_FORMATS", "IMAGE_MAGIC", "MAX_BYTES", "MAX_PIXELS", "ChannelLayoutError",
            "CorruptImageError", "ImageData", "ImageError", "ImageTooLargeError", "UnsupportedFormatError",
-           "load_image", "to_gray_u8", "to_rgb_u8"]
+           "PHOTO_CHROMA", "load_image", "mean_chroma", "to_gray_u8", "to_rgb_u8"]
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,23 @@ def to_gray_u8(img: ImageData | np.ndarray) -> np.ndarray:
     if arr.ndim == 3:
         return cv2.cvtColor(np.ascontiguousarray(_to_u8(arr)), cv2.COLOR_RGB2GRAY)
     return _fresh(_to_u8(arr), arr)
+
+
+# Mean chroma above which an image is a colour photograph, not a greyscale scan: the bundled face
+# photos measure 32-57; greyscale B-mode ultrasound and MR measure 0 (a colour Doppler box or
+# coloured annotations stay well below on a whole frame).
+PHOTO_CHROMA = 25.0
+
+
+def mean_chroma(img: ImageData | np.ndarray) -> float:
+    """Mean over the pixels of (largest - smallest colour channel), on the 0..255 scale (16-bit
+    scaled down); 0 for a greyscale image."""
+    arr = _as_array(img)
+    if arr.ndim == 2:
+        return 0.0
+    rgb = arr.astype(np.float32)
+    scale = 1.0 if arr.dtype == np.uint8 else 255.0 / 65535.0 if arr.dtype == np.uint16 else 1.0
+    return float(np.mean(rgb.max(axis=2) - rgb.min(axis=2))) * scale
 
 
 def to_rgb_u8(img: ImageData | np.ndarray) -> np.ndarray:

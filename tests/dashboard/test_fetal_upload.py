@@ -98,3 +98,15 @@ def test_a_tiny_ground_truth_mark_is_refused_with_a_message() -> None:
     at = _upload("000_HC.png", _png(frame), ("000_HC_Annotation.png", _png(mark)))
     assert any("is not a closed outline or a filled region" in e.value for e in at.error)
     assert not [c for c in at.dataframe if "Dice" in c.value.columns]  # no comparison against it
+
+
+@pytest.mark.parametrize("page", ["fetal_biometry", "nerve"])
+def test_a_face_photo_on_an_ultrasound_page_gets_a_message_and_no_numbers(page: str) -> None:
+    photo = (ROOT / "data_samples" / "face" / "grace_hopper.jpg").read_bytes()
+    at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / f"{page}.py"), default_timeout=180).run()
+    key = "fetal" if page == "fetal_biometry" else "nerve"
+    at.sidebar.radio(key=f"{key}_source").set_value("Upload").run()
+    at.file_uploader(key=f"{key}_upload").set_value(("photo.jpg", photo, "image/jpeg")).run()
+    assert not at.exception
+    assert any("is a colour picture" in e.value and "nothing is analysed" in e.value for e in at.error)
+    assert not at.metric and not at.dataframe

@@ -180,13 +180,21 @@ def test_unknown_pixel_size():
     assert res.segmentation.mask.any()  # the mask is still shown
 
 
-def test_colour_image_warns():
+def test_some_colour_warns():
     img = _frame(rgb=True)
-    img[..., 0] = 220
-    img[..., 1] //= 4
+    img[..., 0] = np.clip(img[..., 0].astype(int) + 18, 0, 255).astype(np.uint8)  # a tinted frame
     res = fetal_head.analyse(MaskSegmenter(_hc18_mask()), img, PX)
     assert any("colour" in w for w in res.warnings)
     assert res.measurement is not None  # a warning, not a refusal
+
+
+def test_a_colour_picture_is_not_measured():
+    img = _frame(rgb=True)
+    img[..., 0] = 220
+    img[..., 1] //= 4
+    res = fetal_head.analyse(MaskSegmenter(_hc18_mask()), img, PX, ga_weeks=20.0)
+    assert res.measurement is None and res.centile is None and res.ga_hadlock_weeks is None
+    assert res.problem.startswith("not an ultrasound frame: the image is a colour picture")
 
 
 def test_grey_rgb_image_does_not_warn():
