@@ -34,6 +34,7 @@ class InputCase:
         mask: HxW bool ground truth, or None.
         pixel_size_mm: isotropic pixel size when the file or CSV says, else None.
         meta: anything else (reference HC, notes from the decoder).
+        uploaded: True for a user's file, False for a bundled sample.
     """
 
     name: str
@@ -41,6 +42,16 @@ class InputCase:
     mask: np.ndarray | None = None
     pixel_size_mm: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    uploaded: bool = False
+
+
+UPLOAD_STEM = "upload"
+
+
+def export_stem(name: str, uploaded: bool) -> str:
+    """The stem of a download's file name and of its ``file`` column: a bundled sample's own name,
+    but never an uploaded file's (a file name can carry a patient's name)."""
+    return UPLOAD_STEM if uploaded else name.split(".")[0]
 
 
 def research_note() -> None:
@@ -93,7 +104,7 @@ def _uploaded_case(key: str) -> InputCase | None:
     for note in img.meta.get("notes", []):
         st.caption(f"{up.name}: {note}")
     truth = _uploaded_truth(key, pixels.shape[:2])
-    return InputCase(up.name, pixels, truth, px, {"format": img.format})
+    return InputCase(up.name, pixels, truth, px, {"format": img.format}, uploaded=True)
 
 
 def _limit_size(pixels: np.ndarray, spacing: tuple[float, float] | None, name: str

@@ -122,7 +122,7 @@ else:
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("Dice", "IoU")}
                  | {names[c]: st.column_config.NumberColumn(format="%.1f") for c in table.columns
                     if c.startswith(("area_", "hd95"))})
-stem = case.name.split(".")[0]
+stem = widgets.export_stem(case.name, uploaded=not case.key.startswith("sample:"))
 files = [("Predicted mask (NIfTI)", to_nifti_bytes(pred.mask.astype("uint8"), vol),
           f"{stem}_pred_mask.nii.gz", "application/gzip"),
          ("Per-slice table (CSV)", pd.DataFrame(rows).to_csv(index=False),

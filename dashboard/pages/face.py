@@ -177,10 +177,10 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
 st.caption("Lengths in the image plane of a frontal photo; a turned head shortens the lengths across "
            "the turn. The asymmetry index (70 landmark pairs) is not drawn.")
 
-stem = name.rsplit(".", 1)[0]
+stem = widgets.export_stem(name, uploaded=name not in cache.face_samples())
 points = pd.DataFrame({"index": np.arange(len(lm.points)), "x_px": lm.points[:, 0],
                        "y_px": lm.points[:, 1], "z_px": lm.points[:, 2]})
-records = [{"file": name, "reference": reference, "mm_per_px": mm_per_px, **r,
+records = [{"file": stem, "reference": reference, "mm_per_px": mm_per_px, **r,
             **({"z_score": z.get(r["key"])} if z is not None else {})} for r in rows]
 widgets.download_row(KEY, [("Landmarks (CSV)", points.to_csv(index=False, float_format="%.3f"),
                             f"{stem}_landmarks.csv", "text/csv")]

@@ -102,8 +102,8 @@ if show_cam:
                                                                                   res.segmentation.mask)))
                        for m, res in results.items() if res.segmentation.mask.any()])
 
-stem = case.name.rsplit(".", 1)[0]
-records = [{"file": case.name, "model": name, "pixel_size_mm": px, "ga_stated_weeks": ga, **row}
+stem = widgets.export_stem(case.name, case.uploaded)
+records = [{"file": stem, "model": name, "pixel_size_mm": px, "ga_stated_weeks": ga, **row}
            for name, row in rows.items()]
 widgets.download_row(KEY, [(f"{LABELS[m]} mask (PNG)", mask_png(res.segmentation.mask),
                             f"{stem}_{m}_mask.png", "image/png") for m, res in results.items()]

@@ -143,7 +143,7 @@ if table["Mean Dice (empty rule)"].notna().any():
 else:
     st.info("The model cards have no recorded evaluation yet: run `make evaluate`.")
 
-stem = case.name.rsplit(".", 1)[0]
+stem = widgets.export_stem(case.name, case.uploaded)
 rles = {m: rle_encode(res.mask) for m, res in results.items()}
 widgets.download_row(f"{KEY}_png", [(f"{LABELS.get(m, m)} mask (PNG)", mask_png(res.mask),
                                      f"{stem}_{m}_mask.png", "image/png") for m, res in results.items()])

@@ -110,3 +110,24 @@ def test_a_face_photo_on_an_ultrasound_page_gets_a_message_and_no_numbers(page: 
     assert not at.exception
     assert any("is a colour picture" in e.value and "nothing is analysed" in e.value for e in at.error)
     assert not at.metric and not at.dataframe
+
+
+def test_an_uploaded_file_name_stays_out_of_the_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    files: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, data, mimetype, kind, filename=None):
+        if filename:
+            files[filename] = data if isinstance(data, bytes) else str(data).encode()
+        return original(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    frame = (SAMPLES / "training_set" / "000_HC.png").read_bytes()
+    at = _upload("DOE_JANE_1970-01-01.png", frame)
+    at.sidebar.number_input[0].set_value(0.2787).run()
+    assert not at.exception and files
+    assert {"upload_biometry.csv", "upload_unet_mask.png"} <= set(files)  # the sample's came first
+    assert not any("DOE" in name for name in files), sorted(files)
+    assert not any(b"DOE" in data for data in files.values())
