@@ -16,6 +16,9 @@ from dashboard import cache
 VOLUME_TYPES = ["nii", "gz", "zip", "dcm", "dicom", "png", "tif", "tiff"]
 
 
+MAX_LABEL_VALUES = 16  # background + tumour sub-regions (BraTS uses 4); an intensity image has many more
+
+
 @dataclass(frozen=True)
 class VolumeInput:
     """The volume a page analyses: ``key`` identifies it for caching (sample name or sha256)."""
@@ -80,6 +83,13 @@ def _uploaded_label(key: str, volume: Volume) -> np.ndarray | None:
     if label.voxels.shape != volume.voxels.shape:
         st.error(f"The ground truth has {label.voxels.shape} voxels but the volume {volume.voxels.shape}; "
                  "it is ignored. Resample it onto the image grid first.")
+        return None
+    values = np.unique(label.voxels)
+    if len(values) > MAX_LABEL_VALUES or not np.array_equal(values, np.rint(values)) or values.min() < 0:
+        st.error(f"{up.name} holds {len(values)} different values"
+                 + ("" if np.array_equal(values, np.rint(values)) else ", not whole numbers")
+                 + f": an image, not a label volume (0 = background, a few whole-number labels, at most "
+                   f"{MAX_LABEL_VALUES}); it is ignored.")
         return None
     return np.rint(np.clip(label.voxels, 0, 255)).astype(np.uint8)
 

@@ -46,6 +46,8 @@ class InputCase:
 
 
 UPLOAD_STEM = "upload"
+# DICOM modalities an ultrasound page accepts: US, and secondary captures / other (screen exports).
+ULTRASOUND_MODALITIES = ("US", "SC", "OT")
 
 
 def export_stem(name: str, uploaded: bool) -> str:
@@ -87,6 +89,11 @@ def _uploaded_case(key: str) -> InputCase | None:
         img = load_image(up.getvalue(), name=up.name)  # in memory only; nothing is written to disk
     except ImageError as exc:
         st.error(f"Cannot read {up.name}: {exc}")
+        return None
+    modality = str(img.meta.get("modality", "")).upper()
+    if img.format == "DICOM" and modality not in ULTRASOUND_MODALITIES:
+        st.error(f"{up.name} is a DICOM image of modality '{modality or 'not stated'}', not ultrasound "
+                 "(US): nothing is analysed. Upload the ultrasound frame.")
         return None
     chroma = mean_chroma(img.pixels)
     if chroma > PHOTO_CHROMA:  # a photograph on an ultrasound page: a message, no numbers

@@ -119,3 +119,11 @@ def test_a_constant_volume_or_blank_slice_gets_a_message(kind: str) -> None:
     at = _upload([(name, data)])
     assert any("every voxel has the same value" in w.value for w in at.warning)
     assert at.sidebar.slider(key="brain_level").value is not None  # the window sliders still work
+
+
+def test_an_intensity_image_uploaded_as_the_label_is_refused() -> None:
+    name = "brain_phantom_01.nii.gz"
+    image = (SAMPLES / "imagesTr" / name).read_bytes()
+    at = _upload([(name, image)], ("label.nii.gz", image))  # the image itself, not its labels
+    assert any("an image, not a label volume" in e.value for e in at.error)
+    assert not any(m.label.startswith("Dice / IoU") for m in at.metric)  # no score against it

@@ -131,3 +131,17 @@ def test_an_uploaded_file_name_stays_out_of_the_downloads(monkeypatch: pytest.Mo
     assert {"upload_biometry.csv", "upload_unet_mask.png"} <= set(files)  # the sample's came first
     assert not any("DOE" in name for name in files), sorted(files)
     assert not any(b"DOE" in data for data in files.values())
+
+
+def test_a_ct_dicom_on_an_ultrasound_page_gets_a_message_and_no_numbers() -> None:
+    import io
+
+    import pydicom
+
+    ds = pydicom.dcmread(SAMPLES / "dicom" / "fetal_head_phantom.dcm")
+    ds.Modality = "CT"
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    at = _upload("scan.dcm", buf.getvalue())
+    assert any("modality 'CT', not ultrasound" in e.value for e in at.error)
+    assert not at.metric and not at.dataframe
