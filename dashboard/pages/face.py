@@ -10,7 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from core.face import draw
-from core.face.anthropometry import REFERENCES, Measurement, measure_face, measurement_table, zscores
+from core.face.anthropometry import (
+    MEASUREMENTS,
+    REFERENCES,
+    Measurement,
+    measure_face,
+    measurement_table,
+    zscores,
+)
 from core.face.landmarks import FaceLandmarks
 from core.face.region_net import mean_region_iou, region_iou, resize_labels
 from core.face.regions import LABEL_NAMES, REGION_NAMES, region_label_mask
@@ -38,10 +45,17 @@ def _group_rows(source: str) -> tuple[list[dict], str] | None:
     if up is None:
         return None
     try:
-        return list(csv.DictReader(io.StringIO(up.getvalue().decode("utf-8-sig")))), up.name
+        reader = csv.DictReader(io.StringIO(up.getvalue().decode("utf-8-sig")))
+        rows, header = list(reader), set(reader.fieldnames or ())
     except (UnicodeDecodeError, csv.Error) as exc:
         st.error(f"Cannot read {up.name} as a CSV table: {exc}")
         return None
+    if not (header & set(MEASUREMENTS) or {"key", "value"} <= header):
+        st.error(f"{up.name} is not a reference group table: it has none of the measurement columns "
+                 f"({', '.join(list(MEASUREMENTS)[:3])}, ...) that `python -m train.face_measurements` "
+                 "writes, nor key / value rows; it is ignored.")
+        return None
+    return rows, up.name
 
 
 def _zscores(ms: list[Measurement], group: tuple[list[dict], str], reference: str) -> dict | None:

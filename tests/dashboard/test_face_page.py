@@ -202,3 +202,11 @@ def test_unet_regions_shown_with_per_region_iou(tmp_path: Path, monkeypatch) -> 
     assert any("ONE public-domain portrait" in c.value and "0.500 on ONE held-out identity" in c.value
                and "claimed 0.89" in c.value for c in at.caption)
     assert any("TRAINING identity" in w.value for w in at.warning)  # the bundled portrait
+
+
+def test_an_unrelated_csv_is_not_taken_as_a_reference_group(face: AppTest) -> None:
+    face.sidebar.radio(key="face_group").set_value("Upload CSV").run()
+    face.file_uploader(key="face_group_csv").set_value(
+        ("patients.csv", b"id,age,weight\n1,34,70\n2,51,82\n", "text/csv")).run()
+    assert not face.exception and "z_score" not in _measurements(face)
+    assert any("is not a reference group table" in e.value for e in face.error)
