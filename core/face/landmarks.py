@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 N_LANDMARKS = 478  # 468 mesh points + 10 iris points (refine_landmarks=True)
 MAX_PIXELS = 40_000_000
 DETECT_MAX_SIDE = 2048  # larger photos are reduced before detection (the models see <= 256 px)
+MIN_FACE_PX = 64  # a face fewer pixels across has too few pixels per landmark to measure
+SAME_FACE_IOU = 0.5  # box overlap above which the mirrored detection is the same face
 
 # Named points (subject's right/left), checked on matplotlib's grace_hopper.jpg
 # (tests/core/face/test_face_landmarks.py). Iris centres need refine_landmarks=True.
@@ -66,6 +68,10 @@ LANDMARKS: MappingProxyType[str, int] = MappingProxyType({
 
 class FaceError(ValueError):
     """The photo cannot be analysed as a face (unreadable, too large, wrong shape)."""
+
+
+class FaceTooSmallError(FaceError):
+    """The face is too few pixels across to measure."""
 
 
 class NoFaceError(FaceError):
@@ -203,15 +209,33 @@ def detect_landmarks(image: np.ndarray, *, mirror_average: bool = True) -> FaceL
             "no face found: use a frontal, well-lit photo in which the face is larger than "
             "about 1/10 of the image, not cut off, and not covered (mask, hand, hair)")
     scale = np.array([w, h, w], np.float32)  # mediapipe coordinates are relative to the image
-    points = _largest(faces) * scale
+    chosen = _largest(faces)
+    points = chosen * scale
+    side = float(np.max(points[:, :2].max(axis=0) - points[:, :2].min(axis=0)))
+    if side < MIN_FACE_PX:
+        raise FaceTooSmallError(
+            f"the face is only {side:.0f} px across: too small to measure or screen (at least "
+            f"{MIN_FACE_PX} px); use a photo in which the face is larger")
+    notices = [f"{len(faces)} faces found; the largest is analysed"] if len(faces) > 1 else []
     if mirror_average:
-        mirrored = _detect(np.ascontiguousarray(small[:, ::-1]))
-        if mirrored:
-            back = _largest(mirrored)
-            back[:, 0] = 1.0 - back[:, 0]  # flip x back; z (depth) is unchanged by a mirror
-            points = (points + back[MIRROR] * scale) / 2
-    notices = (f"{len(faces)} faces found; the largest is analysed",) if len(faces) > 1 else ()
-    return FaceLandmarks(points.astype(np.float32), (h, w), len(faces), notices)
+        mirrored = [f.copy() for f in _detect(np.ascontiguousarray(small[:, ::-1]))]
+        for f in mirrored:
+            f[:, 0] = 1.0 - f[:, 0]  # flip x back; z (depth) is unchanged by a mirror
+        same = [f for f in mirrored if _box_iou(f, chosen) >= SAME_FACE_IOU]
+        if same:  # the same person seen mirrored: never average two different faces
+            points = (points + max(same, key=lambda f: _box_iou(f, chosen))[MIRROR] * scale) / 2
+        else:
+            notices.append("the mirrored photo did not find the same face: its landmarks are not averaged")
+    return FaceLandmarks(points.astype(np.float32), (h, w), len(faces), tuple(notices))
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of the (x, y) bounding boxes of two landmark sets."""
+    lo, hi = np.maximum(a[:, :2].min(0), b[:, :2].min(0)), np.minimum(a[:, :2].max(0), b[:, :2].max(0))
+    inter = float(np.prod(np.clip(hi - lo, 0, None)))
+    area = lambda f: float(np.prod(f[:, :2].max(0) - f[:, :2].min(0)))  # noqa: E731
+    union = area(a) + area(b) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _detect(rgb: np.ndarray) -> list[np.ndarray]:

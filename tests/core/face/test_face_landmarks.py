@@ -223,3 +223,20 @@ def test_every_bundled_portrait_gives_a_face_with_eyes_above_the_mouth(name: str
     assert (eyes_y < mouth_y - 0.1 * (lm.bbox[3] - lm.bbox[1])).all()
     right, left = lm.xy[LANDMARKS["right_iris"], 0], lm.xy[LANDMARKS["left_iris"], 0]
     assert right < left  # the subject's right eye is on the image's left in a frontal photo
+
+
+def test_two_faces_are_never_averaged_together(rgb: np.ndarray) -> None:
+    half = cv2.resize(rgb, (256, 300))
+    both = np.concatenate([half, half[:, ::-1]], axis=1)  # two equal faces: the mirror swaps them
+    lm = landmarks_module.detect_landmarks(both)
+    x = lm.points[:, 0]
+    assert lm.n_faces == 2 and (x.max() < 256 or x.min() >= 256), (x.min(), x.max())  # one face only
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_a_face_too_small_to_measure_is_refused(rgb: np.ndarray, width: int) -> None:
+    small = cv2.resize(rgb, (width, round(width * rgb.shape[0] / rgb.shape[1])), interpolation=cv2.INTER_AREA)
+    canvas = np.full((256, 256, 3), 120, np.uint8)
+    canvas[10:10 + small.shape[0], 10:10 + small.shape[1]] = small
+    with pytest.raises(landmarks_module.FaceTooSmallError, match="px across: too small"):
+        landmarks_module.detect_landmarks(canvas)
