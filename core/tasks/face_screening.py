@@ -21,6 +21,7 @@ SKIN = ScreeningRow(
                  "copies of one real portrait; a model trained on them has never seen a real skin "
                  "condition and its figures say nothing about clinical performance.",
     caveat="No standard benchmark exists for facial skin conditions; web-scraped sets are noisy.",
+    needs_colour=True,
 )
 SYNDROME = ScreeningRow(
     name="syndrome",

@@ -34,6 +34,8 @@ class ScreeningRow:
         caveat: what any model of this row must say wherever its output appears (recorded in the card
             of a model trained on real photos).
         warn: show :attr:`caveat` as a warning on every page that shows this row's outputs.
+        needs_colour: its classes are told by colour (skin redness), so a greyscale photo cannot be
+            screened.
     """
 
     name: str
@@ -43,6 +45,7 @@ class ScreeningRow:
     phantom_note: str
     caveat: str
     warn: bool = False
+    needs_colour: bool = False
 
     def __post_init__(self) -> None:
         if tuple(self.evidence_regions) != self.labels:

@@ -15,6 +15,7 @@ import streamlit as st
 
 from core.explain import cam_peak
 from core.face.anthropometry import measure_face, measurement_table
+from core.io.image import mean_chroma
 from core.metrics import top_k_caption
 from core.models.screening import WHOLE_FACE
 from core.overlay import heatmap_overlay, outlines_overlay
@@ -24,6 +25,7 @@ from dashboard import cache, charts, tables, widgets
 
 KEY = "screen"
 SCREENING = get_task("face_screening")  # rows: titles, classes, caveats
+GREY_CHROMA = 3.0  # mean chroma (0-255) below which a photo is greyscale (JPEG noise stays under 2)
 EVIDENCE_COLOR = (0, 158, 115)  # bluish green outline: where the phantom's condition was drawn
 
 
@@ -165,6 +167,10 @@ st.caption(f"{_title(task)}: {len(screener.labels)} classes "
 
 samples = {**cache.screening_cases(task), **cache.face_samples()}
 name, rgb, lm = widgets.face_with_landmarks(KEY, samples)
+if task in SCREENING.rows and SCREENING.rows[task].needs_colour and mean_chroma(rgb) < GREY_CHROMA:
+    st.error(f"{name} is a greyscale photo: the {_title(task).lower()} model tells its classes by colour "
+             "(redness, scale), so it cannot screen it. Use a colour photo.")
+    st.stop()
 top_n = st.sidebar.slider("Top N", 1, len(screener.labels), min(3, len(screener.labels)), key=f"{KEY}_topn")
 result = cache.screen(folder, rgb, lm, top_n)
 

@@ -104,3 +104,17 @@ def test_photo_without_a_face_gets_a_message(weights_root, monkeypatch) -> None:
     at.file_uploader(key="screen_upload").set_value(("blank.png", buf.getvalue(), "image/png")).run()
     assert not at.exception
     assert any("no face found" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("task, refused", [("skin", True), ("syndrome", False)])
+def test_a_greyscale_photo_is_not_skin_screened(weights_root, monkeypatch, task, refused) -> None:
+    at = _app(weights_root, monkeypatch, task)
+    at.sidebar.radio(key="screen_source").set_value("Upload").run()
+    grey = Image.open(ROOT / "data_samples" / "face" / "grace_hopper.jpg").convert("L").convert("RGB")
+    buf = io.BytesIO()
+    grey.save(buf, "JPEG")
+    at.file_uploader(key="screen_upload").set_value(("portrait.jpg", buf.getvalue(), "image/jpeg")).run()
+    assert not at.exception
+    said = any("is a greyscale photo" in e.value for e in at.error)
+    assert said == refused
+    assert bool([c for c in at.dataframe if "probability" in c.value.columns]) != refused
