@@ -27,6 +27,9 @@ from core.geometry import (
     region_ellipse_iou,
 )
 
+MIN_FIT_IOU = 0.85  # below this the segmented region is not an elliptical head
+MAX_BORDER_FRACTION = 0.25  # more of the outline on the frame border: the head is cut off
+MAX_EXTENT = 1.2  # a head's major axis longer than this many frame diagonals is not a head
 GA_MIN_WEEKS = 14.0
 GA_MAX_WEEKS = 40.0
 MICROCEPHALY_CENTILE = 3.0
@@ -105,6 +108,25 @@ def fit_head_ellipse(mask: np.ndarray) -> Ellipse:
     """
     comp = _head_component(mask)
     return _fit_outline(outline_points(comp), comp.shape)
+
+
+def head_problem(m: HeadMeasurement, shape: tuple[int, int]) -> str | None:
+    """Why a measured mask is not a head to report (cut off by the frame, an ellipse mostly outside
+    it, not elliptical), or None. The page's pipeline and the evaluation's scorer both ask this, so
+    a frame refused on the page is refused in the model lab and ``train.evaluate`` too."""
+    cut = m.border_fraction
+    if cut > MAX_BORDER_FRACTION:
+        return (f"no head found: the segmented region runs off the image ({cut:.0%} of its outline lies "
+                "on the frame border), so no ellipse can be measured")
+    h, w = shape
+    e = m.ellipse
+    if not (0 <= e.cx < w and 0 <= e.cy < h) or 2 * e.a > MAX_EXTENT * math.hypot(h, w):
+        return ("no head found: the fitted ellipse lies mostly outside the image "
+                f"({2 * e.a:.0f} px long on a {w}x{h} frame); the segmentation is not a head")
+    if m.fit_iou < MIN_FIT_IOU:
+        return (f"no head found: the segmented region is not elliptical (ellipse fit IoU "
+                f"{m.fit_iou:.2f} < {MIN_FIT_IOU}); check that this is a trans-thalamic head view")
+    return None
 
 
 def measure_head(mask: np.ndarray, pixel_size_mm: float) -> HeadMeasurement:

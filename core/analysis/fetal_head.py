@@ -4,7 +4,6 @@ What the page shows and what ``make bench`` times is this one function, :func:`a
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,15 +17,13 @@ from core.analysis.fetal_biometry import (
     HeadMeasurement,
     assess_hc,
     hadlock_ga_weeks,
+    head_problem,
     measure_head,
 )
 from core.io.image import PHOTO_CHROMA, mean_chroma
 from core.predict import SegmentationResult, Segmenter
 
 COLOUR_WARNING = 12.0  # mean chroma (0-255) above which a frame gets a colour warning
-MIN_FIT_IOU = 0.85  # below this the segmented region is not an elliptical head
-MAX_BORDER_FRACTION = 0.25  # more of the outline on the frame border: the head is cut off
-MAX_EXTENT = 1.2  # a head's major axis longer than this many frame diagonals is not a head
 
 
 @dataclass(frozen=True)
@@ -91,18 +88,9 @@ def analyse(segmenter: Segmenter, image: np.ndarray, pixel_size_mm: float | None
         m = measure_head(seg.mask, pixel_size_mm)
     except BiometryError as exc:
         return without(str(exc))
-    cut = m.border_fraction
-    if cut > MAX_BORDER_FRACTION:
-        return without(f"no head found: the segmented region runs off the image ({cut:.0%} of its "
-                       "outline lies on the frame border), so no ellipse can be measured")
-    h, w = seg.mask.shape
-    e = m.ellipse
-    if not (0 <= e.cx < w and 0 <= e.cy < h) or 2 * e.a > MAX_EXTENT * math.hypot(h, w):
-        return without("no head found: the fitted ellipse lies mostly outside the image "
-                       f"({2 * e.a:.0f} px long on a {w}x{h} frame); the segmentation is not a head")
-    if m.fit_iou < MIN_FIT_IOU:
-        return without(f"no head found: the segmented region is not elliptical (ellipse fit IoU "
-                       f"{m.fit_iou:.2f} < {MIN_FIT_IOU}); check that this is a trans-thalamic head view")
+    problem = head_problem(m, seg.mask.shape)
+    if problem:
+        return without(problem)
     ga = hadlock_ga_weeks(m.hc_mm)
     if not 12 <= ga <= 42:
         warnings.append(f"HC {m.hc_mm:.0f} mm implies {ga:.1f} weeks, outside the range Hadlock's "

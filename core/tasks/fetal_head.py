@@ -5,7 +5,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from core import metrics
-from core.analysis.fetal_biometry import BiometryError, measure_head
+from core.analysis.fetal_biometry import BiometryError, head_problem, measure_head
 from core.tasks.spec import TaskSpec, register_task
 
 if TYPE_CHECKING:  # the registry stays light: importing it loads no model code
@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # the registry stays light: importing it loads no model code
 def biometry_columns(case: Case, result: SegmentationResult) -> dict[str, Any]:
     """The fetal head columns of a scored case row: the ellipse fitted to the predicted mask, HC /
     BPD / OFD in mm, and the HC error against ``case.meta["hc_mm"]`` (HC18's reference); NaN (and
-    an ``error``) where no head is measured. Needs ``case.pixel_size_mm`` (empty without it)."""
+    an ``error``) where no head is measured, by the page's own rules
+    (:func:`core.analysis.fetal_biometry.head_problem`). Needs ``case.pixel_size_mm``."""
     px = case.pixel_size_mm
     if not px:
         return {}
@@ -26,6 +27,9 @@ def biometry_columns(case: Case, result: SegmentationResult) -> dict[str, Any]:
     except BiometryError as exc:
         return {"hc_pred_mm": math.nan, "hc_ref_mm": ref, "hc_abs_diff_mm": math.nan,
                 "error": str(exc)}
+    problem = head_problem(m, result.mask.shape)
+    if problem:
+        return {"hc_pred_mm": math.nan, "hc_ref_mm": ref, "hc_abs_diff_mm": math.nan, "error": problem}
     e = m.ellipse
     return {
         "hc_pred_mm": m.hc_mm,

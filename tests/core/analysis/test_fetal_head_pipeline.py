@@ -271,3 +271,19 @@ def test_report_row_of_a_failed_analysis():
     row = fetal_head.report_row(analysis, truth=_hc18_mask())
     assert row["HC (mm)"] is None and "no head found" in row["problem"]
     assert row["Dice"] == 0.0 and row["|HC error| (mm)"] is None
+
+
+@pytest.mark.parametrize("make", [_l_shape, lambda: ellipse_mask(SHAPE, Ellipse(400, 900, 1600, 700, 0.0))],
+                         ids=["not elliptical", "off the frame"])
+def test_the_evaluation_scorer_refuses_what_the_page_refuses(make):
+    """One frame, one answer: the model lab and train.evaluate score the page's HC, or none."""
+    from core.datasets import Case
+    from core.evaluation import case_row
+    from core.tasks import get_task
+
+    mask = make()
+    page = fetal_head.analyse(MaskSegmenter(mask), _frame(), PX)
+    case = Case(name="f.png", image=_frame(), mask=mask, pixel_size_mm=PX, meta={"hc_mm": 150.0})
+    row = case_row(case, page.segmentation, extra=get_task("fetal_head").scorer)
+    assert page.measurement is None and math.isnan(row["hc_pred_mm"]) and math.isnan(row["hc_abs_diff_mm"])
+    assert row["error"] == page.problem
