@@ -285,11 +285,18 @@ def safe_meta(ds: Dataset) -> dict[str, Any]:
     return meta
 
 
+# A DICOM file without the 128-byte preamble and "DICM" (old ACR-NEMA exports) starts with a tag
+# of group 0x0002 (file meta) or 0x0008 (identifying), little-endian.
+_FIRST_GROUPS = (b"\x02\x00", b"\x08\x00")
+
+
 def _read_datasets(files: Sequence[tuple[str, bytes]], notes: list[str]) -> list[Dataset]:
     datasets: list[Dataset] = []
     imageless = 0  # DICOM without pixel data: DICOMDIR, reports, or a file cut short
     for index, (_, data) in enumerate(files, 1):
         has_magic = bytes(data[128:132]) == b"DICM"
+        if not has_magic and bytes(data[:2]) not in _FIRST_GROUPS:
+            continue  # not DICOM-shaped: skipped without a forced parse (zeros parse for minutes)
         try:
             ds = pydicom.dcmread(io.BytesIO(data), force=not has_magic)
         except DECODE_ERRORS as exc:  # the reason only: parser messages may quote tag values

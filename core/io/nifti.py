@@ -7,6 +7,7 @@ file's own grid, so it overlays the upload in any viewer.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import struct
 import zlib
@@ -34,6 +35,8 @@ from core.io.volume_types import (
 )
 
 NIFTI_ERRORS = (*DECODE_ERRORS, nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError)
+_HEADER_BYTES = 544  # a NIfTI-2 header and its extension flag; NIfTI-1 needs 352
+_GZ_SLACK = 1 << 20  # bytes a .gz may hold past what its header promises (extensions, padding)
 _UNIT_TO_MM = {"meter": 1000.0, "micron": 0.001}
 
 
@@ -48,7 +51,11 @@ def read_nifti(data: bytes, *, channel: int = 0, max_voxels: int = MAX_VOXELS) -
     Raises:
         ImageError: one of its subclasses, with a message saying what to do.
     """
-    raw = _gunzip(data) if data[:2] == b"\x1f\x8b" else data
+    if data[:2] == b"\x1f\x8b":  # the header first: a small .gz can claim or expand to a huge volume
+        expected = _expected_bytes(_gunzip_head(data), max_voxels)
+        raw = _gunzip(data, None if expected is None else expected + _GZ_SLACK)
+    else:
+        raw = data
     klass = nifti_class(raw)
     if klass is None:
         raise UnsupportedFormatError(f"this is not a NIfTI file (no NIfTI-1/-2 header); upload {ACCEPTED}")
@@ -139,9 +146,38 @@ def nifti_class(raw: bytes) -> type[nib.Nifti1Image] | None:
     return None
 
 
-def _gunzip(data: bytes) -> bytes:
-    """gzip.decompress with a cap on the output size (a small .gz can expand to terabytes)."""
-    out, rest, limit = bytearray(), data, MAX_UNPACKED
+def _gunzip_head(data: bytes) -> bytes:
+    """The first bytes of a .gz (enough for a NIfTI-2 header), inflating nothing more."""
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[:1 << 16], _HEADER_BYTES)
+    except zlib.error as exc:
+        raise CorruptImageError(f"the .gz file is damaged ({exc}); export it again") from exc
+
+
+def _expected_bytes(head: bytes, max_voxels: int) -> int | None:
+    """The size a NIfTI file's header promises (offset + voxels), refusing a volume over
+    ``max_voxels`` before anything is inflated; None when ``head`` is no NIfTI header."""
+    klass = nifti_class(head)
+    if klass is None:
+        return None
+    try:
+        hdr = klass.header_class.from_fileobj(io.BytesIO(head))
+        shape, itemsize = hdr.get_data_shape(), hdr.get_data_dtype().itemsize
+        offset = int(hdr.get_data_offset())
+    except NIFTI_ERRORS as exc:
+        raise CorruptImageError(f"the NIfTI header could not be read ({exc}); export it again") from exc
+    voxels = int(np.prod(shape[:3], dtype=np.int64))
+    if voxels > max_voxels:
+        raise ImageTooLargeError(f"the volume is {'x'.join(map(str, shape[:3]))} voxels, over the limit "
+                                 f"of {max_voxels:,}; crop or resample it")
+    return offset + int(np.prod(shape, dtype=np.int64)) * itemsize
+
+
+def _gunzip(data: bytes, limit: int | None = None) -> bytes:
+    """gzip.decompress with a cap on the output size (a small .gz can expand to terabytes): the
+    size the header promises when known, else :data:`MAX_UNPACKED`."""
+    out, rest = bytearray(), data
+    limit = MAX_UNPACKED if limit is None else min(limit, MAX_UNPACKED)
     try:
         while rest:
             unzip = zlib.decompressobj(16 + zlib.MAX_WBITS)

@@ -21,8 +21,10 @@ from core.io.image_types import ImageData, ImageError
 log = logging.getLogger(__name__)
 
 DISPLAY_AXCODES = ("S", "P", "L")  # slices inferior->superior, rows anterior->posterior, cols right->left
-MAX_VOXELS: int = 64_000_000
-MAX_UNPACKED: int = 1_000_000_000  # bytes a .gz or .zip may expand to (decompression-bomb guard)
+# 256^3: a 1 mm brain (BraTS 240x240x155, 3-D T1 256x256x176) or a 512x512x64 stack fit; what is
+# larger would take the slice model minutes on a small CPU, and is refused with a hint to resample.
+MAX_VOXELS: int = 256 ** 3
+MAX_UNPACKED: int = 512_000_000  # bytes a .gz or .zip may expand to (decompression-bomb guard)
 ACCEPTED = "NIfTI (.nii, .nii.gz), a .zip of one DICOM series, DICOM files, or a PNG/TIFF/JPEG image"
 
 

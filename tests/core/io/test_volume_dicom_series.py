@@ -233,3 +233,12 @@ def test_patient_data_and_file_names_never_leak(caplog):
     for text in messages:
         for secret in SECRETS:
             assert secret not in text, text
+
+
+def test_a_zip_of_files_that_are_not_dicom_is_refused_without_parsing_them() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(1900):
+            zf.writestr(f"IM{i:04d}", bytes(64 * 1024))  # zeros: a forced parse takes minutes
+    with pytest.raises(UnsupportedFormatError, match="1900 of 1900 files skipped: not DICOM images"):
+        load_volume(buf.getvalue(), name="series.zip", expect_modality="MR")

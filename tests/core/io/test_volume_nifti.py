@@ -271,3 +271,19 @@ def test_plausible_sizes_in_metres_are_converted_not_refused() -> None:
     img = nib.Nifti1Image(np.zeros((20, 20, 5), np.int16), np.diag([0.0008, 0.0008, 0.003, 1.0]))
     img.header.set_xyzt_units("meter")
     assert read_nifti(img.to_bytes()).spacing_mm == (3.0, 0.8, 0.8)
+
+
+def test_a_small_gz_of_a_huge_volume_is_refused_from_its_header() -> None:
+    data = gzip.compress(nib.Nifti1Image(np.zeros((400, 400, 400), np.uint8), np.eye(4)).to_bytes(), 9)
+    assert len(data) < 100_000  # 64 M voxels of zeros: a 62 KB upload
+    with pytest.raises(ImageTooLargeError, match="400x400x400 voxels, over the limit"):
+        read_nifti(data)
+
+
+def test_a_gz_that_inflates_past_what_its_header_promises_stops_there() -> None:
+    small = nib.Nifti1Image(np.zeros((10, 10, 10), np.uint8), np.eye(4)).to_bytes()
+    co = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    bomb = co.compress(small) + b"".join(co.compress(bytes(1 << 24)) for _ in range(16)) + co.flush()
+    # stopped at about 1 MiB (the 10x10x10 volume and its slack), not after 256 MiB
+    with pytest.raises(ImageTooLargeError, match=r"expands to over 1,04\d,\d{3} bytes"):
+        read_nifti(bomb)
