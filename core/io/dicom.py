@@ -253,7 +253,7 @@ def dicom_files_from_zip(data: bytes) -> list[tuple[str, bytes]]:
             if total > MAX_UNPACKED:
                 raise ImageTooLargeError(f"the zip unpacks to {total:,} bytes, over the limit of "
                                          f"{MAX_UNPACKED:,}; zip one series only")
-            return [(info.filename, zf.read(info)) for info in infos]  # reads stop at file_size
+            return [(info.filename, _read_member(zf, info)) for info in infos]
     except ImageError:
         raise
     except NotImplementedError:
@@ -264,6 +264,18 @@ def dicom_files_from_zip(data: bytes) -> list[tuple[str, bytes]]:
                                      "password") from None
     except (zipfile.BadZipFile, zlib.error, *DECODE_ERRORS):
         raise CorruptImageError("the zip file is damaged or truncated; zip the series again") from None
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes, inflating no more than its stated size: ``zf.read`` inflates a whole
+    compressed block at once, so a member whose header understates its size could expand to
+    gigabytes in memory before the read is cut to size."""
+    with zf.open(info) as fh:
+        data = fh.read(info.file_size + 1)  # bounded: read(n) inflates at most max(n, 4 KiB) a call
+    if len(data) > info.file_size:
+        raise CorruptImageError("a file in the zip holds more than the zip says it does; zip the series "
+                                "again")
+    return data
 
 
 def check_modality(ds: Dataset, expect: str | None, what: str) -> None:

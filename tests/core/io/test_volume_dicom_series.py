@@ -242,3 +242,40 @@ def test_a_zip_of_files_that_are_not_dicom_is_refused_without_parsing_them() -> 
             zf.writestr(f"IM{i:04d}", bytes(64 * 1024))  # zeros: a forced parse takes minutes
     with pytest.raises(UnsupportedFormatError, match="1900 of 1900 files skipped: not DICOM images"):
         load_volume(buf.getvalue(), name="series.zip", expect_modality="MR")
+
+
+def _understated_zip(inflated: int, stated: int = 1000) -> bytes:
+    """A zip whose one member says it holds ``stated`` bytes but whose data inflates to ``inflated``."""
+    import struct
+    import zlib
+
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    cdata = comp.compress(bytes(inflated)) + comp.flush()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("IM0001", bytes(stated))
+    raw = bytearray(buf.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(raw))).infolist()[0]
+    n, crc = len(info.filename), zlib.crc32(bytes(stated))
+    local = bytearray(raw[:30 + n])
+    struct.pack_into("<III", local, 14, crc, len(cdata), stated)
+    central = bytearray(raw[30 + n + info.compress_size:])
+    struct.pack_into("<III", central, 16, crc, len(cdata), stated)
+    struct.pack_into("<I", central, central.rfind(b"PK\x05\x06") + 16, len(local) + len(cdata))
+    return bytes(local) + cdata + bytes(central)
+
+
+def test_a_member_understating_its_size_is_not_inflated_in_memory() -> None:
+    import tracemalloc
+
+    from core.io.dicom import dicom_files_from_zip
+
+    bomb = _understated_zip(64 << 20)  # 64 MiB behind a header that says 1000 bytes
+    tracemalloc.start()
+    try:
+        files = dicom_files_from_zip(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [len(d) for _, d in files] == [1000]
+    assert peak < 8 << 20, f"{peak / 2**20:.0f} MiB held while reading a 1000-byte member"
