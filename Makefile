@@ -38,8 +38,9 @@ test-all: deps
 # chromium, done here when apt is available and Chromium is missing) against streamlit run.
 # e2e-browser fails when Chromium is still missing afterwards (.ci/run then says the suite was skipped).
 e2e-browser:
-	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || apt-get install -y -q chromium \
-	  >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) || true
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || timeout 600 apt-get install -y -q \
+	  chromium >/dev/null 2>&1 || (timeout 300 apt-get update -q >/dev/null 2>&1 && timeout 600 apt-get \
+	  install -y -q chromium >/dev/null 2>&1) || true
 	@command -v chromium >/dev/null
 	@$(PYTHON) -m pip install --disable-pip-version-check -q "playwright>=1.40"
 
