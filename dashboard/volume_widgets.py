@@ -85,9 +85,9 @@ def _uploaded_label(key: str, volume: Volume) -> np.ndarray | None:
                  "it is ignored. Resample it onto the image grid first.")
         return None
     values = np.unique(label.voxels)
-    if len(values) > MAX_LABEL_VALUES or not np.array_equal(values, np.rint(values)) or values.min() < 0:
-        st.error(f"{up.name} holds {len(values)} different values"
-                 + ("" if np.array_equal(values, np.rint(values)) else ", not whole numbers")
+    whole = np.array_equal(values, np.rint(values))
+    if len(values) > MAX_LABEL_VALUES or not whole or values.min() < 0:
+        st.error(f"{up.name} holds {len(values)} different values" + ("" if whole else ", not whole numbers")
                  + f": an image, not a label volume (0 = background, a few whole-number labels, at most "
                    f"{MAX_LABEL_VALUES}); it is ignored.")
         return None

@@ -48,10 +48,11 @@ class FetalHeadAnalysis:
     pixel_size_mm: float | None = None
 
 
-def input_warnings(image: np.ndarray) -> list[str]:
-    """Cheap checks that a frame looks like a greyscale B-mode ultrasound."""
+def input_warnings(image: np.ndarray, chroma: float | None = None) -> list[str]:
+    """Cheap checks that a frame looks like a greyscale B-mode ultrasound (``chroma``: its
+    :func:`core.io.image.mean_chroma`, when the caller has it already)."""
     out = []
-    if COLOUR_WARNING < mean_chroma(image) <= PHOTO_CHROMA:
+    if COLOUR_WARNING < (mean_chroma(image) if chroma is None else chroma) <= PHOTO_CHROMA:
         out.append("the image has strong colour; B-mode ultrasound is greyscale, so this may not "
                    "be an ultrasound frame (colour Doppler or annotations also cause this)")
     if float(np.std(image)) < 1e-6:
@@ -71,13 +72,13 @@ def analyse(segmenter: Segmenter, image: np.ndarray, pixel_size_mm: float | None
             weeks it gives a warning and no centile.
         threshold: probability threshold; None uses the model card's.
     """
-    warnings = input_warnings(image)
+    chroma = mean_chroma(image)
+    warnings = input_warnings(image, chroma)
     seg = segmenter.predict(image, threshold=threshold)
 
     def without(problem: str) -> FetalHeadAnalysis:
         return FetalHeadAnalysis(seg, None, None, None, problem, tuple(warnings), pixel_size_mm)
 
-    chroma = mean_chroma(image)
     if chroma > PHOTO_CHROMA:
         return without(f"not an ultrasound frame: the image is a colour picture (mean colour {chroma:.0f} "
                        f"on 0-255, a greyscale B-mode frame has about 0), so nothing is measured")

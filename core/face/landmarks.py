@@ -221,9 +221,10 @@ def detect_landmarks(image: np.ndarray, *, mirror_average: bool = True) -> FaceL
         mirrored = [f.copy() for f in _detect(np.ascontiguousarray(small[:, ::-1]))]
         for f in mirrored:
             f[:, 0] = 1.0 - f[:, 0]  # flip x back; z (depth) is unchanged by a mirror
-        same = [f for f in mirrored if _box_iou(f, chosen) >= SAME_FACE_IOU]
-        if same:  # the same person seen mirrored: never average two different faces
-            points = (points + max(same, key=lambda f: _box_iou(f, chosen))[MIRROR] * scale) / 2
+        overlap = [_box_iou(f, chosen) for f in mirrored]
+        best = int(np.argmax(overlap)) if overlap else -1
+        if best >= 0 and overlap[best] >= SAME_FACE_IOU:  # the same person seen mirrored, never another
+            points = (points + mirrored[best][MIRROR] * scale) / 2
         else:
             notices.append("the mirrored photo did not find the same face: its landmarks are not averaged")
     return FaceLandmarks(points.astype(np.float32), (h, w), len(faces), tuple(notices))
@@ -233,9 +234,12 @@ def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
     """IoU of the (x, y) bounding boxes of two landmark sets."""
     lo, hi = np.maximum(a[:, :2].min(0), b[:, :2].min(0)), np.minimum(a[:, :2].max(0), b[:, :2].max(0))
     inter = float(np.prod(np.clip(hi - lo, 0, None)))
-    area = lambda f: float(np.prod(f[:, :2].max(0) - f[:, :2].min(0)))  # noqa: E731
-    union = area(a) + area(b) - inter
+    union = _box_area(a) + _box_area(b) - inter
     return inter / union if union > 0 else 0.0
+
+
+def _box_area(f: np.ndarray) -> float:
+    return float(np.prod(f[:, :2].max(0) - f[:, :2].min(0)))
 
 
 def _detect(rgb: np.ndarray) -> list[np.ndarray]:

@@ -205,9 +205,8 @@ def mean_chroma(img: ImageData | np.ndarray) -> float:
     arr = _as_array(img)
     if arr.ndim == 2:
         return 0.0
-    rgb = arr.astype(np.float32)
-    scale = 1.0 if arr.dtype == np.uint8 else 255.0 / 65535.0 if arr.dtype == np.uint16 else 1.0
-    return float(np.mean(rgb.max(axis=2) - rgb.min(axis=2))) * scale
+    scale = 255.0 / 65535.0 if arr.dtype == np.uint16 else 1.0
+    return float(np.mean(arr.max(axis=2).astype(np.float32) - arr.min(axis=2))) * scale
 
 
 def to_rgb_u8(img: ImageData | np.ndarray) -> np.ndarray:
