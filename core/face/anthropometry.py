@@ -36,6 +36,8 @@ degrees (slants) are within its noise.
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -260,6 +262,25 @@ def measurement_table(measurements: Iterable[Measurement]) -> list[dict]:
     return [{"key": m.key, "name": m.name, "value": m.value, "unit": m.unit, "value_mm": m.value_mm,
              "side": m.side, "definition": m.definition,
              "landmarks": "; ".join(f"{a}-{b}" for a, b in m.landmarks)} for m in measurements]
+
+
+def read_reference_table(data: bytes) -> list[dict[str, str]]:
+    """The rows of a reference group CSV for :func:`zscores`: the wide table of
+    ``train.face_measurements`` (one column per measurement) or long key / value rows.
+
+    Raises:
+        ValueError: not UTF-8 CSV text, or a table with neither layout's columns.
+    """
+    try:
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+        rows, header = list(reader), set(reader.fieldnames or ())
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"cannot be read as a CSV table: {exc}") from None
+    if not (header & set(MEASUREMENTS) or {"key", "value"} <= header):
+        raise ValueError(f"is not a reference group table: it has none of the measurement columns "
+                         f"({', '.join(list(MEASUREMENTS)[:3])}, ...) that `python -m "
+                         "train.face_measurements` writes, nor key / value rows; it is ignored")
+    return rows
 
 
 def zscores(measurements: Iterable[Measurement], reference_rows: Sequence[Mapping]) -> dict[str, float]:

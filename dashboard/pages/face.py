@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import math
 
 import numpy as np
@@ -11,11 +10,11 @@ import streamlit as st
 
 from core.face import draw
 from core.face.anthropometry import (
-    MEASUREMENTS,
     REFERENCES,
     Measurement,
     measure_face,
     measurement_table,
+    read_reference_table,
     zscores,
 )
 from core.face.landmarks import FaceLandmarks
@@ -45,17 +44,10 @@ def _group_rows(source: str) -> tuple[list[dict], str] | None:
     if up is None:
         return None
     try:
-        reader = csv.DictReader(io.StringIO(up.getvalue().decode("utf-8-sig")))
-        rows, header = list(reader), set(reader.fieldnames or ())
-    except (UnicodeDecodeError, csv.Error) as exc:
-        st.error(f"Cannot read {up.name} as a CSV table: {exc}")
+        return read_reference_table(up.getvalue()), up.name
+    except ValueError as exc:
+        st.error(f"{up.name} {exc}.")
         return None
-    if not (header & set(MEASUREMENTS) or {"key", "value"} <= header):
-        st.error(f"{up.name} is not a reference group table: it has none of the measurement columns "
-                 f"({', '.join(list(MEASUREMENTS)[:3])}, ...) that `python -m train.face_measurements` "
-                 "writes, nor key / value rows; it is ignored.")
-        return None
-    return rows, up.name
 
 
 def _zscores(ms: list[Measurement], group: tuple[list[dict], str], reference: str) -> dict | None:
