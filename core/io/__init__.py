@@ -1,7 +1,7 @@
 """Bytes and files -> arrays, one module per format, all in memory.
 
 * :mod:`core.io.image`: PNG, JPEG, TIFF, BMP, WebP (Pillow) and the 2-D entry point ``load_image``;
-* :mod:`core.io.dicom`: DICOM frames and series;
+* :mod:`core.io.dicom`: one DICOM frame; :mod:`core.io.dicom_series`: a series into a volume;
 * :mod:`core.io.nifti`: NIfTI reading and writing;
 * :mod:`core.io.volume`: the :class:`~core.io.volume_types.Volume` and ``load_volume``, which picks
   NIfTI, DICOM or a 2-D image by content;

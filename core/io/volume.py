@@ -1,7 +1,7 @@
 """Load a 3-D volume (NIfTI, a DICOM series, or one 2-D image) into :class:`Volume`, in memory.
 
 :func:`load_volume` recognises the format by content and hands it to :mod:`core.io.nifti`,
-:mod:`core.io.dicom` or :mod:`core.io.image`. :class:`Volume`, its errors and limits are defined
+:mod:`core.io.dicom_series` or :mod:`core.io.image`. :class:`Volume`, its errors and limits are defined
 in :mod:`core.io.volume_types` (below every reader) and re-exported here, the volume layer's
 public face. Only allow-listed technical metadata is kept (never NIfTI ``descrip`` or
 ``aux_file``, DICOM patient tags or file names, which can all hold a patient's name).
@@ -16,8 +16,8 @@ from typing import Any
 
 import pydicom
 
-from core.io.dicom import (
-    DICOM_SUFFIXES,
+from core.io.dicom import DICOM_SUFFIXES
+from core.io.dicom_series import (
     check_modality,
     dicom_files_from_zip,
     load_dicom_series,

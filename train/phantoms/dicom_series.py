@@ -2,7 +2,7 @@
 
 For the bundled samples and tests: what an anonymised axial export from a scanner looks like
 (one file per slice, Image Position / Orientation Patient, Pixel Spacing, rescale slope and
-intercept), so the DICOM series path of :mod:`core.io.dicom` is exercised on real files.
+intercept), so the DICOM series path of :mod:`core.io.dicom_series` is exercised on real files.
 """
 from __future__ import annotations
 

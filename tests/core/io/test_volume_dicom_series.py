@@ -1,4 +1,4 @@
-"""Tests for core.io.dicom series (through core.io.volume.load_volume): sorting, geometry, checks, privacy."""
+"""Tests for core.io.dicom_series (through core.io.volume.load_volume): sorting, geometry, checks, privacy."""
 from __future__ import annotations
 
 import io
@@ -10,8 +10,8 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-import core.io.dicom as dicom_module
-from core.io.dicom import load_dicom_series
+import core.io.dicom_series as dicom_module
+from core.io.dicom_series import load_dicom_series
 from core.io.image import CorruptImageError, ImageError, ImageTooLargeError, UnsupportedFormatError
 from core.io.nifti import write_nifti
 from core.io.volume import (
@@ -268,7 +268,7 @@ def _understated_zip(inflated: int, stated: int = 1000) -> bytes:
 def test_a_member_understating_its_size_is_not_inflated_in_memory() -> None:
     import tracemalloc
 
-    from core.io.dicom import dicom_files_from_zip
+    from core.io.dicom_series import dicom_files_from_zip
 
     bomb = _understated_zip(64 << 20)  # 64 MiB behind a header that says 1000 bytes
     tracemalloc.start()
