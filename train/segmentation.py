@@ -40,7 +40,7 @@ from core.evaluation.engine import evaluate_segmentation
 from core.models import create_model, get_spec
 from core.predict import Segmenter, letterbox, split_outputs
 from core.tasks import TaskSpec, get_task, task_names
-from core.weights import ModelCard, save_model, write_card, write_history
+from core.weights import ModelCard, load_model, save_model, write_card, write_history
 from train.augment import batch_dice, random_affine, random_crop, random_intensity, segmentation_loss
 from train.config import RunConfig
 from train.data import dataset_cases, is_validation, phantom_cases, phantom_generator
@@ -82,6 +82,8 @@ class SegmentationConfig(RunConfig):
     amp: bool | None = None
     threads: int = 0
     time_limit_min: float = 0.0
+    init: Path | None = None
+    boundary_weight: float = 0.0
 
 
 def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
@@ -115,6 +117,10 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--time-limit-min", type=float, default=0.0,
                    help="stop after this many minutes (0: no limit); the best epoch is kept")
+    p.add_argument("--init", type=Path, help="start from this weights folder (same architecture and "
+                   "input size) instead of random weights, e.g. to fine-tune a phantom-trained model")
+    p.add_argument("--boundary-weight", type=float, default=0.0,
+                   help="extra cross-entropy weight on the pixels along each mask's edge (default 0)")
     tokens = sys.argv[1:] if argv is None else list(argv)
     ns = p.parse_args(tokens)
     ns.crop = tuple(ns.crop)
@@ -211,12 +217,34 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
             "crop": list(args.crop),
             "batch_size": args.batch_size,
             "lr": args.lr,
-            "loss": "BCE + soft Dice (+ 0.5 x BCE of the presence head, if the model has one)",
+            "loss": "BCE + soft Dice (+ 0.5 x BCE of the presence head, if the model has one)"
+                    + (f"; BCE on the mask's edge pixels weighed {1 + args.boundary_weight:g}x"
+                       if args.boundary_weight else ""),
             "augmentation": "rotation +-20 deg, scale +-15%, shift, horizontal flip, gamma, gain, noise",
-            "init": "random (no pretrained weights)",
+            "init": "random (no pretrained weights)" if args.init is None else "",
             "torch": torch.__version__,
         },
     )
+
+
+def init_from(model: nn.Module, card: ModelCard, folder: Path) -> ModelCard:
+    """Load the weights of ``folder`` into ``model`` (sha256-checked); the card records where they came from.
+
+    Raises:
+        SystemExit: when that folder's architecture or input size differs from this run's.
+    """
+    start, start_card = load_model(folder)
+    def what(c: ModelCard) -> str:
+        return json.dumps([c.arch, c.arch_config, c.input["size"]], sort_keys=True)
+
+    if what(start_card) != what(card):
+        raise SystemExit(f"--init {folder}: its model ({start_card.arch}, {start_card.arch_config}, input "
+                         f"{start_card.input['size']}) is not this run's ({card.arch}, {card.arch_config}, "
+                         f"input {card.input['size']})")
+    model.load_state_dict(start.float().state_dict())
+    what = start_card.training.get("data", "?")
+    return replace(card, training={**card.training, "init": f"the weights in {folder} (sha256 "
+                                   f"{start_card.weights['sha256'][:12]}..., trained on {what})"})
 
 
 def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
@@ -241,7 +269,7 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.l
         x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
         y = y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = segmentation_loss(model(x), y)
+            loss = segmentation_loss(model(x), y, boundary_weight=args.boundary_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -333,7 +361,10 @@ def train(args: SegmentationConfig) -> Path:
     torch.manual_seed(args.seed)
     train_split, val_split = load_splits(args, task, size)
     card = make_card(args, task, size)
-    model = create_model(card.arch, **card.arch_config).to(device, memory_format=torch.channels_last)
+    model = create_model(card.arch, **card.arch_config)
+    if args.init:
+        card = init_from(model, card, args.init)
+    model = model.to(device, memory_format=torch.channels_last)
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps = max(1, len(train_split.images) // world // args.batch_size) * args.epochs
