@@ -260,17 +260,49 @@ def other_tests(card: ModelCard) -> list[str]:
     return out
 
 
+def real_validation(card: ModelCard) -> tuple[str, dict[str, Any]] | None:
+    """The card's validation on real labelled frames (a ``metrics`` record with an ``hc_report``)."""
+    for key, report in card.metrics.items():
+        if isinstance(report, dict) and "hc_report" in report:
+            return key, report
+    return None
+
+
+def _real_validation_rows(report: dict[str, Any]) -> None:
+    hc = report["hc_report"]
+    block = hc["all"]
+    err, dice, hd = block["hc_abs_error_mm"], block["dice"], block["hd95_mm"]
+    ci = lambda b, unit="": f"95% CI {b['ci95'][0]:.2f}-{b['ci95'][1]:.2f}{unit}"  # noqa: E731
+    cols = st.columns(4)
+    cols[0].metric("Validation |HC error|", f"{err['mean']:.2f} mm",
+                   help=ci(err, " mm") + "; a frame without a measured head counts as a full miss")
+    cols[1].metric("Validation Dice", f"{dice['mean']:.3f}", help=ci(dice))
+    cols[2].metric("Validation HD95", f"{hd['mean']:.2f} mm", help=ci(hd, " mm"))
+    cols[3].metric("Validation frames", f"{block['n']}", help=f"{block['missed']} without a measured head")
+    bands = "; ".join(f"{name}: {b['hc_abs_error_mm']['mean']:.2f} mm ({ci(b['hc_abs_error_mm'])}, "
+                      f"n={b['n']})" for name, b in hc["bands"].items() if b["hc_abs_error_mm"]["n"])
+    st.caption(f"Validation data: {report.get('data', '?')}. HC |error| by head size: {bands}.")
+    if "spread" in hc:
+        sp = hc["spread"]
+        st.caption(f"The test-time spread tracks the error with Spearman rho {sp['spearman_rho']:.2f} "
+                   f"(n={sp['n']}); {sp['uncertain_n']} frames were called uncertain.")
+
+
 def card_panel(task: TaskSpec, name: str, card: ModelCard) -> None:
     """One model card in plain words: what it is, what trained it, what it scored."""
     test = card.metrics.get("phantom_test", {})
+    real = real_validation(card)
     with st.container(border=True):
         st.markdown(f"**{task.title} · {name}**: {card.title.split(': ', 1)[-1]}")
         trained = ("synthetic phantoms only (no patient data, no pretrained weights)" if card.synthetic
                    else card.training.get("data", "unknown data"))
         split = card.training.get("split")
         st.caption(f"Trained on {trained}." + (f" Validation split {split}." if split else ""))
+        if real:
+            _real_validation_rows(real[1])
         cols = st.columns(4)
-        cols[0].metric("Test Dice", f"{test['dice_mean']:.3f}" if "dice_mean" in test else "n/a")
+        if test or not real:
+            cols[0].metric("Test Dice", f"{test['dice_mean']:.3f}" if "dice_mean" in test else "n/a")
         if "hc_abs_diff_mm_mean" in test:
             cols[1].metric("Test |HC error|", f"{test['hc_abs_diff_mm_mean']:.2f} mm")
         elif "hd95_mm_mean" in test:
@@ -282,8 +314,8 @@ def card_panel(task: TaskSpec, name: str, card: ModelCard) -> None:
                            help="Mean Dice of predicting nothing on every frame of the same set.")
         cols[2].metric("Parameters", f"{card.weights.get('params', 0) / 1e6:.2f} M")
         cols[3].metric("Weights file", f"{card.weights.get('bytes', 0) / 1e6:.1f} MB")
-        st.caption(f"Test set: {test.get('data', 'not evaluated yet')}. "
-                   f"sha256 {card.weights.get('sha256', '')[:16]}...")
+        st.caption((f"Test set: {test.get('data', 'not evaluated yet')}. " if test or not real else "")
+                   + f"sha256 {card.weights.get('sha256', '')[:16]}...")
         more = other_tests(card)
         if more:
             st.caption("Also tested: " + "; ".join(more) + ".")

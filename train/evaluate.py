@@ -32,6 +32,7 @@ from typing import Any
 from tqdm import tqdm
 
 from core.analysis.brain import evaluate_volumes, summarize_volumes
+from core.analysis.fetal_validation import format_block, hc_report
 from core.datasets import read_hc18, read_kaggle_nerve, read_nifti_pairs
 from core.evaluation import Evaluation, set_metrics, summarize_rows
 from core.evaluation.engine import collect, predict_stream
@@ -189,6 +190,8 @@ def evaluate(args: EvaluateConfig) -> dict[str, Any]:
                "data": source, "n": len(ev.rows), "metrics": ev.summary,
                "set": flat_set_metrics(ev),
                "command": args.command("train.evaluate")}
+    if task.name == "fetal_head":
+        summary["hc_report"] = hc_report(ev.rows)
     if args.data and task.layout == "hc18" and (args.data / "test_set").is_dir():
         test = _run(seg, read_hc18(args.data, "test_set"), None, args, "test_set")
         summary["submission_missing"] = write_submission(args.out / "submission.csv", test)
@@ -200,7 +203,8 @@ def evaluate(args: EvaluateConfig) -> dict[str, Any]:
         card = read_card(args.weights)
         record = {"data": source, "n": len(ev.rows), "command": summary["command"],
                   **{f"{k}_{s}": v[s] for k, v in ev.summary.items() if k in CARD_METRICS
-                     for s in ("mean", "sd", "median")}, **summary["set"]}
+                     for s in ("mean", "sd", "median")}, **summary["set"],
+                  **({"hc_report": summary["hc_report"]} if "hc_report" in summary else {})}
         write_card(args.weights, replace(card, metrics={**card.metrics, args.record: record}))
     return summary
 
@@ -215,6 +219,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{k:>16}: {v['mean']:.4f} +- {v['sd']:.4f} (median {v['median']:.4f}, n={v['n']})")
     for k, v in summary.get("set", {}).items():
         print(f"{k:>26}: {v:.4f}" if isinstance(v, float) else f"{k:>26}: {v}")
+    if "hc_report" in summary:
+        rep = summary["hc_report"]
+        print("HC over every frame (no head measured = full miss):")
+        print(f"{'all':>12}: {format_block(rep['all'])}")
+        for band, block in rep["bands"].items():
+            print(f"{band:>12}: {format_block(block)}")
+        if "spread" in rep:
+            sp = rep["spread"]
+            print(f"test-time spread vs |HC error|: Spearman rho {sp['spearman_rho']:.2f} "
+                  f"(p={sp['p_value']:.3g}, "
+                  f"n={sp['n']}); {sp['uncertain_n']} frames called uncertain")
     return 0
 
 

@@ -6,8 +6,10 @@
     python -m train.make_samples --task face_screening  # phantom demo cases + galleries
     python -m train.make_samples --task brain_mri       # NIfTI volume + real slices + DICOM series
 
-Samples come from the phantom generators with a fixed seed that training never uses, so the
-dashboard opens on cases no shipped model has seen. The face sample is matplotlib's
+The fetal head samples are real HC18 frames of exams the shipped models held out (``--hc18``
+names the HC18 folder, default ``../shared/data/hc18``). The other samples come from the phantom
+generators with a fixed seed that training never uses, so the dashboard opens on cases no shipped
+model has seen. The face sample is matplotlib's
 public-domain portrait ``grace_hopper.jpg``; its demo "reference group" is that ONE photo under
 augmentation (see data_samples/face/README.md), not a population.
 """
@@ -28,14 +30,69 @@ SAMPLE_SEED = 424242  # never used for training (training uses 0, evaluation 900
 log = logging.getLogger("train.make_samples")
 
 
-def make_fetal_head(out: Path, n: int) -> Path:
-    """HC18 layout: training_set with annotations and CSV, and a small test_set."""
-    from train.phantoms.fetal_head import write_hc18
+HC18_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hc18"
+# Real HC18 frames of exams that the shipped models held out for validation (split seed 0):
+# an early, a mid-trimester pair (two frames of one exam), and late heads.
+HC18_SAMPLES = ("016_HC.png", "185_HC.png", "404_HC.png", "404_2HC.png", "648_HC.png", "710_HC.png")
+HC18_README = """# Fetal head samples: real HC18 frames
 
-    if out.exists():
-        shutil.rmtree(out)
-    write_hc18(out, n=n, seed=SAMPLE_SEED, test_n=2, second_frame_every=4, progress=False)
-    write_ultrasound_dicom(out / "dicom" / "fetal_head_phantom.dcm", seed=SAMPLE_SEED + 1)
+Six frames of the HC18 challenge's training set, in its own layout (`training_set/NNN_HC.png`,
+the sonographer's annotation `NNN_HC_Annotation.png` and their rows of
+`training_set_pixel_size_and_HC.csv`: pixel size and reference head circumference in mm). The
+annotations are filled ellipses, as in the copy the shipped models were trained on (the official
+files are 1-pixel outlines; the reader takes both). The exams were held out of the shipped models'
+training (their validation split), so the dashboard opens on frames no shipped model has learnt from:
+
+| frame | reference HC (mm) | head size |
+|---|---|---|
+{rows}
+
+`dicom/fetal_head_phantom.dcm` is a synthetic phantom, kept to show (and test) a DICOM upload with
+its pixel size in the header: it is not an ultrasound of a fetus.
+
+**Licence**: CC BY 4.0. **Citation**: van den Heuvel TLA, de Bruijn D, de Korte CL, van Ginneken B,
+"Automated measurement of fetal head circumference using 2D ultrasound images", PLoS ONE
+2018;13(8):e0200412, doi:10.1371/journal.pone.0200412; data: doi:10.5281/zenodo.1327317.
+Made by `python -m train.make_samples --task fetal_head` from the HC18 folder.
+"""
+
+
+def _band(hc_mm: float) -> str:
+    return "early (< 100 mm)" if hc_mm < 100 else ("mid (100-200 mm)" if hc_mm < 200 else "late (> 200 mm)")
+
+
+def make_fetal_head(out: Path, n: int, source: Path | None = None) -> Path:
+    """HC18 layout: the real frames :data:`HC18_SAMPLES` (``n`` of them) copied from an HC18 folder
+    (``source``, default ``../shared/data/hc18``) with their annotations, CSV rows and a README,
+    plus one phantom DICOM frame."""
+    from core.datasets import read_hc18
+
+    source = Path(source or HC18_ROOT)
+    csv_path = source / "training_set_pixel_size_and_HC.csv"
+    if not csv_path.is_file():
+        raise SystemExit(f"{source}: not an HC18 folder (no {csv_path.name}); pass --hc18 DIR")
+    names = HC18_SAMPLES[: max(1, n)]
+    with csv_path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        header, rows = next(reader), {r[0]: r for r in reader if r}
+    missing = [name for name in names if name not in rows]
+    if missing:
+        raise SystemExit(f"{source}: frames {', '.join(missing)} not in {csv_path.name}")
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.is_dir() else None) as tmp:
+        stage = Path(tmp) / "fetal_head"
+        (stage / "training_set").mkdir(parents=True)
+        for name in names:
+            for file in (name, name.replace(".png", "_Annotation.png")):
+                shutil.copyfile(source / "training_set" / file, stage / "training_set" / file)
+        with (stage / csv_path.name).open("w", newline="") as fh:
+            csv.writer(fh).writerows([header, *(rows[name] for name in names)])
+        cases = list(read_hc18(stage, "training_set"))  # refuses what the reader cannot read
+        table = "\n".join(f"| {c.name} | {c.meta['hc_mm']:.2f} | {_band(c.meta['hc_mm'])} |" for c in cases)
+        (stage / "README.md").write_text(HC18_README.format(rows=table))
+        write_ultrasound_dicom(stage / "dicom" / "fetal_head_phantom.dcm", seed=SAMPLE_SEED + 1)
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.move(str(stage), out)
     return out
 
 
@@ -220,7 +277,7 @@ def make_brain_mri(out: Path, n: int) -> Path:
 
 MAKERS = {"fetal_head": make_fetal_head, "nerve": make_nerve, "face": make_face,
           "face_screening": make_face_screening, "brain_mri": make_brain_mri}
-DEFAULT_N = {"fetal_head": 7, "nerve": 6, "face": 8, "face_screening": 4, "brain_mri": 2}
+DEFAULT_N = {"fetal_head": len(HC18_SAMPLES), "nerve": 6, "face": 8, "face_screening": 4, "brain_mri": 2}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,16 +285,21 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=sorted(MAKERS), action="append", help="task(s); default all")
     p.add_argument("--n", type=int, default=0,
-                   help="exams (fetal_head, default 7), frames per subject (nerve, default 6), "
+                   help="real frames (fetal_head, default 6), frames per subject (nerve, default 6), "
                         "augmented portraits in the demo reference group (face, default 8) or "
                         "gallery photos per class (face_screening, default 4) or real-slice cases "
                         "(brain_mri, default 2)")
     p.add_argument("--root", type=Path, help="output root (default data_samples/)")
+    p.add_argument("--hc18", type=Path, help="HC18 folder the fetal head frames are copied from "
+                                             "(default ../shared/data/hc18)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for name in args.task or sorted(MAKERS):
         out = (args.root or SAMPLES_ROOT) / name  # = the task's samples_dir
-        MAKERS[name](out, args.n or DEFAULT_N[name])
+        if name == "fetal_head":
+            make_fetal_head(out, args.n or DEFAULT_N[name], args.hc18)
+        else:
+            MAKERS[name](out, args.n or DEFAULT_N[name])
         log.info("wrote %s", out)
     return 0
 

@@ -35,15 +35,16 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from core.datasets import Case
+from core.datasets import Case, get_layout
 from core.evaluation.engine import evaluate_segmentation
 from core.models import create_model, get_spec
 from core.predict import Segmenter, letterbox, split_outputs
 from core.tasks import TaskSpec, get_task, task_names
-from core.weights import ModelCard, load_model, save_model, write_card, write_history
+from core.weights import ModelCard, load_model, read_card, save_model, write_card, write_history
 from train.augment import batch_dice, random_affine, random_crop, random_intensity, segmentation_loss
 from train.config import RunConfig
 from train.data import dataset_cases, is_validation, phantom_cases, phantom_generator
+from train.hc_calibration import calibrate
 
 log = logging.getLogger("train.segmentation")
 
@@ -198,7 +199,8 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
     generator = phantom_generator(task) if args.phantoms else ""
     data = (f"{args.phantoms} synthetic {task.title.lower()} phantoms (train/phantoms/{generator}.py, seed "
             f"{args.phantom_seed}); NOT real patient data" if args.phantoms
-            else f"dataset folder {args.data.name} ({task.layout} layout)")
+            else f"{get_layout(task.layout).title.split(' (')[0]} dataset folder {args.data.name} "
+                 f"({task.layout} layout)")
     return ModelCard(
         task=task.name,
         arch=args.arch,
@@ -361,6 +363,10 @@ def train(args: SegmentationConfig) -> Path:
     torch.manual_seed(args.seed)
     train_split, val_split = load_splits(args, task, size)
     card = make_card(args, task, size)
+    n_val_groups = len({c.group for c in val_split.cases})
+    card = replace(card, training={**card.training, "data": card.training["data"] + (
+        f": {len(train_split.images)} training frames; {len(val_split.images)} validation frames of "
+        f"{n_val_groups} held-out {'exams' if task.name == 'fetal_head' else 'groups'}")})
     model = create_model(card.arch, **card.arch_config)
     if args.init:
         card = init_from(model, card, args.init)
@@ -407,6 +413,9 @@ def train(args: SegmentationConfig) -> Path:
                                        "date": dt.date.today().isoformat()},
                        metrics={"validation_net_res": {"dice": best, "epoch": best_epoch}})
         card = save_model(model, card, out)
+        if task.name == "fetal_head" and args.data:  # HC is read off the outline: calibrate its margin
+            calibrate(out, args.data, seed=args.seed, val_frac=args.val_frac)
+            card = read_card(out)
         card = replace(card, metrics={**card.metrics, "validation": final_validation(out, val_split, task)})
         write_card(out, card)
         log.info("wrote %s: %s", out, card.metrics)

@@ -13,12 +13,13 @@ from core.analysis.fetal_biometry import (
     GA_MAX_WEEKS,
     GA_MIN_WEEKS,
     BiometryError,
+    BiometrySpread,
     CentileResult,
     HeadMeasurement,
     assess_hc,
     hadlock_ga_weeks,
-    head_problem,
     measure_head,
+    read_head,
 )
 from core.io.image import PHOTO_CHROMA, mean_chroma
 from core.predict import SegmentationResult, Segmenter
@@ -37,6 +38,9 @@ class FetalHeadAnalysis:
         centile: INTERGROWTH-21st position for the stated GA, or None without one.
         problem: why there is no measurement ("no head found: ..."), else None.
         warnings: things the user should know about the input or the fit.
+        spread: HC / BPD / OFD spread (mm) over the model's test-time views, when it has them.
+        uncertain: "uncertain: check the outline: ..." when the fit or the views' disagreement
+            says the figures need a look before use, else None.
     """
 
     segmentation: SegmentationResult
@@ -46,6 +50,8 @@ class FetalHeadAnalysis:
     problem: str | None
     warnings: tuple[str, ...] = ()
     pixel_size_mm: float | None = None
+    spread: BiometrySpread | None = None
+    uncertain: str | None = None
 
 
 def input_warnings(image: np.ndarray, chroma: float | None = None) -> list[str]:
@@ -85,13 +91,10 @@ def analyse(segmenter: Segmenter, image: np.ndarray, pixel_size_mm: float | None
 
     if pixel_size_mm is None:
         return without("pixel size unknown: enter it to measure")
-    try:
-        m = measure_head(seg.mask, pixel_size_mm)
-    except BiometryError as exc:
-        return without(str(exc))
-    problem = head_problem(m, seg.mask.shape)
-    if problem:
-        return without(problem)
+    reading = read_head(seg.mask, seg.members, pixel_size_mm, outline_offset_px(segmenter))
+    if reading.problem:
+        return without(reading.problem)
+    m = reading.measurement
     ga = hadlock_ga_weeks(m.hc_mm)
     if not 12 <= ga <= 42:
         warnings.append(f"HC {m.hc_mm:.0f} mm implies {ga:.1f} weeks, outside the range Hadlock's "
@@ -103,7 +106,13 @@ def analyse(segmenter: Segmenter, image: np.ndarray, pixel_size_mm: float | None
         else:
             warnings.append(f"no centile: the INTERGROWTH-21st standard covers {GA_MIN_WEEKS:g}-"
                             f"{GA_MAX_WEEKS:g} weeks, {ga_weeks:g} was given")
-    return FetalHeadAnalysis(seg, m, ga, centile, None, tuple(warnings), pixel_size_mm)
+    return FetalHeadAnalysis(seg, m, ga, centile, None, tuple(warnings), pixel_size_mm, reading.spread,
+                             reading.uncertain)
+
+
+def outline_offset_px(segmenter: Segmenter) -> float:
+    """The card's calibration of its masks' outline against the reference ellipses (pixels)."""
+    return float(segmenter.card.postprocess.get("outline_offset_px", 0.0))
 
 
 def report_row(analysis: FetalHeadAnalysis, truth: np.ndarray | None = None,
@@ -115,17 +124,21 @@ def report_row(analysis: FetalHeadAnalysis, truth: np.ndarray | None = None,
         truth: HxW bool ground-truth mask on the same grid, if known.
         reference_hc_mm: reference HC (e.g. from the HC18 CSV); measured from ``truth`` if None.
     """
-    m, c = analysis.measurement, analysis.centile
+    m, c, sp = analysis.measurement, analysis.centile, analysis.spread
     row: dict[str, float | str | None] = {
         "HC (mm)": m.hc_mm if m else None,
+        "HC spread (± mm)": sp.hc_mm if sp else None,
         "BPD (mm)": m.bpd_mm if m else None,
+        "BPD spread (± mm)": sp.bpd_mm if sp else None,
         "OFD (mm)": m.ofd_mm if m else None,
+        "OFD spread (± mm)": sp.ofd_mm if sp else None,
         "GA Hadlock (weeks)": analysis.ga_hadlock_weeks,
         "HC centile": c.centile if c else None,
         "HC z-score": c.z if c else None,
         "flag": c.flag if c else None,
         "ellipse fit IoU": m.fit_iou if m else None,
         "problem": analysis.problem,
+        "uncertain": analysis.uncertain,
     }
     if truth is not None:
         pred = analysis.segmentation.mask

@@ -6,7 +6,7 @@ with ``train/`` through :func:`prepare_input`, so training and inference see the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -18,6 +18,7 @@ from torch import nn
 
 from core.geometry import drop_small_components, largest_component
 from core.io.image import to_gray_u8
+from core.predict.tta import Transform, parse_transforms
 from core.weights import ModelCard, load_model
 
 
@@ -43,12 +44,28 @@ class SegmentationResult:
         threshold: the probability threshold used.
         presence: probability that the structure is in the image at all: the model's auxiliary
             "present?" head when it has one, else the highest pixel probability.
+        members: with test-time augmentation (the card's ``postprocess["tta"]``), each view's own
+            HxW bool mask after the same post-processing, the plain frame first; else empty.
+            ``prob`` and ``mask`` are then those of the views' mean logits.
+        postprocess: the post-processing this result was made with (the card's, with any overrides).
     """
 
     prob: np.ndarray
     mask: np.ndarray
     threshold: float
     presence: float | None = None
+    members: tuple[np.ndarray, ...] = ()
+    postprocess: dict = field(default_factory=dict)
+
+    def disagreement(self) -> np.ndarray | None:
+        """HxW float32 in [0, 1]: the share of test-time views whose mask differs from ``mask``
+        at each pixel (0 where all agree); None without test-time augmentation."""
+        if len(self.members) < 2:
+            return None
+        differ = np.zeros(self.mask.shape, np.float32)
+        for m in self.members:
+            differ += m != self.mask
+        return differ / len(self.members)
 
 
 def split_outputs(out: torch.Tensor | tuple | list) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -124,6 +141,7 @@ class Segmenter:
         self.model = model.eval().to(memory_format=torch.channels_last)
         self.card = card
         self.device = torch.device(device)
+        self.transforms = parse_transforms(card.postprocess.get("tta"))
 
     @classmethod
     def from_folder(cls, folder: str | Path, device: str = "cpu") -> Segmenter:
@@ -141,17 +159,31 @@ class Segmenter:
         x, box = prepare_input(image, self.card.input)
         return torch.from_numpy(x[None]).to(self.device, memory_format=torch.channels_last), box
 
-    def logits(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, Letterbox, float | None]]:
-        """Per image: foreground logits at network resolution (HxW float32), the letterbox, and
-        the presence logit when the model has an auxiliary head (else None)."""
+    def logits(self, images: Sequence[np.ndarray], transforms: Sequence[Transform] | None = None
+               ) -> list[tuple[np.ndarray, Letterbox, float | None, list[np.ndarray]]]:
+        """Per image: foreground logits at network resolution (HxW float32, the mean over the
+        test-time views), the letterbox, the presence logit when the model has an auxiliary head
+        (else None), and each view's own logits (one map without test-time augmentation).
+
+        Args:
+            images: HxW or HxWx3 images (they may differ in size).
+            transforms: the test-time views, the plain frame first; default: the card's.
+        """
+        views = self.transforms if transforms is None else tuple(transforms)
         prepared = [prepare_input(im, self.card.input) for im in images]
-        batch = torch.from_numpy(np.stack([x for x, _ in prepared]))
+        black = (0.0 - float(self.card.input["mean"][0])) / float(self.card.input["std"][0])
+        batch = torch.from_numpy(np.stack([t.apply(x, black) for x, _ in prepared for t in views]))
         batch = batch.to(self.device, memory_format=torch.channels_last)
         with torch.inference_mode():
             masks, presence = split_outputs(self.model(batch))
             maps = masks[:, 0].float().cpu().numpy()
-            aux = presence[:, 0].float().cpu().tolist() if presence is not None else [None] * len(maps)
-        return [(o, box, a) for o, (_, box), a in zip(maps, prepared, aux)]
+            aux = presence[:, 0].float().cpu().numpy() if presence is not None else None
+        out, k = [], len(views)
+        for i, (_, box) in enumerate(prepared):
+            members = [t.undo(maps[i * k + j]) for j, t in enumerate(views)]
+            mean = members[0] if k == 1 else np.mean(members, axis=0, dtype=np.float32)
+            out.append((mean, box, None if aux is None else float(aux[i * k : (i + 1) * k].mean()), members))
+        return out
 
     def predict_batch(self, images: Sequence[np.ndarray], *, threshold: float | None = None,
                       overrides: dict | None = None) -> list[SegmentationResult]:
@@ -162,15 +194,22 @@ class Segmenter:
         """
         thr = self.threshold if threshold is None else float(threshold)
         spec = {**self.card.postprocess, **(overrides or {})}
+        views = parse_transforms(spec.get("tta")) if "tta" in (overrides or {}) else self.transforms
         results = []
-        for logit, box, aux in self.logits(images):
+        for logit, box, aux, members in self.logits(images, views):
             # Resize logits, not probabilities: the 0.5 boundary interpolates more faithfully.
             prob = expit(unletterbox(logit, box))
             presence = float(expit(aux)) if aux is not None else float(prob.max())
+            absent = presence < float(spec.get("presence_threshold", 0.0))
             mask = postprocess(prob, thr, spec)
-            if presence < float(spec.get("presence_threshold", 0.0)):
+            if absent:
                 mask = np.zeros_like(mask)  # the model says the structure is not in this image
-            results.append(SegmentationResult(prob, mask, thr, presence))
+            views_masks: tuple[np.ndarray, ...] = ()
+            if len(members) > 1:
+                cut = float(np.log(thr / (1 - thr))) if 0 < thr < 1 else (np.inf if thr >= 1 else -np.inf)
+                views_masks = tuple(np.zeros_like(mask) if absent else
+                                    postprocess(unletterbox(m, box) >= cut, 0.5, spec) for m in members)
+            results.append(SegmentationResult(prob, mask, thr, presence, views_masks, spec))
         return results
 
     def predict(self, image: np.ndarray, *, threshold: float | None = None,

@@ -5,7 +5,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from core import metrics
-from core.analysis.fetal_biometry import BiometryError, head_problem, measure_head
+from core.analysis.fetal_biometry import read_head
 from core.tasks.spec import TaskSpec, register_task
 
 if TYPE_CHECKING:  # the registry stays light: importing it loads no model code
@@ -13,28 +13,32 @@ if TYPE_CHECKING:  # the registry stays light: importing it loads no model code
     from core.predict import SegmentationResult
 
 
+TTA_VIEWS = ("hflip", "zoom:0.9")  # with the plain frame: three views, about 3x one prediction
+
+
 def biometry_columns(case: Case, result: SegmentationResult) -> dict[str, Any]:
     """The fetal head columns of a scored case row: the ellipse fitted to the predicted mask, HC /
-    BPD / OFD in mm, and the HC error against ``case.meta["hc_mm"]`` (HC18's reference); NaN (and
-    an ``error``) where no head is measured, by the page's own rules
-    (:func:`core.analysis.fetal_biometry.head_problem`). Needs ``case.pixel_size_mm``."""
+    BPD / OFD in mm with their spread over the model's test-time views, whether the reading is
+    uncertain, and the HC error against ``case.meta["hc_mm"]`` (HC18's reference); NaN (and an
+    ``error``) where no head is measured. The page's own reading
+    (:func:`core.analysis.fetal_biometry.read_head`, with the card's outline offset) decides,
+    so a frame refused on the page is refused here too. Needs ``case.pixel_size_mm``."""
     px = case.pixel_size_mm
     if not px:
         return {}
     ref = case.meta.get("hc_mm", math.nan)
-    try:
-        m = measure_head(result.mask, px)
-    except BiometryError as exc:
+    offset = float(result.postprocess.get("outline_offset_px", 0.0))
+    reading = read_head(result.mask, result.members, px, offset)
+    m, sp = reading.measurement, reading.spread
+    if m is None:
         return {"hc_pred_mm": math.nan, "hc_ref_mm": ref, "hc_abs_diff_mm": math.nan,
-                "error": str(exc)}
-    problem = head_problem(m, result.mask.shape)
-    if problem:
-        return {"hc_pred_mm": math.nan, "hc_ref_mm": ref, "hc_abs_diff_mm": math.nan, "error": problem}
+                "error": reading.problem}
     e = m.ellipse
     return {
         "hc_pred_mm": m.hc_mm,
         "hc_ref_mm": ref,
         "hc_abs_diff_mm": metrics.abs_hc_diff_mm(m.hc_mm, ref) if ref == ref else math.nan,
+        "hc_spread_mm": sp.hc_mm if sp else math.nan,
         "bpd_mm": m.bpd_mm,
         "ofd_mm": m.ofd_mm,
         "center_x_mm": e.cx * px,
@@ -42,6 +46,9 @@ def biometry_columns(case: Case, result: SegmentationResult) -> dict[str, Any]:
         "semi_axes_a_mm": e.a * px,
         "semi_axes_b_mm": e.b * px,
         "angle_rad": e.angle_rad,
+        "ellipse_fit_iou": m.fit_iou,
+        "uncertain": reading.uncertain is not None,
+        **({"note": reading.uncertain} if reading.uncertain else {}),
     }
 
 
@@ -54,6 +61,8 @@ TASK = register_task(TaskSpec(
     layouts=("hc18",),
     models=("unet", "segnet"),
     input={"size": [256, 384], "resize": "letterbox", "mean": [0.5], "std": [0.25]},
-    postprocess={"threshold": 0.5, "largest_component": True, "fill_holes": True, "min_area_px": 0},
+    # Test-time views: the spread of HC over them is the reading's uncertainty (see read_head).
+    postprocess={"threshold": 0.5, "largest_component": True, "fill_holes": True, "min_area_px": 0,
+                 "tta": list(TTA_VIEWS)},
     scorer=biometry_columns,
 ))

@@ -41,6 +41,9 @@ with st.sidebar:
                          step=0.1, format="%.1f", key=f"{KEY}_ga",
                          help="Stated GA places the HC on the INTERGROWTH-21st chart (14-40 weeks).")
     thr = st.slider("Mask threshold (probability)", 0.05, 0.95, 0.5, 0.05, key=f"{KEY}_thr")
+    show_spread = st.toggle("Disagreement map of the test-time views", key=f"{KEY}_spread",
+                            help="Where the model's views of the frame (plain, mirrored, zoomed) disagree "
+                                 "about the head: the outline is least certain there.")
     show_cam = st.toggle("Grad-CAM of the segmentation", key=f"{KEY}_cam")
 
 results = {m: cache.analyse_fetal_head(m, case.image, px, ga, thr) for m in models}
@@ -62,19 +65,29 @@ for w in sorted(warnings):
 for m, res in results.items():
     if res.problem:
         st.error(f"{LABELS[m]}: {res.problem}")
+    elif res.uncertain:
+        st.warning(f"{LABELS[m]}: {res.uncertain}", icon="⚠️")
 
 ref = case.meta.get("hc_mm")
 rows = {LABELS[m]: report_row(res, case.mask, ref) for m, res in results.items()}
 first = next((r for r in rows.values() if r["HC (mm)"]), None)
 if first:
+    def with_spread(key: str) -> str:
+        value, spread = first[f"{key} (mm)"], first[f"{key} spread (± mm)"]
+        return f"{value:.1f} ± {spread:.1f} mm" if spread is not None else f"{value:.1f} mm"
+
     cols = st.columns(4)
-    cols[0].metric("Head circumference", f"{first['HC (mm)']:.1f} mm")
-    cols[1].metric("BPD (outer-outer)", f"{first['BPD (mm)']:.1f} mm")
-    cols[2].metric("OFD (outer-outer)", f"{first['OFD (mm)']:.1f} mm")
+    cols[0].metric("Head circumference", with_spread("HC"))
+    cols[1].metric("BPD (outer-outer)", with_spread("BPD"))
+    cols[2].metric("OFD (outer-outer)", with_spread("OFD"))
     cols[3].metric("GA from HC (Hadlock 1984)", f"{first['GA Hadlock (weeks)']:.1f} weeks")
-    if len(rows) > 1:
-        st.caption(f"Headline figures from {next(k for k, r in rows.items() if r is first)}; "
-                   "every model is in the table below.")
+    source = next(k for k, r in rows.items() if r is first)
+    spread = next(res.spread for m, res in results.items() if LABELS[m] == source)
+    st.caption((f"Headline figures from {source}; every model is in the table below. "
+                if len(rows) > 1 else "")
+               + (f"± : the largest difference from the shown value over the model's {spread.n_views} "
+                  "test-time views of the frame (plain, mirrored, zoomed), not a confidence interval; "
+                  "see the model card below for the error on real validation frames." if spread else ""))
 table = pd.DataFrame.from_dict(rows, orient="index").dropna(axis=1, how="all")
 if "HC centile" in table:
     table["HC centile"] = table["HC centile"].map(format_centile)
@@ -96,11 +109,26 @@ if case.mask is not None:
     widgets.image_row([(LABELS[m], error_overlay(case.image, res.segmentation.mask, case.mask))
                        for m, res in results.items()])
 
+if show_spread:
+    st.subheader("Disagreement of the test-time views")
+    st.caption("Bright: pixels where some views see head and others do not. A wide band along the skull "
+               "means the outline, and so HC, is less certain.")
+    maps = [(LABELS[m], heatmap_overlay(case.image, res.segmentation.disagreement()))
+            for m, res in results.items() if res.segmentation.disagreement() is not None]
+    if maps:
+        widgets.image_row(maps)
+    else:
+        st.info("These models have no test-time views.")
+
 if show_cam:
     st.subheader("Grad-CAM: where the network looked to segment the head")
     widgets.image_row([(LABELS[m], heatmap_overlay(case.image, cache.gradcam(TASK.name, m, case.image,
                                                                                   res.segmentation.mask)))
                        for m, res in results.items() if res.segmentation.mask.any()])
+
+st.subheader("Model cards")
+for m in models:
+    widgets.card_panel(TASK, LABELS[m], cards[m])
 
 stem = widgets.export_stem(case.name, case.uploaded)
 records = [{"file": stem, "model": name, "pixel_size_mm": px, "ga_stated_weeks": ga, **row}

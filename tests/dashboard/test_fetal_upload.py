@@ -11,6 +11,8 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data_samples" / "fetal_head"
 PAGE = str(ROOT / "dashboard" / "pages" / "fetal_biometry.py")
+FRAME = SAMPLES / "training_set" / "404_HC.png"  # a real HC18 frame of a held-out exam
+FRAME_PX, FRAME_HC = 0.235595235, 189.1  # its row of the CSV
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -42,11 +44,11 @@ def test_dicom_upload_prefills_the_pixel_size_and_measures():
 
 
 def test_sixteen_bit_and_rgba_uploads_are_measured():
-    frame = cv2.imread(str(SAMPLES / "training_set" / "000_HC.png"), cv2.IMREAD_GRAYSCALE)
+    frame = cv2.imread(str(FRAME), cv2.IMREAD_GRAYSCALE)
     for image in (frame.astype(np.uint16) * 257, cv2.cvtColor(frame, cv2.COLOR_GRAY2BGRA)):
         at = _upload("frame.png", _png(image))
-        at.sidebar.number_input[0].set_value(0.2787).run()  # a PNG carries no pixel size
-        assert not at.exception and abs(_hc(at) - 306.7) < 5.0
+        at.sidebar.number_input[0].set_value(FRAME_PX).run()  # a PNG carries no pixel size
+        assert not at.exception and abs(_hc(at) - FRAME_HC) < 5.0
 
 
 def test_corrupt_file_gets_a_message_not_a_traceback():
@@ -63,10 +65,10 @@ def test_blank_frame_says_no_head_found():
 
 
 def test_uploaded_hc18_outline_turns_on_the_comparison():
-    frame = (SAMPLES / "training_set" / "000_HC.png").read_bytes()
-    outline = (SAMPLES / "training_set" / "000_HC_Annotation.png").read_bytes()
-    at = _upload("000_HC.png", frame, truth=("000_HC_Annotation.png", outline))
-    at.sidebar.number_input[0].set_value(0.2787).run()
+    frame = FRAME.read_bytes()
+    outline = FRAME.with_name("404_HC_Annotation.png").read_bytes()
+    at = _upload("404_HC.png", frame, truth=("404_HC_Annotation.png", outline))
+    at.sidebar.number_input[0].set_value(FRAME_PX).run()
     table = at.dataframe[0].value
     assert table["Dice"].iloc[0] > 0.97 and table["|HC error| (mm)"].iloc[0] < 5.0
     assert any("Errors against the ground truth" in s.value for s in at.subheader)
@@ -92,10 +94,10 @@ def test_an_implausible_dicom_pixel_size_is_ignored_with_a_note(delta_cm: float)
 
 
 def test_a_tiny_ground_truth_mark_is_refused_with_a_message() -> None:
-    frame = cv2.imread(str(SAMPLES / "training_set" / "000_HC.png"), cv2.IMREAD_GRAYSCALE)
+    frame = cv2.imread(str(FRAME), cv2.IMREAD_GRAYSCALE)
     mark = np.zeros_like(frame)
     mark[100, 100:103] = 255  # three pixels: no outline, no region
-    at = _upload("000_HC.png", _png(frame), ("000_HC_Annotation.png", _png(mark)))
+    at = _upload("404_HC.png", _png(frame), ("404_HC_Annotation.png", _png(mark)))
     assert any("is not a closed outline or a filled region" in e.value for e in at.error)
     assert not [c for c in at.dataframe if "Dice" in c.value.columns]  # no comparison against it
 
@@ -124,9 +126,9 @@ def test_an_uploaded_file_name_stays_out_of_the_downloads(monkeypatch: pytest.Mo
         return original(self, data, mimetype, kind, filename)
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    frame = (SAMPLES / "training_set" / "000_HC.png").read_bytes()
+    frame = FRAME.read_bytes()
     at = _upload("DOE_JANE_1970-01-01.png", frame)
-    at.sidebar.number_input[0].set_value(0.2787).run()
+    at.sidebar.number_input[0].set_value(FRAME_PX).run()
     assert not at.exception and files
     assert {"upload_biometry.csv", "upload_unet_mask.png"} <= set(files)  # the sample's came first
     assert not any("DOE" in name for name in files), sorted(files)

@@ -60,23 +60,23 @@ def one_model(lab_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_bundled_fetal_samples_with_one_model(one_model: AppTest) -> None:
     at = one_model
     assert any("not a diagnosis" in c.value for c in at.caption)
-    assert any("HC18" in m.value and "8 cases" in m.value and "fetal_head" in m.value for m in at.markdown)
+    assert any("HC18" in m.value and "6 cases" in m.value and "fetal_head" in m.value for m in at.markdown)
     assert any("evaluated now" in c.value for c in at.caption)
     agg = _frame(at, "ci_low")
     assert {"model", "metric", "mean", "sd", "median", "ci_low", "ci_high"} <= set(agg.columns)
     dice = agg[agg["metric"] == "dice"].iloc[0]
-    assert dice["model"] == "unet" and dice["n"] == 8 and dice["mean"] > 0.9
+    assert dice["model"] == "unet" and dice["n"] == 6 and dice["mean"] > 0.9
     assert dice["ci_low"] <= dice["mean"] <= dice["ci_high"] <= 1.0
     assert "hc_abs_diff_mm" in set(agg["metric"])  # biometry on HC18 with pixel sizes
     table = _frame(at, "group")
-    assert len(table) == 8 and list(table.columns[:2]) == ["name", "dice"]
+    assert len(table) == 6 and list(table.columns[:2]) == ["name", "dice"]
     assert table["dice"].is_monotonic_increasing  # worst first
     assert at.selectbox(key="lab_case").value == table["name"].iloc[0]
     captions = [c for im in at.image for c in im.captions]
     assert any(c.startswith("Input: ") for c in captions) and any("Ground truth" in c for c in captions)
     assert any(c.startswith("unet · Dice") for c in captions)  # the prediction, scored
     assert any("ground truth: white" in c for c in captions)  # the outlines beside the error maps
-    assert any("trained on synthetic phantoms only" in c.value for c in at.caption)
+    assert any("trained on HC18 dataset folder" in c.value for c in at.caption)  # the model badge
     labels = [b.label for b in at.get("download_button")]
     assert "Per-case rows (CSV)" in labels and any("JSON" in b for b in labels)
     assert any("Training curves" in s.value for s in at.subheader)
@@ -95,7 +95,7 @@ def test_another_case_and_violins(one_model: AppTest) -> None:
 def test_two_models_give_the_paired_comparison(one_model: AppTest) -> None:
     at = one_model
     at.sidebar.multiselect(key="lab_models_fetal_head").set_value(["unet", "segnet"]).run()
-    assert [b.label for b in at.button] == ["Evaluate 8 cases with segnet"]  # unet is cached
+    assert [b.label for b in at.button] == ["Evaluate 6 cases with segnet"]  # unet is cached
     _evaluate(at)
     assert any("read from the result cache: unet" in c.value for c in at.caption)
     assert any("Paired comparison" in s.value for s in at.subheader)

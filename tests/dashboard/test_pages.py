@@ -43,12 +43,15 @@ def test_fetal_page_measures_the_first_sample(fetal: AppTest) -> None:
     assert not fetal.exception
     assert any("not a diagnosis" in c.value for c in fetal.caption)
     hc = next(m for m in fetal.metric if m.label == "Head circumference")
-    value, unit = hc.value.split()
-    assert unit == "mm"
+    value, plus_minus, spread, unit = hc.value.split()  # "65.2 ± 0.8 mm": the test-time spread
+    assert (plus_minus, unit) == ("±", "mm") and 0 <= float(spread) < 10
     sample = fetal.sidebar.selectbox(key="fetal_sample").value
-    # The committed U-Net on a sample it never saw: within 5 mm of the reference HC.
+    assert sample == "016_HC.png"  # a real HC18 frame of an exam the models held out
+    # The committed U-Net on a real frame it never saw: within 5 mm of the sonographer's HC.
     assert abs(float(value) - _reference_hc(sample)) < 5.0
-    assert any("synthetic phantoms" in c.value for c in fetal.caption)
+    assert any("test-time views" in c.value for c in fetal.caption)
+    assert any("trained on" in c.value and "HC18" in c.value for c in fetal.caption)
+    assert any(m.label == "Validation |HC error|" for m in fetal.metric)  # the card panel's real figures
     assert len(fetal.dataframe) == 1
 
 
@@ -65,8 +68,10 @@ def test_fetal_page_both_models_with_stated_ga(fetal: AppTest) -> None:
 
 
 def test_fetal_page_gradcam_and_other_sample(fetal: AppTest) -> None:
-    fetal.sidebar.selectbox(key="fetal_sample").set_value("003_2HC.png")
+    fetal.sidebar.selectbox(key="fetal_sample").set_value("404_2HC.png")
     fetal.sidebar.toggle(key="fetal_cam").set_value(True)
+    fetal.sidebar.toggle(key="fetal_spread").set_value(True)
     fetal.run()
     assert not fetal.exception
     assert any("Grad-CAM" in s.value for s in fetal.subheader)
+    assert any("Disagreement of the test-time views" in s.value for s in fetal.subheader)

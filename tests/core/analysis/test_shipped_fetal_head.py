@@ -20,13 +20,19 @@ def shipped(request: pytest.FixtureRequest) -> Segmenter:
     return Segmenter.from_folder(TASK.weights_dir(request.param))  # sha256 checked here
 
 
-def test_cards_say_phantom_and_record_test_figures() -> None:
+def test_cards_say_real_hc18_training_and_record_the_held_out_figures() -> None:
     for model in TASK.models:
         card = read_card(TASK.weights_dir(model))
-        assert card.synthetic and "NOT real patient data" in card.training["data"]
+        assert not card.synthetic and "HC18" in card.training["data"]
         assert card.weights["bytes"] < 10e6  # every shipped model stays under 10 MB
-        test = card.metrics["phantom_test"]
-        assert test["n"] == 200 and "seed 9001" in test["data"]
+        # calibrated on its training frames, read with the task's test-time views
+        assert card.postprocess["tta"] and "validation exams not used" in card.training["calibration"]["how"]
+        assert card.postprocess["outline_offset_px"] == card.training["calibration"]["outline_offset_px"]
+        report = card.metrics["validation_hc18"]["hc_report"]  # 68 frames of 61 held-out exams
+        assert report["all"]["n"] == 68 and sum(b["n"] for b in report["bands"].values()) == 68
+        err = report["all"]["hc_abs_error_mm"]
+        assert err["ci95"][0] <= err["mean"] <= err["ci95"][1]
+        assert "spearman_rho" in report["spread"]
 
 
 def test_samples_are_measured_close_to_their_reference(shipped: Segmenter) -> None:

@@ -1,6 +1,7 @@
 """core.datasets.read_hc18 on a small HC18 tree written in the challenge's own layout and names."""
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -171,3 +172,28 @@ def test_an_unknown_split_is_a_dataset_error(hc18):
     (root / "validation_set").mkdir()
     with pytest.raises(DatasetError, match="training_set"):
         list(read_hc18(root, "validation_set"))
+
+
+# ---------------------------------------------------------------- the bundled REAL HC18 frames
+REAL = Path(__file__).resolve().parents[3] / "data_samples" / "fetal_head"
+
+
+def test_the_bundled_real_hc18_frames_read_with_their_csv_rows():
+    rows = {r["filename"]: r for r in csv.DictReader((REAL / "training_set_pixel_size_and_HC.csv").open())}
+    cases = list(read_hc18(REAL))
+    assert [c.name for c in cases] == ["016_HC.png", "185_HC.png", "404_2HC.png", "404_HC.png", "648_HC.png",
+                                       "710_HC.png"]
+    assert [c.group for c in cases] == ["016", "185", "404", "404", "648", "710"]
+    bands = {"early": 0, "mid": 0, "late": 0}
+    for c in cases:
+        assert c.image.shape == (540, 800) and c.image.dtype == np.uint8
+        assert c.image.std() > 10  # real speckle, not a blank
+        assert c.pixel_size_mm == pytest.approx(float(rows[c.name]["pixel size(mm)"]))
+        assert c.meta["hc_mm"] == pytest.approx(float(rows[c.name]["head circumference (mm)"]))
+        # the copy's annotations are FILLED ellipses (3-channel PNG): read as a head mask
+        assert c.mask.dtype == bool and 0.01 < c.mask.mean() < 0.6
+        # the sonographer's ellipse: the filled mask measures within 1% of the CSV's HC
+        assert bm.measure_head(c.mask, c.pixel_size_mm).hc_mm == pytest.approx(c.meta["hc_mm"], rel=0.01)
+        bands["early" if c.meta["hc_mm"] < 100 else "mid" if c.meta["hc_mm"] < 200 else "late"] += 1
+    assert all(bands.values())  # small, mid and late heads
+    assert "CC BY 4.0" in (REAL / "README.md").read_text()

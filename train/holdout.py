@@ -1,0 +1,59 @@
+"""Copy the exams a training run held out into a folder of the same layout, to evaluate on them.
+
+    python -m train.holdout --data ../shared/data/hc18 --out runs/hc18_val      # seed 0, 10%
+    python -m train.evaluate --task fetal_head --weights weights/fetal_head/unet --data runs/hc18_val ...
+
+The split is :func:`train.data.is_validation` by exam, exactly as ``train.segmentation`` draws it
+with the same ``--seed`` and ``--val-frac``: the frames written are those no epoch trained on.
+HC18 layout only (frames, annotations and the CSV rows of the held-out exams).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+from pathlib import Path
+
+from core.datasets import HC18_FRAME, HC18_SPLITS
+from train.data import is_validation
+
+TRAINING = "training_set"
+
+
+def write_holdout(data: Path, out: Path, *, seed: int = 0, val_frac: float = 0.1) -> list[str]:
+    """Copy the held-out frames of an HC18 folder into ``out``; returns their names."""
+    csv_name = HC18_SPLITS[TRAINING]
+    if not (data / TRAINING).is_dir() or not (data / csv_name).is_file():
+        raise SystemExit(f"{data}: not an HC18 folder (expected {TRAINING}/ and {csv_name})")
+    with (data / csv_name).open(newline="") as fh:
+        reader = csv.reader(fh)
+        header, rows = next(reader), [r for r in reader if r]
+    keep = [r for r in rows if (m := HC18_FRAME.match(r[0])) and is_validation(m.group("exam"), seed, val_frac)]
+    if out.exists():
+        shutil.rmtree(out)
+    (out / TRAINING).mkdir(parents=True)
+    for row in keep:
+        for name in (row[0], row[0].replace(".png", "_Annotation.png")):
+            if (data / TRAINING / name).is_file():
+                shutil.copyfile(data / TRAINING / name, out / TRAINING / name)
+    with (out / csv_name).open("w", newline="") as fh:
+        csv.writer(fh).writerows([header, *keep])
+    return [r[0] for r in keep]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m train.holdout", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="HC18 folder the run trained on")
+    p.add_argument("--out", type=Path, required=True, help="folder to write (replaced if it exists)")
+    p.add_argument("--seed", type=int, default=0, help="the run's split seed (default 0)")
+    p.add_argument("--val-frac", type=float, default=0.1, help="the run's held-out share (default 0.1)")
+    a = p.parse_args(argv)
+    names = write_holdout(a.data, a.out, seed=a.seed, val_frac=a.val_frac)
+    exams = {HC18_FRAME.match(n).group("exam") for n in names}
+    print(f"{len(names)} frames of {len(exams)} held-out exams -> {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
