@@ -5,7 +5,8 @@
 
 Each timed call is one frame through a task's whole case pipeline:
 
-- fetal head: decode PNG -> segment -> ellipse -> HC/BPD/OFD, 800x540 frame;
+- fetal head: decode PNG -> segment (the card's test-time views) -> ellipse -> HC/BPD/OFD and their
+  spread, the bundled real 800x540 HC18 frames;
 - nerve: decode TIFF -> segment (threshold, min area, largest component, presence veto) ->
   run-length encode the mask, 580x420 frame (the Kaggle submission's pipeline);
 - brain tumour: decode a 256x256x64 .nii.gz phantom -> reorient -> window -> the U-Net on every
@@ -42,7 +43,7 @@ import segmentation_models_pytorch as smp
 import torch
 
 from core.analysis import fetal_head
-from core.datasets import Case
+from core.datasets import Case, read_hc18
 from core.io.image import load_image, to_gray_u8
 from core.predict import Segmenter
 from core.rle import rle_encode
@@ -73,10 +74,11 @@ def interleaved(fns: dict[str, Callable[[int], object]], n: int, warmup: int = 3
 
 
 def fetal_frames(n: int) -> list[tuple[bytes, float]]:
-    """PNG bytes and pixel sizes of ``n`` fresh phantom frames (decode is part of the pipeline)."""
-    from train.phantoms.fetal_head import generate
-
-    return [(cv2.imencode(".png", ph.image)[1].tobytes(), ph.pixel_size_mm) for ph in generate(n, 777)]
+    """PNG bytes and pixel sizes of up to ``n`` of the bundled REAL HC18 frames (800x540), reused
+    cyclically by the timing loop (decode is part of the pipeline)."""
+    task = get_task("fetal_head")
+    cases = list(read_hc18(task.samples_dir, "training_set"))[:n]
+    return [((task.samples_dir / "training_set" / c.name).read_bytes(), c.pixel_size_mm) for c in cases]
 
 
 def fetal_pipeline(seg: Segmenter, frame: tuple[bytes, float]) -> object:
@@ -136,7 +138,8 @@ class Pipeline(NamedTuple):
 
 
 PIPELINES: dict[str, Pipeline] = {
-    "fetal_head": Pipeline("800x540 PNG", "decode PNG -> segment -> ellipse -> HC/BPD/OFD, 800x540 frame",
+    "fetal_head": Pipeline("800x540 PNG", "decode PNG -> segment (with the card's test-time views) -> "
+                           "ellipse -> HC/BPD/OFD and their spread, real 800x540 HC18 frame",
                            fetal_frames, fetal_pipeline),
     "nerve": Pipeline("580x420 TIFF", "decode TIFF -> segment (threshold, min area, presence) -> RLE, "
                       "580x420 frame", nerve_frames, nerve_pipeline),

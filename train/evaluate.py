@@ -42,6 +42,7 @@ from core.tasks import get_task, task_names
 from core.weights import read_card, write_card
 from train.config import RunConfig
 from train.data import dataset_cases, phantom_cases, phantom_volume_cases
+from train.holdout import describe
 
 log = logging.getLogger("train.evaluate")
 CARD_METRICS = ("dice", "iou", "precision", "recall", "hd95_mm", "hc_abs_diff_mm")
@@ -183,7 +184,7 @@ def evaluate(args: EvaluateConfig) -> dict[str, Any]:
         source = f"{args.phantoms} phantoms, seed {args.phantom_seed}"
     else:
         cases = dataset_cases(task, args.data)
-        source = str(args.data)
+        source = describe(args.data)
     ev = _run(seg, cases, args.phantoms, args, "evaluate")
     write_rows(args.out / "per_case.csv", ev.rows)
     summary = {"weights": str(args.weights), "sha256": seg.card.weights.get("sha256"),

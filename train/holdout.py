@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from core.datasets import HC18_FRAME, HC18_SPLITS
 from train.data import is_validation
 
 TRAINING = "training_set"
+HOLDOUT_FILE = "holdout.json"  # what the folder is, for the cards that record scores on it
 
 
 def write_holdout(data: Path, out: Path, *, seed: int = 0, val_frac: float = 0.1) -> list[str]:
@@ -28,7 +30,8 @@ def write_holdout(data: Path, out: Path, *, seed: int = 0, val_frac: float = 0.1
     with (data / csv_name).open(newline="") as fh:
         reader = csv.reader(fh)
         header, rows = next(reader), [r for r in reader if r]
-    keep = [r for r in rows if (m := HC18_FRAME.match(r[0])) and is_validation(m.group("exam"), seed, val_frac)]
+    keep = [r for r in rows
+            if (m := HC18_FRAME.match(r[0])) and is_validation(m.group("exam"), seed, val_frac)]
     if out.exists():
         shutil.rmtree(out)
     (out / TRAINING).mkdir(parents=True)
@@ -38,7 +41,22 @@ def write_holdout(data: Path, out: Path, *, seed: int = 0, val_frac: float = 0.1
                 shutil.copyfile(data / TRAINING / name, out / TRAINING / name)
     with (out / csv_name).open("w", newline="") as fh:
         csv.writer(fh).writerows([header, *keep])
+    exams = sorted({HC18_FRAME.match(r[0]).group("exam") for r in keep})
+    (out / HOLDOUT_FILE).write_text(json.dumps({
+        "description": f"HC18 frames of the {len(exams)} exams held out of training (split seed {seed}, "
+                       f"{val_frac:.0%} of exams): python -m train.holdout --data {data} --seed {seed} "
+                       f"--val-frac {val_frac}",
+        "source": str(data), "seed": seed, "val_frac": val_frac, "frames": len(keep), "exams": exams,
+    }, indent=2) + "\n")
     return [r[0] for r in keep]
+
+
+def describe(folder: Path) -> str:
+    """What a dataset folder is: a held-out split's own description, else its path."""
+    try:
+        return json.loads((Path(folder) / HOLDOUT_FILE).read_text())["description"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return str(folder)
 
 
 def main(argv: list[str] | None = None) -> int:

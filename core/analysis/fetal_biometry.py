@@ -12,7 +12,6 @@ Conventions (see ``shared/docs/DOMAIN.md`` section 1):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +30,6 @@ from core.geometry import (
 MIN_FIT_IOU = 0.85  # below this the segmented region is not clearly an elliptical head: uncertain
 REFUSE_FIT_IOU = 0.70  # below this it is no head at all: nothing is measured
 MIN_AXIS_RATIO = 0.5  # BPD/OFD below this is no head (HC18 references: 0.66 to 0.95)
-UNCERTAIN_SPREAD = 0.02  # an HC spread over the test-time views above this share of HC: uncertain
 MAX_BORDER_FRACTION = 0.25  # more of the outline on the frame border: the head is cut off
 MAX_EXTENT = 1.2  # a head's major axis longer than this many frame diagonals is not a head
 GA_MIN_WEEKS = 14.0
@@ -134,91 +132,6 @@ def head_problem(m: HeadMeasurement, shape: tuple[int, int]) -> str | None:
         return (f"no head found: the segmented region is not elliptical (ellipse fit IoU "
                 f"{m.fit_iou:.2f} < {REFUSE_FIT_IOU}); check that this is a trans-thalamic head view")
     return None
-
-
-@dataclass(frozen=True)
-class BiometrySpread:
-    """How far the test-time views' HC / BPD / OFD lie from the shown values (mm): the largest
-    absolute difference, so every view measured lies within value +- spread.
-
-    ``n_views`` views were predicted; ``n_measured`` of them gave a head that could be measured.
-    """
-
-    hc_mm: float
-    bpd_mm: float
-    ofd_mm: float
-    n_views: int
-    n_measured: int
-
-
-@dataclass(frozen=True)
-class HeadReading:
-    """What one predicted mask (and its test-time views) says about the head.
-
-    Attributes:
-        measurement: the figures from the mask, or None when ``problem`` says why not.
-        spread: the views' spread around them (None without test-time views or a measurement).
-        problem: why nothing is measured ("no head found: ..."), else None.
-        uncertain: why the figures need a look at the outline before use, else None.
-    """
-
-    measurement: HeadMeasurement | None
-    spread: BiometrySpread | None = None
-    problem: str | None = None
-    uncertain: str | None = None
-
-
-def _measured(mask: np.ndarray, pixel_size_mm: float, offset: float) -> HeadMeasurement | None:
-    try:
-        m = measure_head(mask, pixel_size_mm, offset)
-    except BiometryError:
-        return None
-    return None if head_problem(m, mask.shape) else m
-
-
-def read_head(mask: np.ndarray, views: Sequence[np.ndarray], pixel_size_mm: float,
-              outline_offset_px: float = 0.0) -> HeadReading:
-    """Measure a head mask, its test-time views' spread, and whether the result is uncertain.
-
-    The page, the model lab and ``train.evaluate`` all read a frame through this one function.
-
-    Args:
-        mask: HxW head mask (the views' consensus when there are views).
-        views: each test-time view's own mask on the same grid (empty: none).
-        pixel_size_mm: isotropic pixel size in mm.
-        outline_offset_px: see :func:`measure_head`.
-
-    Raises:
-        ValueError: for a non-positive pixel size.
-    """
-    try:
-        m = measure_head(mask, pixel_size_mm, outline_offset_px)
-    except BiometryError as exc:
-        return HeadReading(None, problem=str(exc))
-    problem = head_problem(m, mask.shape)
-    if problem:
-        return HeadReading(None, problem=problem)
-    reasons = []
-    if m.fit_iou < MIN_FIT_IOU:
-        reasons.append(f"the head region is not clearly elliptical (ellipse fit IoU {m.fit_iou:.2f} < "
-                       f"{MIN_FIT_IOU})")
-    spread = None
-    if len(views) > 1:
-        found = [v for v in (_measured(view, pixel_size_mm, outline_offset_px) for view in views) if v]
-        if 2 * len(found) < len(views):  # no stable head: most views of the frame see none
-            return HeadReading(None, problem=f"no head found: only {len(found)} of {len(views)} test-time "
-                                             "views of the frame (plain, mirrored, zoomed) show a measurable head")
-        if found:
-            dev = lambda f: max(abs(f(v) - f(m)) for v in found)  # noqa: E731
-            spread = BiometrySpread(dev(lambda v: v.hc_mm), dev(lambda v: v.bpd_mm), dev(lambda v: v.ofd_mm),
-                                    len(views), len(found))
-        if len(found) < len(views):
-            reasons.append(f"{len(views) - len(found)} of {len(views)} test-time views found no head")
-        if spread and spread.hc_mm > UNCERTAIN_SPREAD * m.hc_mm:
-            reasons.append(f"the test-time views disagree on HC by up to {spread.hc_mm:.1f} mm "
-                           f"(> {UNCERTAIN_SPREAD:.0%} of HC)")
-    uncertain = "uncertain: check the outline: " + "; ".join(reasons) if reasons else None
-    return HeadReading(m, spread, None, uncertain)
 
 
 def measure_head(mask: np.ndarray, pixel_size_mm: float, outline_offset_px: float = 0.0) -> HeadMeasurement:

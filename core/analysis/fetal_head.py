@@ -13,14 +13,13 @@ from core.analysis.fetal_biometry import (
     GA_MAX_WEEKS,
     GA_MIN_WEEKS,
     BiometryError,
-    BiometrySpread,
     CentileResult,
     HeadMeasurement,
     assess_hc,
     hadlock_ga_weeks,
     measure_head,
-    read_head,
 )
+from core.analysis.fetal_reading import BiometrySpread, read_head
 from core.io.image import PHOTO_CHROMA, mean_chroma
 from core.predict import SegmentationResult, Segmenter
 

@@ -5,7 +5,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from core import metrics
-from core.analysis.fetal_biometry import read_head
+from core.analysis.fetal_reading import read_head
 from core.tasks.spec import TaskSpec, register_task
 
 if TYPE_CHECKING:  # the registry stays light: importing it loads no model code
@@ -21,7 +21,7 @@ def biometry_columns(case: Case, result: SegmentationResult) -> dict[str, Any]:
     BPD / OFD in mm with their spread over the model's test-time views, whether the reading is
     uncertain, and the HC error against ``case.meta["hc_mm"]`` (HC18's reference); NaN (and an
     ``error``) where no head is measured. The page's own reading
-    (:func:`core.analysis.fetal_biometry.read_head`, with the card's outline offset) decides,
+    (:func:`core.analysis.fetal_reading.read_head`, with the card's outline offset) decides,
     so a frame refused on the page is refused here too. Needs ``case.pixel_size_mm``."""
     px = case.pixel_size_mm
     if not px:

@@ -41,14 +41,21 @@ st.markdown(
 )
 
 st.subheader("Models and their cards")
-st.markdown(
-    "**Every model shipped here was trained from scratch on synthetic phantoms** made by "
-    "`train/phantoms/`, because this project has no access to real patient data or pretrained "
-    "weights. Their figures below are measured on fresh phantoms, not on patients, and say "
-    "nothing about clinical accuracy. Train on your own data with `python -m train.segmentation`."
-)
 # Segmentation tasks scored on a labelled test set; the face pages show their own models' cards.
 cards = {name: cache.available_models(name) for name, task in TASKS.items() if task.evaluable}
+real = sorted({TASKS[name].title for name, task_cards in cards.items() for c in task_cards.values()
+               if not c.synthetic})
+phantom = sorted({TASKS[name].title for name, task_cards in cards.items() for c in task_cards.values()
+                  if c.synthetic})
+st.markdown(
+    "Each card below says what trained and validated its model; no pretrained weights were used. "
+    + (f"**Trained on real, labelled images**: {', '.join(real)} (validated on held-out subjects, "
+       "figures with their n and 95% confidence intervals). " if real else "")
+    + (f"**Trained on synthetic phantoms** made by `train/phantoms/`: {', '.join(phantom)} and the face "
+       "screening demos; their figures are measured on fresh phantoms, not on patients, and say nothing "
+       "about clinical accuracy. " if phantom else "")
+    + "Train on your own data with `python -m train.segmentation`."
+)
 for name, task_cards in cards.items():
     for model, card in task_cards.items():
         widgets.card_panel(TASKS[name], model, card)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from core.analysis import fetal_biometry as bm
+from core.analysis import fetal_reading as fr
 from core.analysis.fetal_validation import format_block, hc_report
 from core.geometry import Ellipse, ellipse_circumference, ellipse_mask
 
@@ -20,14 +21,14 @@ def _mask(e: Ellipse = HEAD) -> np.ndarray:
 
 
 def test_views_that_agree_give_a_zero_spread_in_mm() -> None:
-    r = bm.read_head(_mask(), [_mask()] * 3, PX)
+    r = fr.read_head(_mask(), [_mask()] * 3, PX)
     assert r.problem is None and r.uncertain is None
-    assert r.spread == bm.BiometrySpread(0.0, 0.0, 0.0, 3, 3)
+    assert r.spread == fr.BiometrySpread(0.0, 0.0, 0.0, 3, 3)
 
 
 def test_the_spread_is_the_largest_view_difference_in_mm() -> None:
     bigger = Ellipse(HEAD.cx, HEAD.cy, HEAD.a * 1.01, HEAD.b * 1.01, HEAD.angle_rad)
-    r = bm.read_head(_mask(), [_mask(), _mask(bigger), _mask()], PX)
+    r = fr.read_head(_mask(), [_mask(), _mask(bigger), _mask()], PX)
     hc = r.measurement.hc_mm
     assert r.spread.hc_mm == pytest.approx(0.01 * hc, rel=0.15)  # 1% larger view: 1% of HC, in mm
     assert r.spread.bpd_mm == pytest.approx(0.01 * 2 * HEAD.b * PX, rel=0.25)
@@ -37,31 +38,31 @@ def test_the_spread_is_the_largest_view_difference_in_mm() -> None:
 
 def test_views_that_disagree_make_the_reading_uncertain_not_refused() -> None:
     bigger = Ellipse(HEAD.cx, HEAD.cy, HEAD.a * 1.06, HEAD.b * 1.06, HEAD.angle_rad)
-    r = bm.read_head(_mask(), [_mask(), _mask(bigger), _mask()], PX)
+    r = fr.read_head(_mask(), [_mask(), _mask(bigger), _mask()], PX)
     assert r.measurement is not None and r.problem is None
     assert r.uncertain.startswith("uncertain: check the outline") and "disagree on HC" in r.uncertain
 
 
 def test_a_view_without_a_head_is_said() -> None:
-    r = bm.read_head(_mask(), [_mask(), np.zeros(SHAPE, bool), _mask()], PX)
+    r = fr.read_head(_mask(), [_mask(), np.zeros(SHAPE, bool), _mask()], PX)
     assert r.spread.n_views == 3 and r.spread.n_measured == 2
     assert "1 of 3 test-time views found no head" in r.uncertain
 
 
 def test_a_head_that_most_views_miss_is_no_head() -> None:
     empty = np.zeros(SHAPE, bool)
-    r = bm.read_head(_mask(), [_mask(), empty, empty], PX)
+    r = fr.read_head(_mask(), [_mask(), empty, empty], PX)
     assert r.measurement is None and "only 1 of 3 test-time views" in r.problem
 
 
 def test_a_lumpy_region_is_uncertain_and_a_bar_is_refused() -> None:
     lumpy = _mask()
     lumpy[270:300, 520:640] = True  # a spur off the skull: fit IoU between 0.70 and 0.85
-    r = bm.read_head(lumpy, [], PX)
+    r = fr.read_head(lumpy, [], PX)
     assert r.measurement is not None and "not clearly elliptical" in r.uncertain
     bar = np.zeros(SHAPE, bool)
     bar[250:290, 100:700] = True
-    r = bm.read_head(bar, [], PX)
+    r = fr.read_head(bar, [], PX)
     assert r.measurement is None and "not elliptical like a head" in r.problem
 
 
@@ -123,3 +124,14 @@ def test_frames_without_a_head_still_get_a_row_and_count_as_full_misses() -> Non
     assert rep["all"]["missed"] == 6
     assert rep["all"]["hc_abs_error_mm"]["mean"] == pytest.approx(np.mean([c.meta["hc_mm"] for c in cases]),
                                                                   abs=1e-3)
+
+
+def test_a_head_joined_to_the_body_at_a_neck_is_cut_free_and_called_uncertain() -> None:
+    head = Ellipse(520, 270, 90, 80, 0.2)
+    body = Ellipse(330, 280, 110, 70, 0.0)  # touching the head through a narrow bridge
+    mask = _mask(head) | _mask(body)
+    mask[262:282, 400:450] = True
+    r = fr.read_head(mask, [], PX)
+    assert r.measurement is not None and "cut free" in r.uncertain
+    assert r.measurement.hc_mm == pytest.approx(ellipse_circumference(head.a * PX, head.b * PX), rel=0.03)
+    assert abs(r.measurement.ellipse.cx - head.cx) < 5  # the head, not the body

@@ -1,0 +1,29 @@
+"""train.holdout: the exams a run held out, copied in the same layout and described for the cards."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.datasets import read_hc18
+from train.data import is_validation
+from train.holdout import describe, write_holdout
+
+SAMPLES = Path(__file__).resolve().parents[2] / "data_samples" / "fetal_head"
+
+
+def test_the_held_out_exams_are_copied_with_their_rows_and_described(tmp_path: Path) -> None:
+    out = tmp_path / "val"
+    names = write_holdout(SAMPLES, out, seed=1, val_frac=0.3)
+    assert sorted(names) == ["185_HC.png", "404_2HC.png", "404_HC.png"]  # exams 185 and 404 at seed 1, 30%
+    assert all(is_validation(c.group, 1, 0.3) for c in read_hc18(out))
+    cases = {c.name: c for c in read_hc18(out)}
+    assert set(cases) == set(names) and all(c.mask is not None and c.meta["hc_mm"] for c in cases.values())
+    words = describe(out)
+    assert "2 exams held out of training (split seed 1, 30% of exams)" in words
+    assert describe(tmp_path) == str(tmp_path)  # any other folder is named by its path
+
+
+def test_a_folder_that_is_not_hc18_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="not an HC18 folder"):
+        write_holdout(tmp_path, tmp_path / "out")
