@@ -14,17 +14,19 @@ HERE = Path(__file__).resolve().parent
 PAGES = {"home": "", "fetal_biometry": "fetal_biometry", "nerve": "nerve", "brain_mri": "brain_mri",
          "face": "face", "face_screening": "face_screening", "model_lab": "model_lab"}
 # Streamlit scrolls inside its own container: the viewport must be as tall as the page.
-HEIGHTS = {"home": 2600, "fetal_biometry": 2250, "nerve": 2600, "brain_mri": 2200, "face": 2600,
+HEIGHTS = {"home": 2600, "fetal_biometry": 3600, "nerve": 2600, "brain_mri": 2200, "face": 2600,
            "face_screening": 3000, "model_lab": 3900}
 
 
 def set_up_fetal(page: Page) -> None:
-    """Both models side by side, a stated gestational age, Grad-CAM on."""
+    """Both models side by side, a stated gestational age, the views' disagreement and Grad-CAM on."""
     page.get_by_text("All side by side").click()
     wait_for_app(page)
     ga = page.locator("[data-testid='stSidebar'] input[type='number']").nth(1)
     ga.fill("32")
     ga.press("Enter")
+    wait_for_app(page)
+    page.get_by_text("Disagreement map of the test-time views").click()
     wait_for_app(page)
     page.get_by_text("Grad-CAM of the segmentation").click()
     wait_for_app(page)
