@@ -8,15 +8,18 @@ write ``core/datasets/<name>.py`` that calls :func:`register_layout` and import 
   :func:`list_layouts`, :func:`detect_layout`, :func:`read_cases`, :func:`read_labelled`;
 * :mod:`core.datasets.inventory`: what a folder holds, for the detection messages;
 * layouts: :mod:`~core.datasets.hc18` (fetal head), :mod:`~core.datasets.kaggle_nerve` (nerve),
-  :mod:`~core.datasets.nifti_pairs` (brain MRI: MSD / nnU-Net / BraTS),
+  :mod:`~core.datasets.nifti_pairs` (brain MRI: MSD / nnU-Net / BraTS), :mod:`~core.datasets.kaggle_3m`
+  (brain MRI: LGG TIFF slices, 3 sequences; patients as volumes: :mod:`~core.datasets.kaggle_3m_volumes`),
   :mod:`~core.datasets.image_folder` (face photos, one sub-folder per class).
 """
 from __future__ import annotations
 
-from core.datasets import hc18, image_folder, kaggle_nerve, nifti_pairs  # noqa: F401  (registration)
+from core.datasets import hc18, image_folder, kaggle_3m, kaggle_nerve, nifti_pairs  # noqa: F401  (registration)
 from core.datasets.base import IMAGE_SUFFIXES, Case, DatasetError, DatasetLayoutError
 from core.datasets.hc18 import HC18_FRAME, HC18_SPLITS, fill_outline, hc18_split_dirs, read_hc18
 from core.datasets.image_folder import image_folder_items, read_image_folder
+from core.datasets.kaggle_3m import FLAIR, SEQUENCES, read_kaggle_3m
+from core.datasets.kaggle_3m_volumes import read_kaggle_3m_volumes
 from core.datasets.kaggle_nerve import NERVE_TEST_FRAME, NERVE_TRAIN_FRAME, read_kaggle_nerve
 from core.datasets.nifti_pairs import (
     BRATS_LABELS,
@@ -39,9 +42,10 @@ from core.datasets.registry import (
     unregister_layout,
 )
 
-__all__ = ["BRATS_LABELS", "HC18_FRAME", "HC18_SPLITS", "IMAGE_SUFFIXES", "NERVE_TEST_FRAME",
-           "NERVE_TRAIN_FRAME", "Case", "DatasetError", "DatasetLayoutError", "Layout", "LayoutGuess",
-           "UnknownLayoutError", "VolumeCase", "detect_layout", "fill_outline", "get_layout",
+__all__ = ["BRATS_LABELS", "Case", "DatasetError", "DatasetLayoutError", "FLAIR", "HC18_FRAME",
+           "HC18_SPLITS", "IMAGE_SUFFIXES", "Layout", "LayoutGuess", "NERVE_TEST_FRAME", "NERVE_TRAIN_FRAME",
+           "SEQUENCES", "UnknownLayoutError", "VolumeCase", "detect_layout", "fill_outline", "get_layout",
            "hc18_split_dirs", "image_folder_items", "list_layouts", "nifti_pair_files", "nifti_pair_slices",
-           "read_cases", "read_hc18", "read_image_folder", "read_kaggle_nerve", "read_labelled",
-           "read_nifti_pairs", "read_volume_case", "register_layout", "unregister_layout"]
+           "read_cases", "read_hc18", "read_image_folder", "read_kaggle_3m", "read_kaggle_3m_volumes",
+           "read_kaggle_nerve", "read_labelled", "read_nifti_pairs", "read_volume_case", "register_layout",
+           "unregister_layout"]

@@ -9,7 +9,7 @@ TASK = register_task(TaskSpec(
     kind="segmentation",
     labels=("tumour",),
     modality="MRI, one sequence (T1-weighted post-contrast-like), read as 2-D slices of a volume",
-    layouts=("nifti_pairs",),
+    layouts=("nifti_pairs", "kaggle_3m"),  # the first: the bundled samples' layout
     models=("unet",),
     # "window": each volume is scaled to 0..255 once, from its own 0.5th..99.5th percentile
     # (core.predict.volume.window_volume), so every slice of a volume sees the same intensity scale.

@@ -31,8 +31,8 @@ BUNDLED = {"fetal_head": "hc18", "nerve": "kaggle_nerve", "brain_mri": "nifti_pa
 
 
 def test_the_shipped_layouts_are_registered() -> None:
-    assert list_layouts() == ["hc18", "image_folder", "kaggle_nerve", "nifti_pairs"]
-    assert list_layouts(kind="volume") == ["nifti_pairs"]
+    assert list_layouts() == ["hc18", "image_folder", "kaggle_3m", "kaggle_nerve", "nifti_pairs"]
+    assert list_layouts(kind="volume") == ["kaggle_3m", "nifti_pairs"]
     assert list_layouts(task="nerve") == ["kaggle_nerve"]
     for name in list_layouts():
         layout = get_layout(name)
@@ -44,7 +44,7 @@ def test_an_unknown_name_lists_the_valid_ones() -> None:
         get_layout("imagefolder")
     assert isinstance(err.value, UnknownLayoutError) and isinstance(err.value, DatasetError)
     assert str(err.value) == ("unknown layout 'imagefolder'; registered layouts: "
-                              "hc18, image_folder, kaggle_nerve, nifti_pairs")
+                              "hc18, image_folder, kaggle_3m, kaggle_nerve, nifti_pairs")
     with pytest.raises(DatasetError, match="registered layouts: hc18, image_folder"):
         read_labelled("imagefolder", SAMPLES)
     with pytest.raises(UnknownLayoutError, match="unknown layout 'gone'"):
