@@ -16,6 +16,11 @@ presence confusion). On an HC18 folder with a ``test_set``, or a Kaggle nerve fo
 ``test/``, it also writes ``submission.csv`` in that challenge's format. ``--record NAME`` stores
 the summary in the model card under ``metrics.NAME`` (the weights file and its sha256 are not
 touched).
+
+With ``--task brain_tumor``, an LGG kaggle_3m folder (one holding ``kaggle_3m/``, it, or one patient)
+gives ``per_case.csv`` with one row per slice, ``per_volume.csv`` with one row per patient (Dice of
+the tp/fp/fn summed over its slices) and the mean per-patient Dice with a 95% bootstrap interval;
+a 1-channel model reads FLAIR, a 3-channel one all three sequences.
 """
 from __future__ import annotations
 
@@ -32,8 +37,10 @@ from typing import Any
 from tqdm import tqdm
 
 from core.analysis.brain import evaluate_volumes, summarize_volumes
+from core.analysis.brain_patients import evaluate_patients, summarize_patients
 from core.analysis.fetal_validation import format_block, hc_report
-from core.datasets import read_hc18, read_kaggle_nerve, read_nifti_pairs
+from core.datasets import read_hc18, read_kaggle_3m_volumes, read_kaggle_nerve, read_nifti_pairs
+from core.datasets.kaggle_3m import patient_folders
 from core.evaluation import Evaluation, set_metrics, summarize_rows
 from core.evaluation.engine import collect, predict_stream
 from core.predict import Segmenter, VolumeSegmenter
@@ -140,10 +147,44 @@ def _run(seg: Segmenter, cases: Any, total: int | None, args: EvaluateConfig,
     return Evaluation(rows, summarize_rows(rows))
 
 
+def evaluate_patients_cli(args: EvaluateConfig, vseg: VolumeSegmenter) -> dict[str, Any]:
+    """LGG kaggle_3m: each patient's slices as one volume; ``per_case.csv`` one row per slice,
+    ``per_volume.csv`` one per patient (Dice of the summed tp/fp/fn), ``summary.json``."""
+    n = len(patient_folders(args.data)[1])
+    bar = tqdm(total=n, desc="patients", unit="patient")
+    slices, patients = evaluate_patients(vseg, read_kaggle_3m_volumes(args.data),
+                                         progress=lambda done: bar.update(done - bar.n))
+    bar.close()
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_rows(args.out / "per_case.csv", slices)
+    write_rows(args.out / "per_volume.csv", patients)
+    source = f"{args.data} (LGG kaggle_3m; model input: " \
+             f"{'FLAIR' if vseg.segmenter.channels == 1 else 'pre-contrast, FLAIR, post-contrast'})"
+    summary = {"weights": str(args.weights), "sha256": vseg.card.weights.get("sha256"), "data": source,
+               "layout": "kaggle_3m", "n": len(patients), **summarize_patients(slices, patients),
+               "command": args.command("train.evaluate")}
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.record:
+        card = read_card(args.weights)
+        keys = ("n_patients", "n_slices", "n_tumour", "dice_per_patient_mean", "dice_per_patient_median",
+                "dice_per_patient_ci95", "tumour_free_slices_fp_share", "pooled_dice",
+                "volume_ratio_pred_true")
+        record = {"data": source, "per": "patient (Dice of the tp/fp/fn summed over its slices)",
+                  **{k: summary[k] for k in keys},
+                  **{f"{k}_{s}": v[s] for k, v in summary["metrics"].items()
+                     for s in ("mean", "sd", "median")},
+                  "command": summary["command"]}
+        write_card(args.weights, replace(card, metrics={**card.metrics, args.record: record}))
+    return summary
+
+
 def evaluate_brain(args: EvaluateConfig) -> dict[str, Any]:
     """Brain tumour: whole volumes through the slice model, scored per volume (Dice, IoU, HD95 in mm,
-    tumour volume in mL); ``--phantoms N`` means N procedural phantom volumes."""
+    tumour volume in mL); ``--phantoms N`` means N procedural phantom volumes. An LGG kaggle_3m
+    folder is scored per slice and per patient (:func:`evaluate_patients_cli`)."""
     vseg = VolumeSegmenter.from_folder(args.weights, batch=args.batch_size)
+    if args.data is not None and patient_folders(args.data)[1]:
+        return evaluate_patients_cli(args, vseg)
     if args.phantoms:
         cases = phantom_volume_cases(args.phantoms, args.phantom_seed, args.real_slice)
         source = (f"{args.phantoms} tumours inserted into the real s1045 MRI slice (one slice each), seed "
@@ -214,7 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     summary = evaluate(args)
-    if "n_tumour" in summary:
+    if summary.get("layout") == "kaggle_3m":
+        lo, hi = summary["dice_per_patient_ci95"]
+        print(f"{summary['n_patients']} patients, {summary['n_slices']} slices; per-patient Dice (summed "
+              f"tp/fp/fn) {summary['dice_per_patient_mean']:.4f} (95% CI {lo:.4f}-{hi:.4f}); false positive "
+              f"on {summary['tumour_free_slices_fp_share']:.1%} of {summary['n_tumour_free_slices']} "
+              "tumour-free slices")
+    elif "n_tumour" in summary:
         print(f"{summary['n_tumour']} volumes with tumour, {summary['n_healthy']} healthy")
     for k, v in summary["metrics"].items():
         print(f"{k:>16}: {v['mean']:.4f} +- {v['sd']:.4f} (median {v['median']:.4f}, n={v['n']})")

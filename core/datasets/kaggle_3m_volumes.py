@@ -40,7 +40,8 @@ def _sequence_volume(display: np.ndarray, sequence: str, patient: str) -> Volume
 
 
 def read_patient_volume(folder_name: str, images: np.ndarray, masks: np.ndarray | None,
-                        numbers: list[int], channel: int = FLAIR) -> VolumeCase:
+                        numbers: list[int], channel: int = FLAIR, files: list[str] | None = None
+                        ) -> VolumeCase:
     """A :class:`VolumeCase` from a patient's stacked slices.
 
     Args:
@@ -48,6 +49,7 @@ def read_patient_volume(folder_name: str, images: np.ndarray, masks: np.ndarray 
         images: ZxHxWx3 uint8, slices in slice-number order, channels :data:`SEQUENCES`.
         masks: ZxHxW bool, or None when a slice has no mask (the volume is then unlabelled).
         numbers: the slice numbers, in stack order.
+        files: the slices' file names, in stack order (default ``<patient>_<n>.tif``).
         channel: the sequence to make ``volume`` (0 pre-contrast, 1 FLAIR, 2 post-contrast).
     """
     if channel not in range(len(SEQUENCES)):
@@ -57,7 +59,8 @@ def read_patient_volume(folder_name: str, images: np.ndarray, masks: np.ndarray 
     label = None if masks is None else masks.astype(np.uint8)
     meta = {"layout": "kaggle_3m", "patient": folder_name, "sequence": SEQUENCES[channel],
             "channel": channel, "channels": dict(enumerate(SEQUENCES)), "sequences": vols,
-            "slices": tuple(numbers), "spacing": SPACING_NOTE}
+            "slices": tuple(numbers), "spacing": SPACING_NOTE,
+            "files": tuple(files or (f"{folder_name}_{n}.tif" for n in numbers))}
     return VolumeCase(folder_name, vols[SEQUENCES[channel]], label, {1: "FLAIR abnormality"}, meta)
 
 
@@ -96,4 +99,5 @@ def read_kaggle_3m_volumes(root: str | Path, *, names: Collection[str] | None = 
         masks = None
         if all(s.mask is not None for s in slices):
             masks = np.stack([read_slice_mask(s.mask, im.shape) for s, im in zip(slices, images)])
-        yield read_patient_volume(folder.name, np.stack(images), masks, [s.number for s in slices], channel)
+        yield read_patient_volume(folder.name, np.stack(images), masks, [s.number for s in slices], channel,
+                                  [s.image.name for s in slices])

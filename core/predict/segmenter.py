@@ -100,16 +100,28 @@ def unletterbox(array: np.ndarray, box: Letterbox) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(inner, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def prepare_input(image: np.ndarray, spec: dict) -> tuple[np.ndarray, Letterbox]:
-    """Greyscale, letterbox and normalise one image as the card's ``input`` section says.
+def prepare_input(image: np.ndarray, spec: dict, channels: int = 1) -> tuple[np.ndarray, Letterbox]:
+    """Greyscale (or keep the channels of), letterbox and normalise one image as the card's
+    ``input`` section says.
 
     Args:
-        image: HxW (any dtype) or HxWx3 image.
-        spec: the card's ``input`` dict: ``size`` [H, W], ``mean`` and ``std`` of [0, 1] pixels.
+        image: HxW (any dtype) or HxWx3 image; HxWx``channels`` uint8 for a multi-channel model.
+        spec: the card's ``input`` dict: ``size`` [H, W], ``mean`` and ``std`` of [0, 1] pixels
+            (one value, or one per channel).
+        channels: the model's input channels (the card's ``arch_config["in_channels"]``): 1 turns
+            the image grey; more keeps its channels (an MRI slice's sequences), which must match.
 
     Returns:
-        ``(x, box)`` with ``x`` a 1xHxW float32 array ready for the network.
+        ``(x, box)`` with ``x`` a CxHxW float32 array ready for the network (C = ``channels``).
     """
+    if channels > 1:
+        if image.ndim != 3 or image.shape[2] != channels or image.dtype != np.uint8:
+            raise ValueError(f"this model reads {channels}-channel images (HxWx{channels} uint8: one "
+                             f"channel per sequence); got shape {image.shape} {image.dtype}")
+        boxed, box = letterbox(np.ascontiguousarray(image), spec["size"])
+        mean, std = (np.resize(np.asarray(spec[k], np.float32), channels) for k in ("mean", "std"))
+        x = (boxed.astype(np.float32) / 255.0 - mean) / std
+        return np.ascontiguousarray(x.transpose(2, 0, 1)), box
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3,)):
         raise ValueError(f"expected an HxW greyscale or HxWx3 image, got shape {image.shape}")
     grey = to_gray_u8(image)
@@ -142,6 +154,7 @@ class Segmenter:
         self.card = card
         self.device = torch.device(device)
         self.transforms = parse_transforms(card.postprocess.get("tta"))
+        self.channels = int(card.arch_config.get("in_channels", 1))
 
     @classmethod
     def from_folder(cls, folder: str | Path, device: str = "cpu") -> Segmenter:
@@ -155,8 +168,8 @@ class Segmenter:
         return float(self.card.postprocess.get("threshold", 0.5))
 
     def input_tensor(self, image: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
-        """The 1x1xHxW network input for ``image`` and how it was letterboxed."""
-        x, box = prepare_input(image, self.card.input)
+        """The 1xCxHxW network input for ``image`` and how it was letterboxed."""
+        x, box = prepare_input(image, self.card.input, self.channels)
         return torch.from_numpy(x[None]).to(self.device, memory_format=torch.channels_last), box
 
     def logits(self, images: Sequence[np.ndarray], transforms: Sequence[Transform] | None = None
@@ -166,11 +179,11 @@ class Segmenter:
         (else None), and each view's own logits (one map without test-time augmentation).
 
         Args:
-            images: HxW or HxWx3 images (they may differ in size).
+            images: HxW or HxWx3 images (they may differ in size); HxWxC uint8 for a C-channel model.
             transforms: the test-time views, the plain frame first; default: the card's.
         """
         views = self.transforms if transforms is None else tuple(transforms)
-        prepared = [prepare_input(im, self.card.input) for im in images]
+        prepared = [prepare_input(im, self.card.input, self.channels) for im in images]
         black = (0.0 - float(self.card.input["mean"][0])) / float(self.card.input["std"][0])
         batch = torch.from_numpy(np.stack([t.apply(x, black) for x, _ in prepared for t in views]))
         batch = batch.to(self.device, memory_format=torch.channels_last)

@@ -80,20 +80,26 @@ class VolumeSegmenter:
         """Segment a ZxHxW volume (any dtype; a HxW slice counts as Z = 1).
 
         Args:
-            voxels: MR signal in display orientation (:mod:`core.io.volume`), slices on axis 0.
+            voxels: MR signal in display orientation (:mod:`core.io.volume`), slices on axis 0;
+                ZxHxWxC (or HxWxC) for a model of C input channels (one per sequence, each
+                sequence windowed on its own).
             threshold: probability threshold (default: the card's).
             overrides: post-processing entries to replace for this call (card unchanged).
             progress: called as ``progress(done, total)`` after each batch of slices.
         """
+        channels = self.segmenter.channels
         vol = np.asarray(voxels)
-        if vol.ndim == 2:
+        want = 3 if channels == 1 else 4
+        if vol.ndim == want - 1:
             vol = vol[None]
-        if vol.ndim != 3 or 0 in vol.shape:
-            raise ValueError(f"expected a ZxHxW volume, got shape {vol.shape}")
+        if vol.ndim != want or 0 in vol.shape or (channels > 1 and vol.shape[3] != channels):
+            shape = "ZxHxW" if channels == 1 else f"ZxHxWx{channels} (one channel per sequence)"
+            raise ValueError(f"expected a {shape} volume, got shape {vol.shape}")
         thr = self.segmenter.threshold if threshold is None else float(threshold)
-        windowed = window_volume(vol)
-        prob = np.zeros(vol.shape, np.float32)
-        mask = np.zeros(vol.shape, bool)
+        windowed = window_volume(vol) if channels == 1 else \
+            np.stack([window_volume(vol[..., c]) for c in range(channels)], axis=-1)
+        prob = np.zeros(vol.shape[:3], np.float32)
+        mask = np.zeros(vol.shape[:3], bool)
         # A blank slice (air above the head) cannot hold a tumour: no need to run the network.
         todo = [z for z in range(len(vol)) if windowed[z].max() > 0]
         for start in range(0, len(todo), self.batch):
