@@ -7,6 +7,7 @@ the mean of slice Dice values. The files carry no spacing, so sizes are in pixel
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from core import metrics
 from core.datasets import FLAIR, SEQUENCES, VolumeCase
 from core.predict import VolumeSegmenter
 
+log = logging.getLogger(__name__)
 
 def model_input(case: VolumeCase, channels: int) -> np.ndarray:
     """What a slice model of ``channels`` inputs reads of a patient: ZxHxW FLAIR for one channel,
@@ -81,7 +83,9 @@ def evaluate_patients(vseg: VolumeSegmenter, cases: Iterable[VolumeCase],
     slices: list[dict[str, Any]] = []
     patients: list[dict[str, Any]] = []
     for i, case in enumerate(cases):
-        if case.label is not None:
+        if case.label is None:
+            log.warning("%s: not scored, a slice has no _mask.tif (the lab lists its slices)", case.name)
+        else:
             t0 = time.perf_counter()
             seg = vseg.predict(model_input(case, vseg.segmenter.channels))
             rows = slice_rows(case, seg.mask)

@@ -145,3 +145,18 @@ def test_a_three_channel_segmenter_refuses_a_grey_slice(tmp_path: Path) -> None:
         seg.predict(np.zeros((H, W), np.uint8))
     with pytest.raises(ValueError, match=r"expected a ZxHxWx3 \(one channel per sequence\) volume"):
         VolumeSegmenter(seg).predict(np.zeros((2, H, W), np.uint8))
+
+
+def test_a_patient_with_a_missing_mask_is_left_out_with_a_warning(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    weights = tiny_weights(tmp_path, 1)
+    stub = ThresholdStub(read_card(weights))
+    monkeypatch.setattr(evaluate_cli.VolumeSegmenter, "from_folder", lambda *a, **k: stub)
+    lgg = write_lgg(tmp_path / "lgg")
+    (lgg / "kaggle_3m" / "TCGA_AA_0001_20000101" / "TCGA_AA_0001_20000101_2_mask.tif").unlink()
+    out = tmp_path / "run"
+    assert evaluate_cli.main(["--task", "brain_tumor", "--weights", str(weights), "--data", str(lgg),
+                              "--out", str(out)]) == 0
+    assert [r["name"] for r in _rows(out / "per_volume.csv")] == ["TCGA_BB_0002_20000202"]
+    assert {r["group"] for r in _rows(out / "per_case.csv")} == {"TCGA_BB_0002_20000202"}
+    assert "TCGA_AA_0001_20000101: not scored, a slice has no _mask.tif" in caplog.text
