@@ -88,6 +88,8 @@ def analyse(segmenter: Segmenter, image: np.ndarray, pixel_size_mm: float | None
         return without(f"not an ultrasound frame: the image is a colour picture (mean colour {chroma:.0f} "
                        f"on 0-255, a greyscale B-mode frame has about 0), so nothing is measured")
 
+    if float(np.std(image)) < 1e-6:
+        return without("no head found: the image is blank (a single grey level), so there is nothing to measure")
     if pixel_size_mm is None:
         return without("pixel size unknown: enter it to measure")
     reading = read_head(seg.mask, seg.members, pixel_size_mm, outline_offset_px(segmenter))

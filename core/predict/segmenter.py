@@ -12,12 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from scipy import ndimage
 from scipy.special import expit
 from torch import nn
 
-from core.geometry import drop_small_components, largest_component
+from core.geometry import drop_small_components, fill_holes, largest_component
 from core.io.image import to_gray_u8
+from core.predict.fold import fold_batchnorm
 from core.predict.tta import Transform, parse_transforms
 from core.weights import ModelCard, load_model
 
@@ -137,7 +137,7 @@ def postprocess(prob: np.ndarray, threshold: float, spec: dict) -> np.ndarray:
     if spec.get("largest_component") and mask.any():
         mask = largest_component(mask)
     if spec.get("fill_holes") and mask.any():
-        mask = ndimage.binary_fill_holes(mask)
+        mask = fill_holes(mask)
     return mask
 
 
@@ -149,8 +149,11 @@ class Segmenter:
     """
 
     def __init__(self, model: nn.Module, card: ModelCard, device: str | torch.device = "cpu") -> None:
-        # Takes ownership of ``model``: channels-last runs these convolutions faster on CPU.
-        self.model = model.eval().to(memory_format=torch.channels_last)
+        # Takes ownership of ``model``: its BatchNorms are folded into the convolutions before them
+        # (core.predict.fold) and channels-last runs these convolutions faster on CPU.
+        model = model.eval()
+        fold_batchnorm(model)
+        self.model = model.to(memory_format=torch.channels_last)
         self.card = card
         self.device = torch.device(device)
         self.transforms = parse_transforms(card.postprocess.get("tta"))

@@ -281,3 +281,17 @@ def test_format_centile_never_shows_100(value, text):
     from core.analysis.fetal_biometry import format_centile
 
     assert format_centile(value) == text
+
+
+def test_fill_holes_is_scipys_fill_holes_on_random_masks():
+    from scipy import ndimage
+
+    from core.geometry import fill_holes
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        mask = rng.random((rng.integers(1, 50), rng.integers(1, 50))) < rng.random()
+        np.testing.assert_array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+    ring = np.zeros((9, 9), bool)
+    ring[2:7, 2:7], ring[4, 4] = True, False
+    assert fill_holes(ring)[4, 4] and fill_holes(ring).dtype == bool
