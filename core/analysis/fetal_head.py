@@ -89,7 +89,7 @@ def analyse(segmenter: Segmenter, image: np.ndarray, pixel_size_mm: float | None
                        f"on 0-255, a greyscale B-mode frame has about 0), so nothing is measured")
 
     if float(np.std(image)) < 1e-6:
-        return without("no head found: the image is blank (a single grey level), so there is nothing to measure")
+        return without("no head found: the image is blank (a single grey level): nothing to measure")
     if pixel_size_mm is None:
         return without("pixel size unknown: enter it to measure")
     reading = read_head(seg.mask, seg.members, pixel_size_mm, outline_offset_px(segmenter))
