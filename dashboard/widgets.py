@@ -300,7 +300,7 @@ def card_panel(task: TaskSpec, name: str, card: ModelCard) -> None:
         st.caption(f"Trained on {trained}." + (f" Validation split {split}." if split else ""))
         if real:
             _real_validation_rows(real[1])
-        cols = st.columns(4)
+        cols = st.columns(4) if test or not real else [None, None, *st.columns(2)]
         if test or not real:
             cols[0].metric("Test Dice", f"{test['dice_mean']:.3f}" if "dice_mean" in test else "n/a")
         if "hc_abs_diff_mm_mean" in test:

@@ -14,16 +14,20 @@ HERE = Path(__file__).resolve().parent
 PAGES = {"home": "", "fetal_biometry": "fetal_biometry", "nerve": "nerve", "brain_mri": "brain_mri",
          "face": "face", "face_screening": "face_screening", "model_lab": "model_lab"}
 # Streamlit scrolls inside its own container: the viewport must be as tall as the page.
-HEIGHTS = {"home": 2600, "fetal_biometry": 3600, "nerve": 2600, "brain_mri": 2200, "face": 2600,
+HEIGHTS = {"home": 2600, "fetal_biometry": 4300, "nerve": 2600, "brain_mri": 2200, "face": 2600,
            "face_screening": 3000, "model_lab": 3900}
 
 
 def set_up_fetal(page: Page) -> None:
-    """Both models side by side, a stated gestational age, the views' disagreement and Grad-CAM on."""
+    """A late real frame, both models side by side, its gestational age, the views' disagreement
+    and Grad-CAM on."""
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name=FETAL_SAMPLE, exact=True).click()
+    wait_for_app(page)
     page.get_by_text("All side by side").click()
     wait_for_app(page)
     ga = page.locator("[data-testid='stSidebar'] input[type='number']").nth(1)
-    ga.fill("32")
+    ga.fill("24")
     ga.press("Enter")
     wait_for_app(page)
     page.get_by_text("Disagreement map of the test-time views").click()
@@ -65,6 +69,7 @@ def set_up_brain(page: Page) -> None:
 
 
 NERVE_SAMPLE = "1_2.tif"
+FETAL_SAMPLE = "648_HC.png"  # a real HC18 frame of a held-out exam, HC 223.5 mm
 FACE_SAMPLE = "skimage_astronaut.jpg"
 SETUP = {"fetal_biometry": set_up_fetal, "nerve": set_up_nerve, "brain_mri": set_up_brain,
          "face": set_up_face, "model_lab": set_up_model_lab}
