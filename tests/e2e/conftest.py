@@ -28,13 +28,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url() -> Iterator[str]:
-    """The dashboard served on 127.0.0.1 for the session."""
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard served on 127.0.0.1 for the session, with a model-lab result cache of its own
+    (a developer's ``runs/lab_cache`` must not change what the pages show)."""
     port = _free_port()
+    env = {**os.environ, "MEDIMG_LAB_CACHE": str(tmp_path_factory.mktemp("lab_cache"))}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
                              "--server.headless", "true"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
