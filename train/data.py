@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from core.datasets import Case, VolumeCase, read_labelled
+from core.datasets import Case, DatasetError, VolumeCase, read_labelled
 from core.tasks import TaskSpec
 
 NERVE_FRAMES_PER_SUBJECT = 20
@@ -107,8 +107,46 @@ PHANTOMS = {"fetal_head": ("fetal_head", _fetal_head_cases), "nerve": ("nerve", 
 
 
 def dataset_cases(task: TaskSpec, root: str | Path) -> Iterator[Case]:
-    """Labelled cases of ``task`` read from a folder in the task's dataset layout."""
+    """Labelled cases of ``task`` read from a folder in the task's dataset layout.
+
+    For the brain tumour task an LGG kaggle_3m folder is read as the model will see it at
+    inference: each patient's FLAIR slices stacked into a volume, windowed once per volume
+    (:func:`core.predict.window_volume`), then cut back into slices; the patient is the split group.
+    """
+    if task.name == "brain_tumor" and _is_kaggle_3m(root):
+        return _kaggle_3m_slices(root)
     return read_labelled(task.layout, root)
+
+
+def dataset_title(task: TaskSpec, root: str | Path) -> str:
+    """What a dataset folder is, in words, for the card: ``"LGG kaggle_3m"`` or the task's layout title."""
+    from core.datasets import get_layout
+
+    if task.name == "brain_tumor" and _is_kaggle_3m(root):
+        return "LGG kaggle_3m (FLAIR slices, windowed per patient volume)"
+    return get_layout(task.layout).title.split(" (")[0] + f" ({task.layout} layout)"
+
+
+def _is_kaggle_3m(root: str | Path) -> bool:
+    from core.datasets.kaggle_3m import patient_folders
+
+    try:
+        return bool(patient_folders(root)[1])
+    except (OSError, DatasetError):
+        return False
+
+
+def _kaggle_3m_slices(root: str | Path) -> Iterator[Case]:
+    from core.datasets import read_kaggle_3m_volumes
+    from core.predict import window_volume
+
+    for vc in read_kaggle_3m_volumes(root):
+        if vc.label is None:
+            continue  # a patient with a slice lacking its mask: the reader has said so
+        image = window_volume(vc.volume.voxels)
+        for z in range(image.shape[0]):
+            yield Case(name=f"{vc.name}_z{z:03d}.png", image=image[z], mask=vc.label[z] > 0, group=vc.name,
+                       meta={"source": "LGG kaggle_3m", "slice": z})
 
 
 def is_validation(group: str, seed: int, fraction: float) -> bool:

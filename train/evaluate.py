@@ -158,7 +158,7 @@ def evaluate_patients_cli(args: EvaluateConfig, vseg: VolumeSegmenter) -> dict[s
     args.out.mkdir(parents=True, exist_ok=True)
     write_rows(args.out / "per_case.csv", slices)
     write_rows(args.out / "per_volume.csv", patients)
-    source = f"{args.data} (LGG kaggle_3m; model input: " \
+    source = f"{describe(args.data)} (LGG kaggle_3m; model input: " \
              f"{'FLAIR' if vseg.segmenter.channels == 1 else 'pre-contrast, FLAIR, post-contrast'})"
     summary = {"weights": str(args.weights), "sha256": vseg.card.weights.get("sha256"), "data": source,
                "layout": "kaggle_3m", "n": len(patients), **summarize_patients(slices, patients),

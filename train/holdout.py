@@ -3,9 +3,12 @@
     python -m train.holdout --data ../shared/data/hc18 --out runs/hc18_val      # seed 0, 10%
     python -m train.evaluate --task fetal_head --weights weights/fetal_head/unet --data runs/hc18_val ...
 
-The split is :func:`train.data.is_validation` by exam, exactly as ``train.segmentation`` draws it
-with the same ``--seed`` and ``--val-frac``: the frames written are those no epoch trained on.
-HC18 layout only (frames, annotations and the CSV rows of the held-out exams).
+    python -m train.holdout --data ../shared/data/lgg --out runs/lgg_val --val-frac 0.2  # LGG patients
+
+The split is :func:`train.data.is_validation` by exam (HC18) or patient (LGG kaggle_3m), exactly as
+``train.segmentation`` draws it with the same ``--seed`` and ``--val-frac``: the frames written are
+those no epoch trained on. HC18: the frames, annotations and CSV rows of the held-out exams;
+kaggle_3m: the held-out patients' folders, under ``kaggle_3m/``.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import json
 import shutil
 from pathlib import Path
 
-from core.datasets import HC18_FRAME, HC18_SPLITS
+from core.datasets import HC18_FRAME, HC18_SPLITS, DatasetError
+from core.datasets.kaggle_3m import patient_folders
 from train.data import is_validation
 
 TRAINING = "training_set"
@@ -26,7 +30,10 @@ def write_holdout(data: Path, out: Path, *, seed: int = 0, val_frac: float = 0.1
     """Copy the held-out frames of an HC18 folder into ``out``; returns their names."""
     csv_name = HC18_SPLITS[TRAINING]
     if not (data / TRAINING).is_dir() or not (data / csv_name).is_file():
-        raise SystemExit(f"{data}: not an HC18 folder (expected {TRAINING}/ and {csv_name})")
+        if _patients(data):
+            return _write_patients(data, out, seed=seed, val_frac=val_frac)
+        raise SystemExit(f"{data}: not an HC18 folder (expected {TRAINING}/ and {csv_name}) "
+                         "nor an LGG kaggle_3m folder")
     with (data / csv_name).open(newline="") as fh:
         reader = csv.reader(fh)
         header, rows = next(reader), [r for r in reader if r]
@@ -51,6 +58,30 @@ def write_holdout(data: Path, out: Path, *, seed: int = 0, val_frac: float = 0.1
     return [r[0] for r in keep]
 
 
+def _patients(data: Path) -> list[Path]:
+    try:
+        return patient_folders(data)[1]
+    except (OSError, DatasetError):
+        return []
+
+
+def _write_patients(data: Path, out: Path, *, seed: int, val_frac: float) -> list[str]:
+    """The held-out LGG patients' folders, copied under ``out/kaggle_3m/``; returns their ids."""
+    keep = [p for p in _patients(data) if is_validation(p.name, seed, val_frac)]
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "kaggle_3m").mkdir(parents=True)
+    for folder in keep:
+        shutil.copytree(folder, out / "kaggle_3m" / folder.name)
+    (out / HOLDOUT_FILE).write_text(json.dumps({
+        "description": f"LGG kaggle_3m: the {len(keep)} patients held out of training (split seed {seed}, "
+                       f"{val_frac:.0%} of patients): python -m train.holdout --data {data} --seed {seed} "
+                       f"--val-frac {val_frac}",
+        "source": str(data), "seed": seed, "val_frac": val_frac, "patients": [p.name for p in keep],
+    }, indent=2) + "\n")
+    return [p.name for p in keep]
+
+
 def describe(folder: Path) -> str:
     """What a dataset folder is: a held-out split's own description, else its path."""
     try:
@@ -62,14 +93,17 @@ def describe(folder: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.holdout", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, required=True, help="HC18 folder the run trained on")
+    p.add_argument("--data", type=Path, required=True, help="HC18 or LGG kaggle_3m folder the run trained on")
     p.add_argument("--out", type=Path, required=True, help="folder to write (replaced if it exists)")
     p.add_argument("--seed", type=int, default=0, help="the run's split seed (default 0)")
     p.add_argument("--val-frac", type=float, default=0.1, help="the run's held-out share (default 0.1)")
     a = p.parse_args(argv)
     names = write_holdout(a.data, a.out, seed=a.seed, val_frac=a.val_frac)
-    exams = {HC18_FRAME.match(n).group("exam") for n in names}
-    print(f"{len(names)} frames of {len(exams)} held-out exams -> {a.out}")
+    if all(HC18_FRAME.match(n) for n in names):
+        exams = {HC18_FRAME.match(n).group("exam") for n in names}
+        print(f"{len(names)} frames of {len(exams)} held-out exams -> {a.out}")
+    else:
+        print(f"{len(names)} held-out patients -> {a.out}")
     return 0
 
 

@@ -35,7 +35,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from core.datasets import Case, get_layout
+from core.datasets import Case
 from core.evaluation.engine import evaluate_segmentation
 from core.models import create_model, get_spec
 from core.predict import Segmenter, letterbox, split_outputs
@@ -43,7 +43,7 @@ from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, load_model, read_card, save_model, write_card, write_history
 from train.augment import batch_dice, random_affine, random_crop, random_intensity, segmentation_loss
 from train.config import RunConfig
-from train.data import dataset_cases, is_validation, phantom_cases, phantom_generator
+from train.data import dataset_cases, dataset_title, is_validation, phantom_cases, phantom_generator
 from train.hc_calibration import calibrate
 
 log = logging.getLogger("train.segmentation")
@@ -199,8 +199,7 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
     generator = phantom_generator(task) if args.phantoms else ""
     data = (f"{args.phantoms} synthetic {task.title.lower()} phantoms (train/phantoms/{generator}.py, seed "
             f"{args.phantom_seed}); NOT real patient data" if args.phantoms
-            else f"{get_layout(task.layout).title.split(' (')[0]} dataset folder {args.data.name} "
-                 f"({task.layout} layout)")
+            else f"{dataset_title(task, args.data)} dataset folder {args.data.name}")
     return ModelCard(
         task=task.name,
         arch=args.arch,

@@ -27,3 +27,22 @@ def test_the_held_out_exams_are_copied_with_their_rows_and_described(tmp_path: P
 def test_a_folder_that_is_not_hc18_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="not an HC18 folder"):
         write_holdout(tmp_path, tmp_path / "out")
+
+
+def test_held_out_lgg_patients_are_copied_whole(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    src = tmp_path / "lgg" / "kaggle_3m"
+    for i in range(12):
+        patient = src / f"TCGA_XX_{i:04d}_20000101"
+        patient.mkdir(parents=True)
+        Image.fromarray(np.full((8, 8, 3), 40, np.uint8)).save(patient / f"{patient.name}_1.tif")
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(patient / f"{patient.name}_1_mask.tif")
+    out = tmp_path / "val"
+    kept = write_holdout(tmp_path / "lgg", out, seed=0, val_frac=0.3)
+    assert kept and len(kept) < 12
+    assert sorted(p.name for p in (out / "kaggle_3m").iterdir()) == sorted(kept)
+    assert all(is_validation(name, 0, 0.3) for name in kept)
+    assert all(len(list((out / "kaggle_3m" / name).iterdir())) == 2 for name in kept)
+    assert f"the {len(kept)} patients held out of training" in describe(out)
