@@ -17,6 +17,7 @@ import torch
 
 from core.analysis import fetal_head
 from core.datasets import Case, VolumeCase, nifti_pair_files, read_labelled, read_nifti_pairs
+from core.datasets.kaggle_3m_volumes import uploaded_slice
 from core.evaluation import LabCache, LabResult, ProbClassifier, aggregate, run_evaluation, to_csv, to_json
 from core.explain import segmentation_cam
 from core.face.gallery import FolderGallery, gallery_from_folder
@@ -308,8 +309,12 @@ def brain_sample(name: str) -> VolumeCase:
 
 @st.cache_data(show_spinner="Reading the upload...", max_entries=2)
 def brain_upload(digest: str, _files: tuple[tuple[str, bytes], ...]) -> Volume:
-    """An uploaded volume, keyed by the sha256 of its bytes (kept in memory only, never on disk)."""
+    """An uploaded volume, keyed by the sha256 of its bytes (kept in memory only, never on disk).
+    One LGG kaggle_3m slice (``<patient>_<n>.tif``, three sequences) becomes a one-slice FLAIR volume."""
     if len(_files) == 1:
+        lgg = uploaded_slice(*_files[0])
+        if lgg is not None:
+            return lgg.volume
         return load_volume(_files[0][1], name=_files[0][0], expect_modality="MR")
     return load_volume(list(_files), expect_modality="MR")
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from core.datasets import DatasetError
+from core.datasets.kaggle_3m_volumes import uploaded_slice_mask
 from core.io.image import ImageError
 from core.io.nifti import read_nifti
 from core.io.volume import Volume
@@ -71,10 +73,21 @@ def volume_input(key: str) -> VolumeInput | None:
 
 
 def _uploaded_label(key: str, volume: Volume) -> np.ndarray | None:
-    up = st.file_uploader("Optional ground truth: a NIfTI label volume on the same grid (0 = background)",
-                          type=["nii", "gz"], key=f"{key}_truth")
+    up = st.file_uploader("Optional ground truth: a NIfTI label volume on the same grid (0 = background), "
+                          "or for one LGG slice its _mask.tif", type=["nii", "gz", "tif", "tiff"],
+                          key=f"{key}_truth")
     if up is None:
         return None
+    if up.name.lower().endswith((".tif", ".tiff")):
+        if volume.voxels.shape[0] != 1:
+            st.error(f"{up.name}: a TIFF mask labels one slice; this volume has {volume.voxels.shape[0]}. "
+                     "Upload a NIfTI label volume instead.")
+            return None
+        try:
+            return uploaded_slice_mask(up.name, up.getvalue(), volume.voxels.shape[1:])[None].astype(np.uint8)
+        except DatasetError as exc:
+            st.error(f"Cannot use the ground truth: {exc}")
+            return None
     try:
         label = read_nifti(up.getvalue())
     except ImageError as exc:

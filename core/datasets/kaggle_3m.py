@@ -122,6 +122,12 @@ def read_slice_mask(path: Path, shape: tuple[int, ...]) -> np.ndarray:
         px = load_image(path).pixels
     except (ImageError, OSError) as exc:
         raise DatasetError(f"{path.name}: cannot be read as a kaggle_3m mask: {exc}") from None
+    return mask_from_pixels(px, path.name, shape)
+
+
+def mask_from_pixels(px: np.ndarray, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The checks of :func:`read_slice_mask` on decoded pixels (``name`` for the messages)."""
+    path = Path(name)
     if px.ndim != 2:
         raise DatasetError(f"{path.name}: expected a 1-channel mask, got shape {px.shape}")
     if px.shape != tuple(shape[:2]):

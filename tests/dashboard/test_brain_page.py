@@ -127,3 +127,32 @@ def test_an_intensity_image_uploaded_as_the_label_is_refused() -> None:
     at = _upload([(name, image)], ("label.nii.gz", image))  # the image itself, not its labels
     assert any("an image, not a label volume" in e.value for e in at.error)
     assert not any(m.label.startswith("Dice / IoU") for m in at.metric)  # no score against it
+
+
+def _tiff(array) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="TIFF", compression="tiff_deflate")
+    return buf.getvalue()
+
+
+def test_an_lgg_tiff_slice_with_its_mask_tif_is_segmented_and_scored() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    image = (rng.random((256, 256, 3)) * 60).astype(np.uint8)
+    yy, xx = np.mgrid[0:256, 0:256]
+    blob = (yy - 120) ** 2 + (xx - 140) ** 2 < 30**2
+    image[..., 1][blob] = 230  # bright on FLAIR, the channel the LGG masks were drawn on
+    name = "TCGA_XX_0001_20000101_12.tif"
+    mask = _tiff(np.where(blob, 255, 0).astype(np.uint8))
+    at = _upload([(name, _tiff(image))], ("TCGA_XX_0001_20000101_12_mask.tif", mask))
+    assert not at.error, [e.value for e in at.error]
+    assert any(m.label.startswith("Dice / IoU") for m in at.metric)  # scored against the _mask.tif
+    text = " ".join(x.value for x in [*at.caption, *at.info, *at.warning, *at.markdown])
+    assert "spacing" in text.lower()  # the page says the files carry no spacing
+    bad = _upload([(name, _tiff(image))], ("TCGA_XX_0001_20000101_12_mask.tif", _tiff(image[..., 1])))
+    assert bad.error and "0 and 255" in bad.error[0].value
