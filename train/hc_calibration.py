@@ -29,7 +29,7 @@ from core.analysis.fetal_biometry import BiometryError, measure_head
 from core.datasets import read_labelled
 from core.predict import Segmenter
 from core.predict.tta import parse_transforms
-from core.weights import read_card, write_card
+from core.weights import load_model, write_card
 from train.data import is_validation
 
 log = logging.getLogger("train.hc_calibration")
@@ -70,17 +70,16 @@ def calibrate(folder: Path, data: Path, *, seed: int = 0, val_frac: float = 0.1,
     Returns:
         What is recorded in the card's ``training["calibration"]``.
     """
-    card = read_card(folder)
+    model, card = load_model(folder)  # sha256 checked
     post = {**card.postprocess, "outline_offset_px": 0.0}
     if tta is not None:
         parse_transforms(tta)  # refuse a bad name before any work
         post["tta"] = list(tta)
-    write_card(folder, replace(card, postprocess=post))
-    offsets, truth = outline_offsets(Segmenter.from_folder(folder), data, seed=seed, val_frac=val_frac,
-                                     every=every)
+    # The model as it will be read (these views), with no offset yet: the card is written once, at the end.
+    segmenter = Segmenter(model, replace(card, postprocess=post))
+    offsets, truth = outline_offsets(segmenter, data, seed=seed, val_frac=val_frac, every=every)
     if not len(offsets):  # a model that finds no head anywhere: nothing to calibrate, say so
         log.warning("%s: no training frame with a reference HC and a measurable head: not calibrated", folder)
-        offsets = np.zeros(0)
     q1, med, q3 = np.percentile(offsets, [25, 50, 75]) if len(offsets) else (0.0, 0.0, 0.0)
     record = {"outline_offset_px": round(float(med), 3), "iqr_px": [round(float(q1), 3), round(float(q3), 3)],
               "n_frames": int(len(offsets)),
@@ -90,8 +89,7 @@ def calibrate(folder: Path, data: Path, *, seed: int = 0, val_frac: float = 0.1,
               "command": f"python -m train.hc_calibration --weights {folder} --data {data} --seed {seed} "
                          f"--val-frac {val_frac} --every {every}"
                          + (f" --tta {' '.join(tta)}" if tta else "")}
-    card = read_card(folder)
-    post = {**card.postprocess, "outline_offset_px": record["outline_offset_px"]}
+    post["outline_offset_px"] = record["outline_offset_px"]
     write_card(folder, replace(card, postprocess=post, training={**card.training, "calibration": record}))
     log.info("%s: outline offset %.3f px (IQR %.3f-%.3f, n=%d; the annotations' own: %s px)", folder,
              med, q1, q3, len(offsets), record["annotation_offset_px"])

@@ -26,28 +26,47 @@ TRAINING = "training_set"
 HOLDOUT_FILE = "holdout.json"  # what the folder is, for the cards that record scores on it
 
 
-def write_holdout(data: Path, out: Path, *, seed: int = 0, val_frac: float = 0.1) -> list[str]:
-    """Copy the held-out frames of an HC18 folder into ``out``; returns their names."""
+def hc18_rows(data: Path) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of an HC18 folder's training CSV.
+
+    Raises:
+        SystemExit: ``data`` has no ``training_set/`` or no CSV.
+    """
     csv_name = HC18_SPLITS[TRAINING]
     if not (data / TRAINING).is_dir() or not (data / csv_name).is_file():
-        if _patients(data):
-            return _write_patients(data, out, seed=seed, val_frac=val_frac)
-        raise SystemExit(f"{data}: not an HC18 folder (expected {TRAINING}/ and {csv_name}) "
-                         "nor an LGG kaggle_3m folder")
+        raise SystemExit(f"{data}: not an HC18 folder (expected {TRAINING}/ and {csv_name})")
     with (data / csv_name).open(newline="") as fh:
         reader = csv.reader(fh)
-        header, rows = next(reader), [r for r in reader if r]
+        return next(reader), [r for r in reader if r]
+
+
+def copy_hc18_frames(data: Path, out: Path, header: list[str], rows: list[list[str]]) -> None:
+    """Write ``out`` in the HC18 layout: the frames of ``rows`` and their annotations copied from
+    ``data``, and those rows (in that order) as its training CSV. ``out`` must not exist yet."""
+    (out / TRAINING).mkdir(parents=True)
+    for row in rows:
+        for name in (row[0], row[0].replace(".png", "_Annotation.png")):
+            if (data / TRAINING / name).is_file():
+                shutil.copyfile(data / TRAINING / name, out / TRAINING / name)
+    with (out / HC18_SPLITS[TRAINING]).open("w", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+
+
+def write_holdout(data: Path, out: Path, *, seed: int = 0, val_frac: float = 0.1) -> list[str]:
+    """Copy the held-out frames of an HC18 folder (or patients of an LGG kaggle_3m folder) into
+    ``out``; returns their names."""
+    if not (data / TRAINING).is_dir() and _patients(data):
+        return _write_patients(data, out, seed=seed, val_frac=val_frac)
+    try:
+        header, rows = hc18_rows(data)
+    except SystemExit:
+        raise SystemExit(f"{data}: not an HC18 folder (expected {TRAINING}/ and {HC18_SPLITS[TRAINING]}) "
+                         "nor an LGG kaggle_3m folder") from None
     keep = [r for r in rows
             if (m := HC18_FRAME.match(r[0])) and is_validation(m.group("exam"), seed, val_frac)]
     if out.exists():
         shutil.rmtree(out)
-    (out / TRAINING).mkdir(parents=True)
-    for row in keep:
-        for name in (row[0], row[0].replace(".png", "_Annotation.png")):
-            if (data / TRAINING / name).is_file():
-                shutil.copyfile(data / TRAINING / name, out / TRAINING / name)
-    with (out / csv_name).open("w", newline="") as fh:
-        csv.writer(fh).writerows([header, *keep])
+    copy_hc18_frames(data, out, header, keep)
     exams = sorted({HC18_FRAME.match(r[0]).group("exam") for r in keep})
     (out / HOLDOUT_FILE).write_text(json.dumps({
         "description": f"HC18 frames of the {len(exams)} exams held out of training (split seed {seed}, "

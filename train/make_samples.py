@@ -66,26 +66,18 @@ def make_fetal_head(out: Path, n: int, source: Path | None = None) -> Path:
     (``source``, default ``../shared/data/hc18``) with their annotations, CSV rows and a README,
     plus one phantom DICOM frame."""
     from core.datasets import read_hc18
+    from train.holdout import copy_hc18_frames, hc18_rows
 
     source = Path(source or HC18_ROOT)
-    csv_path = source / "training_set_pixel_size_and_HC.csv"
-    if not csv_path.is_file():
-        raise SystemExit(f"{source}: not an HC18 folder (no {csv_path.name}); pass --hc18 DIR")
+    header, all_rows = hc18_rows(source)
+    rows = {r[0]: r for r in all_rows}
     names = HC18_SAMPLES[: max(1, n)]
-    with csv_path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        header, rows = next(reader), {r[0]: r for r in reader if r}
     missing = [name for name in names if name not in rows]
     if missing:
-        raise SystemExit(f"{source}: frames {', '.join(missing)} not in {csv_path.name}")
+        raise SystemExit(f"{source}: frames {', '.join(missing)} not in its CSV")
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.is_dir() else None) as tmp:
         stage = Path(tmp) / "fetal_head"
-        (stage / "training_set").mkdir(parents=True)
-        for name in names:
-            for file in (name, name.replace(".png", "_Annotation.png")):
-                shutil.copyfile(source / "training_set" / file, stage / "training_set" / file)
-        with (stage / csv_path.name).open("w", newline="") as fh:
-            csv.writer(fh).writerows([header, *(rows[name] for name in names)])
+        copy_hc18_frames(source, stage, header, [rows[name] for name in names])
         cases = list(read_hc18(stage, "training_set"))  # refuses what the reader cannot read
         table = "\n".join(f"| {c.name} | {c.meta['hc_mm']:.2f} | {_band(c.meta['hc_mm'])} |" for c in cases)
         (stage / "README.md").write_text(HC18_README.format(rows=table))

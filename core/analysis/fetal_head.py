@@ -19,7 +19,7 @@ from core.analysis.fetal_biometry import (
     hadlock_ga_weeks,
     measure_head,
 )
-from core.analysis.fetal_reading import BiometrySpread, read_head
+from core.analysis.fetal_reading import BiometrySpread, read_prediction
 from core.io.image import PHOTO_CHROMA, mean_chroma
 from core.predict import SegmentationResult, Segmenter
 
@@ -92,7 +92,7 @@ def analyse(segmenter: Segmenter, image: np.ndarray, pixel_size_mm: float | None
         return without("no head found: the image is blank (a single grey level): nothing to measure")
     if pixel_size_mm is None:
         return without("pixel size unknown: enter it to measure")
-    reading = read_head(seg.mask, seg.members, pixel_size_mm, outline_offset_px(segmenter))
+    reading = read_prediction(seg, pixel_size_mm)
     if reading.problem:
         return without(reading.problem)
     m = reading.measurement
@@ -109,11 +109,6 @@ def analyse(segmenter: Segmenter, image: np.ndarray, pixel_size_mm: float | None
                             f"{GA_MAX_WEEKS:g} weeks, {ga_weeks:g} was given")
     return FetalHeadAnalysis(seg, m, ga, centile, None, tuple(warnings), pixel_size_mm, reading.spread,
                              reading.uncertain)
-
-
-def outline_offset_px(segmenter: Segmenter) -> float:
-    """The card's calibration of its masks' outline against the reference ellipses (pixels)."""
-    return float(segmenter.card.postprocess.get("outline_offset_px", 0.0))
 
 
 def report_row(analysis: FetalHeadAnalysis, truth: np.ndarray | None = None,

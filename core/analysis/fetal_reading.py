@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -26,6 +27,9 @@ from core.analysis.fetal_biometry import (
     measure_head,
 )
 from core.geometry import largest_component
+
+if TYPE_CHECKING:
+    from core.predict import SegmentationResult
 
 UNCERTAIN_SPREAD = 0.02  # an HC spread over the test-time views above this share of HC: uncertain
 NECK_RADII = (0.03, 0.06, 0.09, 0.12)  # erosion radii tried, as shares of the region's longer side
@@ -158,3 +162,10 @@ def read_head(mask: np.ndarray, views: Sequence[np.ndarray], pixel_size_mm: floa
                            f"(> {UNCERTAIN_SPREAD:.0%} of HC)")
     uncertain = "uncertain: check the outline: " + "; ".join(reasons) if reasons else None
     return HeadReading(m, spread, None, uncertain)
+
+
+def read_prediction(result: SegmentationResult, pixel_size_mm: float) -> HeadReading:
+    """:func:`read_head` on a predictor's result: its mask, its test-time views and the outline
+    offset of the card it was made with (``postprocess["outline_offset_px"]``)."""
+    offset = float(result.postprocess.get("outline_offset_px", 0.0))
+    return read_head(result.mask, result.members, pixel_size_mm, offset)

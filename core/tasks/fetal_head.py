@@ -5,7 +5,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from core import metrics
-from core.analysis.fetal_reading import read_head
+from core.analysis.fetal_reading import read_prediction
 from core.tasks.spec import TaskSpec, register_task
 
 if TYPE_CHECKING:  # the registry stays light: importing it loads no model code
@@ -27,8 +27,7 @@ def biometry_columns(case: Case, result: SegmentationResult) -> dict[str, Any]:
     if not px:
         return {}
     ref = case.meta.get("hc_mm", math.nan)
-    offset = float(result.postprocess.get("outline_offset_px", 0.0))
-    reading = read_head(result.mask, result.members, px, offset)
+    reading = read_prediction(result, px)
     m, sp = reading.measurement, reading.spread
     if m is None:
         return {"hc_pred_mm": math.nan, "hc_ref_mm": ref, "hc_abs_diff_mm": math.nan,

@@ -113,8 +113,8 @@ if show_spread:
     st.subheader("Disagreement of the test-time views")
     st.caption("Bright: pixels where some views see head and others do not. A wide band along the skull "
                "means the outline, and so HC, is less certain.")
-    maps = [(LABELS[m], heatmap_overlay(case.image, res.segmentation.disagreement()))
-            for m, res in results.items() if res.segmentation.disagreement() is not None]
+    maps = [(LABELS[m], heatmap_overlay(case.image, dis)) for m, res in results.items()
+            if (dis := res.segmentation.disagreement()) is not None]
     if maps:
         widgets.image_row(maps)
     else:
