@@ -16,8 +16,9 @@ import streamlit as st
 import torch
 
 from core.analysis import fetal_head
-from core.datasets import Case, VolumeCase, nifti_pair_files, read_labelled, read_nifti_pairs
-from core.datasets.kaggle_3m_volumes import uploaded_slice
+from core.datasets import Case, DatasetError, VolumeCase, nifti_pair_files, read_labelled, read_nifti_pairs
+from core.datasets.kaggle_3m_upload import uploaded_patient
+from core.datasets.kaggle_3m_volumes import read_kaggle_3m_volumes
 from core.evaluation import LabCache, LabResult, ProbClassifier, aggregate, run_evaluation, to_csv, to_json
 from core.explain import segmentation_cam
 from core.face.gallery import FolderGallery, gallery_from_folder
@@ -25,8 +26,9 @@ from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
 from core.face.region_net import RegionSegmenter
 from core.face.screening import Screener, ScreeningResult
 from core.face.screening_cam import classification_cam
+from core.io.image_types import ImageError
 from core.io.nifti import read_nifti
-from core.io.volume import Volume, load_volume
+from core.io.volume import load_volume
 from core.lab import LayoutGuess, read_cases
 from core.lab.screening import screening_classifier
 from core.predict import SegmentationResult, Segmenter, VolumeSegmentation, VolumeSegmenter
@@ -37,6 +39,7 @@ FACE_SAMPLES = get_task("face_regions").samples_dir  # the face pages' photos
 SCREENING_SAMPLES = get_task("face_screening").samples_dir
 BRAIN_SAMPLES = get_task("brain_tumor").samples_dir
 BRAIN_DICOM_SAMPLES = BRAIN_SAMPLES / "dicom"
+BRAIN_LGG_SAMPLES = BRAIN_SAMPLES / "kaggle_3m"
 FACE_PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 # Streamlit serves several sessions from one process; two threads each is plenty on a small CPU.
@@ -287,16 +290,21 @@ def training_history(path: str, mtime_ns: int) -> pd.DataFrame | None:
 # ---------------------------------------------------------------- brain MRI
 @st.cache_data(show_spinner=False)
 def brain_sample_names() -> list[str]:
-    """Bundled brain MRI cases: NIfTI pairs by name, then the zipped DICOM series by file name."""
+    """Bundled brain MRI cases: the real LGG patients (kaggle_3m) first, then the NIfTI pairs by
+    name, then the zipped DICOM series by file name."""
     if not BRAIN_SAMPLES.is_dir():
         return []
+    lgg = sorted(p.name for p in BRAIN_LGG_SAMPLES.glob("*") if p.is_dir())
     names = [name for name, *_ in nifti_pair_files(BRAIN_SAMPLES)]
-    return names + sorted(p.name for p in BRAIN_DICOM_SAMPLES.glob("*.zip"))
+    return lgg + names + sorted(p.name for p in BRAIN_DICOM_SAMPLES.glob("*.zip"))
 
 
 @st.cache_data(show_spinner="Reading the volume...", max_entries=3)
 def brain_sample(name: str) -> VolumeCase:
-    """One bundled case with its labels (a zipped series takes ``<stem>_seg.nii.gz`` beside it)."""
+    """One bundled case with its labels (a zipped series takes ``<stem>_seg.nii.gz`` beside it; an
+    LGG patient keeps its three sequences in ``meta["sequences"]``)."""
+    if (BRAIN_LGG_SAMPLES / name).is_dir():
+        return next(read_kaggle_3m_volumes(BRAIN_LGG_SAMPLES, names=[name]))
     if name.endswith(".zip"):
         volume = load_volume(BRAIN_DICOM_SAMPLES / name, expect_modality="MR")
         seg = BRAIN_DICOM_SAMPLES / f"{Path(name).stem}_seg.nii.gz"
@@ -308,15 +316,24 @@ def brain_sample(name: str) -> VolumeCase:
 
 
 @st.cache_data(show_spinner="Reading the upload...", max_entries=2)
-def brain_upload(digest: str, _files: tuple[tuple[str, bytes], ...]) -> Volume:
+def brain_upload(digest: str, _files: tuple[tuple[str, bytes], ...]) -> VolumeCase:
     """An uploaded volume, keyed by the sha256 of its bytes (kept in memory only, never on disk).
-    One LGG kaggle_3m slice (``<patient>_<n>.tif``, three sequences) becomes a one-slice FLAIR volume."""
-    if len(_files) == 1:
-        lgg = uploaded_slice(*_files[0])
-        if lgg is not None:
-            return lgg.volume
-        return load_volume(_files[0][1], name=_files[0][0], expect_modality="MR")
-    return load_volume(list(_files), expect_modality="MR")
+
+    LGG kaggle_3m slices (one ``<patient>_<n>.tif``, several, or a zip of a patient folder) become
+    the patient's case with its three sequences, and their ``_mask.tif`` files as ground truth.
+
+    Raises:
+        ImageError: the upload cannot be read as a volume (a kaggle_3m problem included).
+    """
+    try:
+        lgg = uploaded_patient(_files)
+    except DatasetError as exc:
+        raise ImageError(str(exc)) from None
+    if lgg is not None:
+        return lgg
+    src = _files[0][1] if len(_files) == 1 else list(_files)
+    name = _files[0][0] if len(_files) == 1 else None
+    return VolumeCase(name or "upload", load_volume(src, name=name, expect_modality="MR"), None)
 
 
 @st.cache_resource(show_spinner="Loading model...")
@@ -328,7 +345,8 @@ def get_volume_segmenter(weights_dir: str) -> VolumeSegmenter:
 @st.cache_data(show_spinner=False, max_entries=4)
 def segment_volume(weights_dir: str, key: str, _voxels: np.ndarray, threshold: float,
                    min_area_px: int, min_component_vox: int) -> VolumeSegmentation:
-    """Predicted tumour of the volume identified by ``key`` (sample name or upload digest)."""
+    """Predicted tumour of the volume identified by ``key`` (sample name or upload digest):
+    ``_voxels`` ZxHxW, or ZxHxWxC for a model of C sequences."""
     return get_volume_segmenter(weights_dir).predict(_voxels, threshold=threshold,
                                                      overrides={"min_area_px": min_area_px,
                                                                 "min_component_vox": min_component_vox})

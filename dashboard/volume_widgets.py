@@ -7,12 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from core.datasets import DatasetError
-from core.datasets.kaggle_3m_volumes import uploaded_slice_mask
+from core.analysis.brain_patients import model_input
+from core.datasets import DatasetError, VolumeCase
+from core.datasets.kaggle_3m_upload import uploaded_slice_mask
 from core.io.image import ImageError
 from core.io.nifti import read_nifti
 from core.io.volume import Volume
 from core.volume_view import AXES, default_window
+from core.weights import ModelCard
 from dashboard import cache
 
 VOLUME_TYPES = ["nii", "gz", "zip", "dcm", "dicom", "png", "tif", "tiff"]
@@ -29,6 +31,21 @@ class VolumeInput:
     key: str
     volume: Volume
     label: np.ndarray | None  # ZxHxW uint8 labels on the volume's display grid, or None
+    sequences: dict[str, Volume] | None = None  # an LGG kaggle_3m patient's three sequences, by name
+    notes: tuple[str, ...] = ()
+
+    def model_input(self, channels: int) -> np.ndarray:
+        """What a slice model of ``channels`` inputs reads: the volume (ZxHxW; FLAIR for an LGG
+        patient) or ZxHxWx3 of the three sequences (:func:`core.analysis.brain_patients.model_input`)."""
+        if channels == 1:
+            return self.volume.voxels
+        return model_input(VolumeCase(self.name, self.volume, None, meta={"sequences": self.sequences or {}}),
+                           channels)
+
+
+def _from_case(name: str, key: str, case: VolumeCase, label: np.ndarray | None) -> VolumeInput:
+    return VolumeInput(name, key, case.volume, label, case.meta.get("sequences"),
+                       tuple(case.meta.get("notes", ())))
 
 
 @dataclass(frozen=True)
@@ -43,18 +60,20 @@ class ViewSettings:
 
 
 def volume_input(key: str) -> VolumeInput | None:
-    """Sidebar choice of a bundled case or an upload (NIfTI, zipped or several DICOM files, or one
-    2-D slice), with an optional ground-truth label upload; None (and a message) when unusable."""
+    """Sidebar choice of a bundled case or an upload (NIfTI, zipped or several DICOM files, one 2-D
+    slice, or an LGG kaggle_3m patient as slice TIFFs or a zip), with an optional ground-truth label
+    upload (an LGG patient's own _mask.tif files come with it); None (and a message) when unusable."""
     names = cache.brain_sample_names()
     options = (["Bundled sample"] if names else []) + ["Upload"]
     source = st.sidebar.radio("Volume", options, key=f"{key}_source", horizontal=True)
     if source == "Bundled sample":
         name = st.sidebar.selectbox("Sample case", names, key=f"{key}_sample")
         case = cache.brain_sample(name)
-        return VolumeInput(name, f"sample:{name}", case.volume, case.label)
+        return _from_case(name, f"sample:{name}", case, case.label)
     ups = st.file_uploader("MRI volume: NIfTI (.nii, .nii.gz), a .zip of one DICOM series, the series' "
-                           "DICOM files, or a single slice (PNG, TIFF, DICOM)", type=VOLUME_TYPES,
-                           accept_multiple_files=True, key=f"{key}_upload")
+                           "DICOM files, a single slice (PNG, TIFF, DICOM), or an LGG kaggle_3m patient: "
+                           "its slice TIFFs (with their _mask.tif files for ground truth) or a .zip of "
+                           "its folder", type=VOLUME_TYPES, accept_multiple_files=True, key=f"{key}_upload")
     if not ups:
         st.info("Upload a volume, or switch to a bundled sample in the sidebar.")
         return None
@@ -65,11 +84,13 @@ def volume_input(key: str) -> VolumeInput | None:
     digest = sha.hexdigest()
     label_name = "the upload" if len(files) > 1 else files[0][0]
     try:
-        volume = cache.brain_upload(digest, files)
+        case = cache.brain_upload(digest, files)
     except ImageError as exc:
         st.error(f"Cannot read {label_name}: {exc}")
         return None
-    return VolumeInput(label_name, digest, volume, _uploaded_label(key, volume))
+    name = case.name if case.meta.get("layout") == "kaggle_3m" else label_name
+    label = case.label if case.label is not None else _uploaded_label(key, case.volume)
+    return _from_case(name, digest, case, label)
 
 
 def _uploaded_label(key: str, volume: Volume) -> np.ndarray | None:
@@ -105,6 +126,30 @@ def _uploaded_label(key: str, volume: Volume) -> np.ndarray | None:
                    f"{MAX_LABEL_VALUES}); it is ignored.")
         return None
     return np.rint(np.clip(label.voxels, 0, 255)).astype(np.uint8)
+
+
+def model_label(name: str, card: ModelCard) -> str:
+    """A brain model's name in words: what it reads."""
+    c = int(card.arch_config.get("in_channels", 1))
+    return "3-sequence U-Net (pre-contrast, FLAIR, post-contrast)" if c == 3 else \
+        ("FLAIR U-Net (one sequence)" if c == 1 else f"{name} ({c} inputs)")
+
+
+def choose_model(key: str, cards: dict[str, ModelCard], has_sequences: bool) -> str | None:
+    """Sidebar choice of the brain model among those the input can feed: a 3-sequence model only
+    when the input brings the three LGG sequences; by default the one using the most of the input.
+    None when no model fits."""
+    fits = {name: card for name, card in cards.items()
+            if int(card.arch_config.get("in_channels", 1)) == 1 or has_sequences}
+    if not fits:
+        return None
+    names = sorted(fits, key=lambda n: -int(fits[n].arch_config.get("in_channels", 1)))
+    if len(names) == 1:
+        return names[0]
+    return st.sidebar.radio("Model", names, key=f"{key}_model_{has_sequences}",
+                            format_func=lambda n: model_label(n, fits[n]),
+                            help="Picked from what the input holds: the 3-sequence model when an LGG patient "
+                                 "brings its three sequences, else the FLAIR model.")
 
 
 def view_settings(key: str, vol: Volume, focus: np.ndarray | None) -> ViewSettings:

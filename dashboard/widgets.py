@@ -261,14 +261,33 @@ def other_tests(card: ModelCard) -> list[str]:
 
 
 def real_validation(card: ModelCard) -> tuple[str, dict[str, Any]] | None:
-    """The card's validation on real labelled frames (a ``metrics`` record with an ``hc_report``)."""
+    """The card's validation on real labelled data: a ``metrics`` record with an ``hc_report``
+    (fetal frames) or per-patient Dice (LGG brain patients, ``train.evaluate`` on kaggle_3m)."""
     for key, report in card.metrics.items():
-        if isinstance(report, dict) and "hc_report" in report:
+        if isinstance(report, dict) and ("hc_report" in report or "dice_per_patient_mean" in report):
             return key, report
     return None
 
 
+def _patient_validation_rows(report: dict[str, Any]) -> None:
+    lo, hi = report["dice_per_patient_ci95"]
+    cols = st.columns(4)
+    cols[0].metric("Validation Dice per patient", f"{report['dice_per_patient_mean']:.3f}",
+                   help=f"95% CI {lo:.2f}-{hi:.2f} (bootstrap over patients); each patient's Dice from the "
+                        "true/false positive and false negative pixels summed over all its slices")
+    cols[1].metric("Validation patients", f"{report['n_patients']}", help=f"{report['n_slices']} slices")
+    cols[2].metric("False positives on tumour-free slices", f"{report['tumour_free_slices_fp_share']:.1%}",
+                   help="Share of the slices without tumour on which the model marks any tumour")
+    cols[3].metric("Predicted / true volume", f"{report['volume_ratio_pred_true']:.2f}",
+                   help="Summed over the validation patients; 1 is right, below 1 under-segments")
+    st.caption(f"Validation data: {report.get('data', '?')}. Median per-patient Dice "
+               f"{report['dice_per_patient_median']:.3f}.")
+
+
 def _real_validation_rows(report: dict[str, Any]) -> None:
+    if "dice_per_patient_mean" in report:
+        _patient_validation_rows(report)
+        return
     hc = report["hc_report"]
     block = hc["all"]
     err, dice, hd = block["hc_abs_error_mm"], block["dice"], block["hd95_mm"]

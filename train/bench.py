@@ -124,7 +124,9 @@ def brain_pipeline(seg: Segmenter, data: bytes) -> float | None:
     from core.predict import VolumeSegmenter
 
     vol = load_volume(data)
-    return tumour_volume_ml(VolumeSegmenter(seg).predict(vol.voxels).mask, vol.spacing_mm)
+    # A 3-sequence model is timed on the volume given as each of its sequences: same work per slice.
+    voxels = vol.voxels if seg.channels == 1 else np.repeat(vol.voxels[..., None], seg.channels, axis=-1)
+    return tumour_volume_ml(VolumeSegmenter(seg).predict(voxels).mask, vol.spacing_mm)
 
 
 class Pipeline(NamedTuple):

@@ -106,24 +106,27 @@ PHANTOMS = {"fetal_head": ("fetal_head", _fetal_head_cases), "nerve": ("nerve", 
             "brain_tumor": ("brain_mri", _brain_cases)}
 
 
-def dataset_cases(task: TaskSpec, root: str | Path) -> Iterator[Case]:
+def dataset_cases(task: TaskSpec, root: str | Path, channels: int = 1) -> Iterator[Case]:
     """Labelled cases of ``task`` read from a folder in the task's dataset layout.
 
     For the brain tumour task an LGG kaggle_3m folder is read as the model will see it at
-    inference: each patient's FLAIR slices stacked into a volume, windowed once per volume
-    (:func:`core.predict.window_volume`), then cut back into slices; the patient is the split group.
+    inference (:func:`core.analysis.brain_patients.model_input`): each patient's slices stacked
+    into a volume, each sequence windowed once per volume (:func:`core.predict.window_volume`),
+    then cut back into slices -- HxW FLAIR for a one-channel model, HxWx3 (pre-contrast, FLAIR,
+    post-contrast) for a three-channel one; the patient is the split group.
     """
     if task.name == "brain_tumor" and _is_kaggle_3m(root):
-        return _kaggle_3m_slices(root)
+        return _kaggle_3m_slices(root, channels)
     return read_labelled(task.layout, root)
 
 
-def dataset_title(task: TaskSpec, root: str | Path) -> str:
+def dataset_title(task: TaskSpec, root: str | Path, channels: int = 1) -> str:
     """What a dataset folder is, in words, for the card: ``"LGG kaggle_3m"`` or the task's layout title."""
     from core.datasets import get_layout
 
     if task.name == "brain_tumor" and _is_kaggle_3m(root):
-        return "LGG kaggle_3m (FLAIR slices, windowed per patient volume)"
+        what = "FLAIR" if channels == 1 else "pre-contrast, FLAIR and post-contrast"
+        return f"LGG kaggle_3m ({what} slices, windowed per patient volume)"
     return get_layout(task.layout).title.split(" (")[0] + f" ({task.layout} layout)"
 
 
@@ -136,14 +139,17 @@ def _is_kaggle_3m(root: str | Path) -> bool:
         return False
 
 
-def _kaggle_3m_slices(root: str | Path) -> Iterator[Case]:
+def _kaggle_3m_slices(root: str | Path, channels: int) -> Iterator[Case]:
+    from core.analysis.brain_patients import model_input
     from core.datasets import read_kaggle_3m_volumes
     from core.predict import window_volume
 
     for vc in read_kaggle_3m_volumes(root):
         if vc.label is None:
             continue  # a patient with a slice lacking its mask: the reader has said so
-        image = window_volume(vc.volume.voxels)
+        voxels = model_input(vc, channels)
+        image = window_volume(voxels) if channels == 1 else \
+            np.stack([window_volume(voxels[..., c]) for c in range(channels)], axis=-1)
         for z in range(image.shape[0]):
             yield Case(name=f"{vc.name}_z{z:03d}.png", image=image[z], mask=vc.label[z] > 0, group=vc.name,
                        meta={"source": "LGG kaggle_3m", "slice": z})

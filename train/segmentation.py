@@ -33,6 +33,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
+from core.datasets.kaggle_3m import FLAIR
 from core.evaluation.engine import evaluate_segmentation
 from core.models import create_model, get_spec
 from core.predict import Segmenter, letterbox
@@ -117,10 +118,12 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     return SegmentationConfig.from_args(ns, tokens)
 
 
-def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -> tuple[Split, Split]:
-    """Read or generate the cases, split them by group, letterbox them once."""
+def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
+                channels: int = 1) -> tuple[Split, Split]:
+    """Read or generate the cases, split them by group, letterbox them once (``channels``: the
+    model's input channels; a dataset that has several sequences gives that many)."""
     if args.data:
-        cases = dataset_cases(task, args.data)
+        cases = dataset_cases(task, args.data, channels)
     else:
         cases = phantom_cases(task, args.phantoms, args.phantom_seed)
     parts: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}
@@ -146,7 +149,9 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int])
     def to_split(imgs: list, masks: list, kept: list) -> Split:
         if not imgs:
             raise SystemExit("no labelled cases in this split: add data or change --val-frac")
-        stack = lambda a: torch.from_numpy(np.stack(a).astype(np.uint8))[:, None]  # noqa: E731
+        def stack(a: list) -> torch.Tensor:  # N x C x H x W uint8
+            t = torch.from_numpy(np.stack(a).astype(np.uint8))
+            return t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
         return Split(stack(imgs), stack(masks), kept)
 
     train, val = to_split(*parts[False]), to_split(*parts[True])
@@ -167,13 +172,18 @@ def parse_arch_config(items: list[str]) -> dict[str, object]:
     return cfg
 
 
+def _channels(args: SegmentationConfig) -> int:
+    """The input channels this run's model will have (``--arch-config in_channels=N``, else the default)."""
+    return int({**get_spec(args.arch).defaults, **parse_arch_config(args.arch_config)}.get("in_channels", 1))
+
+
 def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -> ModelCard:
     """The card this run will write: architecture, preprocessing and provenance."""
     spec = get_spec(args.arch)
     generator = phantom_generator(task) if args.phantoms else ""
     data = (f"{args.phantoms} synthetic {task.title.lower()} phantoms (train/phantoms/{generator}.py, seed "
             f"{args.phantom_seed}); NOT real patient data" if args.phantoms
-            else f"{dataset_title(task, args.data)} dataset folder {args.data.name}")
+            else f"{dataset_title(task, args.data, _channels(args))} dataset folder {args.data.name}")
     return ModelCard(
         task=task.name,
         arch=args.arch,
@@ -205,21 +215,48 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
 def init_from(model: nn.Module, card: ModelCard, folder: Path) -> ModelCard:
     """Load the weights of ``folder`` into ``model`` (sha256-checked); the card records where they came from.
 
+    A one-channel FLAIR model may start a multi-channel one: its first convolution's weights go
+    to the FLAIR input (:func:`widen_first_conv`), so the new model starts as the FLAIR model and
+    learns what the other sequences add.
+
     Raises:
         SystemExit: when that folder's architecture or input size differs from this run's.
     """
     start, start_card = load_model(folder)
     def what(c: ModelCard) -> str:
-        return json.dumps([c.arch, c.arch_config, c.input["size"]], sort_keys=True)
+        cfg = {k: v for k, v in c.arch_config.items() if k != "in_channels"}
+        return json.dumps([c.arch, cfg, c.input["size"]], sort_keys=True)
 
-    if what(start_card) != what(card):
+    c_from = int(start_card.arch_config.get("in_channels", 1))
+    c_to = int(card.arch_config.get("in_channels", 1))
+    if what(start_card) != what(card) or (c_from != c_to and (c_from != 1 or card.task != "brain_tumor")):
         raise SystemExit(f"--init {folder}: its model ({start_card.arch}, {start_card.arch_config}, input "
                          f"{start_card.input['size']}) is not this run's ({card.arch}, {card.arch_config}, "
                          f"input {card.input['size']})")
-    model.load_state_dict(start.float().state_dict())
+    state = start.float().state_dict()
+    note = ""
+    if c_from != c_to:
+        state = widen_first_conv(state, model.state_dict(), FLAIR)
+        note = f"; its first layer's weights on the FLAIR input, zero on the other {c_to - 1}"
+    model.load_state_dict(state)
     what = start_card.training.get("data", "?")
     return replace(card, training={**card.training, "init": f"the weights in {folder} (sha256 "
-                                   f"{start_card.weights['sha256'][:12]}..., trained on {what})"})
+                                   f"{start_card.weights['sha256'][:12]}..., trained on {what}){note}"})
+
+
+def widen_first_conv(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor], channel: int
+                     ) -> dict[str, torch.Tensor]:
+    """A one-input-channel state dict made to fit ``target``'s wider input: every weight whose
+    input dimension is 1 here and C there is put on input ``channel``, zeros on the others."""
+    out = dict(state)
+    for key, w in state.items():
+        t = target.get(key)
+        if t is not None and w.ndim == 4 and t.ndim == 4 and w.shape[1] == 1 and t.shape[1] > 1 \
+                and w.shape[0] == t.shape[0]:
+            wide = torch.zeros_like(t)
+            wide[:, channel] = w[:, 0]
+            out[key] = wide
+    return out
 
 
 def final_validation(out: Path, val: Split, task: TaskSpec) -> dict[str, float]:
@@ -244,7 +281,7 @@ def train(args: SegmentationConfig) -> Path:
     size = tuple(args.input_size or task.input["size"])
     out = args.out or task.weights_dir(args.arch)
     torch.manual_seed(args.seed)
-    train_split, val_split = load_splits(args, task, size)
+    train_split, val_split = load_splits(args, task, size, _channels(args))
     card = make_card(args, task, size)
     n_val_groups = len({c.group for c in val_split.cases})
     card = replace(card, training={**card.training, "data": card.training["data"] + (

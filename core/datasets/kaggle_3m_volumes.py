@@ -8,7 +8,6 @@ size, so every volume has ``spacing_mm`` None (sizes in voxels, never an assumed
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
@@ -19,15 +18,12 @@ from core.datasets.kaggle_3m import (
     FLAIR,
     SEQUENCES,
     SPACING_NOTE,
-    mask_from_pixels,
     patient_folders,
     patient_slices,
     read_slice_image,
     read_slice_mask,
 )
 from core.datasets.nifti_pairs import VolumeCase
-from core.io.image import load_image
-from core.io.image_types import ImageError
 from core.io.volume_types import Volume, display_affine, make_volume
 
 FORMAT = "TIFF slices (kaggle_3m)"
@@ -105,35 +101,3 @@ def read_kaggle_3m_volumes(root: str | Path, *, names: Collection[str] | None = 
             masks = np.stack([read_slice_mask(s.mask, im.shape) for s, im in zip(slices, images)])
         yield read_patient_volume(folder.name, np.stack(images), masks, [s.number for s in slices], channel,
                                   [s.image.name for s in slices])
-
-
-UPLOADED_SLICE = re.compile(r"^(?P<patient>.+)_(?P<n>\d+)\.tiff?$", re.IGNORECASE)
-
-
-def uploaded_slice(name: str, data: bytes) -> VolumeCase | None:
-    """One uploaded kaggle_3m slice (``<patient>_<n>.tif``, 3-channel 8-bit: pre-contrast, FLAIR,
-    post-contrast) as a one-slice FLAIR case, or None when the upload is not such a slice."""
-    m = UPLOADED_SLICE.match(name)
-    if not m:
-        return None
-    try:
-        img = load_image(data, name=name)
-    except (ImageError, OSError):
-        return None
-    px = img.pixels
-    if px.ndim != 3 or px.shape[2] != 3 or px.dtype != np.uint8 or img.meta.get("mode") != "RGB":
-        return None
-    return read_patient_volume(m["patient"], px[None], None, [int(m["n"])], FLAIR, [name])
-
-
-def uploaded_slice_mask(name: str, data: bytes, shape: tuple[int, int]) -> np.ndarray:
-    """HxW bool from an uploaded kaggle_3m ``_mask.tif`` (0/255, the slice's size).
-
-    Raises:
-        DatasetError: unreadable, not one channel, another size, or values other than 0 and 255.
-    """
-    try:
-        px = load_image(data, name=name).pixels
-    except (ImageError, OSError) as exc:
-        raise DatasetError(f"{name}: cannot be read as a kaggle_3m mask: {exc}") from None
-    return mask_from_pixels(px, name, shape)

@@ -8,14 +8,17 @@ TASK = register_task(TaskSpec(
     title="Brain tumour segmentation",
     kind="segmentation",
     labels=("tumour",),
-    modality="MRI, one sequence (T1-weighted post-contrast-like), read as 2-D slices of a volume",
-    layouts=("nifti_pairs", "kaggle_3m"),  # the first: the bundled samples' layout
+    modality="MRI, read as 2-D axial slices of a volume: FLAIR alone (unet), or the three LGG sequences "
+             "pre-contrast, FLAIR and post-contrast together (unet_3seq)",
+    # The first: what `--data` is read as when it is not kaggle_3m (data_samples/brain_mri has both:
+    # phantom NIfTI pairs and, in kaggle_3m/, a real LGG patient).
+    layouts=("nifti_pairs", "kaggle_3m"),
     models=("unet",),
     # "window": each volume is scaled to 0..255 once, from its own 0.5th..99.5th percentile
     # (core.predict.volume.window_volume), so every slice of a volume sees the same intensity scale.
     input={"size": [256, 256], "resize": "letterbox", "mean": [0.5], "std": [0.25],
            "window": "volume_percentile"},
-    # Whole tumour (necrotic core + oedema + enhancing rim); a volume may hold several tumours.
+    # The FLAIR abnormality (tumour with its oedema, as the LGG masks draw it); a volume may hold several.
     # min_component_vox: 3-D components of the stacked mask smaller than this are dropped.
     postprocess={"threshold": 0.5, "largest_component": False, "fill_holes": True,
                  "min_area_px": 20, "min_component_vox": 100},

@@ -14,30 +14,36 @@ from core.tasks import get_task
 from core.volume_view import apply_window, axis_index, slice_spacing, take_slice, to_display
 from dashboard import cache, widgets
 from dashboard.charts import tumour_area_chart
-from dashboard.volume_widgets import view_settings, volume_input
+from dashboard.volume_widgets import choose_model, model_label, view_settings, volume_input
 
 KEY = "brain"
 TASK = get_task("brain_tumor")
 
 st.title("Brain tumour segmentation on MRI")
 widgets.research_note()
-st.caption("A 2-D U-Net reads every axial slice of one MR sequence (T1 post-contrast-like) and the "
-           "slice masks are stacked back into the volume: whole tumour (core, enhancing rim and oedema) "
-           "against background. One sequence and 2-D slices is the honest scope of this model; "
-           "multi-sequence 3-D models do better on real BraTS data.")
+st.caption("A 2-D U-Net reads every axial slice and the slice masks are stacked back into the volume: "
+           "the FLAIR abnormality (tumour with its oedema) against background, as drawn in the LGG data. "
+           "The FLAIR model reads one sequence (any NIfTI or DICOM series); the 3-sequence model reads "
+           "pre-contrast, FLAIR and post-contrast together when an LGG patient brings all three. "
+           "2-D slices of lower-grade gliomas is the honest scope of these models.")
 
 cards = widgets.usable_models(TASK.name)
 if not cards:
     st.error("No brain tumour weights found in weights/brain_tumor/. Run `make weights-brain`.")
     st.stop()
-model = next(iter(cards))
-card = cards[model]
 case = volume_input(KEY)
 if case is None:
     st.stop()
 vol = case.volume
-for note in vol.meta.get("notes", ()):
+for note in (*vol.meta.get("notes", ()), *case.notes):
     st.caption(f"{case.name}: {note}")
+model = choose_model(KEY, cards, case.sequences is not None)
+if model is None:
+    st.error("Only a 3-sequence model is available and this upload has one sequence. Restore "
+             "`weights/brain_tumor/unet/` (the FLAIR model) from the repository.")
+    st.stop()
+card = cards[model]
+channels = int(card.arch_config.get("in_channels", 1))
 if float(np.ptp(vol.voxels)) == 0.0:
     st.warning(f"{case.name}: every voxel has the same value ({float(vol.voxels.flat[0]):g}): the file "
                "holds no image, so there is nothing to segment. Check that it is the MR sequence.")
@@ -52,7 +58,7 @@ with st.sidebar:
                              "(isolated specks); 0 keeps everything.")
 weights_dir = str(TASK.weights_dir(model))
 with st.spinner(f"Segmenting {vol.voxels.shape[0]} slices..."):
-    pred = cache.segment_volume(weights_dir, case.key, vol.voxels, thr, min_area, min_vox)
+    pred = cache.segment_volume(weights_dir, case.key, case.model_input(channels), thr, min_area, min_vox)
 truth = None if case.label is None else case.label > 0
 view = view_settings(KEY, vol, truth if truth is not None and truth.any() else pred.mask)
 spacing = vol.spacing_mm
@@ -89,7 +95,7 @@ if truth is not None:
 else:
     cols[2].caption("No ground truth: pick a bundled case or upload a label volume to see Dice, IoU "
                     "and HD95.")
-widgets.model_badge("Brain tumour U-Net", card)
+widgets.model_badge(model_label(model, card), card)
 
 image = apply_window(take_slice(vol.voxels, view.axis, view.index), view.level, view.width)
 shown_pred = take_slice(pred.mask, view.axis, view.index)

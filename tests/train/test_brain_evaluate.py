@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -47,13 +48,28 @@ def test_evaluate_scores_phantom_volumes_and_records_them(tiny_brain: Path, tmp_
 
 
 def test_evaluate_reads_the_bundled_nifti_pairs(tiny_brain: Path, tmp_path: Path) -> None:
+    samples = ROOT / "data_samples" / "brain_mri"
+    pairs = tmp_path / "pairs"  # the phantom pairs alone: the bundled folder also holds a kaggle_3m/ patient
+    for part in ("imagesTr", "labelsTr"):
+        shutil.copytree(samples / part, pairs / part)
+    shutil.copy(samples / "dataset.json", pairs)
     out = tmp_path / "samples"
-    evaluate_cli.main(["--task", "brain_tumor", "--weights", str(tiny_brain), "--data",
-                       str(ROOT / "data_samples" / "brain_mri"), "--out", str(out)])
+    evaluate_cli.main(["--task", "brain_tumor", "--weights", str(tiny_brain), "--data", str(pairs),
+                       "--out", str(out)])
     rows = list(csv.DictReader((out / "per_volume.csv").open()))
     assert [r["name"] for r in rows] == ["brain_phantom_01", "s1045_tumour_01", "s1045_tumour_02"]
     assert [int(r["slices"]) for r in rows] == [20, 1, 1]
     assert all(float(r["volume_true_ml"]) > 0 for r in rows)
+
+
+def test_evaluate_reads_the_bundled_folder_as_its_real_lgg_patient(tiny_brain: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lgg"
+    evaluate_cli.main(["--task", "brain_tumor", "--weights", str(tiny_brain), "--data",
+                       str(ROOT / "data_samples" / "brain_mri"), "--out", str(out)])
+    (patient,) = list(csv.DictReader((out / "per_volume.csv").open()))
+    assert patient["name"] == "TCGA_DU_7304_19930325" and int(patient["slices"]) == 36
+    assert int(patient["volume_true_vox"]) == 45972
+    assert len(list(csv.DictReader((out / "per_case.csv").open()))) == 36
 
 
 @pytest.mark.slow  # a full-size benchmark volume; test_bench_caps_the_volume_calls runs small ones

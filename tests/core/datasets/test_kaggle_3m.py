@@ -169,32 +169,3 @@ def test_a_folder_without_patients_is_not_kaggle_3m(tmp_path: Path) -> None:
         list(read_kaggle_3m(tmp_path))
     with pytest.raises(DatasetError, match="no kaggle_3m patient folders"):
         list(read_kaggle_3m_volumes(tmp_path))
-
-
-def test_an_uploaded_slice_is_read_as_one_flair_slice_and_its_mask_checked() -> None:
-    import io
-
-    from PIL import Image
-
-    from core.datasets.kaggle_3m_volumes import uploaded_slice, uploaded_slice_mask
-
-    def tiff(array: np.ndarray) -> bytes:
-        buf = io.BytesIO()
-        Image.fromarray(array).save(buf, format="TIFF")
-        return buf.getvalue()
-
-    image = np.zeros((32, 40, 3), np.uint8)
-    image[..., 0], image[..., 1], image[..., 2] = 10, 200, 90
-    case = uploaded_slice("TCGA_AB_0001_19990101_7.tif", tiff(image))
-    assert case.volume.voxels.shape == (1, 32, 40) and case.volume.spacing_mm is None
-    assert set(np.unique(case.volume.voxels)) == {200}  # channel 1: FLAIR
-    assert case.meta["slices"] == (7,) and case.meta["sequence"] == "FLAIR"
-    assert uploaded_slice("photo.tif", tiff(image)) is None  # not named like a slice
-    assert uploaded_slice("TCGA_AB_0001_19990101_7.tif", tiff(image[..., 1])) is None  # one channel
-    mask = np.zeros((32, 40), np.uint8)
-    mask[5:9, 5:9] = 255
-    assert uploaded_slice_mask("x_7_mask.tif", tiff(mask), (32, 40)).sum() == 16
-    with pytest.raises(DatasetError, match="0 and 255"):
-        uploaded_slice_mask("x_7_mask.tif", tiff(image[..., 1]), (32, 40))
-    with pytest.raises(DatasetError, match="px but its slice"):
-        uploaded_slice_mask("x_7_mask.tif", tiff(mask), (30, 40))

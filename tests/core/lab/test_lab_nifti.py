@@ -200,10 +200,25 @@ def test_corrupt_files_are_refused_with_a_clear_message(tmp_path: Path) -> None:
         detect_layout(empty)
 
 
-def test_the_bundled_brain_sample() -> None:
+def _bundled_phantom_pairs():
+    """The bundled brain folder read as NIfTI pairs (its phantoms): the lab itself opens it on the
+    real LGG patient in its kaggle_3m/ folder (test below)."""
+    folder = (SAMPLES_ROOT / "brain_mri").resolve()
+    return get_layout("nifti_pairs").probe(folder, take_inventory(folder))
+
+
+def test_the_bundled_brain_folder_opens_on_the_real_lgg_patient() -> None:
     g = detect_layout(SAMPLES_ROOT / "brain_mri")
+    assert (g.layout, g.task, g.n_cases, g.n_labelled) == ("kaggle_3m", "brain_tumor", 36, 36)
+    assert g.bundled and g.root == (SAMPLES_ROOT / "brain_mri" / "kaggle_3m").resolve()
+    (case,) = read_cases(g, names={"TCGA_DU_7304_19930325_20.tif"})
+    assert case.group == "TCGA_DU_7304_19930325" and case.mask.any() and case.image.shape == (256, 256, 3)
+
+
+def test_the_bundled_brain_phantom_pairs() -> None:
+    g = _bundled_phantom_pairs()
     assert (g.layout, g.task, g.n_cases, g.n_labelled) == ("nifti_pairs", "brain_tumor", 22, 22)
-    assert g.bundled and g.root == (SAMPLES_ROOT / "brain_mri").resolve()
+    assert g.root == (SAMPLES_ROOT / "brain_mri").resolve()
     text = "\n".join(g.warnings)
     assert "dicom/" in text and "not scored" in text and "train.evaluate --task brain_tumor" in text
     (case,) = read_cases(g, names={"brain_phantom_01_z007"})
@@ -217,7 +232,7 @@ def test_the_engine_scores_the_bundled_slices(tmp_path: Path, one_thread: None) 
                      input={**task.input, "size": [64, 64]}, postprocess=task.postprocess)
     torch.manual_seed(0)
     save_model(create_model("cnn", **cfg), card, tmp_path / "cnn")
-    g = detect_layout(SAMPLES_ROOT / "brain_mri")
+    g = _bundled_phantom_pairs()
     result = collect({"cnn": Segmenter.from_folder(tmp_path / "cnn")}, read_cases(g), task=g.task,
                      batch_size=4, total=g.n_cases)
     rows = result.rows["cnn"]

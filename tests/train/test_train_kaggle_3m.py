@@ -1,0 +1,73 @@
+"""Training the brain slice model on an LGG kaggle_3m folder: FLAIR alone or all three sequences,
+and a three-sequence model started from a FLAIR one."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.models import create_model
+from core.tasks import get_task
+from core.weights import load_model, read_card
+from tests.train.test_evaluate_kaggle_3m import write_lgg
+from train import segmentation
+from train.data import dataset_cases, dataset_title
+from train.segmentation import widen_first_conv
+
+TASK = get_task("brain_tumor")
+
+
+def tiny(data: Path, out: Path, channels: int, *extra: str) -> list[str]:
+    return ["--task", "brain_tumor", "--arch", "cnn", "--arch-config", f"in_channels={channels}",
+            *[f"{k}={v}" for k, v in [("widths", "[4,8,8,8,8]"), ("convs", "[1,1,1,1,1]")]],
+            "--data", str(data), "--out", str(out), "--epochs", "1", "--batch-size", "2",
+            "--crop", "16", "16", "--input-size", "32", "32", "--val-frac", "0.5", "--threads", "1", *extra]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_kaggle_3m_cases_give_flair_or_all_three_sequences_windowed_per_patient(tmp_path: Path,
+                                                                                 channels: int) -> None:
+    cases = list(dataset_cases(TASK, write_lgg(tmp_path), channels))
+    assert len(cases) == 5 and {c.group for c in cases} == {"TCGA_AA_0001_20000101", "TCGA_BB_0002_20000202"}
+    first = cases[0]  # patient AA, slice 1: FLAIR bright on row 0 only, the others on the last 3 rows
+    if channels == 1:
+        assert first.image.shape == (16, 16) and first.image[0].min() == 255 and first.image[-1].max() == 0
+    else:
+        assert first.image.shape == (16, 16, 3)
+        assert first.image[0, :, 1].min() == 255 and first.image[-1, :, 0].min() == 255
+        assert first.image[5, :, 1].max() == 0
+    what = dataset_title(TASK, tmp_path, channels)
+    assert ("pre-contrast, FLAIR and post-contrast" in what) == (channels == 3)
+
+
+def test_widening_puts_the_flair_weights_on_the_flair_input() -> None:
+    one = create_model("cnn", in_channels=1, widths=[4, 8, 8, 8, 8], convs=[1, 1, 1, 1, 1])
+    three = create_model("cnn", in_channels=3, widths=[4, 8, 8, 8, 8], convs=[1, 1, 1, 1, 1])
+    wide = widen_first_conv(one.state_dict(), three.state_dict(), channel=1)
+    three.load_state_dict(wide)
+    one.eval(), three.eval()
+    x = torch.rand(1, 1, 32, 32)
+    others = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():  # the other sequences have no say yet: the same output as the FLAIR model
+        assert torch.allclose(one(x), three(torch.cat([others, x, others * 2], 1)), atol=1e-5)
+
+
+def test_a_three_sequence_model_trains_from_a_flair_model(tmp_path: Path) -> None:
+    data = write_lgg(tmp_path / "lgg")
+    flair = tmp_path / "flair"
+    assert segmentation.main(tiny(data, flair, 1)) == 0
+    card = read_card(flair)
+    assert card.arch_config["in_channels"] == 1 and "FLAIR slices" in card.training["data"]
+    wide = tmp_path / "three"
+    assert segmentation.main(tiny(data, wide, 3, "--init", str(flair))) == 0
+    card = read_card(wide)
+    assert card.arch_config["in_channels"] == 3
+    assert "pre-contrast, FLAIR and post-contrast" in card.training["data"]
+    assert "FLAIR input, zero on the other 2" in card.training["init"]
+    model, _ = load_model(wide)
+    assert next(model.parameters()).shape[1] == 3
+    with pytest.raises(SystemExit, match="not this run's"):  # 3 -> 1 is no widening
+        segmentation.main(tiny(data, tmp_path / "x", 1, "--init", str(wide)))
+    assert np.isfinite(card.metrics["validation"]["dice_mean"])
