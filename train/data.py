@@ -8,7 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from core.datasets import Case, DatasetError, VolumeCase, read_labelled
+from core.datasets import (
+    Case,
+    DatasetError,
+    LayoutGuess,
+    VolumeCase,
+    get_layout,
+    probe_layout,
+    read_cases,
+    read_labelled,
+)
 from core.tasks import TaskSpec
 
 NERVE_FRAMES_PER_SUBJECT = 20
@@ -107,7 +116,11 @@ PHANTOMS = {"fetal_head": ("fetal_head", _fetal_head_cases), "nerve": ("nerve", 
 
 
 def dataset_cases(task: TaskSpec, root: str | Path, channels: int = 1) -> Iterator[Case]:
-    """Labelled cases of ``task`` read from a folder in the task's dataset layout.
+    """Labelled cases of ``task`` read from a folder in one of the task's dataset layouts.
+
+    The folder is read in the task's first layout (:attr:`TaskSpec.layout`) unless it holds one of
+    its other layouts (:func:`other_layout`): a nerve folder with ``images/`` + ``masks/`` is read
+    as ``nerve_images``, a Kaggle ``train/`` folder as ``kaggle_nerve``.
 
     For the brain tumour task an LGG kaggle_3m folder is read as the model will see it at
     inference (:func:`core.analysis.brain_patients.model_input`): each patient's slices stacked
@@ -117,17 +130,39 @@ def dataset_cases(task: TaskSpec, root: str | Path, channels: int = 1) -> Iterat
     """
     if task.name == "brain_tumor" and _is_kaggle_3m(root):
         return _kaggle_3m_slices(root, channels)
-    return read_labelled(task.layout, root)
+    guess = other_layout(task, root)
+    return read_cases(guess) if guess is not None else read_labelled(task.layout, root)
+
+
+def other_layout(task: TaskSpec, root: str | Path) -> LayoutGuess | None:
+    """The layout of ``task`` after its first that the folder ``root`` holds, or None.
+
+    The first layout is the default and is read as ever, even when its probe would not recognise the
+    folder (its reader says what is wrong); a later one is read only when its probe recognises it.
+
+    Raises:
+        DatasetLayoutError: the folder is in a later layout but cannot be scored (no mask at all).
+    """
+    for name in task.layouts[1:]:
+        guess = probe_layout(name, root)
+        if guess is not None:
+            return guess
+    return None
+
+
+def dataset_layout(task: TaskSpec, root: str | Path) -> str:
+    """The layout name :func:`dataset_cases` reads ``root`` in (kaggle_3m aside)."""
+    guess = other_layout(task, root)
+    return guess.layout if guess is not None else task.layout
 
 
 def dataset_title(task: TaskSpec, root: str | Path, channels: int = 1) -> str:
-    """What a dataset folder is, in words, for the card: ``"LGG kaggle_3m"`` or the task's layout title."""
-    from core.datasets import get_layout
-
+    """What a dataset folder is, in words, for the card: ``"LGG kaggle_3m"`` or its layout's title."""
     if task.name == "brain_tumor" and _is_kaggle_3m(root):
         what = "FLAIR" if channels == 1 else "pre-contrast, FLAIR and post-contrast"
         return f"LGG kaggle_3m ({what} slices, windowed per patient volume)"
-    return get_layout(task.layout).title.split(" (")[0] + f" ({task.layout} layout)"
+    layout = dataset_layout(task, root)
+    return get_layout(layout).title.split(" (")[0] + f" ({layout} layout)"
 
 
 def _is_kaggle_3m(root: str | Path) -> bool:

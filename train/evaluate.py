@@ -48,7 +48,7 @@ from core.rle import rle_encode
 from core.tasks import get_task, task_names
 from core.weights import read_card, write_card
 from train.config import RunConfig
-from train.data import dataset_cases, phantom_cases, phantom_volume_cases
+from train.data import dataset_cases, dataset_layout, phantom_cases, phantom_volume_cases
 from train.holdout import describe
 
 log = logging.getLogger("train.evaluate")
@@ -79,7 +79,8 @@ def parse_args(argv: list[str] | None = None) -> EvaluateConfig:
     p.add_argument("--task", required=True, choices=task_names(evaluable=True))
     p.add_argument("--weights", required=True, type=Path, help="weights folder (model.json + safetensors)")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, help="dataset folder in the task's layout")
+    src.add_argument("--data", type=Path, help="dataset folder in one of the task's layouts (nerve: Kaggle "
+                     "train/ or images/ + masks/)")
     src.add_argument("--phantoms", type=int, help="evaluate on N fresh phantoms")
     p.add_argument("--phantom-seed", type=int, default=9001,
                    help="phantom seed; pick one never used in training (default 9001)")
@@ -237,7 +238,7 @@ def evaluate(args: EvaluateConfig) -> dict[str, Any]:
     if args.data and task.layout == "hc18" and (args.data / "test_set").is_dir():
         test = _run(seg, read_hc18(args.data, "test_set"), None, args, "test_set")
         summary["submission_missing"] = write_submission(args.out / "submission.csv", test)
-    if args.data and task.layout == "kaggle_nerve" and (args.data / "test").is_dir():
+    if args.data and dataset_layout(task, args.data) == "kaggle_nerve" and (args.data / "test").is_dir():
         summary["submission_rows"] = write_nerve_submission(
             args.out / "submission.csv", seg, read_kaggle_nerve(args.data, "test"), args.batch_size)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -83,7 +83,8 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     p.add_argument("--task", required=True, choices=task_names(kind="segmentation"))
     p.add_argument("--arch", required=True, help="registered architecture, e.g. unet, segnet")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, help="dataset folder in the task's layout (HC18 for fetal_head)")
+    src.add_argument("--data", type=Path, help="dataset folder in one of the task's layouts (HC18 for "
+                     "fetal_head; Kaggle train/ or images/ + masks/ for nerve)")
     src.add_argument("--phantoms", type=int, help="train on N synthetic phantoms instead")
     p.add_argument("--phantom-seed", type=int, default=0, help="seed of the phantom stream (default 0)")
     p.add_argument("--arch-config", nargs="*", default=[], metavar="KEY=JSON",

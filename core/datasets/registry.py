@@ -194,6 +194,31 @@ def detect_layout(path: str | Path, *, also_expected: Sequence[str] = ()) -> Lay
                              f"{expected_text(also_expected)}")
 
 
+def probe_layout(name: str, path: str | Path) -> LayoutGuess | None:
+    """Ask one layout's probe whether a folder holds it (a task with several layouts reading ``--data``).
+
+    Args:
+        name: a registered layout name.
+        path: the folder.
+
+    Returns:
+        The probe's guess, or None when ``path`` is not a folder or not in this layout.
+
+    Raises:
+        UnknownLayoutError: ``name`` is not registered.
+        DatasetLayoutError: the folder is in this layout but cannot be scored (the probe's own error).
+    """
+    layout = get_layout(name)
+    folder = Path(path).resolve()
+    if not folder.is_dir():
+        return None
+    try:
+        inv = take_inventory(folder)
+    except PermissionError as exc:
+        raise DatasetLayoutError(str(exc)) from None
+    return layout.probe(folder, inv)
+
+
 def read_cases(guess: LayoutGuess, names: Collection[str] | None = None) -> Iterator[Case]:
     """The cases of a detected dataset, in the reader's order.
 

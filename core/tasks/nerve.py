@@ -9,7 +9,9 @@ TASK = register_task(TaskSpec(
     kind="segmentation",
     labels=("nerve",),
     modality="2-D B-mode ultrasound, brachial plexus, linear probe",
-    layouts=("kaggle_nerve",),
+    # Kaggle's own train/ first (the bundled samples, the --data default); then the images/ + masks/
+    # copy of the shared data, read when a folder holds it.
+    layouts=("kaggle_nerve", "nerve_images"),
     # Weights folder names as the nerve issue names the four models; each card says which
     # registered architecture builds it.
     models=("unet", "unet_mobilenet", "unet_vgg", "cnn"),

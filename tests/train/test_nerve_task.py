@@ -33,7 +33,8 @@ def test_bundled_nerve_samples_in_the_kaggle_layout():
 
 
 def test_unknown_layout_is_a_clear_error():
-    with pytest.raises(DatasetError, match="hc18, image_folder, kaggle_3m, kaggle_nerve, nifti_pairs"):
+    registered = "hc18, image_folder, kaggle_3m, kaggle_nerve, nerve_images, nifti_pairs"
+    with pytest.raises(DatasetError, match=registered):
         read_labelled("imagefolder", ROOT)
 
 

@@ -32,9 +32,10 @@ BUNDLED = {"fetal_head": "hc18", "nerve": "kaggle_nerve", "brain_mri": "kaggle_3
 
 
 def test_the_shipped_layouts_are_registered() -> None:
-    assert list_layouts() == ["hc18", "image_folder", "kaggle_3m", "kaggle_nerve", "nifti_pairs"]
+    assert list_layouts() == ["hc18", "image_folder", "kaggle_3m", "kaggle_nerve", "nerve_images",
+                              "nifti_pairs"]
     assert list_layouts(kind="volume") == ["kaggle_3m", "nifti_pairs"]
-    assert list_layouts(task="nerve") == ["kaggle_nerve"]
+    assert list_layouts(task="nerve") == ["kaggle_nerve", "nerve_images"]
     for name in list_layouts():
         layout = get_layout(name)
         assert layout.name == name and layout.title and layout.expected and layout.tasks
@@ -45,7 +46,7 @@ def test_an_unknown_name_lists_the_valid_ones() -> None:
         get_layout("imagefolder")
     assert isinstance(err.value, UnknownLayoutError) and isinstance(err.value, DatasetError)
     assert str(err.value) == ("unknown layout 'imagefolder'; registered layouts: "
-                              "hc18, image_folder, kaggle_3m, kaggle_nerve, nifti_pairs")
+                              "hc18, image_folder, kaggle_3m, kaggle_nerve, nerve_images, nifti_pairs")
     with pytest.raises(DatasetError, match="registered layouts: hc18, image_folder"):
         read_labelled("imagefolder", SAMPLES)
     with pytest.raises(UnknownLayoutError, match="unknown layout 'gone'"):
