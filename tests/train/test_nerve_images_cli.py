@@ -1,0 +1,69 @@
+"""train.segmentation and train.evaluate read a nerve folder in the images/ + masks/ layout (no training)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from core.models import create_model
+from core.tasks import get_task
+from core.weights import ModelCard, save_model
+from train import evaluate, segmentation
+from train.data import is_validation
+
+NERVE = get_task("nerve")
+TINY = {"presence_head": True, "widths": [4, 8, 8, 8, 8], "convs": [1, 1, 1, 1, 1]}
+FRAMES = [(s, n) for s in (1, 2, 3, 10) for n in (1, 2, 11)]
+
+
+def _tree(root: Path) -> Path:
+    """``root/positives/{images,masks}``: 4 subjects of 3 frames, 40x56 px, each mask a JPEG."""
+    for folder in ("images", "masks"):
+        (root / "positives" / folder).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for s, n in FRAMES:
+        mask = np.zeros((40, 56), np.uint8)
+        mask[10 + n : 24 + n, 20:40] = 255
+        assert cv2.imwrite(str(root / "positives" / "images" / f"{s}_{n}.jpg"),
+                           rng.integers(0, 255, (40, 56), dtype=np.uint8))
+        assert cv2.imwrite(str(root / "positives" / "masks" / f"{s}_{n}_mask.jpg"), mask)
+    return root
+
+
+@pytest.fixture(scope="module")
+def nerve_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    card = ModelCard(task="nerve", arch="cnn", arch_config=TINY, labels=list(NERVE.labels),
+                     input={**NERVE.input, "size": [64, 96]}, postprocess=dict(NERVE.postprocess))
+    out = tmp_path_factory.mktemp("w") / "cnn"
+    save_model(create_model("cnn", **TINY), card, out)
+    return out
+
+
+def test_training_splits_the_frames_by_subject(tmp_path: Path) -> None:
+    data = _tree(tmp_path / "nerve")
+    args = segmentation.parse_args(["--task", "nerve", "--arch", "cnn", "--data", str(data),
+                                    "--val-frac", "0.5", "--out", str(tmp_path / "out")])
+    train, val = segmentation.load_splits(args, NERVE, (64, 96))
+    held = {str(s) for s, _ in FRAMES if is_validation(str(s), 0, 0.5)}
+    assert 0 < len(held) < 4  # the fixture's subjects fall on both sides with seed 0
+    assert {c.group for c in val.cases} == held and len(val.cases) == 3 * len(held)
+    assert train.images.shape == (3 * (4 - len(held)), 1, 64, 96)
+    card = segmentation.make_card(args, NERVE, (64, 96))
+    assert card.training["data"] == "Nerve images/masks (nerve_images layout) dataset folder nerve"
+
+
+def test_evaluate_scores_every_frame(nerve_weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    argv = ["--task", "nerve", "--weights", str(nerve_weights), "--data", str(_tree(tmp_path / "nerve")),
+            "--out", str(out)]
+    assert evaluate.main(argv) == 0
+    assert {p.name for p in out.iterdir()} == {"per_case.csv", "summary.json"}  # no Kaggle test/ here
+    rows = list(csv.DictReader((out / "per_case.csv").open()))
+    assert [r["name"] for r in rows] == [f"{s}_{n}.jpg" for s, n in FRAMES]
+    assert json.loads((out / "summary.json").read_text())["n"] == len(FRAMES)
