@@ -76,6 +76,15 @@ class SegmentationConfig(RunConfig):
     boundary_weight: float = 0.0
 
 
+# What a split group is, per task: frames of one group never sit on both sides of the split.
+SPLIT_GROUP = {"fetal_head": "exam", "nerve": "subject", "brain_tumor": "patient"}
+
+
+def split_group(args: SegmentationConfig, task: TaskSpec) -> str:
+    """What the run splits by, in words: ``"patient"``, ``"exam"``..., or ``"phantom"``."""
+    return SPLIT_GROUP.get(task.name, "group") if args.data else "phantom"
+
+
 def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     """The configuration from a command line (``sys.argv[1:]`` when ``argv`` is None)."""
     p = argparse.ArgumentParser(prog="python -m train.segmentation", description=__doc__,
@@ -196,7 +205,7 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
         training={
             "synthetic": bool(args.phantoms),
             "data": data,
-            "split": f"by exam, {args.val_frac:.0%} held out (seed {args.seed})",
+            "split": f"by {split_group(args, task)}, {args.val_frac:.0%} held out (seed {args.seed})",
             "command": args.command("train.segmentation"),
             "config": args.to_json(),
             "epochs": args.epochs,
@@ -287,7 +296,7 @@ def train(args: SegmentationConfig) -> Path:
     n_val_groups = len({c.group for c in val_split.cases})
     card = replace(card, training={**card.training, "data": card.training["data"] + (
         f": {len(train_split.images)} training frames; {len(val_split.images)} validation frames of "
-        f"{n_val_groups} held-out {'exams' if task.name == 'fetal_head' else 'groups'}")})
+        f"{n_val_groups} held-out {split_group(args, task)}s")})
     model = create_model(card.arch, **card.arch_config)
     if args.init:
         card = init_from(model, card, args.init)

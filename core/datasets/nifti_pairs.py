@@ -15,8 +15,9 @@ evaluation. Two real layouts are read:
       CASE/CASE_t1ce.nii.gz  CASE_flair.nii.gz ...  CASE_seg.nii.gz      (2018-2020)
       CASE/CASE-t1c.nii.gz   CASE-t2f.nii.gz ...    CASE-seg.nii.gz      (2023)
 
-The sequence a model reads is picked by name (default the post-contrast T1, which our phantoms
-imitate). The whole tumour is ``label > 0`` in every convention (BraTS 1/2/4 or 1/2/3, MSD 1/2/3).
+The sequence a model reads is picked by name: FLAIR (``flair``, BraTS 2023 ``t2f``), the
+sequence the shipped models were trained on, else the post-contrast T1 (``t1ce``, ``t1gd``, ``t1c``).
+The whole tumour is ``label > 0`` in every convention (BraTS 1/2/4 or 1/2/3, MSD 1/2/3).
 The probe counts the slices from the headers (no voxel is decoded but one probed pair).
 """
 from __future__ import annotations
@@ -46,10 +47,14 @@ log = logging.getLogger(__name__)
 NAME, TASK = "nifti_pairs", "brain_tumor"
 EXPECTED = ("NIfTI pairs (brain MRI): imagesTr/NAME.nii.gz with labelsTr/NAME.nii.gz "
             "(Medical Segmentation Decathlon / nnU-Net, dataset.json optional), or BraTS case "
-            "folders CASE/CASE_t1ce.nii.gz with CASE_seg.nii.gz")
+            "folders CASE/CASE_flair.nii.gz (or _t1ce) with CASE_seg.nii.gz")
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
-POST_CONTRAST = ("t1ce", "t1gd", "t1c", "t1-gd", "post")  # names of the sequence our model reads
+# The sequence our brain models read, by name: FLAIR (BraTS 2023: t2f), the sequence the LGG masks
+# were drawn on and the whole tumour (with its oedema) shows best on; else the post-contrast T1.
+FLAIR_NAMES = ("flair", "t2f", "t2-flair")
+POST_CONTRAST = ("t1ce", "t1gd", "t1c", "t1-gd", "post")
+WANTED = FLAIR_NAMES + POST_CONTRAST
 BRATS_LABELS = {1: "necrotic / non-enhancing core", 2: "oedema", 3: "enhancing tumour", 4: "enhancing tumour"}
 _CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 _SLICE = re.compile(r"_z\d{3,}$")  # the slice suffix of nifti_pair_slices' case names
@@ -104,10 +109,11 @@ def _dataset_json(root: Path) -> dict[str, Any]:
 
 
 def _pick_channel(names: Sequence[str], wanted: Sequence[str]) -> int:
-    """Index of the first channel whose name contains one of ``wanted`` (case-insensitive), else 0."""
-    for i, name in enumerate(names):
-        if any(w in name.lower().replace(" ", "") for w in wanted):
-            return i
+    """Index of the channel whose name contains the earliest of ``wanted`` (case-insensitive), else 0."""
+    for w in wanted:
+        for i, name in enumerate(names):
+            if w in name.lower().replace(" ", ""):
+                return i
     return 0
 
 
@@ -118,7 +124,7 @@ def nifti_pair_files(root: str | Path, split: str = "Tr") -> list[tuple[str, Pat
     info = _dataset_json(root)
     modality = info.get("modality") or info.get("channel_names") or {}
     names = [modality[k] for k in sorted(modality, key=int)]
-    channel = _pick_channel(names, POST_CONTRAST) if modality else 0
+    channel = _pick_channel(names, WANTED) if modality else 0
     images, labels = _niftis(root / f"images{split}"), {_stem(p): p for p in _niftis(root / f"labels{split}")}
     if images:
         out, seen = [], set()
@@ -141,7 +147,7 @@ def _brats_files(root: Path) -> list[tuple[str, Path, Path | None, int]]:
     out = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         files = {_stem(p)[len(folder.name):].lstrip("_-").lower(): p for p in _niftis(folder)}
-        seq = next((files[k] for k in POST_CONTRAST if k in files), None)
+        seq = next((files[k] for k in WANTED if k in files), None)
         if seq is not None:
             out.append((folder.name, seq, files.get("seg"), 0))
     return out
@@ -170,7 +176,7 @@ def read_nifti_pairs(root: str | Path, split: str = "Tr", names: Collection[str]
     files = nifti_pair_files(root, split)
     if not files:
         raise DatasetError(f"{root}: no NIfTI cases found; expected imagesTr/*.nii.gz (+ labelsTr/) "
-                           "or BraTS case folders with a *_t1ce.nii.gz and *_seg.nii.gz")
+                           "or BraTS case folders with a *_flair.nii.gz (or *_t1ce) and *_seg.nii.gz")
     label_names = {int(k): v for k, v in (_dataset_json(root).get("labels") or {}).items()
                    if str(k).isdigit()}
     for name, image, label, channel in files:

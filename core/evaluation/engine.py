@@ -138,8 +138,20 @@ def _batches(cases: Iterable[Case], size: int) -> Iterator[list[Case]]:
         yield batch
 
 
+def model_view(case: Case, channels: int | None) -> np.ndarray:
+    """The image a segmenter of ``channels`` inputs reads of a case: a multi-sequence MRI slice
+    (``meta["sequences"]`` naming its channels, as LGG kaggle_3m slices do) gives a one-channel
+    model its FLAIR channel, the sequence such models are trained on, rather than a grey mix of
+    the sequences; every other image as it is."""
+    sequences = tuple(case.meta.get("sequences") or ())
+    if channels == 1 and "FLAIR" in sequences and case.image.ndim == 3 \
+            and case.image.shape[2] == len(sequences):
+        return case.image[..., sequences.index("FLAIR")]
+    return case.image
+
+
 def _predict(predictor: Any, kind: str, batch: Sequence[Case], settings: Mapping[str, Any]) -> list[Any]:
-    images = [c.image for c in batch]
+    images = [model_view(c, getattr(predictor, "channels", None)) for c in batch]
     if kind == "classification":
         probs = np.asarray(predictor.predict_proba(images), dtype=np.float64)
         if probs.shape != (len(batch), len(predictor.labels)):

@@ -18,6 +18,9 @@ from core.datasets import LayoutGuess
 from core.datasets import detect_layout as detect_dataset_layout
 from core.roots import SAMPLES_ROOT
 
+# Layouts whose cases are multi-sequence MRI slices (HxWxN, ``meta["sequences"]``): N per layout.
+SEQUENCES_PER_SLICE = {"kaggle_3m": 3}
+
 SAMPLES_EXPECTED = ("a bundled sample folder: data_samples/fetal_head, data_samples/nerve, "
                     "data_samples/brain_mri or data_samples/face_screening/<task>")
 
@@ -56,3 +59,9 @@ def detect_layout(path: str | Path) -> LayoutGuess:
     guess = detect_dataset_layout(folder, also_expected=(SAMPLES_EXPECTED,))
     warnings = (note, *guess.warnings) if note else guess.warnings
     return replace(guess, warnings=warnings, bundled=folder.is_relative_to(SAMPLES_ROOT.resolve()))
+
+
+def input_channels(guess: LayoutGuess) -> int:
+    """How many channels a model may read of this folder's cases: the MRI sequences of a slice
+    (3 for LGG kaggle_3m), else 1 (a one-channel model greys a colour image itself)."""
+    return SEQUENCES_PER_SLICE.get(guess.layout, 1)

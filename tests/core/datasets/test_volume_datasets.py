@@ -22,7 +22,7 @@ from core.predict import window_volume
 
 SPACING = (3.0, 0.5, 0.75)
 SHAPE = (4, 5, 6)  # display (Z, H, W)
-MODALITY = {"0": "FLAIR", "1": "T1w", "2": "t1gd", "3": "T2w"}
+MODALITY = {"0": "T1w", "1": "t1gd", "2": "FLAIR", "3": "T2w"}  # FLAIR wins, though t1gd comes first
 
 
 def image(seed: int = 0) -> np.ndarray:
@@ -87,7 +87,7 @@ def test_msd_image_without_label_is_unlabelled(tmp_path):
     assert cases["a"].label is not None and cases["b"].label is None
 
 
-def test_nnunet_per_channel_files_pick_the_post_contrast_channel(tmp_path):
+def test_nnunet_per_channel_files_pick_the_flair_channel(tmp_path):
     (tmp_path / "imagesTr").mkdir()
     for ch in range(4):  # channel k is filled with 10 (k + 1) so the one read is visible
         write_nifti(tmp_path / "imagesTr" / f"BRATS_001_{ch:04d}.nii.gz", np.full(SHAPE, 10.0 * (ch + 1)),
@@ -110,7 +110,7 @@ def test_nnunet_v2_channel_names_key_is_read_too(tmp_path):
         write_nifti(tmp_path / "imagesTr" / f"X_{ch:04d}.nii.gz", np.full(SHAPE, 10.0 * (ch + 1)), SPACING)
     write_json(tmp_path, channel_names={"0": "T1", "1": "T1ce"})
     (case,) = read_nifti_pairs(tmp_path)
-    assert case.volume.voxels.max() == 20.0
+    assert case.volume.voxels.max() == 20.0  # no FLAIR: the post-contrast T1
 
 
 def test_msd_4d_image_picks_channel_by_dataset_json(tmp_path):
@@ -164,9 +164,9 @@ def test_brats_2020_case_folders(tmp_path):
         write_nifti(folder / f"{name}_seg.nii.gz", label(seed), SPACING, dtype=np.uint8)
     cases = list(read_nifti_pairs(tmp_path))
     assert [c.name for c in cases] == ["BraTS20_Training_001", "BraTS20_Training_002"]
-    np.testing.assert_array_equal(cases[1].volume.voxels, image(2))  # the t1ce, not flair or t1
+    np.testing.assert_array_equal(cases[1].volume.voxels, image(12))  # the flair, not t1ce or t1
     np.testing.assert_array_equal(cases[1].label, label(2))
-    assert cases[1].meta["image_file"] == "BraTS20_Training_002_t1ce.nii.gz"
+    assert cases[1].meta["image_file"] == "BraTS20_Training_002_flair.nii.gz"
     assert cases[0].label_names == BRATS_LABELS
 
 
@@ -179,16 +179,18 @@ def test_brats_2023_names(tmp_path):
     write_nifti(folder / f"{name}-seg.nii.gz", label(3), SPACING, dtype=np.uint8)
     (case,) = read_nifti_pairs(tmp_path)
     assert case.name == name
-    np.testing.assert_array_equal(case.volume.voxels, image(3))
+    np.testing.assert_array_equal(case.volume.voxels, image(6))  # t2f: FLAIR
     np.testing.assert_array_equal(case.label, label(3))
 
 
-def test_brats_folder_without_post_contrast_is_skipped(tmp_path):
+def test_brats_folder_without_flair_or_post_contrast_is_skipped(tmp_path):
     (tmp_path / "A").mkdir()
-    write_nifti(tmp_path / "A" / "A_flair.nii.gz", image(), SPACING)
+    write_nifti(tmp_path / "A" / "A_t1.nii.gz", image(), SPACING)
     (tmp_path / "B").mkdir()
-    write_nifti(tmp_path / "B" / "B_t1ce.nii.gz", image(), SPACING)
-    assert [c.name for c in read_nifti_pairs(tmp_path)] == ["B"]
+    write_nifti(tmp_path / "B" / "B_t1ce.nii.gz", image(), SPACING)  # no FLAIR: the post-contrast T1
+    (tmp_path / "C").mkdir()
+    write_nifti(tmp_path / "C" / "C_flair.nii.gz", image(), SPACING)
+    assert [c.name for c in read_nifti_pairs(tmp_path)] == ["B", "C"]
 
 
 # ---------------------------------------------------------------- errors

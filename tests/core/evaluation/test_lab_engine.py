@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.datasets import Case
+from core.datasets import SEQUENCES, Case
 from core.evaluation import set_metrics
 from core.evaluation.cache import LabCache, canonical_json, from_json, to_csv, to_json
 from core.evaluation.engine import (
@@ -20,6 +20,7 @@ from core.evaluation.engine import (
     collect,
     engine_throughput,
     evaluate_segmentation,
+    model_view,
     predict_stream,
     resolve_settings,
     run_evaluation,
@@ -240,3 +241,12 @@ def test_engine_throughput_reports_both_rates():
     out = engine_throughput(_seg(8), _cases(6), batch_size=3)
     assert out["engine_fps"] > 0 and out["loop_fps"] > 0 and out["n"] == 6
     assert out["ratio"] == pytest.approx(out["engine_fps"] / out["loop_fps"])
+
+
+def test_a_one_channel_model_reads_the_flair_channel_of_a_multi_sequence_slice() -> None:
+    image = np.stack([np.full((4, 4), v, np.uint8) for v in (10, 200, 90)], axis=-1)
+    mri = Case(name="TCGA_x_1.tif", image=image, mask=None, meta={"sequences": SEQUENCES})
+    assert model_view(mri, 1).shape == (4, 4) and set(np.unique(model_view(mri, 1))) == {200}
+    assert model_view(mri, 3) is image  # a three-sequence model gets all three
+    photo = Case(name="face.png", image=image, mask=None)
+    assert model_view(photo, 1) is image  # an RGB photo stays as it is (the predictor greys it)
