@@ -4,7 +4,7 @@
     python -m train.make_samples --task fetal_head --n 8
     python -m train.make_samples --task face          # portraits + demo reference group
     python -m train.make_samples --task face_screening  # phantom demo cases + galleries
-    python -m train.make_samples --task brain_mri       # NIfTI volume + real slices + DICOM series
+    python -m train.make_samples --task brain_mri       # a real LGG patient + NIfTI phantoms + DICOM series
 
 The fetal head samples are real HC18 frames of exams the shipped models held out (``--hc18``
 names the HC18 folder, default ``../shared/data/hc18``). The other samples come from the phantom
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.datasets.kaggle_3m import patient_folders
 from core.roots import SAMPLES_ROOT
 
 SAMPLE_SEED = 424242  # never used for training (training uses 0, evaluation 9001)
@@ -34,6 +35,32 @@ HC18_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hc
 # Real HC18 frames of exams that the shipped models held out for validation (split seed 0):
 # an early, a mid-trimester pair (two frames of one exam), and late heads.
 HC18_SAMPLES = ("016_HC.png", "185_HC.png", "404_HC.png", "404_2HC.png", "648_HC.png", "710_HC.png")
+LGG_ROOT = HC18_ROOT.parent / "lgg"
+LGG_SAMPLE = "TCGA_DU_7304_19930325"  # a patient the shipped brain models held out (split seed 0, 20%)
+LGG_README = """# Brain MRI sample: one real lower-grade glioma patient (LGG kaggle_3m)
+
+`TCGA_DU_7304_19930325/` is one patient of the LGG segmentation dataset in its own layout: 36 axial
+slices `TCGA_DU_7304_19930325_<n>.tif` (256x256, three channels: pre-contrast, FLAIR,
+post-contrast) with the expert's FLAIR-abnormality mask `TCGA_DU_7304_19930325_<n>_mask.tif`
+(0/255) beside each, copied unchanged (deflate-compressed TIFFs) from the shared copy of the data.
+The files carry neither slice spacing nor pixel size: the dashboard gives sizes in voxels, never mm or mL.
+
+This patient was **held out of the shipped brain models' training** (one of the 3 validation
+patients of `python -m train.holdout --data ../shared/data/lgg --seed 0 --val-frac 0.2`), so the brain
+page opens on a patient no shipped model has learnt from.
+
+**Licence**: CC BY 3.0 (TCIA's licence for the TCGA-LGG collection); the copy it came from asks for
+non-commercial research use.
+**Citations**:
+- Pedano N, Flanders AE, Scarpace L, et al. Radiology Data from The Cancer Genome Atlas Low Grade
+  Glioma [TCGA-LGG] collection. The Cancer Imaging Archive, 2016. doi:10.7937/K9/TCIA.2016.L4LTD3TK
+- Clark K, Vendt B, Smith K, et al. The Cancer Imaging Archive (TCIA): maintaining and operating a
+  public information repository. J Digit Imaging 2013;26(6):1045-1057.
+- Buda M, Saha A, Mazurowski MA. Association of genomic subtypes of lower-grade gliomas with shape
+  features automatically extracted by a deep learning algorithm. Computers in Biology and Medicine
+  2019;109:218-225. doi:10.1016/j.compbiomed.2019.05.002 (the slices and masks in this layout).
+"""
+
 HC18_README = """# Fetal head samples: real HC18 frames
 
 Six frames of the HC18 challenge's training set, in its own layout (`training_set/NNN_HC.png`,
@@ -239,8 +266,13 @@ def make_face_screening(out: Path, n: int) -> Path:
 BRAIN_SLICES = 20  # slices of the bundled volumes: keeps data_samples/brain_mri near 3 MB
 
 
-def make_brain_mri(out: Path, n: int) -> Path:
-    """Brain MRI samples in the MSD / nnU-Net NIfTI layout, plus one zipped DICOM series.
+def make_brain_mri(out: Path, n: int, lgg: Path | None = None) -> Path:
+    """Brain MRI samples: one real LGG patient, phantoms in the MSD / nnU-Net NIfTI layout, and one
+    zipped DICOM series.
+
+    ``kaggle_3m/``: the real patient :data:`LGG_SAMPLE` copied unchanged from an LGG kaggle_3m
+    folder (``lgg``, default ``../shared/data/lgg``) with a README citing the data; without that
+    folder the patient already bundled is kept.
 
     ``imagesTr/`` + ``labelsTr/``: one procedural head volume (``brain_phantom_01``) and ``n`` cases
     of the real s1045 slice with an inserted tumour (one-slice volumes); ``dataset.json`` names the
@@ -251,8 +283,21 @@ def make_brain_mri(out: Path, n: int) -> Path:
     from train.phantoms.brain_mri import procedural_case, real_slice_case, write_dataset
     from train.phantoms.dicom_series import series_zip
 
-    if out.exists():
-        shutil.rmtree(out)
+    source = patient_folders(lgg or LGG_ROOT)[0] / LGG_SAMPLE if Path(lgg or LGG_ROOT).is_dir() else None
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.is_dir() else None) as tmp:
+        patient = Path(tmp) / LGG_SAMPLE
+        if source is not None and source.is_dir():
+            shutil.copytree(source, patient)
+        elif (out / "kaggle_3m" / LGG_SAMPLE).is_dir():
+            log.warning("%s not found: keeping the bundled LGG patient", lgg or LGG_ROOT)
+            shutil.copytree(out / "kaggle_3m" / LGG_SAMPLE, patient)
+        else:
+            raise SystemExit(f"{lgg or LGG_ROOT}: no LGG kaggle_3m patient {LGG_SAMPLE} to bundle")
+        if out.exists():
+            shutil.rmtree(out)
+        (out / "kaggle_3m").mkdir(parents=True)
+        shutil.move(str(patient), out / "kaggle_3m" / LGG_SAMPLE)
+    (out / "kaggle_3m" / "README.md").write_text(LGG_README)
     rng = np.random.default_rng(SAMPLE_SEED)
     phantoms = [procedural_case(rng, "brain_phantom_01", slices=BRAIN_SLICES, tumours=1,
                                 kind="necrotic")]
@@ -284,12 +329,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", type=Path, help="output root (default data_samples/)")
     p.add_argument("--hc18", type=Path, help="HC18 folder the fetal head frames are copied from "
                                              "(default ../shared/data/hc18)")
+    p.add_argument("--lgg", type=Path, help="LGG kaggle_3m folder the real brain patient is copied from "
+                                            "(default ../shared/data/lgg)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for name in args.task or sorted(MAKERS):
         out = (args.root or SAMPLES_ROOT) / name  # = the task's samples_dir
         if name == "fetal_head":
             make_fetal_head(out, args.n or DEFAULT_N[name], args.hc18)
+        elif name == "brain_mri":
+            make_brain_mri(out, args.n or DEFAULT_N[name], args.lgg)
         else:
             MAKERS[name](out, args.n or DEFAULT_N[name])
         log.info("wrote %s", out)

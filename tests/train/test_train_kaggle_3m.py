@@ -71,3 +71,18 @@ def test_a_three_sequence_model_trains_from_a_flair_model(tmp_path: Path) -> Non
     with pytest.raises(SystemExit, match="not this run's"):  # 3 -> 1 is no widening
         segmentation.main(tiny(data, tmp_path / "x", 1, "--init", str(wide)))
     assert np.isfinite(card.metrics["validation"]["dice_mean"])
+
+
+def test_make_samples_bundles_the_lgg_patient_and_keeps_it_without_a_source(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from train import make_samples
+
+    data = write_lgg(tmp_path / "lgg")
+    monkeypatch.setattr(make_samples, "LGG_SAMPLE", "TCGA_BB_0002_20000202")
+    out = make_samples.make_brain_mri(tmp_path / "samples" / "brain_mri", 1, data)
+    patient = out / "kaggle_3m" / "TCGA_BB_0002_20000202"
+    assert sorted(p.name for p in patient.iterdir())[0] == "TCGA_BB_0002_20000202_1.tif"
+    assert "CC BY 3.0" in (out / "kaggle_3m" / "README.md").read_text()
+    assert (out / "imagesTr" / "brain_phantom_01.nii.gz").is_file()
+    again = make_samples.make_brain_mri(out, 1, tmp_path / "nowhere")  # no source: the bundled one stays
+    assert len(list((again / "kaggle_3m" / "TCGA_BB_0002_20000202").iterdir())) == 4
