@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -251,7 +252,7 @@ def other_tests(card: ModelCard) -> list[str]:
         if not key.startswith("phantom_test_") or not isinstance(report, dict) or "dice_mean" not in report:
             continue
         words = f"{report.get('data', key)}: Dice {report['dice_mean']:.3f}"
-        if "hd95_mm_mean" in report:
+        if "hd95_mm_mean" in report and math.isfinite(report["hd95_mm_mean"]):
             words += f", HD95 {report['hd95_mm_mean']:.1f} mm"
         if report.get("n_healthy"):
             clean = round(report.get("healthy_clean_share", 0.0) * report["n_healthy"])
@@ -280,8 +281,10 @@ def _patient_validation_rows(report: dict[str, Any]) -> None:
                    help="Share of the slices without tumour on which the model marks any tumour")
     cols[3].metric("Predicted / true volume", f"{report['volume_ratio_pred_true']:.2f}",
                    help="Summed over the validation patients; 1 is right, below 1 under-segments")
-    st.caption(f"Validation data: {report.get('data', '?')}. Median per-patient Dice "
-               f"{report['dice_per_patient_median']:.3f}.")
+    st.caption(f"Validation data: {report.get('data', '?')}. Per-patient Dice "
+               f"{report['dice_per_patient_mean']:.3f} (95% CI {lo:.2f}-{hi:.2f}, n={report['n_patients']} "
+               f"patients; median {report['dice_per_patient_median']:.3f}). With so few patients the "
+               "interval is wide: read it as a range, not a guarantee.")
 
 
 def _real_validation_rows(report: dict[str, Any]) -> None:
@@ -324,7 +327,7 @@ def card_panel(task: TaskSpec, name: str, card: ModelCard) -> None:
             cols[0].metric("Test Dice", f"{test['dice_mean']:.3f}" if "dice_mean" in test else "n/a")
         if "hc_abs_diff_mm_mean" in test:
             cols[1].metric("Test |HC error|", f"{test['hc_abs_diff_mm_mean']:.2f} mm")
-        elif "hd95_mm_mean" in test:
+        elif "hd95_mm_mean" in test and math.isfinite(test["hd95_mm_mean"]):
             cols[1].metric("Test HD95", f"{test['hd95_mm_mean']:.1f} mm",
                            help="Mean 95th-percentile Hausdorff distance between predicted and true "
                                 "boundaries, in mm on the voxel grid.")

@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 PAGES = {"home": "", "fetal_biometry": "fetal_biometry", "nerve": "nerve", "brain_mri": "brain_mri",
          "face": "face", "face_screening": "face_screening", "model_lab": "model_lab"}
 # Streamlit scrolls inside its own container: the viewport must be as tall as the page.
-HEIGHTS = {"home": 2600, "fetal_biometry": 4300, "nerve": 2600, "brain_mri": 2200, "face": 2600,
+HEIGHTS = {"home": 2600, "fetal_biometry": 4300, "nerve": 2600, "brain_mri": 2600, "face": 2600,
            "face_screening": 3000, "model_lab": 3900}
 
 
@@ -63,7 +63,8 @@ def set_up_model_lab(page: Page) -> None:
 
 
 def set_up_brain(page: Page) -> None:
-    """The bundled phantom volume: wait until every slice is segmented and the table is drawn."""
+    """The bundled real LGG patient (3-sequence model): wait until every slice is segmented and the
+    table is drawn."""
     page.get_by_text("Per slice (axial)").wait_for(timeout=180_000)
     wait_for_app(page)
 
