@@ -13,7 +13,7 @@ TASK = register_task(TaskSpec(
     # The first: what `--data` is read as when it is not kaggle_3m (data_samples/brain_mri has both:
     # phantom NIfTI pairs and, in kaggle_3m/, a real LGG patient).
     layouts=("nifti_pairs", "kaggle_3m"),
-    models=("unet",),
+    models=("unet", "unet_flair"),  # 3 sequences, then FLAIR alone: the page picks what the input can feed
     # "window": each volume is scaled to 0..255 once, from its own 0.5th..99.5th percentile
     # (core.predict.volume.window_volume), so every slice of a volume sees the same intensity scale.
     input={"size": [256, 256], "resize": "letterbox", "mean": [0.5], "std": [0.25],

@@ -40,14 +40,14 @@ def test_the_real_lgg_patient_opens_segmented_and_scored(page: AppTest) -> None:
     assert _metric(page, "HD95 (volume)").endswith(" voxels")
     text = " ".join(c.value for c in page.caption)
     assert "spacing" in text and "3-sequence U-Net" in text and "LGG kaggle_3m" in text
-    assert page.sidebar.radio(key="brain_model_True").value == "unet_3seq"
+    assert page.sidebar.radio(key="brain_model_True").value == "unet"
     assert _metric(page, "Validation Dice per patient")  # the card's real validation
     buttons = {b.label for b in page.get("download_button")}
     assert buttons >= {"Predicted mask (NIfTI)", "Per-slice table (CSV)"}
 
 
 def test_the_flair_model_can_be_chosen_for_the_same_patient(page: AppTest) -> None:
-    page.sidebar.radio(key="brain_model_True").set_value("unet").run()
+    page.sidebar.radio(key="brain_model_True").set_value("unet_flair").run()
     assert not page.exception and not page.error
     assert any("FLAIR U-Net (one sequence)" in c.value for c in page.caption)
     assert float(_metric(page, "Dice / IoU (volume)").split(" / ")[0]) > 0.4
@@ -173,7 +173,7 @@ def test_a_zipped_lgg_patient_folder_brings_its_masks_and_three_sequences() -> N
     at = _upload([("patient.zip", buf.getvalue())])
     assert not at.error, [e.value for e in at.error]
     assert _metric(at, "Grid") == "256×256×36" and _metric(at, "True tumour volume") == "45972 voxels"
-    assert at.sidebar.radio(key="brain_model_True").value == "unet_3seq"
+    assert at.sidebar.radio(key="brain_model_True").value == "unet"
     assert not any(u.key == "brain_truth" for u in at.get("file_uploader"))  # its own masks are the truth
 
 
