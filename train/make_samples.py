@@ -272,7 +272,7 @@ def make_brain_mri(out: Path, n: int, lgg: Path | None = None) -> Path:
 
     ``kaggle_3m/``: the real patient :data:`LGG_SAMPLE` copied unchanged from an LGG kaggle_3m
     folder (``lgg``, default ``../shared/data/lgg``) with a README citing the data; without that
-    folder the patient already bundled is kept.
+    folder the patient already in ``out`` (else in the project's ``data_samples/``) is kept.
 
     ``imagesTr/`` + ``labelsTr/``: one procedural head volume (``brain_phantom_01``) and ``n`` cases
     of the real s1045 slice with an inserted tumour (one-slice volumes); ``dataset.json`` names the
@@ -288,9 +288,10 @@ def make_brain_mri(out: Path, n: int, lgg: Path | None = None) -> Path:
         patient = Path(tmp) / LGG_SAMPLE
         if source is not None and source.is_dir():
             shutil.copytree(source, patient)
-        elif (out / "kaggle_3m" / LGG_SAMPLE).is_dir():
+        elif kept := next((d for d in (out, SAMPLES_ROOT / "brain_mri")
+                           if (d / "kaggle_3m" / LGG_SAMPLE).is_dir()), None):
             log.warning("%s not found: keeping the bundled LGG patient", lgg or LGG_ROOT)
-            shutil.copytree(out / "kaggle_3m" / LGG_SAMPLE, patient)
+            shutil.copytree(kept / "kaggle_3m" / LGG_SAMPLE, patient)
         else:
             raise SystemExit(f"{lgg or LGG_ROOT}: no LGG kaggle_3m patient {LGG_SAMPLE} to bundle")
         if out.exists():
