@@ -69,6 +69,12 @@ class ModelCard:
     explain: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def in_channels(self) -> int:
+        """The network's input channels (``arch_config["in_channels"]``, 1 when unset): 1 reads a grey
+        image, 3 an MRI slice's three sequences."""
+        return int(self.arch_config.get("in_channels", 1))
+
+    @property
     def synthetic(self) -> bool:
         """True when the training data were synthetic phantoms."""
         return bool(self.training.get("synthetic", False))

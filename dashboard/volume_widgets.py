@@ -8,11 +8,12 @@ import numpy as np
 import streamlit as st
 
 from core.analysis.brain_patients import model_input
-from core.datasets import DatasetError, VolumeCase
+from core.datasets import SEQUENCES, DatasetError, VolumeCase
 from core.datasets.kaggle_3m_upload import uploaded_slice_mask
 from core.io.image import ImageError
 from core.io.nifti import read_nifti
 from core.io.volume import Volume
+from core.lab import models_that_fit
 from core.volume_view import AXES, default_window
 from core.weights import ModelCard
 from dashboard import cache
@@ -130,7 +131,7 @@ def _uploaded_label(key: str, volume: Volume) -> np.ndarray | None:
 
 def model_label(name: str, card: ModelCard) -> str:
     """A brain model's name in words: what it reads."""
-    c = int(card.arch_config.get("in_channels", 1))
+    c = card.in_channels
     return "3-sequence U-Net (pre-contrast, FLAIR, post-contrast)" if c == 3 else \
         ("FLAIR U-Net (one sequence)" if c == 1 else f"{name} ({c} inputs)")
 
@@ -139,11 +140,10 @@ def choose_model(key: str, cards: dict[str, ModelCard], has_sequences: bool) -> 
     """Sidebar choice of the brain model among those the input can feed: a 3-sequence model only
     when the input brings the three LGG sequences; by default the one using the most of the input.
     None when no model fits."""
-    fits = {name: card for name, card in cards.items()
-            if int(card.arch_config.get("in_channels", 1)) == 1 or has_sequences}
+    fits = models_that_fit(cards, len(SEQUENCES) if has_sequences else 1)
     if not fits:
         return None
-    names = sorted(fits, key=lambda n: -int(fits[n].arch_config.get("in_channels", 1)))
+    names = list(fits)
     if len(names) == 1:
         return names[0]
     return st.sidebar.radio("Model", names, key=f"{key}_model_{has_sequences}",

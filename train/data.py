@@ -177,14 +177,12 @@ def _is_kaggle_3m(root: str | Path) -> bool:
 def _kaggle_3m_slices(root: str | Path, channels: int) -> Iterator[Case]:
     from core.analysis.brain_patients import model_input
     from core.datasets import read_kaggle_3m_volumes
-    from core.predict import window_volume
+    from core.predict import window_sequences
 
     for vc in read_kaggle_3m_volumes(root):
         if vc.label is None:
             continue  # a patient with a slice lacking its mask: the reader has said so
-        voxels = model_input(vc, channels)
-        image = window_volume(voxels) if channels == 1 else \
-            np.stack([window_volume(voxels[..., c]) for c in range(channels)], axis=-1)
+        image = window_sequences(model_input(vc, channels))
         for z in range(image.shape[0]):
             yield Case(name=f"{vc.name}_z{z:03d}.png", image=image[z], mask=vc.label[z] > 0, group=vc.name,
                        meta={"source": "LGG kaggle_3m", "slice": z})

@@ -237,8 +237,7 @@ def init_from(model: nn.Module, card: ModelCard, folder: Path) -> ModelCard:
         cfg = {k: v for k, v in c.arch_config.items() if k != "in_channels"}
         return json.dumps([c.arch, cfg, c.input["size"]], sort_keys=True)
 
-    c_from = int(start_card.arch_config.get("in_channels", 1))
-    c_to = int(card.arch_config.get("in_channels", 1))
+    c_from, c_to = start_card.in_channels, card.in_channels
     if what(start_card) != what(card) or (c_from != c_to and (c_from != 1 or card.task != "brain_tumor")):
         raise SystemExit(f"--init {folder}: its model ({start_card.arch}, {start_card.arch_config}, input "
                          f"{start_card.input['size']}) is not this run's ({card.arch}, {card.arch_config}, "

@@ -93,36 +93,40 @@ def patient_folders(root: str | Path) -> tuple[Path, list[Path]]:
     return root, patients
 
 
-def read_slice_image(path: Path) -> np.ndarray:
-    """A slice's HxWx3 uint8 image (channels: :data:`SEQUENCES`).
+def read_slice_image(path: Path | bytes, name: str | None = None) -> np.ndarray:
+    """A slice's HxWx3 uint8 image (channels: :data:`SEQUENCES`), from its file or its bytes
+    (``name`` then names it in messages).
 
     Raises:
         DatasetError: the file cannot be decoded or is not a 3-channel 8-bit image.
     """
+    name = name or Path(path).name
     try:
-        img = load_image(path)
+        img = load_image(path, name=name)
     except (ImageError, OSError) as exc:
-        raise DatasetError(f"{path.name}: cannot be read as a kaggle_3m slice: {exc}") from None
+        raise DatasetError(f"{name}: cannot be read as a kaggle_3m slice: {exc}") from None
     px = img.pixels
     # RGBA would come composited to RGB (core.io.image): the mode says what the file held.
     if px.ndim != 3 or px.shape[2] != 3 or px.dtype != np.uint8 or img.meta.get("mode") != "RGB":
-        raise DatasetError(f"{path.name}: expected a 3-channel 8-bit slice (pre-contrast, FLAIR, "
+        raise DatasetError(f"{name}: expected a 3-channel 8-bit slice (pre-contrast, FLAIR, "
                            f"post-contrast), got shape {px.shape} {px.dtype} ({img.meta.get('mode')})")
     return px
 
 
-def read_slice_mask(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    """A slice's HxW bool mask from its ``_mask.tif`` (0/255; one channel, the image's size).
+def read_slice_mask(path: Path | bytes, shape: tuple[int, ...], name: str | None = None) -> np.ndarray:
+    """A slice's HxW bool mask from its ``_mask.tif`` (0/255; one channel, the image's size), from
+    the file or its bytes (``name`` then names it in messages).
 
     Raises:
         DatasetError: unreadable, not one channel, another size than the image, or values other
             than 0 and 255.
     """
+    name = name or Path(path).name
     try:
-        px = load_image(path).pixels
+        px = load_image(path, name=name).pixels
     except (ImageError, OSError) as exc:
-        raise DatasetError(f"{path.name}: cannot be read as a kaggle_3m mask: {exc}") from None
-    return mask_from_pixels(px, path.name, shape)
+        raise DatasetError(f"{name}: cannot be read as a kaggle_3m mask: {exc}") from None
+    return mask_from_pixels(px, name, shape)
 
 
 def mask_from_pixels(px: np.ndarray, name: str, shape: tuple[int, ...]) -> np.ndarray:

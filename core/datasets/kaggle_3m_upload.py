@@ -14,12 +14,10 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from core.datasets.base import DatasetError
-from core.datasets.kaggle_3m import FLAIR, mask_from_pixels
+from core.datasets.kaggle_3m import FLAIR, read_slice_image, read_slice_mask
 from core.datasets.kaggle_3m_volumes import read_patient_volume
 from core.datasets.nifti_pairs import VolumeCase
 from core.io.dicom_series import dicom_files_from_zip
-from core.io.image import load_image
-from core.io.image_types import ImageError
 
 SLICE = re.compile(r"^(?P<patient>.+)_(?P<n>\d+)\.tiff?$", re.IGNORECASE)
 MASK = re.compile(r"^(?P<patient>.+)_(?P<n>\d+)_mask\.tiff?$", re.IGNORECASE)
@@ -47,26 +45,6 @@ def is_kaggle_3m_upload(files: Sequence[tuple[str, bytes]]) -> bool:
         ImageError: a zip that cannot be opened or is over the unpacking limits.
     """
     return any(SLICE.match(name) and not MASK.match(name) for name, _ in _members(files))
-
-
-def _slice_pixels(name: str, data: bytes) -> np.ndarray:
-    try:
-        img = load_image(data, name=name)
-    except (ImageError, OSError) as exc:
-        raise DatasetError(f"{name}: cannot be read as a kaggle_3m slice: {exc}") from None
-    px = img.pixels
-    if px.ndim != 3 or px.shape[2] != 3 or px.dtype != np.uint8 or img.meta.get("mode") != "RGB":
-        raise DatasetError(f"{name}: expected a 3-channel 8-bit slice (pre-contrast, FLAIR, post-contrast), "
-                           f"got shape {px.shape} {px.dtype} ({img.meta.get('mode')})")
-    return px
-
-
-def _mask_pixels(name: str, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
-    try:
-        px = load_image(data, name=name).pixels
-    except (ImageError, OSError) as exc:
-        raise DatasetError(f"{name}: cannot be read as a kaggle_3m mask: {exc}") from None
-    return mask_from_pixels(px, name, shape)
 
 
 def uploaded_patient(files: Sequence[tuple[str, bytes]], channel: int = FLAIR) -> VolumeCase | None:
@@ -124,18 +102,18 @@ def uploaded_patient(files: Sequence[tuple[str, bytes]], channel: int = FLAIR) -
     numbers = sorted(slices)
     if len(members) == 1:
         try:
-            images = [_slice_pixels(*slices[numbers[0]])]
+            images = [read_slice_image(slices[numbers[0]][1], slices[numbers[0]][0])]
         except DatasetError:
             return None  # one image merely named like a slice (a grey TIFF): not a kaggle_3m slice
     else:
-        images = [_slice_pixels(*slices[n]) for n in numbers]
+        images = [read_slice_image(slices[n][1], slices[n][0]) for n in numbers]
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
         sizes = ", ".join(f"{w}x{h}" for h, w, _ in sorted(shapes))
         raise DatasetError(f"slices of different sizes ({sizes} px) cannot be stacked into one volume")
     label = None
     if len(masks) == len(slices):
-        label = np.stack([_mask_pixels(*masks[n], images[0].shape) for n in numbers])
+        label = np.stack([read_slice_mask(masks[n][1], images[0].shape, masks[n][0]) for n in numbers])
     case = read_patient_volume(patients.pop(), np.stack(images), label, numbers, channel,
                                [slices[n][0] for n in numbers])
     if masks and label is None:
@@ -150,4 +128,4 @@ def uploaded_slice_mask(name: str, data: bytes, shape: tuple[int, int]) -> np.nd
     Raises:
         DatasetError: unreadable, not one channel, another size, or values other than 0 and 255.
     """
-    return _mask_pixels(name, data, shape)
+    return read_slice_mask(data, shape, name)

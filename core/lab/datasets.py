@@ -11,12 +11,14 @@ Paths are checked by :func:`core.lab.paths.resolve_dataset_path` first.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from core.datasets import LayoutGuess
 from core.datasets import detect_layout as detect_dataset_layout
 from core.roots import SAMPLES_ROOT
+from core.weights import ModelCard
 
 # Layouts whose cases are multi-sequence MRI slices (HxWxN, ``meta["sequences"]``): N per layout.
 SEQUENCES_PER_SLICE = {"kaggle_3m": 3}
@@ -65,3 +67,11 @@ def input_channels(guess: LayoutGuess) -> int:
     """How many channels a model may read of this folder's cases: the MRI sequences of a slice
     (3 for LGG kaggle_3m), else 1 (a one-channel model greys a colour image itself)."""
     return SEQUENCES_PER_SLICE.get(guess.layout, 1)
+
+
+def models_that_fit(cards: Mapping[str, ModelCard], channels: int) -> dict[str, ModelCard]:
+    """The models an input of ``channels`` channels can feed, most input channels first (the one
+    that uses most of the input leads): a 3-sequence model needs the three sequences, a one-channel
+    model reads any input."""
+    fits = {name: card for name, card in cards.items() if card.in_channels <= channels}
+    return dict(sorted(fits.items(), key=lambda item: -item[1].in_channels))

@@ -16,7 +16,8 @@ from core.predict.segmenter import (
     split_outputs,
     unletterbox,
 )
-from core.predict.volume import VolumeSegmentation, VolumeSegmenter, window_volume
+from core.predict.volume import VolumeSegmentation, VolumeSegmenter, window_sequences, window_volume
 
 __all__ = ["Letterbox", "SegmentationResult", "Segmenter", "VolumeSegmentation", "VolumeSegmenter",
-           "letterbox", "postprocess", "prepare_input", "split_outputs", "unletterbox", "window_volume"]
+           "letterbox", "postprocess", "prepare_input", "split_outputs", "unletterbox", "window_sequences",
+           "window_volume"]

@@ -157,7 +157,7 @@ class Segmenter:
         self.card = card
         self.device = torch.device(device)
         self.transforms = parse_transforms(card.postprocess.get("tta"))
-        self.channels = int(card.arch_config.get("in_channels", 1))
+        self.channels = card.in_channels
 
     @classmethod
     def from_folder(cls, folder: str | Path, device: str = "cpu") -> Segmenter:

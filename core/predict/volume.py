@@ -39,6 +39,15 @@ def window_volume(voxels: np.ndarray, percentiles: tuple[float, float] = WINDOW_
     return np.clip(np.rint((x - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
 
 
+def window_sequences(voxels: np.ndarray) -> np.ndarray:
+    """:func:`window_volume` for a ZxHxW volume, or for each sequence of a ZxHxWxC one on its own
+    (every MR sequence has its own signal scale)."""
+    vol = np.asarray(voxels)
+    if vol.ndim < 4:
+        return window_volume(vol)
+    return np.stack([window_volume(vol[..., c]) for c in range(vol.shape[3])], axis=-1)
+
+
 @dataclass(frozen=True)
 class VolumeSegmentation:
     """A predicted tumour mask for a whole volume, on the grid it was given.
@@ -96,8 +105,7 @@ class VolumeSegmenter:
             shape = "ZxHxW" if channels == 1 else f"ZxHxWx{channels} (one channel per sequence)"
             raise ValueError(f"expected a {shape} volume, got shape {vol.shape}")
         thr = self.segmenter.threshold if threshold is None else float(threshold)
-        windowed = window_volume(vol) if channels == 1 else \
-            np.stack([window_volume(vol[..., c]) for c in range(channels)], axis=-1)
+        windowed = window_sequences(vol)
         prob = np.zeros(vol.shape[:3], np.float32)
         mask = np.zeros(vol.shape[:3], bool)
         # A blank slice (air above the head) cannot hold a tumour: no need to run the network.

@@ -43,7 +43,7 @@ if model is None:
              "`weights/brain_tumor/unet/` (the FLAIR model) from the repository.")
     st.stop()
 card = cards[model]
-channels = int(card.arch_config.get("in_channels", 1))
+channels = card.in_channels
 if float(np.ptp(vol.voxels)) == 0.0:
     st.warning(f"{case.name}: every voxel has the same value ({float(vol.voxels.flat[0]):g}): the file "
                "holds no image, so there is nothing to segment. Check that it is the MR sequence.")

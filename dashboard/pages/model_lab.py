@@ -23,6 +23,7 @@ from core.lab import (
     dataset_fingerprint,
     detect_layout,
     input_channels,
+    models_that_fit,
     read_cases,
     resolve_dataset_path,
 )
@@ -91,11 +92,11 @@ def choose_models(guess: LayoutGuess) -> tuple[str, dict[str, str], dict[str, Mo
             st.error(f"No {task.title.lower()} weights in `weights/{task.name}/`. Run `make weights`.")
             st.stop()
         channels = input_channels(guess)
-        for name, card in cards.items():
-            if int(card.arch_config.get("in_channels", 1)) > channels:
-                st.caption(f"Not offered: {name}, which reads {card.arch_config['in_channels']} MRI "
-                           f"sequences per slice; this folder's slices have {channels}.")
-        cards = {m: c for m, c in cards.items() if int(c.arch_config.get("in_channels", 1)) <= channels}
+        fits = models_that_fit(cards, channels)
+        for name in cards.keys() - fits.keys():
+            st.caption(f"Not offered: {name}, which reads {cards[name].in_channels} MRI sequences per "
+                       f"slice; this folder's slices have {channels}.")
+        cards = fits
         kind, folders = "segmentation", {m: str(task.weights_dir(m)) for m in cards}
     picked = st.sidebar.multiselect("Models", list(cards), default=list(cards)[:1],
                                     key=f"{KEY}_models_{guess.task}")  # one choice per task
