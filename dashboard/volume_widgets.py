@@ -30,23 +30,26 @@ class VolumeInput:
 
     name: str
     key: str
-    volume: Volume
+    case: VolumeCase  # as read: its volume, and for an LGG patient its three sequences
     label: np.ndarray | None  # ZxHxW uint8 labels on the volume's display grid, or None
-    sequences: dict[str, Volume] | None = None  # an LGG kaggle_3m patient's three sequences, by name
-    notes: tuple[str, ...] = ()
+
+    @property
+    def volume(self) -> Volume:
+        return self.case.volume
+
+    @property
+    def sequences(self) -> dict[str, Volume] | None:
+        """An LGG kaggle_3m patient's three sequences by name, else None."""
+        return self.case.meta.get("sequences")
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(self.case.meta.get("notes", ()))
 
     def model_input(self, channels: int) -> np.ndarray:
-        """What a slice model of ``channels`` inputs reads: the volume (ZxHxW; FLAIR for an LGG
-        patient) or ZxHxWx3 of the three sequences (:func:`core.analysis.brain_patients.model_input`)."""
-        if channels == 1:
-            return self.volume.voxels
-        return model_input(VolumeCase(self.name, self.volume, None, meta={"sequences": self.sequences or {}}),
-                           channels)
-
-
-def _from_case(name: str, key: str, case: VolumeCase, label: np.ndarray | None) -> VolumeInput:
-    return VolumeInput(name, key, case.volume, label, case.meta.get("sequences"),
-                       tuple(case.meta.get("notes", ())))
+        """What a slice model of ``channels`` inputs reads of the case
+        (:func:`core.analysis.brain_patients.model_input`)."""
+        return model_input(self.case, channels)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def volume_input(key: str) -> VolumeInput | None:
     if source == "Bundled sample":
         name = st.sidebar.selectbox("Sample case", names, key=f"{key}_sample")
         case = cache.brain_sample(name)
-        return _from_case(name, f"sample:{name}", case, case.label)
+        return VolumeInput(name, f"sample:{name}", case, case.label)
     ups = st.file_uploader("MRI volume: NIfTI (.nii, .nii.gz), a .zip of one DICOM series, the series' "
                            "DICOM files, a single slice (PNG, TIFF, DICOM), or an LGG kaggle_3m patient: "
                            "its slice TIFFs (with their _mask.tif files for ground truth) or a .zip of "
@@ -91,7 +94,7 @@ def volume_input(key: str) -> VolumeInput | None:
         return None
     name = case.name if case.meta.get("layout") == "kaggle_3m" else label_name
     label = case.label if case.label is not None else _uploaded_label(key, case.volume)
-    return _from_case(name, digest, case, label)
+    return VolumeInput(name, digest, case, label)
 
 
 def _uploaded_label(key: str, volume: Volume) -> np.ndarray | None:

@@ -33,15 +33,15 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from core.datasets.kaggle_3m import FLAIR
 from core.evaluation.engine import evaluate_segmentation
 from core.models import create_model, get_spec
 from core.predict import Segmenter, letterbox
 from core.tasks import TaskSpec, get_task, task_names
-from core.weights import ModelCard, load_model, read_card, save_model, write_card, write_history
+from core.weights import ModelCard, read_card, save_model, write_card, write_history
 from train.config import RunConfig
 from train.data import dataset_cases, dataset_title, is_validation, phantom_cases, phantom_generator
 from train.hc_calibration import calibrate
+from train.seg_init import init_from
 from train.seg_loop import Split, rank_world, recalibrate_batchnorm, run_epoch, setup_distributed, validate
 
 log = logging.getLogger("train.segmentation")
@@ -182,22 +182,19 @@ def parse_arch_config(items: list[str]) -> dict[str, object]:
     return cfg
 
 
-def _channels(args: SegmentationConfig) -> int:
-    """The input channels this run's model will have (``--arch-config in_channels=N``, else the default)."""
-    return int({**get_spec(args.arch).defaults, **parse_arch_config(args.arch_config)}.get("in_channels", 1))
-
-
 def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -> ModelCard:
     """The card this run will write: architecture, preprocessing and provenance."""
     spec = get_spec(args.arch)
+    arch_config = {**spec.defaults, **parse_arch_config(args.arch_config)}
     generator = phantom_generator(task) if args.phantoms else ""
+    channels = int(arch_config.get("in_channels", 1))
     data = (f"{args.phantoms} synthetic {task.title.lower()} phantoms (train/phantoms/{generator}.py, seed "
             f"{args.phantom_seed}); NOT real patient data" if args.phantoms
-            else f"{dataset_title(task, args.data, _channels(args))} dataset folder {args.data.name}")
+            else f"{dataset_title(task, args.data, channels)} dataset folder {args.data.name}")
     return ModelCard(
         task=task.name,
         arch=args.arch,
-        arch_config={**spec.defaults, **parse_arch_config(args.arch_config)},
+        arch_config=arch_config,
         labels=list(task.labels),
         input={**task.input, "size": list(size)},
         postprocess=dict(task.postprocess),
@@ -222,52 +219,6 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
     )
 
 
-def init_from(model: nn.Module, card: ModelCard, folder: Path) -> ModelCard:
-    """Load the weights of ``folder`` into ``model`` (sha256-checked); the card records where they came from.
-
-    A one-channel FLAIR model may start a multi-channel one: its first convolution's weights go
-    to the FLAIR input (:func:`widen_first_conv`), so the new model starts as the FLAIR model and
-    learns what the other sequences add.
-
-    Raises:
-        SystemExit: when that folder's architecture or input size differs from this run's.
-    """
-    start, start_card = load_model(folder)
-    def what(c: ModelCard) -> str:
-        cfg = {k: v for k, v in c.arch_config.items() if k != "in_channels"}
-        return json.dumps([c.arch, cfg, c.input["size"]], sort_keys=True)
-
-    c_from, c_to = start_card.in_channels, card.in_channels
-    if what(start_card) != what(card) or (c_from != c_to and (c_from != 1 or card.task != "brain_tumor")):
-        raise SystemExit(f"--init {folder}: its model ({start_card.arch}, {start_card.arch_config}, input "
-                         f"{start_card.input['size']}) is not this run's ({card.arch}, {card.arch_config}, "
-                         f"input {card.input['size']})")
-    state = start.float().state_dict()
-    note = ""
-    if c_from != c_to:
-        state = widen_first_conv(state, model.state_dict(), FLAIR)
-        note = f"; its first layer's weights on the FLAIR input, zero on the other {c_to - 1}"
-    model.load_state_dict(state)
-    what = start_card.training.get("data", "?")
-    return replace(card, training={**card.training, "init": f"the weights in {folder} (sha256 "
-                                   f"{start_card.weights['sha256'][:12]}..., trained on {what}){note}"})
-
-
-def widen_first_conv(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor], channel: int
-                     ) -> dict[str, torch.Tensor]:
-    """A one-input-channel state dict made to fit ``target``'s wider input: every weight whose
-    input dimension is 1 here and C there is put on input ``channel``, zeros on the others."""
-    out = dict(state)
-    for key, w in state.items():
-        t = target.get(key)
-        if t is not None and w.ndim == 4 and t.ndim == 4 and w.shape[1] == 1 and t.shape[1] > 1 \
-                and w.shape[0] == t.shape[0]:
-            wide = torch.zeros_like(t)
-            wide[:, channel] = w[:, 0]
-            out[key] = wide
-    return out
-
-
 def final_validation(out: Path, val: Split, task: TaskSpec) -> dict[str, float]:
     """Score the saved weights on the full-size validation cases, as users will see them."""
     seg = Segmenter.from_folder(out)
@@ -290,8 +241,8 @@ def train(args: SegmentationConfig) -> Path:
     size = tuple(args.input_size or task.input["size"])
     out = args.out or task.weights_dir(args.arch)
     torch.manual_seed(args.seed)
-    train_split, val_split = load_splits(args, task, size, _channels(args))
     card = make_card(args, task, size)
+    train_split, val_split = load_splits(args, task, size, card.in_channels)
     n_val_groups = len({c.group for c in val_split.cases})
     card = replace(card, training={**card.training, "data": card.training["data"] + (
         f": {len(train_split.images)} training frames; {len(val_split.images)} validation frames of "

@@ -14,7 +14,7 @@ from core.weights import load_model, read_card
 from tests.train.test_evaluate_kaggle_3m import write_lgg
 from train import segmentation
 from train.data import dataset_cases, dataset_title
-from train.segmentation import widen_first_conv
+from train.seg_init import widen_first_conv
 
 TASK = get_task("brain_tumor")
 
