@@ -43,7 +43,8 @@ class ModelCard:
         labels: names of the output channels (``["head"]`` for a binary mask).
         input: preprocessing: ``size`` [H, W], ``resize`` (``"letterbox"``), ``mean``, ``std``
             applied to pixel values scaled to [0, 1].
-        postprocess: ``threshold`` on probability, ``largest_component``, ``min_area_px``.
+        postprocess: ``threshold`` on probability, ``largest_component``, ``min_area_px`` (and
+            ``min_area_frac``, a share of the frame's pixels: the larger of the two applies).
         training: what trained it: ``synthetic`` (bool), ``data`` in words, ``command``, ...
         metrics: evaluations by name (``validation``, ``phantom_test``), each a dict.
         weights: ``file``, ``sha256``, ``dtype``, ``params``, ``bytes``.

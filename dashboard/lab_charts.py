@@ -94,9 +94,11 @@ def curves(items: Sequence[Curve], kind: str, title: str) -> go.Figure:
     return fig
 
 
-def reliability(bins: Mapping[str, Sequence[float]], ece: float, title: str) -> go.Figure:
+def reliability(bins: Mapping[str, Sequence[float]], ece: float, title: str,
+                axes: tuple[str, str] = ("confidence (top-class probability)", "accuracy")) -> go.Figure:
     """Reliability diagram: accuracy against mean confidence per bin, bar width the bin, with the
-    diagonal of perfect calibration; empty bins are left out."""
+    diagonal of perfect calibration; empty bins are left out. ``axes``: the x and y titles (a
+    presence probability against the share of frames that hold the structure)."""
     lower, upper = np.asarray(bins["lower"]), np.asarray(bins["upper"])
     acc, conf = np.asarray(bins["accuracy"], float), np.asarray(bins["confidence"], float)
     count = np.asarray(bins["count"])
@@ -110,8 +112,8 @@ def reliability(bins: Mapping[str, Sequence[float]], ece: float, title: str) -> 
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#999"},
                     name="perfect calibration", hoverinfo="skip")
     fig.update_layout(title=f"{title} · ECE {ece:.3f}", height=360, margin=MARGIN, xaxis_range=[0, 1],
-                      yaxis_range=[0, 1.05], xaxis_title="confidence (top-class probability)",
-                      yaxis_title="accuracy", legend={"orientation": "h", "y": -0.25})
+                      yaxis_range=[0, 1.05], xaxis_title=axes[0], yaxis_title=axes[1],
+                      legend={"orientation": "h", "y": -0.25})
     return fig
 
 

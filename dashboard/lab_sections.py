@@ -81,6 +81,16 @@ def set_figures(result: LabResult) -> None:
     if flat:
         with st.expander("Set-level figures (pooled over the whole set)"):
             st.dataframe(pd.DataFrame.from_dict(flat, orient="index"), width="stretch")
+    calibrated = [m for m in result.models if "presence_reliability" in (result.set_metrics[m] or {})]
+    if calibrated:
+        st.markdown("**Presence calibration**: of the frames given a \"structure present\" probability "
+                    "in each bin, the share that truly hold it (on the diagonal: calibrated)")
+        cols = st.columns(min(len(calibrated), 2))
+        for i, m in enumerate(calibrated):
+            report = result.set_metrics[m]
+            cols[i % len(cols)].plotly_chart(lab_charts.reliability(
+                report["presence_reliability"], report["presence_ece"], f"{m}: presence",
+                axes=("predicted presence probability", "share with the structure")), width="stretch")
 
 
 def distributions(result: LabResult) -> None:

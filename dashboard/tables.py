@@ -17,21 +17,29 @@ def segmentation_comparison(cards: dict[str, ModelCard], labels: dict[str, str],
                             record: str = "phantom_test") -> pd.DataFrame:
     """One row per model from ``metrics[record]`` and ``metrics.bench`` of its card.
 
-    Columns: the set-level figures ``train.evaluate --record`` stores (mean Dice under the
-    empty-mask rule, the all-empty baseline on the same set, pooled pixel precision / recall /
-    F1, image-level presence accuracy; on phantoms also against the restored dropped labels),
-    parameters and the benchmarked p50 latency. Columns no card fills are left out.
+    Columns: the set-level figures ``train.evaluate --record`` stores (Dice on the frames with the
+    structure and its 95% interval over subjects, mean Dice under the empty-mask rule, the all-empty
+    baseline on the same set, frames without the structure left empty, pooled pixel precision /
+    recall / F1, image-level presence accuracy and calibration (ECE); on phantoms also against the
+    restored dropped labels), parameters and the benchmarked p50 latency. Columns no card fills
+    are left out.
     """
     rows = {}
     for name, card in cards.items():
         test, bench = card.metrics.get(record, {}), card.metrics.get("bench", {})
+        ci = (f"{test['dice_present_ci_low']:.2f}-{test['dice_present_ci_high']:.2f}"
+              if "dice_present_ci_low" in test else "")
         rows[labels.get(name, name)] = {
+            "Dice, frames with a nerve": _get(test, "dice_present_mean"),
+            "95% CI (subjects)": ci,
             "Mean Dice (empty rule)": _get(test, "mean_dice"),
             "All-empty baseline": _get(test, "all_empty_baseline"),
             "Pixel precision": _get(test, "pixel_precision"),
             "Pixel recall": _get(test, "pixel_recall"),
             "Pixel F1": _get(test, "pixel_f1"),
+            "Empty frames left empty": _get(test, "dice_empty_mean"),
             "Presence accuracy": _get(test, "presence_accuracy"),
+            "Presence ECE": _get(test, "presence_ece"),
             # Phantoms only: against the labels the generator deliberately dropped, restored.
             "Presence accuracy (restored labels)": _get(test, "presence_accuracy_true_labels"),
             "Dropped labels flagged": (f"{test['missing_labels_flagged']} of {test['missing_labels']}"

@@ -18,6 +18,7 @@ from core.io.image import PHOTO_CHROMA, ImageError, load_image, mean_chroma, to_
 from core.tasks import TaskSpec
 from core.weights import ModelCard
 from dashboard import cache
+from dashboard.validation_panel import other_tests, real_validation, real_validation_rows
 
 RESEARCH_NOTE = "Research and education use only: not a medical device, not a diagnosis."
 MAX_SIDE = 2048  # pixels; larger uploads are reduced before analysis
@@ -244,72 +245,6 @@ def table_downloads(key: str, stem: str, rows: list[dict[str, Any]]) -> list[tup
     ]
 
 
-def other_tests(card: ModelCard) -> list[str]:
-    """One phrase per further Dice test in the card (``metrics.phantom_test_<name>``, e.g. the brain
-    model's real-slice test): its data, Dice and, where recorded, HD95 and healthy cases left clean."""
-    out = []
-    for key, report in card.metrics.items():
-        if not key.startswith("phantom_test_") or not isinstance(report, dict) or "dice_mean" not in report:
-            continue
-        words = f"{report.get('data', key)}: Dice {report['dice_mean']:.3f}"
-        if "hd95_mm_mean" in report and math.isfinite(report["hd95_mm_mean"]):
-            words += f", HD95 {report['hd95_mm_mean']:.1f} mm"
-        if report.get("n_healthy"):
-            clean = round(report.get("healthy_clean_share", 0.0) * report["n_healthy"])
-            words += f", {clean} of {report['n_healthy']} healthy cases left clean"
-        out.append(words)
-    return out
-
-
-def real_validation(card: ModelCard) -> tuple[str, dict[str, Any]] | None:
-    """The card's validation on real labelled data: a ``metrics`` record with an ``hc_report``
-    (fetal frames) or per-patient Dice (LGG brain patients, ``train.evaluate`` on kaggle_3m)."""
-    for key, report in card.metrics.items():
-        if isinstance(report, dict) and ("hc_report" in report or "dice_per_patient_mean" in report):
-            return key, report
-    return None
-
-
-def _patient_validation_rows(report: dict[str, Any]) -> None:
-    lo, hi = report["dice_per_patient_ci95"]
-    cols = st.columns(4)
-    cols[0].metric("Validation Dice per patient", f"{report['dice_per_patient_mean']:.3f}",
-                   help=f"95% CI {lo:.2f}-{hi:.2f} (bootstrap over patients); each patient's Dice from the "
-                        "true/false positive and false negative pixels summed over all its slices")
-    cols[1].metric("Validation patients", f"{report['n_patients']}", help=f"{report['n_slices']} slices")
-    cols[2].metric("False positives on tumour-free slices", f"{report['tumour_free_slices_fp_share']:.1%}",
-                   help="Share of the slices without tumour on which the model marks any tumour")
-    cols[3].metric("Predicted / true volume", f"{report['volume_ratio_pred_true']:.2f}",
-                   help="Summed over the validation patients; 1 is right, below 1 under-segments")
-    st.caption(f"Validation data: {report.get('data', '?')}. Per-patient Dice "
-               f"{report['dice_per_patient_mean']:.3f} (95% CI {lo:.2f}-{hi:.2f}, n={report['n_patients']} "
-               f"patients; median {report['dice_per_patient_median']:.3f}). With so few patients the "
-               "interval is wide: read it as a range, not a guarantee.")
-
-
-def _real_validation_rows(report: dict[str, Any]) -> None:
-    if "dice_per_patient_mean" in report:
-        _patient_validation_rows(report)
-        return
-    hc = report["hc_report"]
-    block = hc["all"]
-    err, dice, hd = block["hc_abs_error_mm"], block["dice"], block["hd95_mm"]
-    ci = lambda b, unit="": f"95% CI {b['ci95'][0]:.2f}-{b['ci95'][1]:.2f}{unit}"  # noqa: E731
-    cols = st.columns(4)
-    cols[0].metric("Validation |HC error|", f"{err['mean']:.2f} mm",
-                   help=ci(err, " mm") + "; a frame without a measured head counts as a full miss")
-    cols[1].metric("Validation Dice", f"{dice['mean']:.3f}", help=ci(dice))
-    cols[2].metric("Validation HD95", f"{hd['mean']:.2f} mm", help=ci(hd, " mm"))
-    cols[3].metric("Validation frames", f"{block['n']}", help=f"{block['missed']} without a measured head")
-    bands = "; ".join(f"{name}: {b['hc_abs_error_mm']['mean']:.2f} mm ({ci(b['hc_abs_error_mm'])}, "
-                      f"n={b['n']})" for name, b in hc["bands"].items() if b["hc_abs_error_mm"]["n"])
-    st.caption(f"Validation data: {report.get('data', '?')}. HC |error| by head size: {bands}.")
-    if "spread" in hc:
-        sp = hc["spread"]
-        st.caption(f"The test-time spread tracks the error with Spearman rho {sp['spearman_rho']:.2f} "
-                   f"(n={sp['n']}); {sp['uncertain_n']} frames were called uncertain.")
-
-
 def card_panel(task: TaskSpec, name: str, card: ModelCard) -> None:
     """One model card in plain words: what it is, what trained it, what it scored."""
     test = card.metrics.get("phantom_test", {})
@@ -321,7 +256,7 @@ def card_panel(task: TaskSpec, name: str, card: ModelCard) -> None:
         split = card.training.get("split")
         st.caption(f"Trained on {trained}." + (f" Validation split {split}." if split else ""))
         if real:
-            _real_validation_rows(real[1])
+            real_validation_rows(real[1])
         cols = st.columns(4) if test or not real else [None, None, *st.columns(2)]
         if test or not real:
             cols[0].metric("Test Dice", f"{test['dice_mean']:.3f}" if "dice_mean" in test else "n/a")

@@ -4,11 +4,16 @@
     python -m train.evaluate --task fetal_head --weights weights/fetal_head/unet --data runs/hc18_val ...
 
     python -m train.holdout --data ../shared/data/lgg --out runs/lgg_val --val-frac 0.2  # LGG patients
+    python -m train.holdout --data ../shared/data/nerve/positives --out runs/nerve_val --val-frac 0.2 \
+        --transplant-empty                                                               # nerve subjects
 
 The split is :func:`train.data.is_validation` by exam (HC18) or patient (LGG kaggle_3m), exactly as
 ``train.segmentation`` draws it with the same ``--seed`` and ``--val-frac``: the frames written are
 those no epoch trained on. HC18: the frames, annotations and CSV rows of the held-out exams;
-kaggle_3m: the held-out patients' folders, under ``kaggle_3m/``.
+kaggle_3m: the held-out patients' folders, under ``kaggle_3m/``; nerve ``images/`` + ``masks/``: the
+held-out subjects' frames and masks, and with ``--transplant-empty`` one proxy empty frame per frame
+(``<subject>_<100000 + n>.png``: the nerve covered by tissue from beside it, :mod:`train.transplant`;
+the shared copy has no real empty frame), its mask all background.
 """
 from __future__ import annotations
 
@@ -18,9 +23,15 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from core.datasets import HC18_FRAME, HC18_SPLITS, DatasetError
 from core.datasets.kaggle_3m import patient_folders
+from core.datasets.nerve_images import nerve_images_root, read_nerve_images
+from core.predict import content_box
 from train.data import is_validation
+from train.transplant import transplant_pair
 
 TRAINING = "training_set"
 HOLDOUT_FILE = "holdout.json"  # what the folder is, for the cards that record scores on it
@@ -52,9 +63,12 @@ def copy_hc18_frames(data: Path, out: Path, header: list[str], rows: list[list[s
         csv.writer(fh).writerows([header, *rows])
 
 
-def write_holdout(data: Path, out: Path, *, seed: int = 0, val_frac: float = 0.1) -> list[str]:
-    """Copy the held-out frames of an HC18 folder (or patients of an LGG kaggle_3m folder) into
-    ``out``; returns their names."""
+def write_holdout(data: Path, out: Path, *, seed: int = 0, val_frac: float = 0.1,
+                  transplant_empty: bool = False) -> list[str]:
+    """Copy the held-out frames of an HC18 folder (or patients of an LGG kaggle_3m folder, or subjects
+    of a nerve images/masks folder) into ``out``; returns their names (patients: their ids)."""
+    if nerve_images_root(data) is not None:
+        return _write_nerve(data, out, seed=seed, val_frac=val_frac, transplant_empty=transplant_empty)
     if not (data / TRAINING).is_dir() and _patients(data):
         return _write_patients(data, out, seed=seed, val_frac=val_frac)
     try:
@@ -101,6 +115,53 @@ def _write_patients(data: Path, out: Path, *, seed: int, val_frac: float) -> lis
     return [p.name for p in keep]
 
 
+TRANSPLANT_OFFSET = 100_000  # proxy empty frame of frame n: <subject>_<n + this>.png
+
+
+def _write_nerve(data: Path, out: Path, *, seed: int, val_frac: float, transplant_empty: bool) -> list[str]:
+    """The held-out subjects' nerve frames (and proxy empty frames) under ``out/images`` and
+    ``out/masks``; returns the frame names written."""
+    root = nerve_images_root(data)
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "images").mkdir(parents=True)
+    (out / "masks").mkdir()
+    rng = np.random.default_rng(seed)
+    names, empties, subjects = [], 0, set()
+    for case in read_nerve_images(root):
+        if case.mask is None or not is_validation(case.group, seed, val_frac):
+            continue
+        src = Path(case.meta["path"])
+        shutil.copyfile(src, out / "images" / src.name)
+        mask_src = next((root / "masks").glob(f"{src.stem}_mask.*"))
+        shutil.copyfile(mask_src, out / "masks" / mask_src.name)
+        names.append(src.name)
+        subjects.add(case.meta["subject"])
+        if transplant_empty:
+            t, b, lft, r = content_box(case.image)
+            pair = transplant_pair(case.image[t:b, lft:r], case.mask[t:b, lft:r], rng)
+            if pair is None:
+                continue
+            frame = case.image.copy()
+            frame[t:b, lft:r] = pair[0][0]
+            stem = f"{case.meta['subject']}_{case.meta['frame'] + TRANSPLANT_OFFSET}"
+            cv2.imwrite(str(out / "images" / f"{stem}.png"), frame)
+            cv2.imwrite(str(out / "masks" / f"{stem}_mask.png"), np.zeros_like(frame))
+            names.append(f"{stem}.png")
+            empties += 1
+    (out / HOLDOUT_FILE).write_text(json.dumps({
+        "description": f"nerve frames of the {len(subjects)} subjects held out of training (split seed "
+                       f"{seed}, {val_frac:.0%} of subjects)"
+                       + (f", with {empties} proxy empty frames (the nerve covered by tissue from beside it; "
+                          f"frame numbers from {TRANSPLANT_OFFSET})" if transplant_empty else "")
+                       + f": python -m train.holdout --data {data} --seed {seed} --val-frac {val_frac}"
+                       + (" --transplant-empty" if transplant_empty else ""),
+        "source": str(data), "seed": seed, "val_frac": val_frac, "frames": len(names) - empties,
+        "proxy_empty_frames": empties, "subjects": sorted(subjects),
+    }, indent=2) + "\n")
+    return names
+
+
 def describe(folder: Path) -> str:
     """What a dataset folder is: a held-out split's own description, else its path."""
     try:
@@ -112,13 +173,19 @@ def describe(folder: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.holdout", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, required=True, help="HC18 or LGG kaggle_3m folder the run trained on")
+    p.add_argument("--data", type=Path, required=True,
+                   help="HC18, LGG kaggle_3m or nerve images/masks folder the run trained on")
     p.add_argument("--out", type=Path, required=True, help="folder to write (replaced if it exists)")
     p.add_argument("--seed", type=int, default=0, help="the run's split seed (default 0)")
     p.add_argument("--val-frac", type=float, default=0.1, help="the run's held-out share (default 0.1)")
+    p.add_argument("--transplant-empty", action="store_true",
+                   help="nerve: add one proxy empty frame per held-out frame (train/transplant.py)")
     a = p.parse_args(argv)
-    names = write_holdout(a.data, a.out, seed=a.seed, val_frac=a.val_frac)
-    if all(HC18_FRAME.match(n) for n in names):
+    names = write_holdout(a.data, a.out, seed=a.seed, val_frac=a.val_frac,
+                          transplant_empty=a.transplant_empty)
+    if nerve_images_root(a.data) is not None:
+        print(f"{len(names)} held-out nerve frames -> {a.out}")
+    elif all(HC18_FRAME.match(n) for n in names):
         exams = {HC18_FRAME.match(n).group("exam") for n in names}
         print(f"{len(names)} frames of {len(exams)} held-out exams -> {a.out}")
     else:

@@ -33,9 +33,10 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
+from core.datasets import Case
 from core.evaluation.engine import evaluate_segmentation
 from core.models import create_model, get_spec
-from core.predict import Segmenter, letterbox
+from core.predict import Segmenter, framing_box, letterbox
 from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, read_card, save_model, write_card, write_history
 from train.config import RunConfig
@@ -43,6 +44,7 @@ from train.data import dataset_cases, dataset_title, is_validation, phantom_case
 from train.hc_calibration import calibrate
 from train.seg_init import init_from
 from train.seg_loop import Split, rank_world, recalibrate_batchnorm, run_epoch, setup_distributed, validate
+from train.transplant import transplant_pair
 
 log = logging.getLogger("train.segmentation")
 
@@ -74,6 +76,7 @@ class SegmentationConfig(RunConfig):
     time_limit_min: float = 0.0
     init: Path | None = None
     boundary_weight: float = 0.0
+    transplant_empty: bool = False
 
 
 # What a split group is, per task: frames of one group never sit on both sides of the split.
@@ -121,6 +124,10 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
                    "input size) instead of random weights, e.g. to fine-tune a phantom-trained model")
     p.add_argument("--boundary-weight", type=float, default=0.0,
                    help="extra cross-entropy weight on the pixels along each mask's edge (default 0)")
+    p.add_argument("--transplant-empty", action="store_true",
+                   help="for a dataset whose frames all hold the structure: also train and validate on "
+                        "each frame with it covered by tissue from beside it (an empty frame) and on a "
+                        "control with such a transplant elsewhere (train/transplant.py)")
     tokens = sys.argv[1:] if argv is None else list(argv)
     ns = p.parse_args(tokens)
     ns.crop = tuple(ns.crop)
@@ -137,19 +144,23 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
     else:
         cases = phantom_cases(task, args.phantoms, args.phantom_seed)
     parts: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}
+    rng = np.random.default_rng(args.seed)
     for case in tqdm(cases, desc="cases", total=args.phantoms, disable=rank_world()[0] != 0):
         if case.mask is None:
             continue
         val = is_validation(case.group, args.seed, args.val_frac)
         imgs, masks, kept = parts[val]
-        imgs.append(letterbox(case.image, size)[0])
-        masks.append(np.round(letterbox(case.mask.astype(np.float32), size, cv2.INTER_AREA)[0] * 255))
-        # Full-size cases are kept only for validation; training keeps its last one in case a
-        # tiny dataset leaves the validation split empty.
-        if val or not kept:
-            kept.append(case)
-        else:
-            kept[0] = case
+        for one in with_transplants(case, task, rng) if args.transplant_empty else [case]:
+            crop = framing_box(one.image, task.input)
+            imgs.append(letterbox(one.image, size, crop=crop)[0])
+            soft = letterbox(one.mask.astype(np.float32), size, cv2.INTER_AREA, crop)[0]
+            masks.append(np.round(soft * 255))
+            # Full-size cases are kept only for validation; training keeps its last one in case a
+            # tiny dataset leaves the validation split empty.
+            if val or not kept:
+                kept.append(one)
+            else:
+                kept[0] = one
 
     if not parts[True][0] and len(parts[False][0]) > 1:
         log.warning("no exam fell into the validation split; holding out the last training case")
@@ -166,6 +177,23 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
 
     train, val = to_split(*parts[False]), to_split(*parts[True])
     return Split(train.images, train.masks, []), val
+
+
+def with_transplants(case: Case, task: TaskSpec, rng: np.random.Generator) -> list[Case]:
+    """``case`` and, when :func:`train.transplant.transplant_pair` finds room, its empty transplant
+    (``<name>~empty``) and control (``<name>~control``), framed as the task frames inputs (letterbox
+    bands trimmed), in the case's group."""
+    crop = framing_box(case.image, task.input) or (0, *case.image.shape[:1], 0, case.image.shape[1])
+    t, b, lft, r = crop
+    pair = transplant_pair(case.image[t:b, lft:r], case.mask[t:b, lft:r], rng)
+    if pair is None:
+        return [case]
+    (empty, empty_mask), (control, control_mask) = pair
+    return [case,
+            replace(case, name=f"{case.name}~empty", image=empty, mask=empty_mask,
+                    meta={**case.meta, "transplant": "empty"}),
+            replace(case, name=f"{case.name}~control", image=control, mask=control_mask,
+                    meta={**case.meta, "transplant": "control"})]
 
 
 def parse_arch_config(items: list[str]) -> dict[str, object]:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from core import metrics
 from core.datasets import Case
 from core.predict import SegmentationResult
@@ -64,6 +66,23 @@ def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return {k: metrics.summarize([r[k] for r in rows if k in r]) for k in numeric}
 
 
+def _split_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The empty-rule mean Dice with its 95% interval, and the same on the frames with and
+    without the structure apart; intervals resample whole groups (subjects, exams)."""
+    out: dict[str, Any] = {}
+    for key, part in (("mean_dice", rows), ("dice_present", [r for r in rows if r["true_present"]]),
+                      ("dice_empty", [r for r in rows if not r["true_present"]])):
+        if not part:
+            continue
+        values, groups = [r["dice"] for r in part], [r.get("group", r["name"]) for r in part]
+        lo, hi = metrics.group_bootstrap_ci(values, groups)
+        if key != "mean_dice":
+            out[f"{key}_n"] = len(part)
+            out[f"{key}_mean"] = float(np.mean(values))
+        out[f"{key}_ci_low"], out[f"{key}_ci_high"] = lo, hi
+    return out
+
+
 def set_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Figures over a whole labelled set, from :func:`case_row` rows.
 
@@ -72,6 +91,10 @@ def set_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
       structure" everywhere, i.e. the share of frames whose label is empty.
     * ``pixel_precision`` / ``pixel_recall`` / ``pixel_f1``: pooled over every pixel of the set.
     * ``presence``: image-level confusion counts and accuracy (present = non-empty mask).
+    * ``mean_dice_ci_low`` / ``_high``: its 95% interval resampling whole groups; ``dice_present_*``
+      and ``dice_empty_*``: n, mean and interval over the frames with and without the structure.
+    * ``presence_ece``, ``presence_reliability`` (bins, :func:`core.metrics.binary_calibration`),
+      ``presence_brier``: calibration of the presence probability, for models that give one.
     * ``suspect_labels``: frames with an empty label that the model confidently segments;
       where the cases say which labels were dropped (phantoms), how many of those were caught,
       and the presence accuracy against the restored labels.
@@ -94,6 +117,13 @@ def set_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                                [r["true_present"] for r in rows]),
         "suspect_labels": sum(bool(r.get("suspect_label")) for r in rows),
     }
+    out.update(_split_figures(rows))
+    if any("presence_prob" in r for r in rows):
+        scored = [r for r in rows if "presence_prob" in r]
+        truth = [r["true_present"] for r in scored]
+        prob = [r["presence_prob"] for r in scored]
+        out["presence_ece"], out["presence_reliability"] = metrics.binary_calibration(truth, prob)
+        out["presence_brier"] = float(np.mean((np.asarray(prob) - np.asarray(truth, float)) ** 2))
     if any("label_missing" in r for r in rows):
         missing = [r for r in rows if r.get("label_missing")]
         out["missing_labels"] = len(missing)

@@ -54,7 +54,7 @@ def segmentation_cam(segmenter: Segmenter, image: np.ndarray, mask: np.ndarray |
             logits = split_outputs(segmenter.model(x))[0]
             target = (torch.sigmoid(logits[0, 0]) >= segmenter.threshold).cpu().numpy()
     else:
-        target = letterbox(mask.astype(np.float32), segmenter.card.input["size"])[0] >= 0.5
+        target = letterbox(mask.astype(np.float32), segmenter.card.input["size"], crop=box.crop)[0] >= 0.5
     target = target.astype(np.float32)
     if not target.any():
         return np.zeros(image.shape[:2], np.float32)

@@ -59,3 +59,33 @@ def reliability_bins(y_true: Sequence[int] | np.ndarray, probs: np.ndarray,
         "accuracy": [float(v) for v in acc],
         "count": [int(v) for v in count],
     }
+
+
+def binary_calibration(y_true: Sequence[bool] | np.ndarray, p: Sequence[float] | np.ndarray,
+                       n_bins: int = 10) -> tuple[float, dict[str, list]]:
+    """Calibration of one event's probability (a "structure present" head): ECE and reliability bins.
+
+    Cases fall into ``n_bins`` equal-width bins of ``p`` (``(lower, upper]``, 0 in the first);
+    per bin ``confidence`` is the mean predicted probability and ``accuracy`` the observed share
+    of events, so a calibrated model lies on the diagonal. ECE is the count-weighted mean of
+    their absolute gaps.
+
+    Returns:
+        ``(ece, bins)`` with ``bins`` as :func:`reliability_bins` gives them.
+    """
+    m = whole_number(n_bins, "n_bins")
+    t = np.asarray(y_true, dtype=bool).ravel()
+    q = np.clip(np.asarray(p, dtype=np.float64).ravel(), 0.0, 1.0)
+    if t.size != q.size or t.size == 0:
+        raise ValueError(f"need as many labels as probabilities (got {t.size} and {q.size}), at least one")
+    edges = np.linspace(0.0, 1.0, m + 1)
+    idx = np.clip(np.searchsorted(edges, q, side="left") - 1, 0, m - 1)
+    count = np.bincount(idx, minlength=m).astype(np.float64)
+    conf_sum, event_sum = np.bincount(idx, q, m), np.bincount(idx, t.astype(np.float64), m)
+    ece = float(np.abs(event_sum - conf_sum).sum() / count.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.where(count > 0, conf_sum / count, np.nan)
+        rate = np.where(count > 0, event_sum / count, np.nan)
+    return ece, {"lower": [float(v) for v in edges[:-1]], "upper": [float(v) for v in edges[1:]],
+                 "confidence": [float(v) for v in conf], "accuracy": [float(v) for v in rate],
+                 "count": [int(v) for v in count]}

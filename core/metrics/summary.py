@@ -71,3 +71,35 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, *, n_resamples: int = N_R
     tail = 100 * (1 - confidence) / 2
     lo, hi = np.percentile(means, [tail, 100 - tail])
     return float(lo), float(hi)
+
+
+def group_bootstrap_ci(values: Sequence[float] | np.ndarray, groups: Sequence[object], *,
+                       n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE,
+                       seed: int = 0) -> tuple[float, float]:
+    """Cluster bootstrap interval of the mean of per-case values: whole groups (subjects, patients)
+    are resampled with replacement, so frames of one subject, which are alike, count as one draw.
+
+    Non-finite values are left out; a single group gives the zero-width interval of its mean; no
+    finite value gives (NaN, NaN).
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    keys = np.asarray([str(g) for g in groups])
+    if keys.size != arr.size:
+        raise ValueError(f"{arr.size} values but {keys.size} groups")
+    ok = np.isfinite(arr)
+    arr, keys = arr[ok], keys[ok]
+    if arr.size == 0:
+        return math.nan, math.nan
+    names, idx = np.unique(keys, return_inverse=True)
+    sums = np.bincount(idx, arr, len(names))
+    counts = np.bincount(idx, minlength=len(names)).astype(np.float64)
+    if len(names) == 1:
+        return float(arr.mean()), float(arr.mean())
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(names), size=(n_resamples, len(names)))
+    means = sums[draws].sum(1) / counts[draws].sum(1)
+    tail = 100 * (1 - confidence) / 2
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return float(lo), float(hi)

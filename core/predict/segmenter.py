@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from scipy.special import expit
@@ -18,20 +17,9 @@ from torch import nn
 from core.geometry import drop_small_components, fill_holes, largest_component
 from core.io.image import to_gray_u8
 from core.predict.fold import fold_batchnorm
-from core.predict.tta import Transform, parse_transforms
+from core.predict.framing import Letterbox, content_box, letterbox, unletterbox
+from core.predict.tta import OUTSIDE_LOGIT, Transform, parse_transforms
 from core.weights import ModelCard, load_model
-
-
-@dataclass(frozen=True)
-class Letterbox:
-    """How an image was scaled (aspect kept) and zero-padded into the network input."""
-
-    scale: float
-    top: int
-    left: int
-    height: int  # of the scaled image inside the padded input
-    width: int
-    orig_shape: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -79,25 +67,10 @@ def split_outputs(out: torch.Tensor | tuple | list) -> tuple[torch.Tensor, torch
     return out, None
 
 
-def letterbox(image: np.ndarray, size: Sequence[int], interpolation: int = cv2.INTER_AREA
-              ) -> tuple[np.ndarray, Letterbox]:
-    """Scale ``image`` (HxW or HxWxC) to fit ``size`` = (H, W) keeping its aspect, pad with 0."""
-    out_h, out_w = int(size[0]), int(size[1])
-    h, w = image.shape[:2]
-    scale = min(out_h / h, out_w / w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    top, left = (out_h - nh) // 2, (out_w - nw) // 2
-    resized = cv2.resize(image, (nw, nh), interpolation=interpolation)
-    out = np.zeros((out_h, out_w, *image.shape[2:]), dtype=resized.dtype)
-    out[top : top + nh, left : left + nw] = resized
-    return out, Letterbox(scale, top, left, nh, nw, (h, w))
-
-
-def unletterbox(array: np.ndarray, box: Letterbox) -> np.ndarray:
-    """Crop the padding off a network-sized HxW float map and resize it to the original grid."""
-    inner = array[box.top : box.top + box.height, box.left : box.left + box.width]
-    h, w = box.orig_shape
-    return cv2.resize(np.ascontiguousarray(inner, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+def framing_box(image: np.ndarray, spec: dict) -> tuple[int, int, int, int] | None:
+    """The part of ``image`` the card's ``input`` frames: its content box when ``trim_border``
+    is set, else None (the whole image)."""
+    return content_box(image) if spec.get("trim_border") else None
 
 
 def prepare_input(image: np.ndarray, spec: dict, channels: int = 1) -> tuple[np.ndarray, Letterbox]:
@@ -107,7 +80,8 @@ def prepare_input(image: np.ndarray, spec: dict, channels: int = 1) -> tuple[np.
     Args:
         image: HxW (any dtype) or HxWx3 image; HxWx``channels`` uint8 for a multi-channel model.
         spec: the card's ``input`` dict: ``size`` [H, W], ``mean`` and ``std`` of [0, 1] pixels
-            (one value, or one per channel).
+            (one value, or one per channel), and ``trim_border``: frame only the content inside
+            letterbox bands of the file (:func:`core.predict.framing.content_box`).
         channels: the model's input channels (the card's ``arch_config["in_channels"]``): 1 turns
             the image grey; more keeps its channels (an MRI slice's sequences), which must match.
 
@@ -118,14 +92,14 @@ def prepare_input(image: np.ndarray, spec: dict, channels: int = 1) -> tuple[np.
         if image.ndim != 3 or image.shape[2] != channels or image.dtype != np.uint8:
             raise ValueError(f"this model reads {channels}-channel images (HxWx{channels} uint8: one "
                              f"channel per sequence); got shape {image.shape} {image.dtype}")
-        boxed, box = letterbox(np.ascontiguousarray(image), spec["size"])
+        boxed, box = letterbox(np.ascontiguousarray(image), spec["size"], crop=framing_box(image, spec))
         mean, std = (np.resize(np.asarray(spec[k], np.float32), channels) for k in ("mean", "std"))
         x = (boxed.astype(np.float32) / 255.0 - mean) / std
         return np.ascontiguousarray(x.transpose(2, 0, 1)), box
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3,)):
         raise ValueError(f"expected an HxW greyscale or HxWx3 image, got shape {image.shape}")
     grey = to_gray_u8(image)
-    boxed, box = letterbox(grey, spec["size"])
+    boxed, box = letterbox(grey, spec["size"], crop=framing_box(grey, spec))
     x = (boxed.astype(np.float32) / 255.0 - float(spec["mean"][0])) / float(spec["std"][0])
     return x[None], box
 
@@ -133,7 +107,9 @@ def prepare_input(image: np.ndarray, spec: dict, channels: int = 1) -> tuple[np.
 def postprocess(prob: np.ndarray, threshold: float, spec: dict) -> np.ndarray:
     """Threshold a probability map and apply the card's ``postprocess`` steps (HxW bool out)."""
     mask = prob >= threshold
-    mask = drop_small_components(mask, int(spec.get("min_area_px", 0)))
+    # min_area_frac: a share of the frame, so one rule fits a 256x256 copy and a 580x420 original.
+    min_area = max(int(spec.get("min_area_px", 0)), round(float(spec.get("min_area_frac", 0.0)) * mask.size))
+    mask = drop_small_components(mask, min_area)
     if spec.get("largest_component") and mask.any():
         mask = largest_component(mask)
     if spec.get("fill_holes") and mask.any():
@@ -214,7 +190,7 @@ class Segmenter:
         results = []
         for logit, box, aux, members in self.logits(images, views):
             # Resize logits, not probabilities: the 0.5 boundary interpolates more faithfully.
-            prob = expit(unletterbox(logit, box))
+            prob = expit(unletterbox(logit, box, OUTSIDE_LOGIT))
             presence = float(expit(aux)) if aux is not None else float(prob.max())
             absent = presence < float(spec.get("presence_threshold", 0.0))
             mask = postprocess(prob, thr, spec)
@@ -224,7 +200,8 @@ class Segmenter:
             if len(members) > 1:
                 cut = float(np.log(thr / (1 - thr))) if 0 < thr < 1 else (np.inf if thr >= 1 else -np.inf)
                 views_masks = tuple(np.zeros_like(mask) if absent else
-                                    postprocess(unletterbox(m, box) >= cut, 0.5, spec) for m in members)
+                                    postprocess(unletterbox(m, box, OUTSIDE_LOGIT) >= cut, 0.5, spec)
+                                    for m in members)
             results.append(SegmentationResult(prob, mask, thr, presence, views_masks, spec))
         return results
 

@@ -46,3 +46,34 @@ def test_held_out_lgg_patients_are_copied_whole(tmp_path: Path) -> None:
     assert all(is_validation(name, 0, 0.3) for name in kept)
     assert all(len(list((out / "kaggle_3m" / name).iterdir())) == 2 for name in kept)
     assert f"the {len(kept)} patients held out of training" in describe(out)
+
+
+def test_held_out_nerve_subjects_with_proxy_empty_frames(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    from core.datasets.nerve_images import read_nerve_images
+
+    src = tmp_path / "positives"
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for subject in range(1, 13):
+        for frame in (1, 2):
+            image = np.full((96, 96), 128, np.uint8)
+            image[12:84] = rng.integers(30, 100, (72, 96))
+            mask = np.zeros((96, 96), np.uint8)
+            mask[40:56, 40:60] = 255
+            image[mask > 0] = 240
+            cv2.imwrite(str(src / "images" / f"{subject}_{frame}.png"), image)
+            cv2.imwrite(str(src / "masks" / f"{subject}_{frame}_mask.png"), mask)
+    out = tmp_path / "val"
+    names = write_holdout(src, out, seed=0, val_frac=0.3, transplant_empty=True)
+    cases = list(read_nerve_images(out))
+    real = [c for c in cases if c.meta["frame"] < 100_000]
+    proxy = [c for c in cases if c.meta["frame"] >= 100_000]
+    assert sorted(c.name for c in cases) == sorted(names) and real and len(proxy) == len(real)
+    assert all(is_validation(c.group, 0, 0.3) for c in cases) and len({c.group for c in real}) < 12
+    assert all(c.mask.any() for c in real) and not any(c.mask.any() for c in proxy)
+    assert all((c.image[:12] == 128).all() for c in proxy)  # the file's bands are kept, as in the copy
+    assert f"with {len(proxy)} proxy empty frames" in describe(out)

@@ -21,16 +21,16 @@ TINY = {"presence_head": True, "widths": [4, 8, 8, 8, 8], "convs": [1, 1, 1, 1, 
 FRAMES = [(s, n) for s in (1, 2, 3, 10) for n in (1, 2, 11)]
 
 
-def _tree(root: Path) -> Path:
+def _tree(root: Path, shape: tuple[int, int] = (40, 56)) -> Path:
     """``root/positives/{images,masks}``: 4 subjects of 3 frames, 40x56 px, each mask a JPEG."""
     for folder in ("images", "masks"):
         (root / "positives" / folder).mkdir(parents=True)
     rng = np.random.default_rng(0)
     for s, n in FRAMES:
-        mask = np.zeros((40, 56), np.uint8)
+        mask = np.zeros(shape, np.uint8)
         mask[10 + n : 24 + n, 20:40] = 255
         assert cv2.imwrite(str(root / "positives" / "images" / f"{s}_{n}.jpg"),
-                           rng.integers(0, 255, (40, 56), dtype=np.uint8))
+                           rng.integers(0, 255, shape, dtype=np.uint8))
         assert cv2.imwrite(str(root / "positives" / "masks" / f"{s}_{n}_mask.jpg"), mask)
     return root
 
@@ -67,3 +67,23 @@ def test_evaluate_scores_every_frame(nerve_weights: Path, tmp_path: Path) -> Non
     rows = list(csv.DictReader((out / "per_case.csv").open()))
     assert [r["name"] for r in rows] == [f"{s}_{n}.jpg" for s, n in FRAMES]
     assert json.loads((out / "summary.json").read_text())["n"] == len(FRAMES)
+
+
+def test_transplant_empty_adds_an_empty_frame_and_a_control_per_frame_on_both_sides(tmp_path: Path) -> None:
+    data = _tree(tmp_path / "nerve", (80, 112))  # room beside each nerve for the donor tissue
+    argv = ["--task", "nerve", "--arch", "cnn", "--data", str(data), "--val-frac", "0.5",
+            "--out", str(tmp_path / "out")]
+    plain_train, plain_val = segmentation.load_splits(segmentation.parse_args(argv), NERVE, (64, 96))
+    args = segmentation.parse_args([*argv, "--transplant-empty"])
+    assert args.transplant_empty
+    train, val = segmentation.load_splits(args, NERVE, (64, 96))
+    assert len(train.images) == 3 * len(plain_train.images) and len(val.cases) == 3 * len(plain_val.cases)
+    names = [c.name for c in val.cases]
+    empties = sum(n.endswith("~empty") for n in names)
+    assert empties == sum(n.endswith("~control") for n in names) == len(plain_val.cases)
+    for case in val.cases:
+        assert case.mask.any() != case.name.endswith("~empty")
+        assert case.meta.get("transplant", "") in ("", "empty", "control")
+    # An empty frame's target is all background; the others keep their nerve.
+    present = train.masks.flatten(1).amax(1) >= 128
+    assert int((~present).sum()) == len(plain_train.images)

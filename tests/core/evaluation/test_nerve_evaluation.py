@@ -64,6 +64,21 @@ def test_set_metrics_on_hand_cases():
     assert sm["presence_accuracy_true_labels"] == pytest.approx(0.75)  # the dropped label restored
 
 
+def test_set_metrics_split_frames_with_and_without_a_nerve_and_calibrate_presence():
+    rows = [_row((0, 10, 0, 10), (0, 10, 0, 10), 0.9), _row(None, None, 0.1),
+            _row((0, 10, 0, 10), None, 0.95), _row(None, (0, 5, 0, 10), 0.2)]
+    sm = set_metrics(rows)
+    assert sm["dice_present_n"] == 2 and sm["dice_present_mean"] == pytest.approx(0.5)
+    assert sm["dice_empty_n"] == 2 and sm["dice_empty_mean"] == pytest.approx(0.5)
+    # One group: the interval of a single subject has no width.
+    assert sm["mean_dice_ci_low"] == sm["mean_dice_ci_high"] == pytest.approx(0.5)
+    # Each probability has a bin of its own (0.1 wide): the gaps |present - p| are 0.1 (0.9, nerve),
+    # 0.1 (0.1, none), 0.95 (0.95, none) and 0.8 (0.2, nerve).
+    assert sm["presence_ece"] == pytest.approx((0.1 + 0.1 + 0.95 + 0.8) / 4)
+    assert sum(sm["presence_reliability"]["count"]) == 4
+    assert sm["presence_brier"] == pytest.approx((0.01 + 0.01 + 0.9025 + 0.64) / 4)
+
+
 def test_suspect_label_needs_a_confident_model():
     assert not _row((0, 10, 0, 10), None, 0.4)["suspect_label"]
     assert not _row(None, None, 0.95)["suspect_label"]  # nothing segmented

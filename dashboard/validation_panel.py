@@ -1,0 +1,107 @@
+"""What a model card says about its validation on real data, in metric tiles and plain words."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import streamlit as st
+
+from core.weights import ModelCard
+
+
+def other_tests(card: ModelCard) -> list[str]:
+    """One phrase per further Dice test in the card (``metrics.phantom_test_<name>``, e.g. the brain
+    model's real-slice test): its data, Dice and, where recorded, HD95 and healthy cases left clean."""
+    out = []
+    for key, report in card.metrics.items():
+        if not key.startswith("phantom_test_") or not isinstance(report, dict) or "dice_mean" not in report:
+            continue
+        words = f"{report.get('data', key)}: Dice {report['dice_mean']:.3f}"
+        if "hd95_mm_mean" in report and math.isfinite(report["hd95_mm_mean"]):
+            words += f", HD95 {report['hd95_mm_mean']:.1f} mm"
+        if report.get("n_healthy"):
+            clean = round(report.get("healthy_clean_share", 0.0) * report["n_healthy"])
+            words += f", {clean} of {report['n_healthy']} healthy cases left clean"
+        out.append(words)
+    return out
+
+
+def real_validation(card: ModelCard) -> tuple[str, dict[str, Any]] | None:
+    """The card's validation on real labelled data: a ``metrics`` record with an ``hc_report``
+    (fetal frames), per-patient Dice (LGG brain patients, ``train.evaluate`` on kaggle_3m) or Dice
+    on frames with and without the structure (nerve subjects); phantom tests are not."""
+    for key, report in card.metrics.items():
+        if key.startswith("phantom_test") or not isinstance(report, dict):
+            continue
+        if "hc_report" in report or "dice_per_patient_mean" in report or "dice_present_mean" in report:
+            return key, report
+    return None
+
+
+def _ci(report: dict[str, Any], key: str) -> str:
+    return f"95% CI {report[f'{key}_ci_low']:.2f}-{report[f'{key}_ci_high']:.2f}"
+
+
+def _frame_validation_rows(report: dict[str, Any]) -> None:
+    """Frames of held-out subjects, some with the structure and some without (nerve)."""
+    n_pos, n_empty = report["dice_present_n"], report.get("dice_empty_n", 0)
+    cols = st.columns(4)
+    cols[0].metric("Validation Dice, frames with a nerve", f"{report['dice_present_mean']:.3f}",
+                   help=_ci(report, "dice_present") + f" (bootstrap over subjects); n={n_pos} frames")
+    cols[1].metric("Mean Dice, empty rule", f"{report['mean_dice']:.3f}",
+                   help=_ci(report, "mean_dice") + f"; {n_empty} of {report['n']} frames have no nerve "
+                        f"(predicting none everywhere scores {report['all_empty_baseline']:.3f})")
+    if n_empty:
+        cols[2].metric("Empty frames left empty", f"{report['dice_empty_mean']:.1%}",
+                       help=_ci(report, "dice_empty"))
+    if "presence_ece" in report:
+        cols[3].metric("Presence ECE", f"{report['presence_ece']:.3f}",
+                       help="Expected calibration error of the nerve-present probability (10 bins); 0 is "
+                            "perfectly calibrated")
+    st.caption(f"Validation data: {report.get('data', '?')}. Dice on frames with a nerve "
+               f"{report['dice_present_mean']:.3f} ({_ci(report, 'dice_present')}, n={n_pos} frames of "
+               f"{report.get('n_groups', '?')} subjects).")
+
+
+def _patient_validation_rows(report: dict[str, Any]) -> None:
+    lo, hi = report["dice_per_patient_ci95"]
+    cols = st.columns(4)
+    cols[0].metric("Validation Dice per patient", f"{report['dice_per_patient_mean']:.3f}",
+                   help=f"95% CI {lo:.2f}-{hi:.2f} (bootstrap over patients); each patient's Dice from the "
+                        "true/false positive and false negative pixels summed over all its slices")
+    cols[1].metric("Validation patients", f"{report['n_patients']}", help=f"{report['n_slices']} slices")
+    cols[2].metric("False positives on tumour-free slices", f"{report['tumour_free_slices_fp_share']:.1%}",
+                   help="Share of the slices without tumour on which the model marks any tumour")
+    cols[3].metric("Predicted / true volume", f"{report['volume_ratio_pred_true']:.2f}",
+                   help="Summed over the validation patients; 1 is right, below 1 under-segments")
+    st.caption(f"Validation data: {report.get('data', '?')}. Per-patient Dice "
+               f"{report['dice_per_patient_mean']:.3f} (95% CI {lo:.2f}-{hi:.2f}, n={report['n_patients']} "
+               f"patients; median {report['dice_per_patient_median']:.3f}). With so few patients the "
+               "interval is wide: read it as a range, not a guarantee.")
+
+
+def real_validation_rows(report: dict[str, Any]) -> None:
+    """A card's real validation as metric tiles and a caption (the kinds :func:`real_validation` finds)."""
+    if "dice_per_patient_mean" in report:
+        _patient_validation_rows(report)
+        return
+    if "dice_present_mean" in report:
+        _frame_validation_rows(report)
+        return
+    hc = report["hc_report"]
+    block = hc["all"]
+    err, dice, hd = block["hc_abs_error_mm"], block["dice"], block["hd95_mm"]
+    ci = lambda b, unit="": f"95% CI {b['ci95'][0]:.2f}-{b['ci95'][1]:.2f}{unit}"  # noqa: E731
+    cols = st.columns(4)
+    cols[0].metric("Validation |HC error|", f"{err['mean']:.2f} mm",
+                   help=ci(err, " mm") + "; a frame without a measured head counts as a full miss")
+    cols[1].metric("Validation Dice", f"{dice['mean']:.3f}", help=ci(dice))
+    cols[2].metric("Validation HD95", f"{hd['mean']:.2f} mm", help=ci(hd, " mm"))
+    cols[3].metric("Validation frames", f"{block['n']}", help=f"{block['missed']} without a measured head")
+    bands = "; ".join(f"{name}: {b['hc_abs_error_mm']['mean']:.2f} mm ({ci(b['hc_abs_error_mm'])}, "
+                      f"n={b['n']})" for name, b in hc["bands"].items() if b["hc_abs_error_mm"]["n"])
+    st.caption(f"Validation data: {report.get('data', '?')}. HC |error| by head size: {bands}.")
+    if "spread" in hc:
+        sp = hc["spread"]
+        st.caption(f"The test-time spread tracks the error with Spearman rho {sp['spearman_rho']:.2f} "
+                   f"(n={sp['n']}); {sp['uncertain_n']} frames were called uncertain.")
