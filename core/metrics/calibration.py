@@ -71,7 +71,8 @@ def binary_calibration(y_true: Sequence[bool] | np.ndarray, p: Sequence[float] |
     their absolute gaps.
 
     Returns:
-        ``(ece, bins)`` with ``bins`` as :func:`reliability_bins` gives them.
+        ``(ece, bins)`` with ``bins`` as :func:`reliability_bins` gives them, None for the
+        figures of an empty bin.
     """
     m = whole_number(n_bins, "n_bins")
     t = np.asarray(y_true, dtype=bool).ravel()
@@ -86,6 +87,9 @@ def binary_calibration(y_true: Sequence[bool] | np.ndarray, p: Sequence[float] |
     with np.errstate(invalid="ignore", divide="ignore"):
         conf = np.where(count > 0, conf_sum / count, np.nan)
         rate = np.where(count > 0, event_sum / count, np.nan)
+    # An empty bin's figures are None (not NaN): the bins compare equal and are plain JSON.
+    def plain(values: np.ndarray) -> list[float | None]:
+        return [None if np.isnan(v) else float(v) for v in values]
+
     return ece, {"lower": [float(v) for v in edges[:-1]], "upper": [float(v) for v in edges[1:]],
-                 "confidence": [float(v) for v in conf], "accuracy": [float(v) for v in rate],
-                 "count": [int(v) for v in count]}
+                 "confidence": plain(conf), "accuracy": plain(rate), "count": [int(v) for v in count]}

@@ -8,8 +8,8 @@ TASK = register_task(TaskSpec(
     title="Brain tumour segmentation",
     kind="segmentation",
     labels=("tumour",),
-    modality="MRI, read as 2-D axial slices of a volume: FLAIR alone (unet), or the three LGG sequences "
-             "pre-contrast, FLAIR and post-contrast together (unet_3seq)",
+    modality="MRI, read as 2-D axial slices of a volume: the three LGG sequences pre-contrast, FLAIR and "
+             "post-contrast together (unet), or FLAIR alone (unet_flair)",
     # The first: what `--data` is read as when it is not kaggle_3m (data_samples/brain_mri has both:
     # phantom NIfTI pairs and, in kaggle_3m/, a real LGG patient).
     layouts=("nifti_pairs", "kaggle_3m"),

@@ -47,6 +47,10 @@ if not cards:
 case = widgets.image_input(KEY, TASK)
 if case is None:
     st.stop()
+if not case.uploaded:
+    st.info("The bundled frames are synthetic phantoms in the Kaggle layout: the Kaggle data may not be "
+            "redistributed. The models were trained on real Kaggle frames; upload one (580x420, or the "
+            "256x256 copy) to see them on what they were made for.")
 default = next(iter(cards.values())).postprocess
 with st.sidebar:
     models = st.multiselect("Models", list(cards), default=list(cards), key=f"{KEY}_models",
