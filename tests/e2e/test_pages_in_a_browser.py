@@ -28,16 +28,23 @@ BAD_UPLOADS = {
 }
 
 
+def _benign(text: str) -> bool:
+    """A console error of the superseded-media race or the offline icon font, not of the page."""
+    return text.startswith("Failed to load resource") or (
+        text.startswith("Client Error: Image source error") and "/media/" in text)
+
+
 def _open(browser, url: str):
     """A page and the errors it raises: script exceptions, console errors, server errors (5xx).
 
     "Failed to load resource" console lines are left out: offline, the icon font's host cannot be
-    reached, and Streamlit drops a rerun's superseded media while the browser still asks for it.
+    reached, and Streamlit drops a rerun's superseded media while the browser still asks for it
+    (its frontend then also logs "Client Error: Image source error - .../media/...").
     """
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+            if m.type == "error" and not _benign(m.text) else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     origin = "/".join(url.split("/")[:3])  # http://127.0.0.1:PORT
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
