@@ -29,9 +29,8 @@ import numpy as np
 from core.datasets import HC18_FRAME, HC18_SPLITS, DatasetError
 from core.datasets.kaggle_3m import patient_folders
 from core.datasets.nerve_images import nerve_images_root, read_nerve_images
-from core.predict import content_box
 from train.data import is_validation
-from train.transplant import transplant_pair
+from train.transplant import transplant_in_frame
 
 TRAINING = "training_set"
 HOLDOUT_FILE = "holdout.json"  # what the folder is, for the cards that record scores on it
@@ -138,12 +137,10 @@ def _write_nerve(data: Path, out: Path, *, seed: int, val_frac: float, transplan
         names.append(src.name)
         subjects.add(case.meta["subject"])
         if transplant_empty:
-            t, b, lft, r = content_box(case.image)
-            pair = transplant_pair(case.image[t:b, lft:r], case.mask[t:b, lft:r], rng)
+            pair = transplant_in_frame(case.image, case.mask, rng)
             if pair is None:
                 continue
-            frame = case.image.copy()
-            frame[t:b, lft:r] = pair[0][0]
+            frame = pair[0][0]
             stem = f"{case.meta['subject']}_{case.meta['frame'] + TRANSPLANT_OFFSET}"
             cv2.imwrite(str(out / "images" / f"{stem}.png"), frame)
             cv2.imwrite(str(out / "masks" / f"{stem}_mask.png"), np.zeros_like(frame))

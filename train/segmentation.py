@@ -44,7 +44,7 @@ from train.data import dataset_cases, dataset_title, is_validation, phantom_case
 from train.hc_calibration import calibrate
 from train.seg_init import init_from
 from train.seg_loop import Split, rank_world, recalibrate_batchnorm, run_epoch, setup_distributed, validate
-from train.transplant import transplant_pair
+from train.transplant import transplant_in_frame
 
 log = logging.getLogger("train.segmentation")
 
@@ -150,7 +150,7 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
             continue
         val = is_validation(case.group, args.seed, args.val_frac)
         imgs, masks, kept = parts[val]
-        for one in with_transplants(case, task, rng) if args.transplant_empty else [case]:
+        for one in with_transplants(case, rng) if args.transplant_empty else [case]:
             crop = framing_box(one.image, task.input)
             imgs.append(letterbox(one.image, size, crop=crop)[0])
             soft = letterbox(one.mask.astype(np.float32), size, cv2.INTER_AREA, crop)[0]
@@ -179,13 +179,10 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
     return Split(train.images, train.masks, []), val
 
 
-def with_transplants(case: Case, task: TaskSpec, rng: np.random.Generator) -> list[Case]:
-    """``case`` and, when :func:`train.transplant.transplant_pair` finds room, its empty transplant
-    (``<name>~empty``) and control (``<name>~control``), framed as the task frames inputs (letterbox
-    bands trimmed), in the case's group."""
-    crop = framing_box(case.image, task.input) or (0, *case.image.shape[:1], 0, case.image.shape[1])
-    t, b, lft, r = crop
-    pair = transplant_pair(case.image[t:b, lft:r], case.mask[t:b, lft:r], rng)
+def with_transplants(case: Case, rng: np.random.Generator) -> list[Case]:
+    """``case`` and, when :func:`train.transplant.transplant_in_frame` finds room, its empty
+    transplant (``<name>~empty``) and control (``<name>~control``), in the case's group."""
+    pair = transplant_in_frame(case.image, case.mask, rng)
     if pair is None:
         return [case]
     (empty, empty_mask), (control, control_mask) = pair

@@ -18,6 +18,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from core.predict import content_box
+
 MARGIN_FRAC = 0.02  # the covered region: the mask dilated by this share of the frame's width
 FEATHER_FRAC = 0.2  # soft edge of the transplant, as a share of the covered region's smaller side
 TRIES = 40
@@ -104,3 +106,19 @@ def transplant_pair(image: np.ndarray, mask: np.ndarray, rng: np.random.Generato
             if control is not None:
                 return (empty, np.zeros_like(mask)), (control, mask.copy())
     return None
+
+
+def transplant_in_frame(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+                        ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+    """:func:`transplant_pair` on the picture inside the file's letterbox bands
+    (:func:`core.predict.content_box`), each result pasted back into the whole frame (bands kept)."""
+    t, b, lft, r = content_box(image)
+    pair = transplant_pair(image[t:b, lft:r], mask[t:b, lft:r], rng)
+    if pair is None:
+        return None
+    framed = []
+    for inner, inner_mask in pair:
+        frame, frame_mask = image.copy(), mask.copy()
+        frame[t:b, lft:r], frame_mask[t:b, lft:r] = inner, inner_mask
+        framed.append((frame, frame_mask))
+    return framed[0], framed[1]
