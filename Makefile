@@ -129,18 +129,22 @@ evaluate-brain:
 	for a in unet unet_flair; do $(PYTHON) -m train.evaluate --task brain_tumor --weights weights/brain_tumor/$$a \
 	  --data runs/lgg_val --out runs/val_brain_$$a --record validation_lgg; done
 
+FASSEG ?= ../shared/data/fasseg
 weights-face:
-	# The command recorded in the face-region U-Net's card (needs scikit-image for the held-out face).
-	# The time limit ends it (the schedule anneals by then): how many samples it sees depends on the CPU.
-	$(PYTHON) -m train.face_regions --out weights/face_regions/unet --epochs 80 --threads 2 --time-limit-min 32
+	# The command recorded in the face parser's card: real FASSEG faces, persons held out (seeded).
+	# The time limit ends it (the schedule anneals by then): how many epochs it runs depends on the CPU.
+	$(PYTHON) -m train.face_regions --data $(FASSEG) --out weights/face_regions/unet --epochs 400 --threads 2 --time-limit-min 62
 
+# Real people without any of the drawn conditions, to draw the screening phantoms on: FASSEG's frontal
+# faces and its Pointing'04 faces turned up to 30 degrees, plus the two bundled portraits.
+IDENTITIES = $(FASSEG)/frontal02/train/RGB $(foreach y,-30 -15 0 +15 +30,$(FASSEG)/multipose01/train/RGB/$(y)) data_samples/face
 weights-screening:
-	# The commands recorded in the face screening cards: demo weights on synthetic phantoms of ONE
-	# portrait, each scored on fresh phantoms of it and of a held-out identity (1 thread each: they
-	# ran two at a time on the 2-core CPU).
-	$(PYTHON) -m train.classifier --phantoms 1200 --screen-task skin --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 40 --widths 24 48 96 --region-widths 24 48 96 --pool lse --region-pool lse --out weights/face_screening/skin
-	$(PYTHON) -m train.classifier --phantoms 1200 --screen-task syndrome --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 40 --widths 24 48 96 --region-widths 24 48 96 --pool lse --region-pool lse --out weights/face_screening/syndrome
-	$(PYTHON) -m train.classifier --phantoms 800 --screen-task autism --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 25 --out weights/face_screening/autism
+	# The commands recorded in the face screening cards: synthetic conditions drawn on real people
+	# (persons split, 7 held out), each scored on phantoms of the held-out people; the out-of-range
+	# rule is chosen on those people's untouched photos (1 thread each: two at a time on the 2-core CPU).
+	$(PYTHON) -m train.classifier --phantoms 1200 --screen-task skin --identities $(IDENTITIES) --held-out-persons 7 --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 40 --widths 24 48 96 --region-widths 24 48 96 --pool lse --region-pool lse --out weights/face_screening/skin
+	$(PYTHON) -m train.classifier --phantoms 1200 --screen-task syndrome --identities $(IDENTITIES) --held-out-persons 7 --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 40 --widths 24 48 96 --region-widths 24 48 96 --pool lse --region-pool lse --out weights/face_screening/syndrome
+	$(PYTHON) -m train.classifier --phantoms 800 --screen-task autism --identities $(IDENTITIES) --held-out-persons 7 --folds 1 --epochs 30 --test-phantoms 200 --gallery-out --threads 1 --time-limit-min 25 --out weights/face_screening/autism
 	# Grad-CAM stage per member, chosen on validation phantoms (the weights are not touched).
 	for t in skin syndrome; do $(PYTHON) -m train.cam_select --weights weights/face_screening/$$t --task $$t --n 400 --stages -1 -2 -3 --threads 2; done
 	$(PYTHON) -m train.cam_select --weights weights/face_screening/autism --task autism --n 400 --stages -1 -2 -3 -4 --threads 2

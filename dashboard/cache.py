@@ -21,9 +21,10 @@ from core.datasets.kaggle_3m_upload import uploaded_patient
 from core.datasets.kaggle_3m_volumes import read_kaggle_3m_volumes
 from core.evaluation import LabCache, LabResult, ProbClassifier, aggregate, run_evaluation, to_csv, to_json
 from core.explain import segmentation_cam
+from core.face.abstain import Abstainer
 from core.face.gallery import FolderGallery, gallery_from_folder
 from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
-from core.face.region_net import RegionSegmenter
+from core.face.region_net import FaceParser, parser_box
 from core.face.screening import Screener, ScreeningResult
 from core.face.screening_cam import classification_cam
 from core.io.image_types import ImageError
@@ -133,24 +134,24 @@ def face_landmarks(image: np.ndarray) -> FaceLandmarks:
 
 
 def face_region_weights() -> str | None:
-    """Weights folder of the face-region U-Net (task ``face_regions``), or None while it has no
-    model card: the face page shows the U-Net's regions only once this is not None."""
+    """Weights folder of the face parser (task ``face_regions``), or None while it has no model
+    card: the face page shows the parser's regions only once this is not None."""
     task = get_task("face_regions")
     folder = task.weights_dir(task.default_model)
     return str(folder) if (folder / "model.json").is_file() else None
 
 
-@st.cache_resource(show_spinner="Loading the face-region U-Net...")
-def get_region_segmenter(weights_dir: str) -> RegionSegmenter:
-    """The face-region predictor of a weights folder (sha256 checked once, then shared)."""
-    return RegionSegmenter.from_folder(weights_dir)
+@st.cache_resource(show_spinner="Loading the face parser...")
+def get_face_parser(weights_dir: str) -> FaceParser:
+    """The face parser of a weights folder (sha256 checked once, then shared)."""
+    return FaceParser.from_folder(weights_dir)
 
 
 @st.cache_data(show_spinner="Predicting the facial regions...", max_entries=32)
 def face_region_labels(weights_dir: str, image: np.ndarray, _lm: FaceLandmarks) -> np.ndarray:
-    """HxW uint8 U-Net region labels on the photo's grid, keyed by folder and the image's bytes
-    (the landmarks are a function of the image: :func:`face_landmarks`)."""
-    return get_region_segmenter(weights_dir).predict(image, _lm).labels
+    """HxW uint8 face-parser labels on the photo's grid (the head framed from its landmarks), keyed
+    by folder and the image's bytes (the landmarks are a function of the image: :func:`face_landmarks`)."""
+    return get_face_parser(weights_dir).predict(image, parser_box(_lm)).labels
 
 
 def screening_models() -> dict[str, str]:
@@ -163,6 +164,14 @@ def screening_models() -> dict[str, str]:
 def get_screener(weights_dir: str) -> Screener:
     """The screening predictor of a weights folder (sha256 checked once, then shared)."""
     return Screener.from_folder(weights_dir)
+
+
+@st.cache_resource(show_spinner="Loading the screening model's out-of-range rule...")
+def get_abstainer(weights_dir: str) -> Abstainer | None:
+    """The out-of-range rule of a screening weights folder and its training gallery (None: the
+    card has no rule)."""
+    screener = get_screener(weights_dir)
+    return Abstainer.from_folder(weights_dir, screener.card.postprocess, screener.labels)
 
 
 @st.cache_data(show_spinner="Screening...", max_entries=32)

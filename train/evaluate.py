@@ -17,6 +17,11 @@ presence confusion). On an HC18 folder with a ``test_set``, or a Kaggle nerve fo
 the summary in the model card under ``metrics.NAME`` (the weights file and its sha256 are not
 touched).
 
+With ``--task face_regions``, a FASSEG-layout folder (``RGB/`` + ``labels/``) gives per-photo,
+per-class IoU (train/evaluate_face.py; ``--save-masks`` writes the predicted label images); with
+``--task face_screening``, an ImageFolder gives one row per photo with ``true`` and ``pred`` (a class
+or ``out_of_range``).
+
 With ``--task brain_tumor``, an LGG kaggle_3m folder (one holding ``kaggle_3m/``, it, or one patient)
 gives ``per_case.csv`` with one row per slice, ``per_volume.csv`` with one row per patient (Dice of
 the tp/fp/fn summed over its slices) and the mean per-patient Dice with a 95% bootstrap interval;
@@ -49,6 +54,7 @@ from core.tasks import get_task, task_names
 from core.weights import read_card, write_card
 from train.config import RunConfig
 from train.data import dataset_cases, dataset_layout, phantom_cases, phantom_volume_cases
+from train.evaluate_face import evaluate_face_regions, evaluate_face_screening, print_face_summary
 from train.holdout import describe
 
 log = logging.getLogger("train.evaluate")
@@ -69,6 +75,7 @@ class EvaluateConfig(RunConfig):
     phantom_seed: int = 9001
     batch_size: int = 4
     real_slice: bool = False
+    save_masks: bool = False
     record: str | None = None
 
 
@@ -76,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> EvaluateConfig:
     """The configuration from a command line (``sys.argv[1:]`` when ``argv`` is None)."""
     p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", required=True, choices=task_names(evaluable=True))
+    p.add_argument("--task", required=True, choices=sorted([*task_names(evaluable=True), "face_screening"]))
     p.add_argument("--weights", required=True, type=Path, help="weights folder (model.json + safetensors)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="dataset folder in one of the task's layouts (nerve: Kaggle "
@@ -88,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> EvaluateConfig:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--real-slice", action="store_true",
                    help="brain_tumor phantoms: tumours in matplotlib's real s1045 slice, not head volumes")
+    p.add_argument("--save-masks", action="store_true",
+                   help="face_regions: write masks/<stem>.png, the predicted labels in FASSEG's palette")
     p.add_argument("--record", metavar="NAME", help="store the summary in the card as metrics.NAME")
     tokens = sys.argv[1:] if argv is None else list(argv)
     return EvaluateConfig.from_args(p.parse_args(tokens), tokens)
@@ -219,6 +228,10 @@ def evaluate(args: EvaluateConfig) -> dict[str, Any]:
     task = get_task(args.task)
     if task.name == "brain_tumor":
         return evaluate_brain(args)
+    if task.name == "face_regions":
+        return evaluate_face_regions(args, write_rows)
+    if task.name == "face_screening":
+        return evaluate_face_screening(args, write_rows)
     seg = Segmenter.from_folder(args.weights)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.phantoms:
@@ -262,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
               f"tp/fp/fn) {summary['dice_per_patient_mean']:.4f} (95% CI {lo:.4f}-{hi:.4f}); false positive "
               f"on {summary['tumour_free_slices_fp_share']:.1%} of {summary['n_tumour_free_slices']} "
               "tumour-free slices")
+    elif print_face_summary(summary):
+        return 0
     elif "n_tumour" in summary:
         print(f"{summary['n_tumour']} volumes with tumour, {summary['n_healthy']} healthy")
     for k, v in summary["metrics"].items():

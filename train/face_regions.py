@@ -1,22 +1,20 @@
-"""Train the facial-region U-Net (task face_regions) on augmentations of public-domain portraits.
+"""Train the face parser (task face_regions) on real labelled faces: the FASSEG folders.
 
-    python -m train.face_regions --out weights/face_regions/unet --epochs 80 --threads 2 --time-limit-min 32
-    python -m train.face_regions --photos my_faces/ --held-out other_faces/ --out runs/regions
-    python -m train.segmentation --task face_regions --arch unet --data my_faces/   (the same)
+    python -m train.face_regions --data ../shared/data/fasseg --out weights/face_regions/unet \\
+        --threads 2 --time-limit-min 60
 
-Any folder of face photos is training data: the labels are the landmark-derived region masks, so
-nobody has to draw them. Default training identity: matplotlib's ``grace_hopper.jpg``; default
-held-out identity: scikit-image's astronaut (``skimage.data.astronaut()``). With ``--photos``
-every photo (in the folder and its sub-folders) in which Face Mesh finds a face is a training
-source, sampled evenly; ``--held-out`` names the photos that are scored and never trained on
-(keep identities apart: the same person on both sides measures memory, not generalisation).
-Landmarks are detected once per photo (mediapipe Face Mesh); every sample is an augmentation of a
-photo whose labels are the region mask of its moved landmarks (train/face_augment.py), in the
-network's eye-aligned frame. Loss: cross-entropy + soft Dice over the regions. The learning rate follows a
-cosine over the planned steps or the time limit, whichever ends first; the LAST epoch is kept (no
-model selection on the held-out identity, the only test there is), BatchNorm statistics are
-re-estimated over training-like batches, and the card records per-region IoU on the held-out
-identity and, separately, on the training identity, both on the photo's own grid.
+Every labelled photo under ``--data`` (:func:`core.datasets.fasseg.read_fasseg`: ``frontal02``
+and ``multipose01``, any yaw) is a case; cases are split BY PERSON: ``--val-frontal`` frontal
+faces (each its own person) and ``--val-pose-persons`` Pointing'04 people with all their poses
+are held out, scored and never trained on (seeded, so the split is reproducible). Each training
+sample frames a photo as the predictor frames a face box (:func:`core.face.region_net.face_frame`),
+composed with a random similarity (zoom out and in, shift, tilt, mirror, a little stretch), then
+colour, gamma, greyscale, blur, noise and JPEG are varied; a photo is drawn with probability
+1/sqrt(photos of its person), so frontal faces are not drowned by the poses. Loss: cross-entropy
++ soft Dice over the five face classes. The learning rate follows a cosine over the planned epochs or the time
+limit, whichever ends first; the LAST epoch is kept (no selection on the held-out persons), and
+the card records the held-out per-class IoU on each photo's own grid with person-resampled 95%
+intervals (:mod:`core.face.parsing_eval`).
 """
 from __future__ import annotations
 
@@ -29,34 +27,23 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from core.face.landmarks import FaceLandmarks
-from core.face.region_net import (
-    RegionSegmenter,
-    align_spec,
-    mean_region_iou,
-    normalise_rgb,
-    region_iou,
-)
-from core.face.regions import LABEL_NAMES, align_face, region_label_mask
+from core.datasets.fasseg import CLASSES, FassegCase, read_fasseg
+from core.face.parsing_eval import score_parser, summarise_scores
+from core.face.region_net import FaceParser, face_frame, frame_matrix, normalise_rgb
 from core.models import create_model, get_spec
 from core.tasks import get_task
-from core.weights import ModelCard, save_model, write_card, write_history
+from core.weights import ModelCard, save_model, write_history
 from train.config import RunConfig
-from train.face_augment import MILD, STRONG, FaceSource, photo_sample, training_sample
-from train.face_sources import astronaut_source, default_sources, sources_from
 
 log = logging.getLogger("train.face_regions")
-MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-DATA = ("trained on augmentations of ONE public-domain portrait (matplotlib's grace_hopper.jpg); "
-        "labels are mediapipe-landmark-derived masks, not manual annotations")
-TRACK_SAMPLES = 40  # of the scored augmentations, tracked each epoch at network resolution
-SEED_CLAIM = ("the seed system claimed 89% IoU for its facial-region U-Net; ours is measured on ONE "
-              "held-out identity only (scikit-image's astronaut), against landmark-derived masks")
+TASK = get_task("face_regions")
+CITATION = ("FASSEG (Khan K, Mauro M, Leonardi R, 'Multi-class semantic segmentation of faces', "
+            "ICIP 2015): frontal02 and multipose01 (Pointing'04 faces at yaw -90..+90 degrees)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,22 +51,19 @@ class FaceRegionsConfig(RunConfig):
     """Everything a ``train.face_regions`` run is given (the options' help says what each field
     means); :func:`parse_args` fills it, the card records it."""
 
-    out: Path = field(default_factory=lambda: get_task("face_regions").weights_dir("unet"))
-    photos: list[Path] | None = None
-    held_out: list[Path] | None = None
-    glasses: bool = False
-    epochs: int = 40
-    samples_per_epoch: int = 800
-    batch_size: int = 16
+    data: Path
+    out: Path = field(default_factory=lambda: TASK.weights_dir("unet"))
+    val_frontal: int = 6
+    val_pose_persons: int = 1
+    split_seed: int = 0
+    epochs: int = 300
+    batch_size: int = 8
     lr: float = 3e-3
     weight_decay: float = 1e-4
-    input_size: int = 192
+    input_size: int = 256
     widths: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
-    eye_distance: float = 0.28
-    eye_y: float = 0.4
     mirror_tta: bool = True
-    val_samples: int = 100
-    val_seed: int = 2026
+    eval_every: int = 10
     seed: int = 0
     threads: int = 0
     time_limit_min: float = 0.0
@@ -89,29 +73,25 @@ def parse_args(argv: list[str] | None = None) -> FaceRegionsConfig:
     """The configuration from a command line (``sys.argv[1:]`` when ``argv`` is None)."""
     p = argparse.ArgumentParser(prog="python -m train.face_regions", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=get_task("face_regions").weights_dir("unet"),
+    p.add_argument("--data", type=Path, required=True,
+                   help="a FASSEG-layout folder (RGB/ + labels/ at any depth), e.g. ../shared/data/fasseg")
+    p.add_argument("--out", type=Path, default=TASK.weights_dir("unet"),
                    help="weights folder (default weights/face_regions/unet)")
-    p.add_argument("--photos", type=Path, nargs="+",
-                   help="training photos: files or folders (searched recursively); default: grace_hopper.jpg")
-    p.add_argument("--held-out", type=Path, nargs="+",
-                   help="held-out photos of OTHER people, scored only; default: scikit-image's astronaut")
-    p.add_argument("--glasses", action="store_true",
-                   help="the training photos wear glasses with dark rims: paint them out in half the "
-                        "samples (always on for the default grace_hopper.jpg)")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--samples-per-epoch", type=int, default=800)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--val-frontal", type=int, default=6,
+                   help="held-out photos of persons with one photo each (FASSEG frontal sets)")
+    p.add_argument("--val-pose-persons", type=int, default=1,
+                   help="held-out Pointing'04 persons, all their poses")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the person split")
+    p.add_argument("--epochs", type=int, default=300, help="passes over the training photos")
+    p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--input-size", type=int, default=192, help="side of the aligned input (multiple of 16)")
+    p.add_argument("--input-size", type=int, default=256, help="side of the square input (multiple of 16)")
     p.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128, 256],
                    help="U-Net channels per stage (default 16 32 64 128 256: 1.9 M parameters)")
-    p.add_argument("--eye-distance", type=float, default=0.28, help="eye-centre distance / input side")
-    p.add_argument("--eye-y", type=float, default=0.4, help="eye height / input side")
     p.add_argument("--mirror-tta", action=argparse.BooleanOptionalAction, default=True,
-                   help="predict the mirrored face too and average (default on)")
-    p.add_argument("--val-samples", type=int, default=100, help="mild augmentations per identity scored")
-    p.add_argument("--val-seed", type=int, default=2026, help="seed of the scored augmentations")
+                   help="predict the mirrored photo too and average (default on)")
+    p.add_argument("--eval-every", type=int, default=10, help="score the held-out persons every N epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--time-limit-min", type=float, default=0.0,
@@ -120,53 +100,113 @@ def parse_args(argv: list[str] | None = None) -> FaceRegionsConfig:
     return FaceRegionsConfig.from_args(p.parse_args(tokens), tokens)
 
 
-def sources_for(args: FaceRegionsConfig) -> tuple[list[FaceSource], list[FaceSource]]:
-    """Training and held-out sources from the command line (defaults: the bundled portraits)."""
-    if not args.photos and not args.held_out:
-        return default_sources()
-    if args.photos:
-        train = sources_from(args.photos, glasses=args.glasses)
-    else:
-        train = default_sources()[0]
-    held = sources_from(args.held_out) if args.held_out else [astronaut_source()]
-    overlap = {s.name for s in train} & {s.name for s in held}
-    if overlap and args.held_out:
-        log.warning("the same file names are in training and held-out photos: %s", ", ".join(sorted(overlap)))
-    return train, held
+def split_persons(cases: list[FassegCase], n_frontal: int, n_pose: int, seed: int
+                  ) -> tuple[list[FassegCase], list[FassegCase]]:
+    """(training, held-out) cases; whole persons go to one side. Persons with one photo and
+    persons with many poses are drawn separately, so both kinds are held out."""
+    persons: dict[str, int] = {}
+    for c in cases:
+        persons[c.group] = persons.get(c.group, 0) + 1
+    single = sorted(g for g, n in persons.items() if n == 1)
+    multi = sorted(g for g, n in persons.items() if n > 1)
+    rng = np.random.default_rng(seed)
+    held = set(rng.permutation(single)[:min(n_frontal, max(0, len(single) - 1))].tolist())
+    held |= set(rng.permutation(multi)[:min(n_pose, max(0, len(multi) - 1))].tolist())
+    train = [c for c in cases if c.group not in held]
+    val = [c for c in cases if c.group in held]
+    if not train:
+        raise ValueError("no training photos left after holding persons out")
+    return train, val
 
 
-def region_card(size: int = 192, widths: list[int] | tuple[int, ...] = (16, 32, 64, 128, 256),
-                eye_distance: float = 0.28, eye_y: float = 0.4, mirror_tta: bool = True,
-                training: dict | None = None) -> ModelCard:
-    """The card of a facial-region U-Net (architecture, aligned input, labels, provenance)."""
+def parser_card(size: int = 256, widths: list[int] | tuple[int, ...] = (16, 32, 64, 128, 256),
+                mirror_tta: bool = True, training: dict | None = None) -> ModelCard:
+    """The card of a face parser (architecture, framed input, FASSEG labels, provenance)."""
     spec = get_spec("unet")
     return ModelCard(
         task="face_regions", arch="unet",
-        arch_config={**spec.defaults, "in_channels": 3, "classes": len(LABEL_NAMES),
+        arch_config={**spec.defaults, "in_channels": 3, "classes": len(CLASSES),
                      "widths": list(widths), "convs": [2] * len(widths)},
-        labels=list(LABEL_NAMES),
-        input={"size": [size, size], "resize": "align_face",
-               "align": {"eye_distance": eye_distance, "eye_y": eye_y}, "mean": MEAN, "std": STD},
+        labels=list(CLASSES),
+        input={**TASK.input, "size": [size, size]},
         postprocess={"argmax": True, "mirror_tta": mirror_tta},
-        title="Facial regions: plain U-Net on the eye-aligned face, ours",
-        training=training or {"synthetic": True, "data": DATA})
+        title="Face parser: plain U-Net on the framed head, trained on real FASSEG faces, ours",
+        training=training or {"synthetic": False, "data": CITATION})
 
 
-def make_batch(src: FaceSource | list[FaceSource], card: ModelCard, n: int, rng: np.random.Generator
+def random_matrix(shape: tuple[int, int], size: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """Photo -> input affine of one training sample (the whole photo framed, then zoomed 0.6-1.25x,
+    shifted up to 12%, tilted up to 20 degrees, stretched up to 8%) and whether to mirror it."""
+    h, w = shape
+    base = np.vstack([frame_matrix((0, 0, w, h), size), [0, 0, 1]])
+    zoom = math.exp(rng.uniform(math.log(0.6), math.log(1.25)))
+    stretch = math.exp(rng.uniform(-0.08, 0.08))
+    angle = math.radians(rng.uniform(-20, 20))
+    c, s = math.cos(angle), math.sin(angle)
+    lin = zoom * np.array([[c, -s], [s, c]]) @ np.diag([stretch, 1 / stretch])
+    shift = rng.uniform(-0.12, 0.12, 2) * size
+    centre = np.array([size / 2, size / 2])
+    aug = np.eye(3)
+    aug[:2, :2] = lin
+    aug[:2, 2] = centre - lin @ centre + shift
+    return (aug @ base)[:2], bool(rng.random() < 0.5)
+
+
+def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Colour, brightness, contrast, gamma, greyscale, blur, noise and JPEG varied (uint8 in and out)."""
+    x = img.astype(np.float32) / 255.0
+    grey = x.mean(2, keepdims=True)
+    x = grey + (x - grey) * rng.uniform(0.5, 1.5)  # saturation
+    x = x * rng.uniform(0.85, 1.15, 3).astype(np.float32)  # colour cast
+    x = (x - 0.5) * rng.uniform(0.7, 1.3) + 0.5 + rng.uniform(-0.15, 0.15)  # contrast, brightness
+    x = np.clip(x, 0, 1) ** math.exp(rng.uniform(-0.4, 0.4))  # gamma
+    if rng.random() < 0.15:
+        x = np.repeat(x.mean(2, keepdims=True), 3, 2)
+    out = (x * 255).astype(np.uint8)
+    if rng.random() < 0.25:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.6))
+    if rng.random() < 0.25:
+        out = np.clip(out + rng.normal(0, rng.uniform(2, 8), out.shape), 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(35, 90))])
+        out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else out
+    return out
+
+
+def training_sample(image: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """One augmented (SxSx3 uint8, SxS uint8) pair; labels outside the photo are background."""
+    matrix, flip = random_matrix(image.shape[:2], size, rng)
+    x = face_frame(image, matrix, size)
+    y = face_frame(labels, matrix, size, interpolation=cv2.INTER_NEAREST)
+    if flip:
+        x, y = x[:, ::-1], y[:, ::-1]
+    return photometric(np.ascontiguousarray(x), rng), np.ascontiguousarray(y)
+
+
+def sampling_weights(groups: list[str]) -> np.ndarray:
+    """Probability of drawing each photo: 1/sqrt(photos of its person), normalised, so the 26
+    poses of one Pointing'04 person do not drown the persons with one frontal photo each."""
+    counts = {g: groups.count(g) for g in set(groups)}
+    w = np.array([1 / math.sqrt(counts[g]) for g in groups])
+    return w / w.sum()
+
+
+def make_batch(pairs: list[tuple[np.ndarray, np.ndarray]], card: ModelCard, n: int,
+               rng: np.random.Generator, weights: np.ndarray | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` strongly augmented samples (each of a source drawn evenly): Bx3xSxS normalised float32
-    and BxSxS int64 labels."""
-    align = align_spec(card.input)
-    srcs = src if isinstance(src, list) else [src]
-    pick = (lambda: srcs[0]) if len(srcs) == 1 else (lambda: srcs[int(rng.integers(len(srcs)))])
-    pairs = [training_sample(pick(), align, STRONG, rng) for _ in range(n)]
-    x = np.stack([normalise_rgb(im, card.input) for im, _ in pairs])
-    y = np.stack([lab for _, lab in pairs]).astype(np.int64)
+    """``n`` augmented samples of photos drawn at random (with ``weights``, see
+    :func:`sampling_weights`): Bx3xSxS float32, BxSxS int64."""
+    size = int(card.input["size"][0])
+    picks = rng.choice(len(pairs), size=n, p=weights)
+    samples = [training_sample(*pairs[int(i)], size, rng) for i in picks]
+    x = np.stack([normalise_rgb(im, card.input) for im, _ in samples])
+    y = np.stack([lab for _, lab in samples]).astype(np.int64)
     return torch.from_numpy(x).contiguous(memory_format=torch.channels_last), torch.from_numpy(y)
 
 
-def region_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """Cross-entropy + (1 - soft Dice) averaged over the regions (background excluded)."""
+def parser_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """Cross-entropy + (1 - soft Dice) averaged over the classes (background excluded)."""
     ce = F.cross_entropy(logits, target)
     p = torch.softmax(logits, 1)[:, 1:]
     t = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2)[:, 1:].to(p.dtype)
@@ -174,206 +214,86 @@ def region_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0)
     return ce + (1 - (2 * inter + smooth) / (total + smooth)).mean()
 
 
-def aligned_eval_set(src: FaceSource | list[FaceSource], card: ModelCard, n: int, seed: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Mild augmentations of the photos (taken in turn) aligned exactly as the predictor aligns
-    them: (NxSxSx3, NxSxS)."""
-    align = align_spec(card.input)
-    srcs = src if isinstance(src, list) else [src]
-    images, labels = [], []
-    for i in range(n):
-        rgb, lm = photo_sample(srcs[i % len(srcs)], MILD, np.random.default_rng([seed, i]))
-        aligned = align_face(rgb, lm, **align)
-        images.append(aligned.image)
-        labels.append(region_label_mask(aligned.landmarks))
-    return np.stack(images), np.stack(labels)
-
-
-def summarise(per_sample: list[dict[str, float]]) -> dict:
-    """Per-region mean IoU over samples (NaN-skipping), the mean over regions, and its spread."""
-    names = [n for n in per_sample[0] if n != "background"]
-    iou = {n: float(np.nanmean([s[n] for s in per_sample])) for n in names}
-    means = [mean_region_iou(s) for s in per_sample]
-    return {"n": len(per_sample), "iou": {k: round(v, 4) for k, v in iou.items()},
-            "mean_iou": round(float(np.mean(list(iou.values()))), 4),
-            "mean_iou_sd_over_samples": round(float(np.std(means)), 4)}
-
-
-@torch.no_grad()
-def evaluate_aligned(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, card: ModelCard
-                     ) -> dict:
-    """Per-region IoU at network resolution in the aligned frame (no test-time mirroring)."""
-    model.eval()
-    per = []
-    for start in range(0, len(images), 16):
-        x = torch.from_numpy(np.stack([normalise_rgb(im, card.input) for im in images[start:start + 16]]))
-        pred = model(x.contiguous(memory_format=torch.channels_last)).argmax(1).numpy()
-        per += [region_iou(p, t, LABEL_NAMES) for p, t in zip(pred, labels[start:start + 16])]
-    return summarise(per)
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(model: torch.nn.Module, src: FaceSource | list[FaceSource], card: ModelCard,
-                          n: int = 320, batch: int = 16, seed: int = 123) -> None:
-    """BatchNorm running statistics as an exact average over training-like batches (see
-    train/segmentation.py: the weights are tuned to the statistics of what they trained on)."""
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None
-    model.train()
-    rng = np.random.default_rng(seed)
-    for _ in range(max(1, n // batch)):
-        model(make_batch(src, card, batch, rng)[0])
-    for bn in bns:
-        bn.momentum = 0.1
-    model.eval()
-
-
-def photo_metrics(seg: RegionSegmenter, src: FaceSource | list[FaceSource], n: int, seed: int) -> dict:
-    """IoU of the predictor against the landmark-derived masks on each photo's own grid: the
-    unaugmented photos, and ``n`` seeded mild augmentations of them taken in turn (the set the
-    epochs were scored on)."""
-    srcs = src if isinstance(src, list) else [src]
-    per = []
-    for i in range(n):
-        rgb, lm = photo_sample(srcs[i % len(srcs)], MILD, np.random.default_rng([seed, i]))
-        per.append(region_iou(seg.predict(rgb, lm).labels, region_label_mask(lm), seg.names))
-    originals = []
-    for one in srcs:
-        lm = FaceLandmarks(one.points.astype(np.float32), one.shape)
-        originals.append(region_iou(seg.predict(one.photo, lm).labels, region_label_mask(lm), seg.names))
-    return {"photo": ", ".join(x.name for x in srcs), "photos": len(srcs), **summarise(per),
-            "original_photo": summarise(originals)["iou"],
-            "original_photo_mean_iou": round(float(np.mean([mean_region_iou(o) for o in originals])), 4),
-            "augmentation": "mild: mirror, rotation +-10 deg, scale 0.8-1.2, shift 5%, squeeze 5%, "
-                            "light colour/lighting changes, blur/noise/JPEG in 30%",
-            "grid": "the photo's own pixels (aligned prediction warped back)", "seed": seed}
-
-
-def lr_at(progress: float, peak: float, warmup: float = 0.05) -> float:
-    """Linear warm-up, then a cosine from ``peak`` down to 2% of it at ``progress`` = 1."""
+def lr_at(progress: float, base: float, warmup: float = 0.02) -> float:
+    """Linear warm-up, then a cosine to zero over ``progress`` in [0, 1]."""
     if progress < warmup:
-        return peak * (0.1 + 0.9 * progress / warmup)
-    t = min(1.0, (progress - warmup) / (1 - warmup))
-    return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+        return base * (progress / warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
 
 
 def train(args: FaceRegionsConfig) -> Path:
-    """Run the whole training; returns the weights folder."""
+    """Train, save the last epoch, score the held-out persons; returns the weights folder."""
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    card = region_card(args.input_size, args.widths, args.eye_distance, args.eye_y, args.mirror_tta)
-    src, held = sources_for(args)
-    log.info("training photos: %d (%s); held-out photos: %d", len(src),
-             ", ".join(x.name for x in src[:5]) + (", ..." if len(src) > 5 else ""), len(held))
-    n_track = min(args.val_samples, TRACK_SAMPLES)  # per-epoch tracking: the first of the scored set
-    val = {"held_out": aligned_eval_set(held, card, n_track, args.val_seed),
-           "training_identity": aligned_eval_set(src, card, n_track, args.val_seed)}
-    model = create_model(card.arch, **card.arch_config).to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    steps_per_epoch = max(1, args.samples_per_epoch // args.batch_size)
-    total = steps_per_epoch * args.epochs
-    limit_s = args.time_limit_min * 60
     rng = np.random.default_rng(args.seed)
-    history, step, t0 = [], 0, time.time()
-    log.info("face_regions/unet: %d x %d samples per epoch at %d px, %d parameters", steps_per_epoch,
-             args.batch_size, args.input_size, sum(p.numel() for p in model.parameters()))
-    bar = tqdm(range(args.epochs), desc="train face_regions")
-    for epoch in bar:
+    cases = read_fasseg(args.data)
+    train_cases, val_cases = split_persons(cases, args.val_frontal, args.val_pose_persons, args.split_seed)
+    pairs = [c.load() for c in train_cases]
+    weights = sampling_weights([c.group for c in train_cases])
+    card = parser_card(args.input_size, args.widths, args.mirror_tta)
+    model = create_model("unet", **card.arch_config).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = max(1, math.ceil(len(pairs) / args.batch_size))
+    total_steps = steps_per_epoch * args.epochs
+    limit = args.time_limit_min * 60 or math.inf
+    log.info("face_regions/unet: %d training photos (%d persons), %d held out (%d persons), %d px, %d "
+             "parameters", len(train_cases), len({c.group for c in train_cases}), len(val_cases),
+             len({c.group for c in val_cases}), args.input_size, sum(p.numel() for p in model.parameters()))
+    start, step, history = time.monotonic(), 0, []
+    for epoch in range(args.epochs):
         model.train()
         losses = []
         for _ in range(steps_per_epoch):
-            progress = max(step / total, (time.time() - t0) / limit_s if limit_s else 0.0)
-            if progress >= 1:
-                break
-            for group in opt.param_groups:
-                group["lr"] = lr_at(progress, args.lr)
-            x, y = make_batch(src, card, args.batch_size, rng)
-            loss = region_loss(model(x), y)
+            progress = max(step / total_steps, (time.monotonic() - start) / limit)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(progress, args.lr)
+            x, y = make_batch(pairs, card, args.batch_size, rng, weights)
+            loss = parser_loss(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(loss.item())
+            losses.append(float(loss.detach()))
             step += 1
-        scores = {k: evaluate_aligned(model, *v, card) for k, v in val.items()}
-        row = {"epoch": epoch + 1, "steps": step, "lr": opt.param_groups[0]["lr"],
-               "train_loss": float(np.mean(losses)) if losses else math.nan,
-               "held_out_miou": scores["held_out"]["mean_iou"],
-               "training_identity_miou": scores["training_identity"]["mean_iou"],
-               "minutes": round((time.time() - t0) / 60, 2),
-               **{f"held_out_{k}": v for k, v in scores["held_out"]["iou"].items()}}
+        row = {"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
+               "minutes": round((time.monotonic() - start) / 60, 2)}
+        last = epoch + 1 == args.epochs or (time.monotonic() - start) >= limit
+        if val_cases and ((epoch + 1) % args.eval_every == 0 or last):
+            parser = FaceParser(model, card)
+            summary = summarise_scores(score_parser(parser, val_cases))
+            row |= {f"val_iou_{k}": round(v, 4) for k, v in summary["iou"].items()}
+            row["val_mean_iou_face"] = round(summary["mean_iou_face"], 4)
+            model.train()
         history.append(row)
-        write_history(args.out, history)
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", held_out=f"{row['held_out_miou']:.3f}")
-        if len(losses) < steps_per_epoch:
-            log.warning("time limit reached in epoch %d", epoch + 1)
+        log.info("%s", row)
+        if last:
             break
-    recalibrate_batchnorm(model, src, card)
-    minutes = round((time.time() - t0) / 60, 1)
-    card = replace(card, training=_provenance(args, history, minutes, src, held))
-    card = save_model(model, card, args.out)
-    seg = RegionSegmenter.from_folder(args.out)
-    metrics = {"held_out": {"identity": "NOT used for training", **photo_metrics(seg, held, args.val_samples,
-                                                                                args.val_seed)},
-               "training_identity": {"identity": "the TRAINING identity (optimistic)",
-                                     **photo_metrics(seg, src, args.val_samples, args.val_seed)},
-               "seed_system_claim": {"iou": 0.89, "note": SEED_CLAIM if _is_default(args) else
-                                     "the seed system claimed 89% IoU for its facial-region U-Net"}}
-    write_card(args.out, replace(card, metrics=metrics))
-    log.info("wrote %s: held-out mean IoU %.3f", args.out, metrics["held_out"]["mean_iou"])
-    return args.out
-
-
-def _is_default(args: FaceRegionsConfig) -> bool:
-    return not args.photos and not args.held_out
-
-
-def _provenance(args: FaceRegionsConfig, history: list[dict], minutes: float,
-                src: list[FaceSource], held: list[FaceSource]) -> dict:
-    names = [x.name for x in src]
-    user = {"data": f"augmentations of {len(src)} face photo(s) from {', '.join(map(str, args.photos))}; "
-                    "labels are mediapipe-landmark-derived masks, not manual annotations",
-            "train_identity": ", ".join(names[:20])
-            + (f" ... ({len(names)} photos)" if len(names) > 20 else ""),
-            "held_out_identity": ", ".join(x.name for x in held[:20])} if args.photos else {}
-    return {
-        "synthetic": not args.photos,
-        "data": DATA,
-        "train_identity": "grace_hopper.jpg, matplotlib sample data (U.S. Navy photograph, public domain)",
-        "held_out_identity": "skimage.data.astronaut() (NASA photograph of Eileen Collins, public domain)"
-        if not args.held_out else ", ".join(x.name for x in held[:20]),
-        **user,
-        "labels": "core.face.regions.region_label_mask of the augmented Face Mesh landmarks "
-                  "(landmarks detected once per photo, moved with every augmentation)",
+    out = args.out
+    saved = save_model(model, card, out)
+    parser = FaceParser.from_folder(out)
+    scores = score_parser(parser, val_cases) if val_cases else []
+    training = {
+        "synthetic": False,
+        "data": CITATION,
+        "n_train_photos": len(train_cases), "n_train_persons": len({c.group for c in train_cases}),
+        "held_out": sorted({c.group for c in val_cases}),
+        "epochs_run": len(history), "minutes": history[-1]["minutes"],
+        "selection": "last epoch (no selection on the held-out persons)",
         "command": args.command("train.face_regions"),
+        "date": dt.date.today().isoformat(),
         "config": args.to_json(),
-        "epochs_run": len(history), "steps": history[-1]["steps"] if history else 0,
-        "samples_seen": (history[-1]["steps"] if history else 0) * args.batch_size,
-        "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-        "loss": "cross-entropy + soft Dice over the 10 regions",
-        "augmentation": "mirror (right/left relabelled); half the samples with the glasses' dark "
-                        "rims painted out and eyebrows painted in; rotation +-25 deg, scale "
-                        "0.45-1.25, shift, yaw-like perspective squeeze, alignment jitter; "
-                        "landmark-driven shape warps (eyes, brows, nose, mouth, chin) and an opened "
-                        "mouth (teeth or dark gap); hue, saturation, gamma, contrast, brightness, "
-                        "colour cast, side lighting; blur or resolution loss, noise, JPEG; hand-like "
-                        "and rectangular occluders (labels unchanged); random backgrounds",
-        "selection": "last epoch; no model selection on the held-out identity (history.csv shows "
-                     "its IoU per epoch for information)",
-        "batchnorm": "running statistics re-estimated over 320 training-like samples",
-        "init": "random (no pretrained weights)",
-        "minutes": minutes, "device": f"cpu x{torch.get_num_threads()} threads",
-        "date": dt.date.today().isoformat(), "torch": torch.__version__,
     }
-
+    metrics = {"validation_real": summarise_scores(scores, with_ci=True)} if scores else {}
+    final = replace(saved, training=training, metrics=metrics)
+    save_model(model, final, out)
+    write_history(out, history)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
-    train(args)
+    out = train(parse_args(argv))
+    print(f"saved {out}")
     return 0
 
 

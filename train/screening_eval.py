@@ -51,10 +51,9 @@ def phantom_test(screener: Screener, faces: list[Any], task: str, gallery: Any =
     probs = np.stack([r.probs for r in results]).astype(np.float64)
     probs /= probs.sum(axis=1, keepdims=True)
     report = metrics.classification_report(y, probs, list(screener.labels), ks=(1, 3, 5))
-    out = {"identity": ("held-out identity (scikit-image's astronaut), NEVER used for training"
-                        if identity == "held_out" else
-                        "the TRAINING identity (grace_hopper.jpg): fresh phantoms, a seed never "
-                        "trained on"),
+    words = {"held_out": "held-out identity (scikit-image's astronaut), NEVER used for training",
+             "train": "the TRAINING identity (grace_hopper.jpg): fresh phantoms, a seed never trained on"}
+    out = {"identity": words.get(identity, identity),
            "n": len(faces), **report,
            "pointing_game": pointing_game_section(screener, faces, results, cam_stages, min_overlap),
            "caveat": get_task("face_screening").row(task).phantom_note}

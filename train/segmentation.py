@@ -3,10 +3,10 @@
     python -m train.segmentation --task fetal_head --arch unet_mobilenet --phantoms 2000 --epochs 30
     python -m train.segmentation --task fetal_head --arch segnet --data /data/HC18
     torchrun --nproc_per_node 2 -m train.segmentation --task fetal_head --arch unet_mobilenet ...
-    python -m train.segmentation --task face_regions --arch unet --data my_face_photos/
+    python -m train.segmentation --task face_regions --arch unet --data ../shared/data/fasseg
 
-``--task face_regions`` hands over to train/face_regions.py (``--data`` becomes its ``--photos``):
-any folder of face photos is training data there, its labels being the landmark-derived regions.
+``--task face_regions`` hands over to train/face_regions.py (the face parser: multi-class labels
+of a FASSEG-layout folder, ``--data`` and the other options passed on unchanged).
 
 Cases are split by exam (group), letterboxed to the card's input size once and held in memory;
 batches are augmented on the fly. Epochs train on random crops (cheap on a CPU; the networks are
@@ -333,21 +333,18 @@ FACE_REGIONS = "face_regions"
 
 
 def face_regions_argv(argv: list[str]) -> list[str] | None:
-    """For ``--task face_regions``: the train.face_regions command line (``--data`` -> ``--photos``;
-    ``--arch`` must be unet); None for any other task."""
+    """For ``--task face_regions``: the train.face_regions command line (``--task`` and ``--arch``
+    dropped, ``--arch`` must be unet); None for any other task."""
     pairs = {"--task": None, "--arch": None}
     out, i = [], 0
     while i < len(argv):
         arg = argv[i]
         key, eq, val = arg.partition("=")
-        if key in pairs or key == "--data":
+        if key in pairs:
             if not eq:
                 i += 1
                 val = argv[i] if i < len(argv) else ""
-            if key == "--data":
-                out += ["--photos", val]
-            else:
-                pairs[key] = val
+            pairs[key] = val
         else:
             out.append(arg)
         i += 1

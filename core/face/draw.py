@@ -29,6 +29,15 @@ REGION_COLORS: MappingProxyType[str, tuple[int, int, int]] = MappingProxyType({
     "right_cheek": (0, 158, 115),   # Okabe-Ito bluish green
     "left_cheek": (86, 180, 233),   # Okabe-Ito sky blue
 })
+# The face parser's FASSEG classes (index order of core.datasets.fasseg.CLASSES), same palette family.
+PARSER_COLORS: MappingProxyType[str, tuple[int, int, int]] = MappingProxyType({
+    "background": (0, 0, 0),
+    "hair": (136, 34, 85),          # Tol wine
+    "skin": (187, 187, 187),        # grey
+    "eyes": (204, 121, 167),        # Okabe-Ito reddish purple
+    "nose": (230, 159, 0),          # Okabe-Ito orange
+    "mouth": (213, 94, 0),          # Okabe-Ito vermilion
+})
 MESH_COLOR = (86, 180, 233)   # sky blue: the 468 mesh points
 IRIS_COLOR = (213, 94, 0)     # vermilion: the 10 refined iris points (468-477)
 LINE_COLOR = (240, 228, 66)   # yellow: measurement lines
@@ -109,6 +118,13 @@ def color_labels(labels: np.ndarray) -> np.ndarray:
     """HxWx3 uint8: an HxW region label image (values index ``LABEL_NAMES``) in the region
     colours on black."""
     return _LUT[np.asarray(labels, np.uint8)]
+
+
+def color_classes(labels: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """HxWx3 uint8: a face parser's label image (value k = ``names[k]``) in :data:`PARSER_COLORS`
+    (grey for a name without a colour), background black."""
+    lut = np.array([PARSER_COLORS.get(n, (128, 128, 128)) for n in names], np.uint8)
+    return lut[np.asarray(labels, np.uint8)]
 
 
 def draw_regions(image: np.ndarray, labels: np.ndarray, alpha: float = 0.45) -> np.ndarray:

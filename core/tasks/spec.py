@@ -52,6 +52,12 @@ class ScreeningRow:
             raise ValueError(f"{self.name}: evidence_regions must list every label in order")
         object.__setattr__(self, "evidence_regions", MappingProxyType(dict(self.evidence_regions)))
 
+    @property
+    def no_finding(self) -> str:
+        """The class with no drawn evidence: the no-condition answer (``healthy``, ``unaffected``,
+        ``td_label``)."""
+        return next(c for c, regions in self.evidence_regions.items() if not regions)
+
 
 @dataclass(frozen=True)
 class TaskSpec:

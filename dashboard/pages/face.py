@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.datasets.fasseg import FACE_CLASSES
 from core.face import draw
 from core.face.anthropometry import (
     REFERENCES,
@@ -18,8 +19,9 @@ from core.face.anthropometry import (
     zscores,
 )
 from core.face.landmarks import FaceLandmarks
-from core.face.region_net import mean_region_iou, region_iou, resize_labels
-from core.face.regions import LABEL_NAMES, REGION_NAMES, region_label_mask
+from core.face.parsing_eval import landmark_regions_as_fasseg
+from core.face.region_net import region_iou, resize_labels
+from core.face.regions import region_label_mask
 from dashboard import cache, widgets
 
 KEY = "face"
@@ -70,34 +72,54 @@ def _zscores(ms: list[Measurement], group: tuple[list[dict], str], reference: st
     return {k: None if math.isnan(v) else v for k, v in z.items()}
 
 
-def _unet_regions(folder: str, name: str, rgb: np.ndarray, lm: FaceLandmarks, truth: np.ndarray,
-                  box: tuple[int, int, int, int], shape: tuple[int, int]) -> None:
-    """The U-Net's regions (the ``box`` window shown at ``shape``), their IoU against the
-    landmark-derived ``truth`` (on the whole photo's grid) and the caveats from its card."""
+def _parser_regions(folder: str, rgb: np.ndarray, lm: FaceLandmarks, landmark_labels: np.ndarray,
+                    box: tuple[int, int, int, int], shape: tuple[int, int]) -> None:
+    """The face parser's FASSEG regions (the ``box`` window shown at ``shape``), their IoU against
+    the landmark-derived regions (in FASSEG's classes, on the whole photo's grid) and its card's
+    validation on real held-out faces."""
+    parser = cache.get_face_parser(folder)
     predicted = cache.face_region_labels(folder, rgb, lm)
-    ious = region_iou(predicted, truth, LABEL_NAMES)
-    mean = mean_region_iou(ious)
+    ious = region_iou(predicted, landmark_regions_as_fasseg(landmark_labels), parser.names)
     x0, y0, x1, y1 = box
-    st.image(draw.color_labels(resize_labels(predicted[y0:y1, x0:x1], shape)), width="stretch",
-             output_format="PNG", caption=f"Regions predicted by the U-Net: mean IoU {mean:.3f}")
-    st.dataframe(pd.DataFrame({"region": [_pretty(n) for n in REGION_NAMES],
-                               "iou": [ious[n] for n in REGION_NAMES]}), hide_index=True,
-                 width="stretch", column_config={
-                     "region": "Region", "iou": st.column_config.NumberColumn("IoU", format="%.3f")})
-    card = cache.get_region_segmenter(folder).card
-    held, train_id = card.metrics.get("held_out", {}), card.metrics.get("training_identity", {})
-    score = (f"mean IoU {held['mean_iou']:.3f} on ONE held-out identity ({held.get('photo')})"
-             if "mean_iou" in held else "no held-out score in its card")
-    st.caption(f"IoU against the landmark-derived regions (the kind of labels it learnt from). The U-Net "
-               f"was {card.training.get('data', 'trained on unknown data')}. Its card: {score}; the "
-               "seed system claimed 0.89.")
-    if train_id.get("photo") == name:
-        st.warning(f"{name} is the U-Net's TRAINING identity: its IoU here is optimistic.")
+    st.image(draw.color_classes(resize_labels(predicted[y0:y1, x0:x1], shape), parser.names),
+             width="stretch", output_format="PNG", caption="Regions from the face parser (FASSEG classes)")
+    counts = np.bincount(predicted.ravel(), minlength=len(parser.names))
+    val = parser.card.metrics.get("validation_real", {})
+    st.dataframe(pd.DataFrame({
+        "region": [_pretty(n) for n in parser.names[1:]],
+        "color": [draw.hex_color(draw.PARSER_COLORS.get(n, (128, 128, 128))) for n in parser.names[1:]],
+        "area_px": counts[1:],
+        "agreement": [ious[n] if n in FACE_CLASSES else None for n in parser.names[1:]],
+        "validated": [val.get("iou", {}).get(n) for n in parser.names[1:]]}).style.map(
+            lambda c: f"background-color: {c}; color: {c}", subset=["color"]),
+        hide_index=True, width="stretch", column_config={
+            "region": "Region", "color": "Colour", "area_px": st.column_config.NumberColumn("Area (px)"),
+            "agreement": st.column_config.NumberColumn(
+                "IoU vs landmarks", format="%.3f", help="IoU between the parser's region and the "
+                "landmark-derived regions of this photo, mapped to FASSEG's classes (eyes, nose, lips "
+                "= mouth, face = skin). FASSEG's skin also covers ears and neck, which the landmark "
+                "regions do not reach, so skin agrees less by definition."),
+            "validated": st.column_config.NumberColumn(
+                "Validated IoU", format="%.3f", help="Mean IoU against expert FASSEG labels on the "
+                "card's held-out persons (not this photo)")})
+    if "mean_iou_face" in val:
+        lo, hi = val.get("mean_iou_face_ci95", [math.nan, math.nan])
+        st.caption(f"Validated on {val['n_images']} real FASSEG photos of {val['n_persons']} held-out "
+                   f"persons (frontal and turned heads): mean IoU over eyes, nose, mouth and skin "
+                   f"{val['mean_iou_face']:.3f} (95% CI {lo:.3f}-{hi:.3f}, persons resampled). "
+                   f"Trained on {parser.card.training.get('n_train_photos', '?')} photos of "
+                   f"{parser.card.training.get('n_train_persons', '?')} other persons "
+                   f"({parser.card.training.get('data', 'unknown data')}).")
+    else:
+        st.caption("This parser's card holds no validation on real labelled faces.")
+    if lm.n_faces > 1:
+        st.caption("The parser framed the largest face only.")
 
 
 st.title("Face analysis")
 widgets.research_note()
-st.caption("A frontal photo: Face Mesh's 478 landmarks, the facial regions they outline and 15 "
+st.caption("A frontal photo: Face Mesh's 478 landmarks, the facial regions they outline, a face "
+           "parser's regions learnt from real labelled faces (FASSEG), and 15 "
            "measurements with their definitions, drawn on the face so each can be checked by eye. "
            "Right and left are the subject's (the subject's right eye is on the image's left).")
 
@@ -137,7 +159,7 @@ if show_points:
 if show_lines:  # last, so that the numbers stay readable
     picture = draw.draw_measurements(picture, points, ms)
 
-photo_col, region_col, unet_col = st.columns(3)
+photo_col, region_col, parser_col = st.columns(3)
 notes = [f"{len(lm.points)} landmarks, iris points in vermilion"] if show_points else []
 notes += ["lines numbered as in the measurement table"] if show_lines else []
 notes += [] if (x1 - x0, y1 - y0) == (w, h) else [f"zoomed to the face ({x1 - x0}x{y1 - y0} of {w}x{h} px)"]
@@ -152,15 +174,13 @@ region_col.dataframe(
     hide_index=True, width="stretch", column_config={
         "region": "Region", "color": "Colour", "area_px": st.column_config.NumberColumn("Area (px)"),
         "percent_of_face": st.column_config.NumberColumn("% of face", format="%.1f")})
-with unet_col:
-    st.markdown("**Face-region U-Net**")
-    unet_folder = cache.face_region_weights()
-    if unet_folder is None:
-        st.info("No face-region U-Net weights yet (`weights/face_regions/unet/model.json`). Once it "
-                "is trained (task `face_regions`), its predicted regions appear here beside the "
-                "landmark-derived ones, with the IoU of each region.")
+with parser_col:
+    parser_folder = cache.face_region_weights()
+    if parser_folder is None:
+        st.info("No face-parser weights (`weights/face_regions/unet/model.json`): train them with "
+                "`make weights-face` to see the parser's regions here beside the landmark-derived ones.")
     else:
-        _unet_regions(unet_folder, name, rgb, lm, labels, box, shown.shape[:2])
+        _parser_regions(parser_folder, rgb, lm, labels, box, shown.shape[:2])
 
 st.subheader("Measurements")
 rows = measurement_table(ms)

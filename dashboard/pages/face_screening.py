@@ -57,6 +57,17 @@ result = cache.screen(folder, rgb, lm, top_n)
 face_col, bar_col, top_col = st.columns([1, 1.4, 1])
 face_col.image(result.aligned, width="stretch", caption=f"{name}: aligned by the eye centres")
 bar_col.plotly_chart(charts.class_probability_bars(result.labels, result.probs), width="stretch")
+abstainer = cache.get_abstainer(folder)
+decision = abstainer.decide(result.probs, result.embedding) if abstainer else None
+if decision is not None and decision.abstained:
+    st.warning(f"**Out of range**: {decision.reason}. This model answers nothing for this face; the "
+               f"probabilities below (top: {sections.pretty(decision.top_label)}, {decision.top_prob:.2f}) "
+               "are shown for context only.")
+elif decision is not None:
+    st.success(f"Answer: **{sections.pretty(decision.answer)}** (probability {decision.top_prob:.2f}; "
+               f"nearest training face at cosine distance {decision.nn_distance:.3f}).")
+else:
+    st.caption("This model's card has no out-of-range rule: it always answers its top class.")
 with top_col:
     st.markdown(f"**Top {top_n}** of {len(result.labels)} classes")
     st.dataframe(pd.DataFrame([{"rank": i + 1, "class": sections.pretty(c), "probability": p}

@@ -15,11 +15,12 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 import core.roots
+from core.datasets.fasseg import CLASSES
 from core.face.anthropometry import MEASUREMENTS
 from core.face.regions import REGION_NAMES
 from core.models import create_model
 from core.weights import save_model
-from train.face_regions import region_card
+from train.face_regions import parser_card
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "dashboard" / "pages" / "face.py")
@@ -92,7 +93,7 @@ def test_bundled_portrait_landmarks_regions_measurements(face: AppTest, download
     assert list(saved["key"]) == list(MEASUREMENTS)
     assert len(json.loads(downloads["grace_hopper_face_measurements.json"])) == 15
     if NO_UNET:
-        assert any("No face-region U-Net weights yet" in i.value for i in face.info)
+        assert any("No face-parser weights" in i.value for i in face.info)
 
 
 def test_bundled_reference_group_gives_zscores(face: AppTest) -> None:
@@ -175,33 +176,38 @@ def test_webcam_waits_for_a_snapshot() -> None:
     assert any("webcam" in i.value for i in at.info) and not at.dataframe
 
 
-# ---------------------------------------------------------------- the face-region U-Net panel
+# ---------------------------------------------------------------- the face parser panel
 def test_without_unet_weights_the_page_says_how_to_get_them(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tmp_path)  # a weights root without face_regions/
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     assert not at.exception and not at.error
-    assert any("No face-region U-Net weights yet" in i.value for i in at.info)
+    assert any("No face-parser weights" in i.value for i in at.info)
     assert not any("iou" in d.value.columns for d in at.dataframe)
 
 
-def test_unet_regions_shown_with_per_region_iou(tmp_path: Path, monkeypatch) -> None:
-    card = region_card(size=64, widths=[4, 8, 16])
-    card = replace(card, metrics={"held_out": {"photo": "astronaut (skimage.data)", "mean_iou": 0.5},
-                                  "training_identity": {"photo": "grace_hopper.jpg"}})
+def test_parser_regions_shown_with_agreement_and_validated_iou(tmp_path: Path, monkeypatch) -> None:
+    card = parser_card(size=64, widths=[4, 8, 16])
+    card = replace(card, training={**card.training, "n_train_photos": 170, "n_train_persons": 20},
+                   metrics={"validation_real": {
+                       "n_images": 32, "n_persons": 7, "mean_iou_face": 0.812,
+                       "mean_iou_face_ci95": [0.78, 0.84],
+                       "iou": {c: 0.5 for c in CLASSES}}})
     torch.manual_seed(0)
     save_model(create_model("unet", **card.arch_config), card, tmp_path / "face_regions" / "unet")
     monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tmp_path)
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     assert not at.exception and not at.error
-    assert not any("No face-region U-Net weights yet" in i.value for i in at.info)
-    table = next(d.value for d in at.dataframe if "iou" in d.value.columns)
-    assert len(table) == len(REGION_NAMES) and table["iou"].between(0, 1).all()
-    captions = [c for im in at.image for c in im.captions]
-    mean = next(c for c in captions if c.startswith("Regions predicted by the U-Net"))
-    assert float(mean.rsplit(" ", 1)[1]) == pytest.approx(table["iou"].mean(), abs=1e-3)
-    assert any("ONE public-domain portrait" in c.value and "0.500 on ONE held-out identity" in c.value
-               and "claimed 0.89" in c.value for c in at.caption)
-    assert any("TRAINING identity" in w.value for w in at.warning)  # the bundled portrait
+    assert not any("No face-parser weights" in i.value for i in at.info)
+    table = next(d.value for d in at.dataframe if "agreement" in d.value.columns)
+    assert list(table["region"]) == ["Hair", "Skin", "Eyes", "Nose", "Mouth"]
+    scored = table.dropna(subset=["agreement"])
+    assert list(scored["region"]) == ["Skin", "Eyes", "Nose", "Mouth"]
+    assert scored["agreement"].between(0, 1).all()
+    assert (table["validated"] == 0.5).all() and (table["area_px"] >= 0).all()
+    assert any(c.startswith("Regions from the face parser") for im in at.image for c in im.captions)
+    assert any("32 real FASSEG photos of 7 held-out persons" in c.value
+               and "0.812 (95% CI 0.780-0.840" in c.value and "170 photos of 20 other persons" in c.value
+               for c in at.caption)
 
 
 def test_an_unrelated_csv_is_not_taken_as_a_reference_group(face: AppTest) -> None:

@@ -33,14 +33,14 @@ def test_the_other_clis_default_to_their_dataclasses() -> None:
     argv = ["--task", "fetal_head", "--weights", "w", "--phantoms", "3", "--out", "o"]
     assert evaluate.parse_args(argv) == EvaluateConfig(task="fetal_head", weights=Path("w"), phantoms=3,
                                                        out=Path("o"), argv=tuple(argv))
-    assert face_regions.parse_args([]) == FaceRegionsConfig()
+    assert face_regions.parse_args(["--data", "d"]) == FaceRegionsConfig(data=Path("d"), argv=("--data", "d"))
     cfg = CamSelectConfig(weights=Path("w"), argv=("--weights", "w"))
     assert cam_select.parse_args(["--weights", "w"]) == cfg
 
 
 def test_a_config_is_frozen_and_records_itself() -> None:
-    paths = face_regions.parse_args(["--photos", "a.jpg", "b"]).to_json()["photos"]
-    assert paths == ["a.jpg", "b"]
+    record = face_regions.parse_args(["--data", "faces", "--widths", "8", "16"]).to_json()
+    assert record["data"] == "faces" and record["widths"] == [8, 16]
     argv = ["--data", "my photos", "--screen-task", "syndrome", "--widths", "8", "16"]
     cfg = classifier.parse_args(argv)
     with pytest.raises(AttributeError):

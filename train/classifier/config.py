@@ -27,6 +27,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.face.abstain import TRAINING_GALLERY
 from core.face.screening import SCREEN_REGIONS
 from core.models.screening import BACKBONES, DEFAULT_REGIONS, LSE_R, POOLS
 from core.tasks import get_task
@@ -35,7 +36,7 @@ from train.config import RunConfig
 SMALL_CLASS = 30  # below this many photos in the smallest class, k-fold instead of one split
 
 
-GALLERY_FILE = "gallery.npz"
+GALLERY_FILE = TRAINING_GALLERY
 
 
 SCREENING = get_task("face_screening")  # rows: classes, phantom notes, caveats
@@ -56,6 +57,10 @@ class ClassifierConfig(RunConfig):
     test_phantoms: int = 200
     phantom_seed: int = 0
     identity_variation: float = 0.0
+    identities: list[Path] | None = None
+    held_out_persons: int = 0
+    identity_seed: int = 0
+    abstain_target: float = 0.95
     test_seed: int = 2026
     folds: int | None = None
     epochs: int = 30
@@ -99,6 +104,18 @@ def parse_args(argv: list[str] | None = None) -> ClassifierConfig:
     p.add_argument("--identity-variation", type=float, default=0.0,
                    help="share of training phantoms whose face is first made to look less like the one "
                         "training portrait (skin smoothed, tone shifted; train/phantoms/face.py)")
+    p.add_argument("--identities", type=Path, nargs="+",
+                   help="with --phantoms: photos (files or folders) of real people WITHOUT any of the "
+                        "conditions; the phantoms are drawn on them (every person every class), so the "
+                        "no-condition class is their real faces (default: the one bundled portrait)")
+    p.add_argument("--held-out-persons", type=int, default=0,
+                   help="with --identities: persons held out (split by person, train/face_identities.py): "
+                        "their phantoms are the held-out test, their untouched photos the real "
+                        "no-condition faces on which the out-of-range thresholds are chosen")
+    p.add_argument("--identity-seed", type=int, default=0, help="seed of the person split")
+    p.add_argument("--abstain-target", type=float, default=0.95,
+                   help="share of held-out real no-condition faces that must get the no-condition class "
+                        "or out-of-range; the confidence threshold is the smallest that reaches it")
     p.add_argument("--test-seed", type=int, default=2026, help="seed of the held-out test phantoms")
     p.add_argument("--folds", type=int, help="k-fold cross-validation; 1: one stratified 80/20 split; "
                    f"0: none (default: 5 when the smallest class has < {SMALL_CLASS} photos, else 1)")

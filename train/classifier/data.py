@@ -88,11 +88,13 @@ def photo_set(items: list[tuple[Path, str]], spec: dict, regions: list[str]) -> 
     return stack_inputs(prepared, y, ids, labels, regions), skipped
 
 
-def phantom_faces(task: str, n: int, seed: int, identity: str, identity_variation: float = 0.0) -> list[Any]:
-    """Phantom faces of a screening task (train/phantoms/face.py)."""
+def phantom_faces(task: str, n: int, seed: int, identity: str, identity_variation: float = 0.0,
+                  sources: list[Any] | None = None) -> list[Any]:
+    """Phantom faces of a screening task (train/phantoms/face.py), on ``sources`` when given."""
     from train.phantoms.face import phantom_set
 
-    return phantom_set(task, n, seed, identity=identity, identity_variation=identity_variation)
+    return phantom_set(task, n, seed, identity=identity, identity_variation=identity_variation,
+                       sources=sources)
 
 
 def phantom_face_set(faces: list[Any], labels: list[str], spec: dict, regions: list[str]) -> FaceSet:
@@ -110,13 +112,14 @@ def stack_inputs(prepared: list[ScreeningInputs], y: list[int], ids: list[str], 
     return FaceSet(faces, crops, np.asarray(y, np.int64), list(ids), list(labels))
 
 
-def load_data(args: ClassifierConfig) -> tuple[FaceSet, int, list[str]]:
-    """The training faces, the number of photos skipped, and the class names."""
+def load_data(args: ClassifierConfig, sources: list[Any] | None = None) -> tuple[FaceSet, int, list[str]]:
+    """The training faces, the number of photos skipped, and the class names; phantoms are drawn
+    on ``sources`` (real people's photos) when given."""
     spec = input_spec(args)
     if args.phantoms:
         labels = list(SCREENING.row(args.screen_task).labels)
         faces = phantom_faces(args.screen_task, args.phantoms, args.phantom_seed, "train",
-                              args.identity_variation)
+                              args.identity_variation, sources)
         return phantom_face_set(faces, labels, spec, args.regions), 0, labels
     items = folder_items(args.data) if args.data else csv_items(args.csv)
     data, skipped = photo_set(items, spec, args.regions)

@@ -14,10 +14,12 @@ import torch
 from core.face.screening import Screener, to_tensor
 from core.models.screening import ScreeningNet
 from core.weights import save_model, write_card
+from train.classifier.abstention import calibrate
 from train.classifier.config import GALLERY_FILE, SCREENING, ClassifierConfig, parse_args
 from train.classifier.data import FaceSet, load_data, phantom_faces
 from train.classifier.fit import cross_validate, fit, time_share
 from train.classifier.model import new_model, screening_card
+from train.face_identities import IdentitySplit, identity_split
 from train.screening_eval import phantom_test
 
 log = logging.getLogger("train.classifier")
@@ -50,14 +52,16 @@ def train(args: ClassifierConfig) -> Path:
     out = args.out or SCREENING.weights_dir(args.screen_task)
     t0 = time.time()
     deadline = t0 + args.time_limit_min * 60 if args.time_limit_min else 0.0
-    data, skipped, labels = load_data(args)
+    split = identity_split(args.identities, args.held_out_persons, args.identity_seed) \
+        if args.phantoms and args.identities else None
+    data, skipped, labels = load_data(args, split.train if split else None)
     counts = np.bincount(data.y, minlength=len(labels))
     log.info("%d faces; per class: %s", len(data), dict(zip(labels, counts.tolist())))
     history: list[dict] = []
     validation = cross_validate(data, args, history, deadline, out)
     model = fit(new_model(args, len(labels), args.seed), data, np.arange(len(data)), args, "final", history,
                 time_share(deadline, 1), seed=args.seed, out=out)
-    card = screening_card(args, labels, _provenance(args, data, skipped, history, time.time() - t0))
+    card = screening_card(args, labels, _provenance(args, data, skipped, history, time.time() - t0, split))
     card = save_model(model, card, out)
     gallery = write_gallery(model, data, out, card.input) if args.gallery_out else None
     found = {}
@@ -69,22 +73,37 @@ def train(args: ClassifierConfig) -> Path:
                             "note": "training-set embeddings of the final model (optimistic)"}
     if args.phantoms and args.test_phantoms:
         screener = Screener.from_folder(out)
-        for name, identity in (("phantom_test", "train"), ("phantom_test_held_out_identity", "held_out")):
-            faces = phantom_faces(args.screen_task, args.test_phantoms, args.test_seed, identity)
+        held = split.held_out if split else []
+        tests = [("phantom_test", "train", None),
+                 ("phantom_test_held_out_identity",
+                  f"{len(split.held_out_persons)} held-out real persons, NEVER used for training" if held
+                  else "held_out", held or None)]
+        for name, identity, sources in tests:
+            faces = phantom_faces(args.screen_task, args.test_phantoms, args.test_seed,
+                                  "train" if sources else identity, sources=sources)
             found[name] = test = phantom_test(screener, faces, args.screen_task, gallery, identity=identity)
             log.info("%s: accuracy %.3f, whole-face pointing game %s", name, test["accuracy"],
                      test["pointing_game"]["whole_face"]["score"])
+        if held:
+            no_finding = SCREENING.row(args.screen_task).no_finding
+            spec, found["abstain_validation"] = calibrate(screener, gallery, held, faces, no_finding,
+                                                          args.abstain_target)
+            card = replace(card, postprocess={**card.postprocess, "abstain": spec})
+            log.info("out-of-range rule %s: %s", spec, found["abstain_validation"]["real_no_condition"])
     write_card(out, replace(card, metrics=found))
     log.info("wrote %s (%.1f min)", out, (time.time() - t0) / 60)
     return out
 
 
 def _provenance(args: ClassifierConfig, data: FaceSet, skipped: int, history: list[dict],
-                seconds: float) -> dict:
+                seconds: float, split: IdentitySplit | None = None) -> dict:
     counts = np.bincount(data.y, minlength=len(data.labels)).tolist()
     if args.phantoms:
+        who = (f"drawn on {len(split.train)} real photos of {split.train_persons} persons without any of "
+               f"the conditions ({', '.join(map(str, args.identities))}); the no-condition class is their "
+               "real faces" if split else "of the TRAINING identity")
         words = (f"{args.phantoms} synthetic phantom faces (train/phantoms/face.py, seed "
-                 f"{args.phantom_seed}) of the TRAINING identity; synthetic conditions on real portraits"
+                 f"{args.phantom_seed}) {who}; synthetic conditions on real portraits"
                  + (f"; {args.identity_variation:.0%} with the face's skin smoothed and its tone shifted "
                     "first" if args.identity_variation else ""))
         caveat = SCREENING.row(args.screen_task).phantom_note
@@ -97,6 +116,9 @@ def _provenance(args: ClassifierConfig, data: FaceSet, skipped: int, history: li
         "synthetic": bool(args.phantoms), "screen_task": args.screen_task, "data": words,
         "caveat": caveat, "class_counts": dict(zip(data.labels, counts)), "skipped_photos": skipped,
         "command": args.command("train.classifier"),
+        **({"identities": {"train_photos": len(split.train), "train_persons": split.train_persons,
+                           "held_out_photos": len(split.held_out),
+                           "held_out_persons": list(split.held_out_persons)}} if split else {}),
         "config": args.to_json(),
         "epochs_run": len(final), "steps": final[-1]["steps"] if final else 0,
         "batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay, "seed": args.seed,

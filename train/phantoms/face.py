@@ -566,24 +566,31 @@ def face_source(identity: str = "train") -> FaceSource:
 
 
 def iter_phantoms(task: str, n: int, seed: int, identity: str = "train",
-                  identity_variation: float = 0.0) -> Iterator[PhantomFace]:
+                  identity_variation: float = 0.0,
+                  sources: Sequence[FaceSource] | None = None) -> Iterator[PhantomFace]:
     """Phantom ``i`` (0..n-1) has class ``SCREENING.rows[task].labels[i % C]`` and Generator ``[seed, i]``:
-    balanced (the remainder goes to the first classes) and reproducible one by one."""
+    balanced (the remainder goes to the first classes) and reproducible one by one. With ``sources``
+    (real people's photos, :mod:`train.face_identities`) phantom ``i`` is drawn on
+    ``sources[(i // C) % len(sources)]``, so every person gets every class in turn; else on the
+    portrait of ``identity``."""
     classes = _classes(task)
     if n < 0:
         raise ValueError(f"need n >= 0, got {n}")
-    source = face_source(identity)
+    pool = list(sources) if sources else [face_source(identity)]
     for i in range(n):
+        source = pool[(i // len(classes)) % len(pool)]
         yield make_phantom(task, classes[i % len(classes)], source, np.random.default_rng([seed, i]),
                            identity_variation=identity_variation)
 
 
 def phantom_set(task: str, n: int, seed: int, identity: str = "train",
-                identity_variation: float = 0.0) -> list[PhantomFace]:
+                identity_variation: float = 0.0,
+                sources: Sequence[FaceSource] | None = None) -> list[PhantomFace]:
     """``n`` phantoms of a task, balanced over its classes, on the ``train`` (grace_hopper) or
-    ``held_out`` (astronaut) identity; the same seed gives identical pixels. ``identity_variation``:
-    see :func:`make_phantom` (for training sets; test sets keep the portrait as it is)."""
-    return list(iter_phantoms(task, n, seed, identity, identity_variation))
+    ``held_out`` (astronaut) identity, or on the photos ``sources``; the same seed gives identical
+    pixels. ``identity_variation``: see :func:`make_phantom` (for training sets; test sets keep the
+    portrait as it is)."""
+    return list(iter_phantoms(task, n, seed, identity, identity_variation, sources))
 
 
 def write_dataset(out: str | Path, task: str, n: int, seed: int, identity: str = "train", *,

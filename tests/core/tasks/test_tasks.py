@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 import core.roots
+from core.datasets.fasseg import CLASSES as FASSEG_CLASSES
 from core.face.region_net import BACKGROUND
 from core.face.regions import REGION_NAMES
 from core.tasks import TASKS, ScreeningRow, TaskSpec, get_task, register_task, task_names
@@ -12,7 +13,7 @@ from core.tasks.spec import _REGISTRY
 
 def test_every_analysis_has_a_task_in_product_order() -> None:
     assert list(TASKS) == ["fetal_head", "nerve", "brain_tumor", "face_regions", "face_screening"]
-    assert task_names(evaluable=True) == ["brain_tumor", "fetal_head", "nerve"]
+    assert task_names(evaluable=True) == ["brain_tumor", "face_regions", "fetal_head", "nerve"]
     assert task_names(kind="classification") == ["face_screening"]
 
 
@@ -61,7 +62,7 @@ def test_weights_dirs_lists_a_users_own_model_after_the_shipped_ones(tmp_path, m
 
 
 def test_face_tasks_agree_with_the_face_modules() -> None:
-    assert get_task("face_regions").labels == (BACKGROUND, *REGION_NAMES)
+    assert get_task("face_regions").labels == FASSEG_CLASSES and FASSEG_CLASSES[0] == BACKGROUND
     screening = get_task("face_screening")
     for row in screening.rows.values():
         assert set().union(*row.evidence_regions.values()) <= set(REGION_NAMES)
