@@ -33,12 +33,13 @@ import torch
 import torch.nn.functional as F
 
 from core.datasets.fasseg import CLASSES, FassegCase, read_fasseg
-from core.face.parsing_eval import score_parser, summarise_scores
+from core.face.parsing_eval import score_landmark_regions, score_parser, summarise_scores
 from core.face.region_net import FaceParser, face_frame, frame_matrix, normalise_rgb
 from core.models import create_model, get_spec
 from core.tasks import get_task
 from core.weights import ModelCard, save_model, write_history
 from train.config import RunConfig
+from train.seg_init import init_from
 
 log = logging.getLogger("train.face_regions")
 TASK = get_task("face_regions")
@@ -63,6 +64,7 @@ class FaceRegionsConfig(RunConfig):
     input_size: int = 256
     widths: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
     mirror_tta: bool = True
+    init: Path | None = None
     eval_every: int = 10
     seed: int = 0
     threads: int = 0
@@ -91,6 +93,8 @@ def parse_args(argv: list[str] | None = None) -> FaceRegionsConfig:
                    help="U-Net channels per stage (default 16 32 64 128 256: 1.9 M parameters)")
     p.add_argument("--mirror-tta", action=argparse.BooleanOptionalAction, default=True,
                    help="predict the mirrored photo too and average (default on)")
+    p.add_argument("--init", type=Path, help="start from this weights folder (same architecture and input; "
+                   "recorded in the card with its sha256), e.g. to continue a run with a fresh schedule")
     p.add_argument("--eval-every", type=int, default=10, help="score the held-out persons every N epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
@@ -232,7 +236,10 @@ def train(args: FaceRegionsConfig) -> Path:
     pairs = [c.load() for c in train_cases]
     weights = sampling_weights([c.group for c in train_cases])
     card = parser_card(args.input_size, args.widths, args.mirror_tta)
-    model = create_model("unet", **card.arch_config).to(memory_format=torch.channels_last)
+    model = create_model("unet", **card.arch_config)
+    if args.init:
+        card = init_from(model, card, args.init)
+    model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(pairs) / args.batch_size))
     total_steps = steps_per_epoch * args.epochs
@@ -279,11 +286,18 @@ def train(args: FaceRegionsConfig) -> Path:
         "held_out": sorted({c.group for c in val_cases}),
         "epochs_run": len(history), "minutes": history[-1]["minutes"],
         "selection": "last epoch (no selection on the held-out persons)",
+        "init": card.training.get("init", "random (no pretrained weights)"),
         "command": args.command("train.face_regions"),
         "date": dt.date.today().isoformat(),
         "config": args.to_json(),
     }
     metrics = {"validation_real": summarise_scores(scores, with_ci=True)} if scores else {}
+    if scores:
+        rows, missed = score_landmark_regions(val_cases)
+        metrics["landmark_regions_same_photos"] = {
+            **summarise_scores(rows, with_ci=True), "photos_without_a_face": missed,
+            "note": "Face Mesh's landmark-derived regions mapped to FASSEG's classes, on the same held-out "
+                    "photos (those where a face is found); they never cover hair, ears or neck"}
     final = replace(saved, training=training, metrics=metrics)
     save_model(model, final, out)
     write_history(out, history)

@@ -15,8 +15,9 @@ import numpy as np
 from PIL import Image
 
 from core.datasets.fasseg import CLASSES, FACE_CLASSES, FassegCase, encode_labels
+from core.face.landmarks import FaceError, detect_landmarks
 from core.face.region_net import FaceParser, region_iou
-from core.face.regions import LABEL_NAMES
+from core.face.regions import LABEL_NAMES, region_label_mask
 from core.metrics.summary import group_bootstrap_ci
 
 # Landmark-derived region -> FASSEG class (FASSEG labels brows as hair; its skin also covers ears and
@@ -63,6 +64,25 @@ def score_parser(parser: FaceParser, cases: Iterable[FassegCase], *, save_masks:
         if progress:
             progress(i + 1)
     return rows
+
+
+def score_landmark_regions(cases: Iterable[FassegCase]) -> tuple[list[dict[str, Any]], int]:
+    """The landmark-derived regions (Face Mesh, :func:`core.face.regions.region_label_mask`) scored
+    like the parser, in FASSEG's classes: (rows of the photos with a face found, photos without)."""
+    rows, missed = [], 0
+    for case in cases:
+        image, truth = case.load()
+        try:
+            lm = detect_landmarks(image)
+        except FaceError:
+            missed += 1
+            continue
+        pred = landmark_regions_as_fasseg(region_label_mask(lm))
+        ious = region_iou(pred, truth, CLASSES)
+        rows.append({"name": case.name, "group": case.group, "subset": case.subset,
+                     **{f"iou_{k}": v for k, v in ious.items()}, "mean_iou_face": face_mean(ious),
+                     "pixel_accuracy": float((pred == truth).mean())})
+    return rows, missed
 
 
 def summarise_scores(rows: list[dict[str, Any]], *, with_ci: bool = False) -> dict[str, Any]:

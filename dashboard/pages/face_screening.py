@@ -38,7 +38,14 @@ if task in SCREENING.rows and SCREENING.rows[task].warn:
 folder = models[task]
 screener = cache.get_screener(folder)
 card = screener.card
-if card.synthetic:
+if card.synthetic and "identities" in card.training:
+    ids = card.training["identities"]
+    st.warning(f"Demo weights: the conditions are SYNTHETIC phantoms drawn on real faces "
+               f"({card.training.get('data', '')}). On a real photo the most this model can honestly say "
+               "is 'none of the drawn conditions' or 'out of range'; a condition it names is not a finding. "
+               f"Trained on {ids['train_persons']} real persons, checked on "
+               f"{len(ids['held_out_persons'])} others.")
+elif card.synthetic:
     st.warning(f"Demo weights trained on SYNTHETIC phantoms only ({card.training.get('data', '')}). "
                "On a real photo their output means nothing; they show how the analysis works.")
 st.caption(f"{_title(task)}: {len(screener.labels)} classes "
@@ -68,6 +75,18 @@ elif decision is not None:
                f"nearest training face at cosine distance {decision.nn_distance:.3f}).")
 else:
     st.caption("This model's card has no out-of-range rule: it always answers its top class.")
+if abstainer is not None:
+    spec = card.postprocess["abstain"]
+    shares = card.metrics.get("abstain_validation", {}).get("real_no_condition", {}).get("with_rule", {})
+    st.caption(f"Out-of-range rule: top probability below {abstainer.rule.min_top_prob:.2f}"
+               + ("" if spec.get("max_gallery_distance") is None else
+                  f", or a face further than {abstainer.rule.max_gallery_distance:.3f} (cosine) from every "
+                  "training face")
+               + f"; chosen on {spec.get('chosen_on', 'validation faces')}"
+               + (f". On those {shares['n']} real faces without a condition: "
+                  f"{shares['no_condition_share']:.0%} no-condition, "
+                  f"{shares['out_of_range_share']:.0%} out of range, "
+                  f"{shares['called_a_condition_share']:.0%} called a condition." if shares else "."))
 with top_col:
     st.markdown(f"**Top {top_n}** of {len(result.labels)} classes")
     st.dataframe(pd.DataFrame([{"rank": i + 1, "class": sections.pretty(c), "probability": p}

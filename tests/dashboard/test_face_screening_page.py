@@ -118,3 +118,24 @@ def test_a_greyscale_photo_is_not_skin_screened(weights_root, monkeypatch, task,
     said = any("is a greyscale photo" in e.value for e in at.error)
     assert said == refused
     assert bool([c for c in at.dataframe if "probability" in c.value.columns]) != refused
+
+
+@pytest.mark.parametrize("min_top_prob, abstains", [(0.999, True), (0.0, False)])
+def test_out_of_range_answers_are_shown_as_such(tmp_path, monkeypatch, min_top_prob, abstains) -> None:
+    labels = list(SCREENING.rows["skin"].labels)
+    args = parse_args(["--phantoms", "8", "--screen-task", "skin", "--widths", "4", "8",
+                       "--region-widths", "4", "8", "--face-size", "64", "--crop-size", "32"])
+    card = screening_card(args, labels, training={"synthetic": True, "screen_task": "skin",
+                                                  "data": "tiny test phantoms"})
+    card = replace(card, postprocess={**card.postprocess, "abstain": {
+        "min_top_prob": min_top_prob, "max_gallery_distance": None, "chosen_on": "a test"}})
+    save_model(new_model(args, len(labels), seed=0), card, tmp_path / "face_screening" / "skin")
+    at = _app(tmp_path, monkeypatch, "skin")
+    assert not at.error
+    out = [w.value for w in at.warning if "Out of range" in w.value]
+    answered = [s.value for s in at.success if s.value.startswith("Answer:")]
+    if abstains:
+        assert out and "no class is confident" in out[0] and "context only" in out[0] and not answered
+    else:
+        assert answered and not out
+    assert any("Out-of-range rule" in c.value and "a test" in c.value for c in at.caption)

@@ -95,6 +95,10 @@ def test_tiny_run_writes_a_card_and_evaluate_scores_and_saves_masks(fasseg_folde
     assert len(rows) == 2 and "val_mean_iou_face" in rows[0]
     assert json.loads((out / "model.json").read_text())["weights"]["dtype"] == "float16"
     FaceParser(model, card)  # loads as a predictor
+    assert card.training["init"].startswith("random")
+    again = tmp_path / "again"  # a continued run starts from the first one's weights
+    assert main([*argv, "--out", str(again), "--epochs", "1", "--init", str(out)]) == 0  # last option wins
+    assert load_model(again)[1].training["init"].startswith(f"the weights in {out}")
 
     ev = tmp_path / "eval"
     assert evaluate_main(["--task", "face_regions", "--weights", str(out), "--data", str(fasseg_folder),
