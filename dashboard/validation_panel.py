@@ -29,11 +29,13 @@ def other_tests(card: ModelCard) -> list[str]:
 def real_validation(card: ModelCard) -> tuple[str, dict[str, Any]] | None:
     """The card's validation on real labelled data: a ``metrics`` record with an ``hc_report``
     (fetal frames), per-patient Dice (LGG brain patients, ``train.evaluate`` on kaggle_3m) or Dice
-    on frames with and without the structure (nerve subjects); phantom tests are not."""
+    on frames with and without the structure (nerve subjects), per-class IoU of a face parser on
+    held-out persons; phantom tests are not."""
     for key, report in card.metrics.items():
         if key.startswith("phantom_test") or not isinstance(report, dict):
             continue
-        if "hc_report" in report or "dice_per_patient_mean" in report or "dice_present_mean" in report:
+        if any(k in report for k in ("hc_report", "dice_per_patient_mean", "dice_present_mean",
+                                         "mean_iou_face_ci95")):
             return key, report
     return None
 
@@ -80,8 +82,28 @@ def _patient_validation_rows(report: dict[str, Any]) -> None:
                "interval is wide: read it as a range, not a guarantee.")
 
 
+def _parser_validation_rows(report: dict[str, Any]) -> None:
+    """Photos of held-out persons with expert labels (the face parser)."""
+    lo, hi = report["mean_iou_face_ci95"]
+    iou = report["iou"]
+    cols = st.columns(4)
+    cols[0].metric("Validation mean IoU (eyes, nose, mouth, skin)", f"{report['mean_iou_face']:.3f}",
+                   help=f"95% CI {lo:.2f}-{hi:.2f} (bootstrap over persons); per photo, then averaged")
+    cols[1].metric("Validation photos", f"{report['n_images']}", help=f"{report['n_persons']} persons")
+    cols[2].metric("Eyes IoU", f"{iou['eyes']:.3f}")
+    cols[3].metric("Pixel accuracy", f"{report['pixel_accuracy']:.1%}")
+    by_set = "; ".join(f"{k}: {v['mean_iou_face']:.3f} (n={v['n_images']})"
+                       for k, v in report.get("by_set", {}).items())
+    classes = ", ".join(f"{k} {v:.3f}" for k, v in iou.items())
+    st.caption(f"Validation data: {report.get('data', 'held-out persons of the training data')}. Per class: "
+               f"{classes}" + (f". By set: {by_set}." if by_set else "."))
+
+
 def real_validation_rows(report: dict[str, Any]) -> None:
     """A card's real validation as metric tiles and a caption (the kinds :func:`real_validation` finds)."""
+    if "mean_iou_face_ci95" in report:
+        _parser_validation_rows(report)
+        return
     if "dice_per_patient_mean" in report:
         _patient_validation_rows(report)
         return

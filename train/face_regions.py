@@ -291,7 +291,11 @@ def train(args: FaceRegionsConfig) -> Path:
         "date": dt.date.today().isoformat(),
         "config": args.to_json(),
     }
-    metrics = {"validation_real": summarise_scores(scores, with_ci=True)} if scores else {}
+    held = sorted({c.group for c in val_cases})
+    metrics = {"validation_real": {
+        **summarise_scores(scores, with_ci=True),
+        "data": f"{len(val_cases)} photos of {len(held)} held-out persons of {args.data} ({', '.join(held)})"}
+    } if scores else {}
     if scores:
         rows, missed = score_landmark_regions(val_cases)
         metrics["landmark_regions_same_photos"] = {

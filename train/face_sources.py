@@ -1,8 +1,8 @@
 """Face photos as training and phantom sources: a photo with its Face Mesh landmarks (detected once).
 
 The bundled identities are matplotlib's ``grace_hopper.jpg`` (training) and scikit-image's
-astronaut (held out); any folder of photos is another source. The face-region trainer, the
-screening trainer and the face phantom generator all take their portraits from here.
+astronaut (held out); any folder of photos is another source. The screening trainer and the face
+phantom generator take their portraits from here (``train.face_identities`` splits many by person).
 """
 from __future__ import annotations
 

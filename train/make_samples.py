@@ -156,7 +156,7 @@ def make_nerve(out: Path, n: int) -> Path:
 
 
 FACE_PORTRAIT = "grace_hopper.jpg"
-FACE_HELD_OUT = "skimage_astronaut.jpg"  # the face-region U-Net's held-out identity, bundled to show it
+FACE_HELD_OUT = "skimage_astronaut.jpg"  # the screening phantoms' default held-out identity
 FACE_REFERENCE = "reference_group.csv"
 
 

@@ -46,7 +46,7 @@ def set_up_nerve(page: Page) -> None:
 
 
 def set_up_face(page: Page) -> None:
-    """The face-region U-Net's held-out identity, so that its IoU on screen is not optimistic."""
+    """The second bundled portrait (scikit-image's astronaut: not a FASSEG face, the parser never saw it)."""
     page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
     page.get_by_role("option", name=FACE_SAMPLE, exact=True).click()
     wait_for_app(page)
