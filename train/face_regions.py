@@ -37,9 +37,8 @@ from core.face.parsing_eval import score_landmark_regions, score_parser, summari
 from core.face.region_net import FaceParser, face_frame, frame_matrix, normalise_rgb
 from core.models import create_model, get_spec
 from core.tasks import get_task
-from core.weights import ModelCard, save_model, write_history
+from core.weights import ModelCard, load_model, save_model, write_history
 from train.config import RunConfig
-from train.seg_init import init_from
 
 log = logging.getLogger("train.face_regions")
 TASK = get_task("face_regions")
@@ -93,8 +92,8 @@ def parse_args(argv: list[str] | None = None) -> FaceRegionsConfig:
                    help="U-Net channels per stage (default 16 32 64 128 256: 1.9 M parameters)")
     p.add_argument("--mirror-tta", action=argparse.BooleanOptionalAction, default=True,
                    help="predict the mirrored photo too and average (default on)")
-    p.add_argument("--init", type=Path, help="start from this weights folder (same architecture and input; "
-                   "recorded in the card with its sha256), e.g. to continue a run with a fresh schedule")
+    p.add_argument("--init", type=Path, help="start from this weights folder (same architecture, any input "
+                   "size; recorded in the card with its sha256), e.g. to continue a run at a larger size")
     p.add_argument("--eval-every", type=int, default=10, help="score the held-out persons every N epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
@@ -218,6 +217,26 @@ def parser_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0)
     return ce + (1 - (2 * inter + smooth) / (total + smooth)).mean()
 
 
+def init_parser(model: torch.nn.Module, card: ModelCard, folder: Path) -> ModelCard:
+    """Load a face parser's weights (sha256-checked) into ``model``; the card records where they came
+    from. The input size may differ (the network is fully convolutional): a run at a larger size can
+    continue one at a smaller size.
+
+    Raises:
+        SystemExit: the folder's architecture or labels differ from this run's.
+    """
+    start, start_card = load_model(folder)
+    what = lambda c: (c.arch, c.arch_config, list(c.labels))  # noqa: E731
+    if what(start_card) != what(card):
+        raise SystemExit(f"--init {folder}: its model ({start_card.arch}, {start_card.arch_config}, labels "
+                         f"{start_card.labels}) is not this run's ({card.arch}, {card.arch_config})")
+    model.load_state_dict(start.float().state_dict())
+    size = start_card.input["size"][0]
+    return replace(card, training={**card.training, "init": (
+        f"the weights in {folder} (sha256 {start_card.weights['sha256'][:12]}..., trained at {size} px on "
+        f"{start_card.training.get('data', '?')}: {start_card.training.get('command', '')})")})
+
+
 def lr_at(progress: float, base: float, warmup: float = 0.02) -> float:
     """Linear warm-up, then a cosine to zero over ``progress`` in [0, 1]."""
     if progress < warmup:
@@ -238,7 +257,7 @@ def train(args: FaceRegionsConfig) -> Path:
     card = parser_card(args.input_size, args.widths, args.mirror_tta)
     model = create_model("unet", **card.arch_config)
     if args.init:
-        card = init_from(model, card, args.init)
+        card = init_parser(model, card, args.init)
     model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(pairs) / args.batch_size))

@@ -97,8 +97,13 @@ def test_tiny_run_writes_a_card_and_evaluate_scores_and_saves_masks(fasseg_folde
     FaceParser(model, card)  # loads as a predictor
     assert card.training["init"].startswith("random")
     again = tmp_path / "again"  # a continued run starts from the first one's weights
-    assert main([*argv, "--out", str(again), "--epochs", "1", "--init", str(out)]) == 0  # last option wins
-    assert load_model(again)[1].training["init"].startswith(f"the weights in {out}")
+    assert main([*argv, "--out", str(again), "--epochs", "1", "--input-size", "96", "--init", str(out)]) == 0
+    again_card = load_model(again)[1]  # the last option wins: one epoch at 96 px from the 64 px run
+    init = again_card.training["init"]
+    assert init.startswith(f"the weights in {out}") and "at 64 px" in init
+    assert again_card.input["size"] == [96, 96]
+    with pytest.raises(SystemExit, match="is not this run's"):
+        main([*argv, "--out", str(tmp_path / "no"), "--widths", "4", "8", "--init", str(out)])
 
     ev = tmp_path / "eval"
     assert evaluate_main(["--task", "face_regions", "--weights", str(out), "--data", str(fasseg_folder),
