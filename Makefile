@@ -131,9 +131,12 @@ evaluate-brain:
 
 FASSEG ?= ../shared/data/fasseg
 weights-face:
-	# The command recorded in the face parser's card: real FASSEG faces, persons held out (seeded).
-	# The time limit ends it (the schedule anneals by then): how many epochs it runs depends on the CPU.
-	$(PYTHON) -m train.face_regions --data $(FASSEG) --out weights/face_regions/unet --epochs 400 --threads 2 --time-limit-min 62
+	# The commands recorded in the face parser's card: real FASSEG faces, persons held out (seeded);
+	# 256 px first, then continued at 320 px. The time limits end them (each schedule anneals by then):
+	# how many epochs they run depends on the CPU.
+	$(PYTHON) -m train.face_regions --data $(FASSEG) --out runs/face_parser --threads 2 --time-limit-min 62 --epochs 400
+	$(PYTHON) -m train.face_regions --data $(FASSEG) --init runs/face_parser --input-size 320 --lr 1e-3 --out runs/face_parser_320 --threads 2 --time-limit-min 45 --epochs 400 --eval-every 5
+	rm -rf weights/face_regions/unet && cp -r runs/face_parser_320 weights/face_regions/unet
 
 # Real people without any of the drawn conditions, to draw the screening phantoms on: FASSEG's frontal
 # faces and its Pointing'04 faces turned up to 30 degrees, plus the two bundled portraits.

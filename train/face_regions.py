@@ -323,7 +323,8 @@ def train(args: FaceRegionsConfig) -> Path:
                     "photos (those where a face is found); they never cover hair, ears or neck"}
     final = replace(saved, training=training, metrics=metrics)
     save_model(model, final, out)
-    write_history(out, history)
+    keys = list(dict.fromkeys(k for row in history for k in row))  # scored epochs carry more columns
+    write_history(out, [{k: row.get(k, "") for k in keys} for row in history])
     return out
 
 

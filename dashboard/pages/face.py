@@ -93,14 +93,14 @@ def _parser_regions(folder: str, rgb: np.ndarray, lm: FaceLandmarks, landmark_la
         "validated": [val.get("iou", {}).get(n) for n in parser.names[1:]]}).style.map(
             lambda c: f"background-color: {c}; color: {c}", subset=["color"]),
         hide_index=True, width="stretch", column_config={
-            "region": "Region", "color": "Colour", "area_px": st.column_config.NumberColumn("Area (px)"),
+            "region": "Region", "color": "", "area_px": st.column_config.NumberColumn("px"),
             "agreement": st.column_config.NumberColumn(
-                "IoU vs landmarks", format="%.3f", help="IoU between the parser's region and the "
+                "vs landmarks", format="%.3f", help="IoU between the parser's region and the "
                 "landmark-derived regions of this photo, mapped to FASSEG's classes (eyes, nose, lips "
                 "= mouth, face = skin). FASSEG's skin also covers ears and neck, which the landmark "
                 "regions do not reach, so skin agrees less by definition."),
             "validated": st.column_config.NumberColumn(
-                "Validated IoU", format="%.3f", help="Mean IoU against expert FASSEG labels on the "
+                "validated", format="%.3f", help="Mean IoU against expert FASSEG labels on the "
                 "card's held-out persons (not this photo)")})
     if "mean_iou_face" in val:
         lo, hi = val.get("mean_iou_face_ci95", [math.nan, math.nan])

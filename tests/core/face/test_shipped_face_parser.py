@@ -50,10 +50,12 @@ def test_bundled_portraits_are_parsed_where_their_landmarks_put_the_features(par
     ious = region_iou(labels, landmark_regions_as_fasseg(region_label_mask(lm)), CLASSES)
     for cls in ("nose", "mouth", "eyes"):
         assert ious[cls] > 0.3, (cls, ious)
-    x0, y0, x1, y1 = (int(v) for v in parser_box(lm))
+    x0, y0, x1, y1 = parser_box(lm)  # framed as the square around the box (the longer side)
+    half, cx, cy = max(x1 - x0, y1 - y0) / 2 + 1, (x0 + x1) / 2, (y0 + y1) / 2
     outside = np.ones(labels.shape, bool)
-    outside[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = False
-    assert not labels[outside].any()  # nothing labelled outside the framed head
+    top, left = max(0, int(cy - half)), max(0, int(cx - half))
+    outside[top:max(0, int(cy + half)), left:max(0, int(cx + half))] = False
+    assert not labels[outside].any()  # nothing labelled outside the framed square
 
 
 @pytest.mark.skipif(not FASSEG.is_dir(), reason="the shared FASSEG data is not on this machine")
