@@ -42,6 +42,7 @@ from core.weights import WEIGHTS_FILE, ModelCard, read_card, sha256_bytes, write
 from train import classifier, screening_eval
 from train.classifier import ClassifierConfig
 from train.config import RunConfig
+from train.face_identities import identity_split
 
 log = logging.getLogger("train.cam_select")
 VAL_SEED = 7001
@@ -144,13 +145,17 @@ def retest(screener: Screener, card: ModelCard, train_args: ClassifierConfig, ta
            stages: Mapping[str, int], test_n: int | None) -> dict[str, Any]:
     """The card's metrics with each phantom test's pointing game re-scored at ``stages``."""
     found = dict(card.metrics)
+    split = identity_split(train_args.identities, train_args.held_out_persons, train_args.identity_seed) \
+        if train_args.identities else None  # the held-out test shows the run's held-out people
     for name, identity in TEST_RECORDS.items():
         report = found.get(name)
         if not isinstance(report, dict) or "pointing_game" not in report:
             log.warning("the card has no %s to re-score", name)
             continue
         n = int(test_n or report.get("n", train_args.test_phantoms))
-        faces = classifier.phantom_faces(task, n, train_args.test_seed, identity)
+        sources = split.held_out if split and identity == "held_out" and split.held_out else None
+        faces = classifier.phantom_faces(task, n, train_args.test_seed, "train" if sources else identity,
+                                         sources=sources)
         results = screening_eval.predict_phantoms(screener, faces, desc=name)
         game = {**screening_eval.pointing_game_section(screener, faces, results, stages),
                 "n_faces": n, "seed": train_args.test_seed}

@@ -8,7 +8,8 @@ A screener's card may carry ``postprocess.abstain``::
 * ``max_gallery_distance``: cosine distance from the face's whole-face embedding to its NEAREST
   training face in the model's gallery (``gallery.npz``; a deep nearest-neighbour out-of-distribution
   test, Sun et al. ICML 2022). Further than this, the face is unlike anything the model was trained on.
-* ``min_top_prob``: below this top class probability no class is confident.
+* ``min_top_prob``: a CONDITION named with a probability below this is not confident enough
+  (``no_finding``, the no-condition class, is answered whenever it is the most probable).
 
 Either gives the answer :data:`OUT_OF_RANGE` instead of a class, with the reason. Thresholds are
 chosen on validation faces by ``train.classifier`` (:func:`choose_rule`) and written in the card.
@@ -53,10 +54,17 @@ class Decision:
 
 @dataclass(frozen=True)
 class AbstainRule:
-    """Thresholds of the out-of-range answer (see the module docstring); 0 / inf switch one off."""
+    """Thresholds of the out-of-range answer (see the module docstring); 0 / inf switch one off.
+
+    ``no_finding``: the no-condition class. The confidence test applies to the answers that NAME
+    a condition: a face whose most probable class is the no-condition one is answered so (an
+    ensemble's "nothing drawn here" is rarely peaked, and saying it is the safe answer), one whose
+    most probable class is a condition below ``min_top_prob`` is out of range.
+    """
 
     min_top_prob: float = 0.0
     max_gallery_distance: float = math.inf
+    no_finding: str | None = None
 
     @classmethod
     def from_card(cls, postprocess: Mapping[str, Any]) -> AbstainRule | None:
@@ -65,7 +73,8 @@ class AbstainRule:
         if not spec:
             return None
         dist = spec.get("max_gallery_distance")
-        return cls(float(spec.get("min_top_prob", 0.0)), math.inf if dist is None else float(dist))
+        return cls(float(spec.get("min_top_prob", 0.0)), math.inf if dist is None else float(dist),
+                   spec.get("no_finding"))
 
     def decide(self, probs: Sequence[float], labels: Sequence[str],
                nn_distance: float = math.nan) -> Decision:
@@ -78,8 +87,9 @@ class AbstainRule:
             reason = (f"unlike the faces it was trained on (distance to the nearest training face "
                       f"{nn_distance:.3f} > {self.max_gallery_distance:.3f})")
             return Decision(OUT_OF_RANGE, reason, label, top, nn_distance)
-        if top < self.min_top_prob:
-            reason = f"no class is confident (top probability {top:.2f} < {self.min_top_prob:.2f})"
+        if top < self.min_top_prob and label != self.no_finding:
+            reason = (f"no class is confident (top probability {top:.2f} < {self.min_top_prob:.2f} for "
+                      f"naming a condition)")
             return Decision(OUT_OF_RANGE, reason, label, top, nn_distance)
         return Decision(label, "", label, top, nn_distance)
 
@@ -119,18 +129,19 @@ def choose_rule(phantom_nn: Sequence[float], real_probs: Sequence[Sequence[float
     ``max_gallery_distance``: the ``distance_quantile`` of the nearest-training-face distances of
     held-out validation phantoms (faces the model should answer). ``min_top_prob``: the smallest
     value on ``grid`` at which at least ``target`` of the held-out REAL faces without a condition
-    get the no-condition class or out-of-range (0 when they already do without it).
+    get the no-condition class or out-of-range (0 when they already do without it); the confidence
+    test applies to condition answers (see :class:`AbstainRule`).
     """
     nn = np.asarray(phantom_nn, np.float64)
     nn = nn[np.isfinite(nn)]
     max_dist = float(np.quantile(nn, distance_quantile)) if nn.size else math.inf
     grid = list(grid) if grid is not None else [round(0.3 + 0.025 * i, 3) for i in range(27)]  # 0.30..0.95
     for tau in [0.0, *grid]:
-        rule = AbstainRule(tau, max_dist)
+        rule = AbstainRule(tau, max_dist, no_condition)
         shares = answer_shares([rule.decide(p, labels, d) for p, d in zip(real_probs, real_nn)], no_condition)
         if not shares["n"] or shares["no_condition_or_out_of_range_share"] >= target:
             return rule
-    return AbstainRule(grid[-1], max_dist)
+    return AbstainRule(grid[-1], max_dist, no_condition)
 
 
 TRAINING_GALLERY = "gallery.npz"  # a screener's training-set embeddings, next to its weights

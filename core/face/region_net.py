@@ -69,8 +69,9 @@ class RegionPrediction:
 
 
 def frame_matrix(box: Sequence[float], size: int) -> np.ndarray:
-    """2x3 affine from photo pixels to an SxS input in which the box ``(x0, y0, x1, y1)`` is
-    letterboxed: scaled to fit with its aspect kept, and centred."""
+    """2x3 affine from photo pixels to an SxS input in which the box ``(x0, y0, x1, y1)`` is scaled to
+    fit with its aspect kept, and centred; the rest of the square shows the photo around the box
+    (black beyond the photo's edges, as when a whole photo is framed)."""
     x0, y0, x1, y1 = (float(v) for v in box)
     if not (x1 > x0 and y1 > y0):
         raise ValueError(f"an empty face box: {tuple(box)}")

@@ -37,8 +37,10 @@ def test_home_states_phantom_training_and_intended_use() -> None:
     assert "synthetic phantoms" in text and "not a medical device" in text
     labels = [m.label for m in at.metric]
     assert labels.count("Parameters") >= 8  # one panel per shipped model card
-    # Cards validated on real data show those figures: nerve frames of held-out subjects, LGG patients.
+    # Cards validated on real data show those figures: nerve frames of held-out subjects, LGG patients,
+    # FASSEG faces of held-out persons.
     assert "Validation Dice, frames with a nerve" in labels and "Validation Dice per patient" in labels
+    assert "Validation mean IoU (eyes, nose, mouth, skin)" in labels
 
 
 def test_fetal_page_measures_the_first_sample(fetal: AppTest) -> None:

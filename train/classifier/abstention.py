@@ -36,8 +36,9 @@ def real_photo_results(screener: Screener, sources: list[FaceSource]) -> list[An
 
 
 def calibrate(screener: Screener, gallery: Any, held: list[FaceSource], test_faces: list[Any],
-              no_condition: str, target: float) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(``postprocess.abstain`` for the card, ``metrics.abstain_validation``)."""
+              no_condition: str, target: float, n_persons: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(``postprocess.abstain`` for the card, ``metrics.abstain_validation``); ``held``: the untouched
+    photos of ``n_persons`` held-out people."""
     labels = list(screener.labels)
     phantoms = predict_phantoms(screener, test_faces, desc="abstention: phantoms")
     phantom_nn = [nearest_distance(gallery, r.embedding) for r in phantoms]
@@ -47,11 +48,11 @@ def calibrate(screener: Screener, gallery: Any, held: list[FaceSource], test_fac
     plain = AbstainRule()
     truth = [labels[int(f.label_index)] for f in test_faces]
     decide = lambda rule_, rs, nns: [rule_.decide(r.probs, labels, d) for r, d in zip(rs, nns)]  # noqa: E731
-    spec = {"min_top_prob": rule.min_top_prob,
+    spec = {"min_top_prob": rule.min_top_prob, "no_finding": no_condition,
             "max_gallery_distance": None if math.isinf(rule.max_gallery_distance) else
             round(rule.max_gallery_distance, 4),
-            "chosen_on": f"{len(real)} untouched photos of {len({s.name for s in held})} held-out real "
-                         f"faces without any condition (confidence: the smallest threshold giving >= "
+            "chosen_on": f"{len(real)} untouched photos of {n_persons} held-out real persons "
+                         f"without any condition (confidence: the smallest threshold giving >= "
                          f"{target:.0%} no-condition or out-of-range) and {len(test_faces)} test phantoms "
                          "of the same held-out persons (distance: their 99th percentile)"}
     shares = {name: _round(answer_shares(decide(r_, real, real_nn), no_condition))

@@ -87,7 +87,7 @@ def train(args: ClassifierConfig) -> Path:
         if held:
             no_finding = SCREENING.row(args.screen_task).no_finding
             spec, found["abstain_validation"] = calibrate(screener, gallery, held, faces, no_finding,
-                                                          args.abstain_target)
+                                                          args.abstain_target, len(split.held_out_persons))
             card = replace(card, postprocess={**card.postprocess, "abstain": spec})
             log.info("out-of-range rule %s: %s", spec, found["abstain_validation"]["real_no_condition"])
     write_card(out, replace(card, metrics=found))
