@@ -78,9 +78,12 @@ else:
 if abstainer is not None:
     spec = card.postprocess["abstain"]
     shares = card.metrics.get("abstain_validation", {}).get("real_no_condition", {}).get("with_rule", {})
-    st.caption(f"Out-of-range rule: top probability below {abstainer.rule.min_top_prob:.2f}"
+    tau = abstainer.rule.min_top_prob
+    st.caption("Out-of-range rule: "
+               + (f"a condition named with probability below {tau:.2f}" if tau > 0 else
+                  "no confidence threshold (none was needed on validation)")
                + ("" if spec.get("max_gallery_distance") is None else
-                  f", or a face further than {abstainer.rule.max_gallery_distance:.3f} (cosine) from every "
+                  f"; a face further than {abstainer.rule.max_gallery_distance:.3f} (cosine) from every "
                   "training face")
                + f"; chosen on {spec.get('chosen_on', 'validation faces')}"
                + (f". On those {shares['n']} real faces without a condition: "
