@@ -228,10 +228,9 @@ def evaluate(args: EvaluateConfig) -> dict[str, Any]:
     task = get_task(args.task)
     if task.name == "brain_tumor":
         return evaluate_brain(args)
-    if task.name == "face_regions":
-        return evaluate_face_regions(args, write_rows)
-    if task.name == "face_screening":
-        return evaluate_face_screening(args, write_rows)
+    face = {"face_regions": evaluate_face_regions, "face_screening": evaluate_face_screening}.get(task.name)
+    if face is not None:  # train/evaluate_face.py
+        return face(args, write_rows)
     seg = Segmenter.from_folder(args.weights)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.phantoms:
