@@ -23,7 +23,7 @@ from core.face.abstain import TRAINING_GALLERY
 from core.face.gallery import Gallery
 from core.face.screening import Screener
 from core.tasks import get_task
-from core.weights import write_card
+from core.weights import sha256_bytes, write_card
 from train.classifier.abstention import calibrate
 from train.classifier.data import phantom_faces
 from train.config import RunConfig
@@ -81,6 +81,7 @@ def select(args: AbstainSelectConfig) -> dict:
     spec, validation = calibrate(screener, Gallery.load(gallery_path), split.held_out, faces,
                                  SCREENING.row(task).no_finding, args.abstain_target,
                                  len(split.held_out_persons))
+    spec["gallery_sha256"] = sha256_bytes(gallery_path.read_bytes())
     spec["command"] = args.command("train.abstain_select")
     write_card(args.weights, replace(card, postprocess={**card.postprocess, "abstain": spec},
                                      metrics={**card.metrics, "abstain_validation": validation}))

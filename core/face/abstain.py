@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from core.face.gallery import Gallery
+from core.weights import WeightsError, sha256_bytes
 
 OUT_OF_RANGE = "out_of_range"
 
@@ -159,12 +160,19 @@ class Abstainer:
     def from_folder(cls, folder: str | Path, postprocess: Mapping[str, Any],
                     labels: Sequence[str]) -> Abstainer | None:
         """The rule of a screener's card and the folder's ``gallery.npz`` (None: the card has no
-        rule). A rule with a distance threshold but no gallery file is refused."""
+        rule). A rule with a distance threshold but no gallery file is refused, and so is a gallery
+        whose sha256 differs from the one the rule records (``gallery_sha256``)."""
         rule = AbstainRule.from_card(postprocess)
         if rule is None:
             return None
         path = Path(folder) / TRAINING_GALLERY
-        gallery = Gallery.load(path) if path.is_file() else None
+        gallery = None
+        if path.is_file():
+            expected = postprocess["abstain"].get("gallery_sha256")
+            if expected and sha256_bytes(path.read_bytes()) != expected:
+                raise WeightsError(f"{path}: sha256 differs from the card's out-of-range rule; the file was "
+                                   "changed or replaced")
+            gallery = Gallery.load(path)
         if gallery is None and not math.isinf(rule.max_gallery_distance):
             raise FileNotFoundError(f"{folder}: the card's out-of-range rule needs {TRAINING_GALLERY}")
         return cls(rule, labels, gallery)

@@ -66,7 +66,7 @@ def test_run_with_identities_chooses_an_out_of_range_rule_and_the_cli_applies_it
     assert "no-condition class is their real faces" in card.training["data"]
     rule = card.postprocess["abstain"]
     assert 0 <= rule["min_top_prob"] <= 0.95 and rule["max_gallery_distance"] >= 0
-    assert "held-out" in rule["chosen_on"]
+    assert "held-out" in rule["chosen_on"] and len(rule["gallery_sha256"]) == 64
     val = card.metrics["abstain_validation"]
     assert val["real_no_condition"]["with_rule"]["no_condition_or_out_of_range_share"] >= 0.95
     assert val["phantom_held_out"]["with_rule"]["n"] == 8

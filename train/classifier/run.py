@@ -13,7 +13,7 @@ import torch
 
 from core.face.screening import Screener, to_tensor
 from core.models.screening import ScreeningNet
-from core.weights import save_model, write_card
+from core.weights import save_model, sha256_bytes, write_card
 from train.classifier.abstention import calibrate
 from train.classifier.config import GALLERY_FILE, SCREENING, ClassifierConfig, parse_args
 from train.classifier.data import FaceSet, load_data, phantom_faces
@@ -88,6 +88,7 @@ def train(args: ClassifierConfig) -> Path:
             no_finding = SCREENING.row(args.screen_task).no_finding
             spec, found["abstain_validation"] = calibrate(screener, gallery, held, faces, no_finding,
                                                           args.abstain_target, len(split.held_out_persons))
+            spec["gallery_sha256"] = sha256_bytes((out / GALLERY_FILE).read_bytes())
             card = replace(card, postprocess={**card.postprocess, "abstain": spec})
             log.info("out-of-range rule %s: %s", spec, found["abstain_validation"]["real_no_condition"])
     write_card(out, replace(card, metrics=found))

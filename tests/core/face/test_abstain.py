@@ -19,6 +19,7 @@ from core.face.abstain import (
     selective_report,
 )
 from core.face.gallery import Gallery
+from core.weights import WeightsError, sha256_bytes
 
 LABELS = ("acne", "eczema", "healthy")
 
@@ -52,6 +53,10 @@ def test_abstainer_uses_the_training_gallery(tmp_path: Path) -> None:
     gallery.save(tmp_path / TRAINING_GALLERY)
     ab = Abstainer.from_folder(tmp_path, post, LABELS)
     assert ab.nearest_distance(np.array([2.0, 0.0])) == pytest.approx(0.0, abs=1e-6)
+    sha = sha256_bytes((tmp_path / TRAINING_GALLERY).read_bytes())
+    assert Abstainer.from_folder(tmp_path, {"abstain": {**post["abstain"], "gallery_sha256": sha}}, LABELS)
+    with pytest.raises(WeightsError, match="sha256 differs"):
+        Abstainer.from_folder(tmp_path, {"abstain": {**post["abstain"], "gallery_sha256": "0" * 64}}, LABELS)
     assert ab.decide([0.1, 0.1, 0.8], np.array([1.0, 0.05])).answer == "healthy"
     assert ab.decide([0.1, 0.1, 0.8], np.array([1.0, 1.0])).abstained  # 45 degrees: distance 0.29
 
