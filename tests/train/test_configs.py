@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from train import cam_select, classifier, evaluate, face_regions, segmentation
+from train import abstain_select, cam_select, classifier, evaluate, face_regions, segmentation
+from train.abstain_select import AbstainSelectConfig
 from train.cam_select import CamSelectConfig
 from train.classifier import ClassifierConfig
 from train.config import RunConfig
@@ -36,6 +37,9 @@ def test_the_other_clis_default_to_their_dataclasses() -> None:
     assert face_regions.parse_args(["--data", "d"]) == FaceRegionsConfig(data=Path("d"), argv=("--data", "d"))
     cfg = CamSelectConfig(weights=Path("w"), argv=("--weights", "w"))
     assert cam_select.parse_args(["--weights", "w"]) == cfg
+    argv = ["--weights", "w", "--identities", "a", "b", "--held-out-persons", "2"]
+    assert abstain_select.parse_args(argv) == AbstainSelectConfig(
+        weights=Path("w"), identities=[Path("a"), Path("b")], held_out_persons=2, argv=tuple(argv))
 
 
 def test_a_config_is_frozen_and_records_itself() -> None:
