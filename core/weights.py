@@ -191,13 +191,13 @@ def load_model(folder: str | Path, *, device: str | torch.device = "cpu") -> tup
 
 
 def write_history(folder: str | Path, rows: list[dict[str, Any]]) -> None:
-    """Write per-epoch training rows as the folder's ``history.csv`` (columns: the first row's
-    keys); nothing when there are no rows yet."""
+    """Write per-epoch training rows as the folder's ``history.csv`` (columns: every key of the rows,
+    in first-seen order, blank where a row lacks one); nothing when there are no rows yet."""
     if not rows:
         return
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / HISTORY_FILE).open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), restval="")
         writer.writeheader()
         writer.writerows(rows)

@@ -47,6 +47,7 @@ from core.analysis.fetal_validation import format_block, hc_report
 from core.datasets import read_hc18, read_kaggle_3m_volumes, read_kaggle_nerve, read_nifti_pairs
 from core.datasets.kaggle_3m import patient_folders
 from core.evaluation import Evaluation, set_metrics, summarize_rows
+from core.evaluation.cache import rows_csv
 from core.evaluation.engine import collect, predict_stream
 from core.predict import Segmenter, VolumeSegmenter
 from core.rle import rle_encode
@@ -104,13 +105,7 @@ def parse_args(argv: list[str] | None = None) -> EvaluateConfig:
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write dict rows as CSV with the union of their keys (first-seen order)."""
-    keys: dict[str, None] = {}
-    for r in rows:
-        keys.update(dict.fromkeys(r))
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(keys))
-        w.writeheader()
-        w.writerows(rows)
+    path.write_text(rows_csv(rows))
 
 
 def write_submission(path: Path, ev: Evaluation) -> int:
@@ -230,7 +225,7 @@ def evaluate(args: EvaluateConfig) -> dict[str, Any]:
         return evaluate_brain(args)
     face = {"face_regions": evaluate_face_regions, "face_screening": evaluate_face_screening}.get(task.name)
     if face is not None:  # train/evaluate_face.py
-        return face(args, write_rows)
+        return face(args)
     seg = Segmenter.from_folder(args.weights)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.phantoms:

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from core.datasets.fasseg import read_fasseg
 from core.datasets.image_folder import image_folder_items
+from core.evaluation.cache import rows_csv
 from core.face.abstain import OUT_OF_RANGE, Abstainer, AbstainRule
 from core.face.landmarks import FaceError, detect_landmarks, oriented_rgb
 from core.face.parsing_eval import score_parser, summarise_scores
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from train.evaluate import EvaluateConfig
 
 
-def evaluate_face_regions(args: EvaluateConfig, write_rows: Any) -> dict[str, Any]:
+def evaluate_face_regions(args: EvaluateConfig) -> dict[str, Any]:
     """Score the parser in ``args.weights`` on every labelled photo under ``args.data``."""
     if args.data is None:
         raise SystemExit("--task face_regions needs --data: a FASSEG-layout folder (RGB/ + labels/)")
@@ -56,7 +57,7 @@ def evaluate_face_regions(args: EvaluateConfig, write_rows: Any) -> dict[str, An
     rows = score_parser(parser, cases, save_masks=args.out / "masks" if args.save_masks else None,
                         progress=lambda done: bar.update(done - bar.n))
     bar.close()
-    write_rows(args.out / "per_case.csv", rows)
+    (args.out / "per_case.csv").write_text(rows_csv(rows))
     source = f"{describe(args.data)} (FASSEG layout)"
     summary = {"weights": str(args.weights), "sha256": parser.card.weights.get("sha256"), "data": source,
                "layout": "fasseg", "n": len(rows), **summarise_scores(rows, with_ci=True),
@@ -69,7 +70,7 @@ def evaluate_face_regions(args: EvaluateConfig, write_rows: Any) -> dict[str, An
     return summary
 
 
-def evaluate_face_screening(args: EvaluateConfig, write_rows: Any) -> dict[str, Any]:
+def evaluate_face_screening(args: EvaluateConfig) -> dict[str, Any]:
     """Score the screener in ``args.weights`` on an ImageFolder (``DIR/<class>/*.jpg``): one row per
     photo with ``name``, ``true``, ``pred`` (a class or ``out_of_range``: the card's rule, no face
     found, or an unreadable photo), the top class and probability, the distance to the nearest
@@ -99,12 +100,12 @@ def evaluate_face_screening(args: EvaluateConfig, write_rows: Any) -> dict[str, 
                      "top_prob": round(d.top_prob, 4), "nn_distance": round(d.nn_distance, 4),
                      **{f"p_{c}": round(float(p), 4) for c, p in zip(labels, result.probs)}})
     args.out.mkdir(parents=True, exist_ok=True)
-    write_rows(args.out / "per_case.csv", rows)
+    (args.out / "per_case.csv").write_text(rows_csv(rows))
     answers = [*labels, OUT_OF_RANGE]
     truths = sorted({r["true"] for r in rows})
     confusion = [{"true": t, **{a: sum(r["true"] == t and r["pred"] == a for r in rows) for a in answers}}
                  for t in truths]
-    write_rows(args.out / "confusion.csv", confusion)
+    (args.out / "confusion.csv").write_text(rows_csv(confusion))
     no_finding = SCREENING.row(screener.card.training.get("screen_task", "")).no_finding \
         if screener.card.training.get("screen_task") in SCREENING.rows else None
     summary: dict[str, Any] = {

@@ -24,6 +24,7 @@ import logging
 import math
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from core.face.parsing_eval import score_landmark_regions, score_parser, summari
 from core.face.region_net import FaceParser, face_frame, frame_matrix, normalise_rgb
 from core.models import create_model, get_spec
 from core.tasks import get_task
-from core.weights import ModelCard, load_model, save_model, write_history
+from core.weights import ModelCard, load_model, save_model, write_card, write_history
 from train.config import RunConfig
 
 log = logging.getLogger("train.face_regions")
@@ -190,7 +191,7 @@ def training_sample(image: np.ndarray, labels: np.ndarray, size: int, rng: np.ra
 def sampling_weights(groups: list[str]) -> np.ndarray:
     """Probability of drawing each photo: 1/sqrt(photos of its person), normalised, so the 26
     poses of one Pointing'04 person do not drown the persons with one frontal photo each."""
-    counts = {g: groups.count(g) for g in set(groups)}
+    counts = Counter(groups)
     w = np.array([1 / math.sqrt(counts[g]) for g in groups])
     return w / w.sum()
 
@@ -321,10 +322,8 @@ def train(args: FaceRegionsConfig) -> Path:
             **summarise_scores(rows, with_ci=True), "photos_without_a_face": missed,
             "note": "Face Mesh's landmark-derived regions mapped to FASSEG's classes, on the same held-out "
                     "photos (those where a face is found); they never cover hair, ears or neck"}
-    final = replace(saved, training=training, metrics=metrics)
-    save_model(model, final, out)
-    keys = list(dict.fromkeys(k for row in history for k in row))  # scored epochs carry more columns
-    write_history(out, [{k: row.get(k, "") for k in keys} for row in history])
+    write_card(out, replace(saved, training=training, metrics=metrics))
+    write_history(out, history)  # scored epochs carry more columns
     return out
 
 

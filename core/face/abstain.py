@@ -148,6 +148,11 @@ def choose_rule(phantom_nn: Sequence[float], real_probs: Sequence[Sequence[float
 TRAINING_GALLERY = "gallery.npz"  # a screener's training-set embeddings, next to its weights
 
 
+def nearest_distance(gallery: Gallery | None, embedding: np.ndarray) -> float:
+    """Cosine distance from an embedding to its nearest gallery face (NaN without a gallery)."""
+    return float(np.min(gallery.distances(embedding))) if gallery is not None else math.nan
+
+
 class Abstainer:
     """A screener's out-of-range rule with its training gallery (for the distance test)."""
 
@@ -179,7 +184,7 @@ class Abstainer:
 
     def nearest_distance(self, embedding: np.ndarray) -> float:
         """Cosine distance to the nearest training face (NaN without a gallery)."""
-        return float(np.min(self.gallery.distances(embedding))) if self.gallery is not None else math.nan
+        return nearest_distance(self.gallery, embedding)
 
     def decide(self, probs: Sequence[float], embedding: np.ndarray) -> Decision:
         """The answer for one face's class probabilities and whole-face embedding."""

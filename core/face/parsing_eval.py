@@ -40,6 +40,14 @@ def face_mean(ious: dict[str, float], classes: Iterable[str] = FACE_CLASSES) -> 
     return float(np.mean(values)) if values else math.nan
 
 
+def _row(case: FassegCase, pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """One photo's scores: per-class IoU, their mean over the face classes, pixel accuracy."""
+    ious = region_iou(pred, truth, CLASSES)
+    return {"name": case.name, "group": case.group, "subset": case.subset,
+            "width": truth.shape[1], "height": truth.shape[0], **{f"iou_{k}": v for k, v in ious.items()},
+            "mean_iou_face": face_mean(ious), "pixel_accuracy": float((pred == truth).mean())}
+
+
 def score_parser(parser: FaceParser, cases: Iterable[FassegCase], *, save_masks: Path | None = None,
                  progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """One row per photo: ``name``, ``group``, ``subset``, size, ``iou_<class>`` for every class,
@@ -53,12 +61,7 @@ def score_parser(parser: FaceParser, cases: Iterable[FassegCase], *, save_masks:
     for i, case in enumerate(cases):
         image, truth = case.load()
         pred = parser.predict(image).labels
-        ious = region_iou(pred, truth, CLASSES)
-        rows.append({"name": case.name, "group": case.group, "subset": case.subset,
-                     "width": image.shape[1], "height": image.shape[0],
-                     **{f"iou_{k}": v for k, v in ious.items()},
-                     "mean_iou_face": face_mean(ious),
-                     "pixel_accuracy": float((pred == truth).mean())})
+        rows.append(_row(case, pred, truth))
         if save_masks is not None:
             Image.fromarray(encode_labels(pred)).save(save_masks / f"{case.name}.png")
         if progress:
@@ -77,11 +80,7 @@ def score_landmark_regions(cases: Iterable[FassegCase]) -> tuple[list[dict[str, 
         except FaceError:
             missed += 1
             continue
-        pred = landmark_regions_as_fasseg(region_label_mask(lm))
-        ious = region_iou(pred, truth, CLASSES)
-        rows.append({"name": case.name, "group": case.group, "subset": case.subset,
-                     **{f"iou_{k}": v for k, v in ious.items()}, "mean_iou_face": face_mean(ious),
-                     "pixel_accuracy": float((pred == truth).mean())})
+        rows.append(_row(case, landmark_regions_as_fasseg(region_label_mask(lm)), truth))
     return rows, missed
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.datasets.fasseg import FACE_CLASSES
 from core.face import draw
 from core.face.anthropometry import (
     REFERENCES,
@@ -18,11 +17,9 @@ from core.face.anthropometry import (
     read_reference_table,
     zscores,
 )
-from core.face.landmarks import FaceLandmarks
-from core.face.parsing_eval import landmark_regions_as_fasseg
-from core.face.region_net import region_iou, resize_labels
+from core.face.region_net import resize_labels
 from core.face.regions import region_label_mask
-from dashboard import cache, widgets
+from dashboard import cache, face_sections, widgets
 
 KEY = "face"
 MAX_SHOWN = 1200  # pixels: a larger photo is measured whole but shown reduced
@@ -30,10 +27,6 @@ MIN_SHOWN = 520  # pixels: a small face window is enlarged so that lines and num
 DEMO_GROUP = cache.FACE_SAMPLES / "reference_group.csv"
 REF_LABELS = {"interpupillary": "Interpupillary distance", "outer_canthal": "Outer canthal distance"}
 GROUPS = ("None", "Bundled demo (one person)", "Upload CSV")
-
-
-def _pretty(name: str) -> str:
-    return name.replace("_", " ").capitalize()
 
 
 def _group_rows(source: str) -> tuple[list[dict], str] | None:
@@ -70,50 +63,6 @@ def _zscores(ms: list[Measurement], group: tuple[list[dict], str], reference: st
     st.caption(f"z-scores against {len(matching)} photos of {name} (sample SD); blank where the group "
                "has fewer than 2 values or no spread.")
     return {k: None if math.isnan(v) else v for k, v in z.items()}
-
-
-def _parser_regions(folder: str, rgb: np.ndarray, lm: FaceLandmarks, landmark_labels: np.ndarray,
-                    box: tuple[int, int, int, int], shape: tuple[int, int]) -> None:
-    """The face parser's FASSEG regions (the ``box`` window shown at ``shape``), their IoU against
-    the landmark-derived regions (in FASSEG's classes, on the whole photo's grid) and its card's
-    validation on real held-out faces."""
-    parser = cache.get_face_parser(folder)
-    predicted = cache.face_region_labels(folder, rgb, lm)
-    ious = region_iou(predicted, landmark_regions_as_fasseg(landmark_labels), parser.names)
-    x0, y0, x1, y1 = box
-    st.image(draw.color_classes(resize_labels(predicted[y0:y1, x0:x1], shape), parser.names),
-             width="stretch", output_format="PNG", caption="Regions from the face parser (FASSEG classes)")
-    counts = np.bincount(predicted.ravel(), minlength=len(parser.names))
-    val = parser.card.metrics.get("validation_real", {})
-    st.dataframe(pd.DataFrame({
-        "region": [_pretty(n) for n in parser.names[1:]],
-        "color": [draw.hex_color(draw.PARSER_COLORS.get(n, (128, 128, 128))) for n in parser.names[1:]],
-        "area_px": counts[1:],
-        "agreement": [ious[n] if n in FACE_CLASSES else None for n in parser.names[1:]],
-        "validated": [val.get("iou", {}).get(n) for n in parser.names[1:]]}).style.map(
-            lambda c: f"background-color: {c}; color: {c}", subset=["color"]),
-        hide_index=True, width="stretch", column_config={
-            "region": "Region", "color": "", "area_px": st.column_config.NumberColumn("px"),
-            "agreement": st.column_config.NumberColumn(
-                "vs landmarks", format="%.3f", help="IoU between the parser's region and the "
-                "landmark-derived regions of this photo, mapped to FASSEG's classes (eyes, nose, lips "
-                "= mouth, face = skin). FASSEG's skin also covers ears and neck, which the landmark "
-                "regions do not reach, so skin agrees less by definition."),
-            "validated": st.column_config.NumberColumn(
-                "validated", format="%.3f", help="Mean IoU against expert FASSEG labels on the "
-                "card's held-out persons (not this photo)")})
-    if "mean_iou_face" in val:
-        lo, hi = val.get("mean_iou_face_ci95", [math.nan, math.nan])
-        st.caption(f"Validated on {val['n_images']} real FASSEG photos of {val['n_persons']} held-out "
-                   f"persons (frontal and turned heads): mean IoU over eyes, nose, mouth and skin "
-                   f"{val['mean_iou_face']:.3f} (95% CI {lo:.3f}-{hi:.3f}, persons resampled). "
-                   f"Trained on {parser.card.training.get('n_train_photos', '?')} photos of "
-                   f"{parser.card.training.get('n_train_persons', '?')} other persons "
-                   f"({parser.card.training.get('data', 'unknown data')}).")
-    else:
-        st.caption("This parser's card holds no validation on real labelled faces.")
-    if lm.n_faces > 1:
-        st.caption("The parser framed the largest face only.")
 
 
 st.title("Face analysis")
@@ -168,7 +117,7 @@ photo_col.image(picture, width="stretch", output_format="PNG", caption="; ".join
 region_col.image(draw.color_labels(labels_shown), width="stretch", output_format="PNG",
                  caption="Regions from the landmarks")
 legend = pd.DataFrame(draw.region_legend(labels))
-legend["region"] = legend["region"].map(_pretty)
+legend["region"] = legend["region"].map(face_sections.pretty)
 region_col.dataframe(
     legend.style.map(lambda c: f"background-color: {c}; color: {c}", subset=["color"]),
     hide_index=True, width="stretch", column_config={
@@ -180,7 +129,7 @@ with parser_col:
         st.info("No face-parser weights (`weights/face_regions/unet/model.json`): train them with "
                 "`make weights-face` to see the parser's regions here beside the landmark-derived ones.")
     else:
-        _parser_regions(parser_folder, rgb, lm, labels, box, shown.shape[:2])
+        face_sections.parser_regions(parser_folder, rgb, lm, labels, box, shown.shape[:2])
 
 st.subheader("Measurements")
 rows = measurement_table(ms)

@@ -14,25 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from core.face.abstain import Abstainer, AbstainRule, answer_shares, choose_rule, selective_report
+from core.face.abstain import AbstainRule, answer_shares, choose_rule, nearest_distance, selective_report
 from core.face.landmarks import FaceLandmarks
 from core.face.screening import Screener
 from train.face_augment import FaceSource
 from train.screening_eval import predict_phantoms
 
 
-def nearest_distance(gallery: Any, embedding: np.ndarray) -> float:
-    """Cosine distance from an embedding to its nearest gallery face (NaN without a gallery)."""
-    return Abstainer(AbstainRule(), (), gallery).nearest_distance(embedding)
-
-
 def real_photo_results(screener: Screener, sources: list[FaceSource]) -> list[Any]:
     """The screener's result on each source's untouched photo (its detected landmarks)."""
-    results = []
-    for src in sources:
-        levels, pts = src.variants[(False, False)]
-        results.append(screener.predict(levels[0], FaceLandmarks(pts.astype(np.float32), src.shape)))
-    return results
+    return [screener.predict(src.photo, FaceLandmarks(src.points.astype(np.float32), src.shape))
+            for src in sources]
 
 
 def calibrate(screener: Screener, gallery: Any, held: list[FaceSource], test_faces: list[Any],
