@@ -6,7 +6,7 @@ ADDRESS ?= 127.0.0.1
 # Uploads over 1 MiB are spooled by the web server to a temporary file: keep them in memory (tmpfs).
 UPLOAD_TMP ?= $(firstword $(wildcard /dev/shm) $(TMPDIR) /tmp)
 
-.PHONY: run test test-all test-e2e e2e-browser deps lint bench samples evaluate-brain evaluate-fetal evaluate-nerve weights weights-fetal weights-nerve weights-face weights-screening weights-brain evaluate screenshots help
+.PHONY: run test test-all test-e2e e2e-browser deps lint bench samples evaluate-brain evaluate-fetal evaluate-nerve weights weights-fetal weights-nerve weights-face weights-screening weights-brain weights-modality evaluate screenshots help
 
 help:
 	@echo "make run      install what is missing, start the dashboard on http://localhost:$(PORT)"
@@ -15,7 +15,7 @@ help:
 	@echo "make test-e2e the real-browser suite (installs playwright and, with apt, chromium)"
 	@echo "make bench    latency / memory benchmark (ratios against smp Unet(resnet34))"
 	@echo "make samples  rewrite data_samples/ (real HC18 frames from ../shared/data/hc18, phantoms for the rest)"
-	@echo "make weights  retrain every shipped model (2-core CPU: about 8 hours; weights-fetal, weights-nerve, weights-face, weights-screening, weights-brain)"
+	@echo "make weights  retrain every shipped model (2-core CPU: about 8 hours; weights-fetal, weights-nerve, weights-face, weights-screening, weights-brain, weights-modality)"
 	@echo "make screenshots  refresh dashboard/screenshots (needs playwright + chromium)"
 	@echo "make evaluate score the shipped weights on held-out real data (HC18 exams, nerve subjects, LGG patients), record in the cards"
 	@echo "make bench    also: python -m train.bench --record stores the timings in the cards"
@@ -56,7 +56,7 @@ bench: deps
 samples:
 	$(PYTHON) -m train.make_samples
 
-weights: weights-fetal weights-nerve weights-face weights-screening weights-brain
+weights: weights-fetal weights-nerve weights-face weights-screening weights-brain weights-modality
 
 NERVE ?= ../shared/data/nerve/positives
 NERVE_TRAIN = $(PYTHON) -m train.segmentation --task nerve --data $(NERVE) --transplant-empty --batch-size 16 --crop 160 224 --input-size 160 224 --val-frac 0.2 --threads 1
@@ -137,6 +137,12 @@ weights-face:
 	$(PYTHON) -m train.face_regions --data $(FASSEG) --out runs/face_parser --threads 2 --time-limit-min 62 --epochs 400
 	$(PYTHON) -m train.face_regions --data $(FASSEG) --init runs/face_parser --input-size 320 --lr 1e-3 --out runs/face_parser_320 --threads 2 --time-limit-min 45 --epochs 400 --eval-every 5
 	rm -rf weights/face_regions/unet && cp -r runs/face_parser_320 weights/face_regions/unet
+
+# The uploads' modality check (ultrasound / MRI / other) on the real frames, slices and photos of
+# ../shared/data, split by exam, subject, patient and person (about 8 minutes on 2 cores).
+SHARED ?= ../shared/data
+weights-modality:
+	$(PYTHON) -m train.modality --data $(SHARED) --out weights/modality/cnn --epochs 80 --time-limit-min 40
 
 # Real people without any of the drawn conditions, to draw the screening phantoms on: FASSEG's frontal
 # faces and its Pointing'04 faces turned up to 30 degrees, plus the two bundled portraits.

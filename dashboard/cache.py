@@ -33,6 +33,7 @@ from core.io.volume import load_volume
 from core.lab import LayoutGuess, read_cases
 from core.lab.screening import screening_classifier
 from core.predict import SegmentationResult, Segmenter, VolumeSegmentation, VolumeSegmenter
+from core.predict.modality import ModalityGate, gate_folder
 from core.tasks import get_task
 from core.weights import ModelCard, WeightsError, read_card
 
@@ -51,6 +52,20 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 def get_segmenter(weights_dir: str) -> Segmenter:
     """The predictor of a weights folder (sha256 checked once, then shared)."""
     return Segmenter.from_folder(weights_dir)
+
+
+def modality_gate() -> tuple[ModalityGate | None, str]:
+    """The uploads' modality check and "", or None and why it cannot be used (weights missing or
+    failing their check: the pages then rely on the colour and DICOM checks alone)."""
+    return _modality_gate(str(gate_folder()))
+
+
+@st.cache_resource(show_spinner=False)
+def _modality_gate(folder: str) -> tuple[ModalityGate | None, str]:
+    try:
+        return ModalityGate.from_folder(folder), ""
+    except (WeightsError, OSError, ValueError) as exc:
+        return None, str(exc)
 
 
 def available_models(task_name: str) -> dict[str, ModelCard]:

@@ -14,9 +14,10 @@ from core.io.image import ImageError
 from core.io.nifti import read_nifti
 from core.io.volume import Volume
 from core.lab import models_that_fit
+from core.predict.modality import volume_views
 from core.volume_view import AXES, default_window
 from core.weights import ModelCard
-from dashboard import cache
+from dashboard import cache, widgets
 
 VOLUME_TYPES = ["nii", "gz", "zip", "dcm", "dicom", "png", "tif", "tiff"]
 
@@ -91,6 +92,10 @@ def volume_input(key: str) -> VolumeInput | None:
         case = cache.brain_upload(digest, files)
     except ImageError as exc:
         st.error(f"Cannot read {label_name}: {exc}")
+        return None
+    vol = case.volume
+    if str(vol.meta.get("modality", "")).upper() != "MR" and widgets.wrong_modality(
+            label_name, volume_views(vol.voxels), "mri"):  # an ultrasound frame, a photograph...
         return None
     name = case.name if case.meta.get("layout") == "kaggle_3m" else label_name
     label = case.label if case.label is not None else _uploaded_label(key, case.volume)

@@ -52,6 +52,20 @@ UPLOAD_STEM = "upload"
 ULTRASOUND_MODALITIES = ("US", "SC", "OT")
 
 
+def wrong_modality(name: str, images: np.ndarray | Sequence[np.ndarray], expected: str) -> bool:
+    """True, with a message, when the modality check is confident an upload is another kind of
+    image than the page analyses (``expected``: ``ultrasound``, ``mri`` or ``other``); a caption
+    says so when the check itself is unavailable."""
+    gate, why = cache.modality_gate()
+    if gate is None:
+        st.caption(f"The modality check is unavailable ({why}); only colour and DICOM tags are checked.")
+        return False
+    verdict = gate.check(images, expected)
+    if verdict.refuse:
+        st.error(verdict.message(name))
+    return verdict.refuse
+
+
 def export_stem(name: str, uploaded: bool) -> str:
     """The stem of a download's file name and of its ``file`` column: a bundled sample's own name,
     but never an uploaded file's (a file name can carry a patient's name)."""
@@ -102,6 +116,8 @@ def _uploaded_case(key: str) -> InputCase | None:
         st.error(f"{up.name} is a colour picture (mean colour {chroma:.0f} on 0-255; a greyscale B-mode "
                  "ultrasound frame has about 0), not an ultrasound frame: nothing is analysed. Upload "
                  "the B-mode frame as exported by the scanner.")
+        return None
+    if modality != "US" and wrong_modality(up.name, img.pixels, "ultrasound"):  # a grey photo, an MRI...
         return None
     pixels, spacing = _limit_size(img.pixels, img.spacing_mm, up.name)
     px = None
@@ -190,10 +206,11 @@ def face_photo_input(key: str, samples: dict[str, np.ndarray] | None = None
                 "the bundled sample.")
         return None
     try:
-        return up.name, oriented_rgb(up.getvalue())
+        rgb = oriented_rgb(up.getvalue())
     except FaceError as exc:
         st.error(f"Cannot read {up.name}: {exc}")
         return None
+    return None if wrong_modality(up.name, rgb, "other") else (up.name, rgb)
 
 
 def face_with_landmarks(key: str, samples: dict[str, np.ndarray] | None = None

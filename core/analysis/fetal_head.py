@@ -24,6 +24,25 @@ from core.io.image import PHOTO_CHROMA, mean_chroma
 from core.predict import SegmentationResult, Segmenter
 
 COLOUR_WARNING = 12.0  # mean chroma (0-255) above which a frame gets a colour warning
+# Width of the frame's field of view (its longer side x the pixel size) an ultrasound frame can have,
+# mm: HC18's frames span 42-261 mm (800 px at 0.052-0.326 mm); a probe images at least ~2 cm.
+FIELD_MM = (20.0, 350.0)
+
+
+def pixel_size_problem(pixel_size_mm: float | None, shape: tuple[int, ...]) -> str | None:
+    """Why a pixel size cannot belong to this frame, else None: not a positive finite number, or a
+    field of view (the frame's longer side times the pixel size) outside :data:`FIELD_MM`. Judged on
+    the field, not the pixel alone, so a frame reduced in size keeps its (larger) true pixel."""
+    if pixel_size_mm is None:
+        return None
+    px = float(pixel_size_mm)
+    if not (np.isfinite(px) and px > 0):
+        return f"a pixel size of {px:g} mm is not a size"
+    field = px * max(shape[:2])
+    if not FIELD_MM[0] <= field <= FIELD_MM[1]:
+        return (f"a pixel size of {px:g} mm makes this {max(shape[:2])}-pixel frame {field:.0f} mm across; "
+                f"an ultrasound frame spans {FIELD_MM[0]:.0f}-{FIELD_MM[1]:.0f} mm")
+    return None
 
 
 @dataclass(frozen=True)

@@ -40,11 +40,11 @@ from core.metrics.overlap import (
     recall,
 )
 from core.metrics.scores import mask_scores
-from core.metrics.summary import bootstrap_ci, group_bootstrap_ci, summarize
+from core.metrics.summary import bootstrap_ci, group_bootstrap_ci, summarize, wilson_ci
 
 __all__ = ["ERROR_FN", "ERROR_FP", "ERROR_TN", "ERROR_TP", "abs_hc_diff_mm", "accuracy",
            "all_empty_baseline", "balanced_accuracy", "binary_calibration", "bootstrap_ci",
            "classification_report", "confusion_counts", "confusion_matrix", "dice", "error_map",
            "expected_calibration_error", "f1", "group_bootstrap_ci", "hd95_mm", "iou", "mask_scores",
            "mean_dice", "per_class_precision_recall", "precision", "presence_confusion", "recall",
-           "reliability_bins", "summarize", "top_k_accuracy", "top_k_caption"]
+           "reliability_bins", "summarize", "top_k_accuracy", "wilson_ci", "top_k_caption"]

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis.fetal_biometry import format_centile
-from core.analysis.fetal_head import report_row
+from core.analysis.fetal_head import pixel_size_problem, report_row
 from core.overlay import COLORS, draw_ellipse, error_overlay, heatmap_overlay, mask_png, overlay_mask
 from core.tasks import get_task
 from dashboard import cache, widgets
@@ -29,9 +29,11 @@ if case is None:
     st.stop()
 models = widgets.model_picker(KEY, cards, LABELS)
 header_px = case.pixel_size_mm
-if header_px is not None and not (PX_RANGE_MM[0] <= header_px <= PX_RANGE_MM[1]):  # NaN fails too
-    st.warning(f"The file states a pixel size of {header_px:g} mm, outside the {PX_RANGE_MM[0]:g}-"
-               f"{PX_RANGE_MM[1]:g} mm a frame can have: it is ignored. Enter the pixel size to measure.")
+if header_px is not None and (not (PX_RANGE_MM[0] <= header_px <= PX_RANGE_MM[1])  # NaN fails too
+                              or pixel_size_problem(header_px, case.image.shape)):
+    st.warning(f"The file states a pixel size of {header_px:g} mm, which cannot be right for this frame "
+               f"({pixel_size_problem(header_px, case.image.shape) or 'outside the box range'}): it is "
+               "ignored. Enter the pixel size to measure.")
     header_px = None
 with st.sidebar:
     px = st.number_input("Pixel size (mm)", min_value=PX_RANGE_MM[0], max_value=PX_RANGE_MM[1],
@@ -46,6 +48,9 @@ with st.sidebar:
                                  "about the head: the outline is least certain there.")
     show_cam = st.toggle("Grad-CAM of the segmentation", key=f"{KEY}_cam")
 
+if px is not None and (typed_problem := pixel_size_problem(px, case.image.shape)):
+    st.warning(f"The pixel size typed is ignored: {typed_problem}. Check the value (mm per pixel).")
+    px = None
 results = {m: cache.analyse_fetal_head(m, case.image, px, ga, thr) for m in models}
 shown = [("Input: " + case.name, case.image)]
 for m, res in results.items():

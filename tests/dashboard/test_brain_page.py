@@ -188,3 +188,11 @@ def test_several_lgg_slice_files_in_any_order_make_one_volume() -> None:
     assert any("2 of 3 slices have no _mask.tif" in c.value for c in partial.caption)
     other = _upload(files + [("TCGA_ZZ_0001_20000101_1.tif", files[0][1])])
     assert other.error and "upload one patient at a time" in other.error[0].value
+
+
+def test_an_ultrasound_frame_on_the_mri_page_gets_a_message_and_no_numbers() -> None:
+    frame = (ROOT / "data_samples" / "fetal_head" / "training_set" / "404_HC.png").read_bytes()
+    at = _upload([("frame.png", frame)])
+    assert any("looks like an ultrasound frame" in e.value and "not an MRI slice" in e.value
+               for e in at.error)
+    assert not at.metric

@@ -216,3 +216,11 @@ def test_an_unrelated_csv_is_not_taken_as_a_reference_group(face: AppTest) -> No
         ("patients.csv", b"id,age,weight\n1,34,70\n2,51,82\n", "text/csv")).run()
     assert not face.exception and "z_score" not in _measurements(face)
     assert any("is not a reference group table" in e.value for e in face.error)
+
+
+def test_an_ultrasound_frame_on_the_face_page_is_refused_by_the_modality_check() -> None:
+    frame = (ROOT / "data_samples" / "fetal_head" / "training_set" / "404_HC.png").read_bytes()
+    at = _upload("frame.png", frame)
+    assert any("looks like an ultrasound frame" in e.value and "not a photograph" in e.value
+               for e in at.error)
+    assert not at.metric and not at.dataframe

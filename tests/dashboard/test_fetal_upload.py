@@ -114,6 +114,26 @@ def test_a_face_photo_on_an_ultrasound_page_gets_a_message_and_no_numbers(page: 
     assert not at.metric and not at.dataframe
 
 
+@pytest.mark.parametrize("page", ["fetal_biometry", "nerve"])
+def test_a_greyscale_photo_on_an_ultrasound_page_is_refused_by_the_modality_check(page: str) -> None:
+    grey = cv2.imread(str(ROOT / "data_samples" / "face" / "grace_hopper.jpg"), cv2.IMREAD_GRAYSCALE)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / f"{page}.py"), default_timeout=180).run()
+    key = "fetal" if page == "fetal_biometry" else "nerve"
+    at.sidebar.radio(key=f"{key}_source").set_value("Upload").run()
+    at.file_uploader(key=f"{key}_upload").set_value(("photo.png", _png(grey), "image/png")).run()
+    assert not at.exception
+    assert any("looks like a photograph" in e.value and "nothing is analysed" in e.value for e in at.error)
+    assert not at.metric and not at.dataframe
+
+
+def test_a_typed_pixel_size_no_frame_can_have_is_ignored_with_a_warning() -> None:
+    at = _upload("frame.png", _png(cv2.imread(str(FRAME), cv2.IMREAD_GRAYSCALE)))
+    at.sidebar.number_input[0].set_value(2.0).run()  # 800 px x 2 mm: a 1.6 m field of view
+    assert not at.exception
+    assert any("pixel size typed is ignored" in w.value and "1600 mm across" in w.value for w in at.warning)
+    assert not [m for m in at.metric if m.label == "Head circumference"]
+
+
 def test_an_uploaded_file_name_stays_out_of_the_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from core.analysis import fetal_head
 from core.analysis.fetal_biometry import hadlock_ga_weeks, hc_zscore
+from core.analysis.fetal_head import pixel_size_problem
 from core.datasets import fill_outline
 from core.geometry import Ellipse, border_fraction, ellipse_circumference, ellipse_mask, ellipse_outline
 from core.predict import SegmentationResult, Segmenter
@@ -287,3 +288,16 @@ def test_the_evaluation_scorer_refuses_what_the_page_refuses(make):
     row = case_row(case, page.segmentation, extra=get_task("fetal_head").scorer)
     assert page.measurement is None and math.isnan(row["hc_pred_mm"]) and math.isnan(row["hc_abs_diff_mm"])
     assert row["error"] == page.problem
+
+
+@pytest.mark.parametrize(("px", "shape", "bad"), [
+    (0.2, (540, 800), False), (0.052, (540, 800), False), (0.326, (540, 800), False),
+    (0.5, (300, 400), False),  # a reduced frame keeps a larger pixel
+    (0.01, (540, 800), True), (2.0, (540, 800), True), (0.0, (540, 800), True),
+    (float("nan"), (540, 800), True),
+    (None, (540, 800), False)])
+def test_a_pixel_size_must_give_an_ultrasound_field_of_view(px, shape, bad) -> None:
+    problem = pixel_size_problem(px, shape)
+    assert (problem is not None) == bad
+    if bad and px:
+        assert "mm" in problem
