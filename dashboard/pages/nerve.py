@@ -51,6 +51,9 @@ if not case.uploaded:
     st.info("The bundled frames are synthetic phantoms in the Kaggle layout: the Kaggle data may not be "
             "redistributed. The models were trained on real Kaggle frames; upload one (580x420, or the "
             "256x256 copy) to see them on what they were made for.")
+if float(case.image.std()) < 1e-6:
+    st.warning(f"{case.name} is blank (a single grey level): there is nothing to segment, so the presence "
+               "probabilities below mean nothing. Check that it is the ultrasound frame.")
 default = next(iter(cards.values())).postprocess
 with st.sidebar:
     models = st.multiselect("Models", list(cards), default=list(cards), key=f"{KEY}_models",
