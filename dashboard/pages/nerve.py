@@ -52,8 +52,9 @@ if not case.uploaded:
             "redistributed. The models were trained on real Kaggle frames; upload one (580x420, or the "
             "256x256 copy) to see them on what they were made for.")
 if float(case.image.std()) < 1e-6:
-    st.warning(f"{case.name} is blank (a single grey level): there is nothing to segment, so the presence "
-               "probabilities below mean nothing. Check that it is the ultrasound frame.")
+    st.error(f"{case.name} is blank (a single grey level): there is nothing to segment, so nothing is "
+             "analysed. Check that it is the ultrasound frame.")
+    st.stop()
 default = next(iter(cards.values())).postprocess
 with st.sidebar:
     models = st.multiselect("Models", list(cards), default=list(cards), key=f"{KEY}_models",

@@ -78,16 +78,13 @@ def _nerve() -> np.ndarray:
 
 
 def _brain_slice() -> np.ndarray:
-    """A 96x96 MR-like slice: a dim, textured head with a bright blob (many grey values: an image,
-    not a label map)."""
-    yy, xx = np.mgrid[0:96, 0:96]
-    texture = np.random.default_rng(0).integers(0, 30, (96, 96))
-    image = np.where((yy - 48) ** 2 + (xx - 48) ** 2 < 40**2, 80 + texture, 0).astype(np.uint8)
-    image[(yy - 40) ** 2 + (xx - 56) ** 2 < 10**2] = 220
-    return image
+    """A real MR slice: the FLAIR channel of a slice of the bundled LGG patient, at 128x128."""
+    folder = SAMPLES / "brain_mri" / "kaggle_3m" / "TCGA_DU_7304_19930325"
+    rgb = cv2.imread(str(folder / "TCGA_DU_7304_19930325_18.tif"), cv2.IMREAD_COLOR)
+    assert rgb is not None
+    return cv2.resize(rgb[..., 1], (128, 128), interpolation=cv2.INTER_AREA)
 
 
-@cache
 def _portrait() -> np.ndarray:
     """The bundled portrait (BGR)."""
     return cv2.imread(str(PORTRAIT))
@@ -326,11 +323,14 @@ ULTRASOUND = [
     Case("fetal", "blank", "blank.png", blank_frame, no_result("no head found")),
     Case("fetal", "colour-photo", "photo.jpg", colour_photo, refused("is a colour picture")),
     Case("fetal", "ct-dicom", "scan.dcm", ct_dicom, refused("modality 'CT', not ultrasound")),
+    Case("fetal", "grey-photo", "grey.jpg", grey_portrait, refused("looks like a photograph")),
+    Case("fetal", "mri-slice", "slice.png", plain(_brain_slice), refused("looks like an MRI slice")),
     *_image_rows("nerve", _nerve),
-    Case("nerve", "one-pixel", "dot.png", one_pixel, analysed("a single grey level", "warning")),
-    Case("nerve", "blank", "blank.png", blank_frame, analysed("a single grey level", "warning")),
+    Case("nerve", "one-pixel", "dot.png", one_pixel, refused("a single grey level")),
+    Case("nerve", "blank", "blank.png", blank_frame, refused("a single grey level")),
     Case("nerve", "colour-photo", "photo.jpg", colour_photo, refused("is a colour picture")),
     Case("nerve", "ct-dicom", "scan.dcm", ct_dicom, refused("modality 'CT', not ultrasound")),
+    Case("nerve", "grey-photo", "grey.jpg", grey_portrait, refused("looks like a photograph")),
 ]
 
 BRAIN = [
@@ -339,6 +339,9 @@ BRAIN = [
     Case("brain", "blank", "blank.png", blank_frame, analysed("every voxel has the same value", "warning")),
     Case("brain", "ct-dicom", "scan.dcm", ct_dicom, refused("Cannot read scan.dcm")),
     Case("brain", "nifti", "vol.nii.gz", brain_volume, analysed()),
+    Case("brain", "ultrasound-frame", "frame.png", plain(_fetal), refused("looks like an ultrasound frame")),
+    Case("brain", "grey-photo", "grey.png", lambda: _png(_grey(PORTRAIT)),
+         refused("looks like a photograph")),
     Case("brain", "huge-header", "big.nii.gz", huge_header, refused("400x400x400 voxels, over the limit")),
     Case("brain", "gzip-bomb", "bomb.nii.gz", gzip_bomb, refused("expands to over")),
     Case("brain", "zip-of-zeros", "series.zip", zeros_zip, refused("400 of 400 files skipped")),
@@ -361,6 +364,7 @@ FACES = [
     Case("face", "blank", "blank.png", blank_frame, refused("no face found")),
     Case("face", "no-face", "sky.jpg", no_face, refused("no face found")),
     Case("face", "tiny-face", "small.png", tiny_face, refused("too small to measure")),
+    Case("face", "ultrasound-frame", "frame.png", plain(_fetal), refused("looks like an ultrasound frame")),
     Case("face", "16-bit", "portrait16.png", sixteen_bit(_portrait), analysed()),
     Case("face", "rgba", "portrait_rgba.png", rgba(_portrait), analysed()),
     Case("face", "greyscale", "grey.jpg", grey_portrait, analysed()),
@@ -376,6 +380,8 @@ FACES = [
     Case("screening", "blank", "blank.png", blank_frame, refused("no face found")),
     Case("screening", "no-face", "sky.jpg", no_face, refused("no face found")),
     Case("screening", "tiny-face", "small.png", tiny_face, refused("too small to measure")),
+    Case("screening", "ultrasound-frame", "frame.png", plain(_fetal),
+         refused("looks like an ultrasound frame")),
     Case("screening", "16-bit", "portrait16.png", sixteen_bit(_portrait), analysed()),
     Case("screening", "rgba", "portrait_rgba.png", rgba(_portrait), analysed()),
     Case("screening", "greyscale-skin", "grey.jpg", grey_portrait, refused("is a greyscale photo")),
@@ -414,6 +420,7 @@ def screening_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                                       "data": "tiny test phantoms"})
         save_model(new_model(args, len(labels), seed=0), replace(card, metrics={"phantom_test": report}),
                    root / "face_screening" / task)
+    (root / "modality").symlink_to(ROOT / "weights" / "modality")  # the shipped upload check
     return root
 
 
