@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 import zipfile
 import zlib
 from collections import Counter
@@ -116,7 +117,7 @@ def dicom_files_from_zip(data: bytes) -> list[tuple[str, bytes]]:
             if total > MAX_UNPACKED:
                 raise ImageTooLargeError(f"the zip unpacks to {total:,} bytes, over the limit of "
                                          f"{MAX_UNPACKED:,}; zip one series only")
-            return [(info.filename, _read_member(zf, info)) for info in infos]
+            return [(info.filename, _read_member(zf, info)) for info in infos]  # non-DICOM: the head only
     except ImageError:
         raise
     except NotImplementedError:
@@ -132,9 +133,14 @@ def dicom_files_from_zip(data: bytes) -> list[tuple[str, bytes]]:
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     """A member's bytes, inflating no more than its stated size: ``zf.read`` inflates a whole
     compressed block at once, so a member whose header understates its size could expand to
-    gigabytes in memory before the read is cut to size."""
+    gigabytes in memory before the read is cut to size. A member that does not start like a DICOM
+    file is not inflated beyond its first 134 bytes (those are returned, and skipped later): 1900
+    zero-filled members of 250 KB no longer sit in memory together."""
     with zf.open(info) as fh:
-        data = fh.read(info.file_size + 1)  # bounded: read(n) inflates at most max(n, 4 KiB) a call
+        head = fh.read(_HEAD)
+        if not dicom_shaped(head):
+            return head
+        data = head + fh.read(info.file_size + 1 - len(head))  # bounded: read(n) inflates <= max(n, 4 KiB)
     if len(data) > info.file_size:
         raise CorruptImageError("a file in the zip holds more than the zip says it does; zip the series "
                                 "again")
@@ -165,13 +171,31 @@ def safe_meta(ds: Dataset) -> dict[str, Any]:
 _FIRST_GROUPS = (b"\x02\x00", b"\x08\x00")
 
 
+_HEAD = 134  # bytes that tell whether a file is DICOM-shaped
+READ_SECONDS = 6.0  # parsing a series stops past this (a zip of DICOM-shaped filler parses for minutes)
+
+
+def dicom_shaped(head: bytes) -> bool:
+    """Whether a file's first 134 bytes look like DICOM: the preamble's "DICM" followed by the file
+    meta group (0x0002), or a first tag of group 0x0002 / 0x0008 (old exports without a preamble)."""
+    head = bytes(head[:_HEAD])
+    if head[128:132] == b"DICM":
+        return head[132:134] == b"\x02\x00"
+    return head[:2] in _FIRST_GROUPS
+
+
 def _read_datasets(files: Sequence[tuple[str, bytes]], notes: list[str]) -> list[Dataset]:
     datasets: list[Dataset] = []
     imageless = 0  # DICOM without pixel data: DICOMDIR, reports, or a file cut short
+    deadline = time.monotonic() + READ_SECONDS
     for index, (_, data) in enumerate(files, 1):
-        has_magic = bytes(data[128:132]) == b"DICM"
-        if not has_magic and bytes(data[:2]) not in _FIRST_GROUPS:
+        if time.monotonic() > deadline:
+            raise ImageTooLargeError(f"reading stopped after {READ_SECONDS:g} s at file {index} of "
+                                     f"{len(files)}: the files are slow to parse (not a normal DICOM "
+                                     "series); upload the series' image files only, or the volume as NIfTI")
+        if not dicom_shaped(data[:_HEAD]):
             continue  # not DICOM-shaped: skipped without a forced parse (zeros parse for minutes)
+        has_magic = bytes(data[128:132]) == b"DICM"
         try:
             ds = pydicom.dcmread(io.BytesIO(data), force=not has_magic)
         except DECODE_ERRORS as exc:  # the reason only: parser messages may quote tag values

@@ -24,7 +24,9 @@ DISPLAY_AXCODES = ("S", "P", "L")  # slices inferior->superior, rows anterior->p
 # 256^3: a 1 mm brain (BraTS 240x240x155, 3-D T1 256x256x176) or a 512x512x64 stack fit; what is
 # larger would take the slice model minutes on a small CPU, and is refused with a hint to resample.
 MAX_VOXELS: int = 256 ** 3
-MAX_UNPACKED: int = 512_000_000  # bytes a .gz or .zip may expand to (decompression-bomb guard)
+# Bytes a .gz or .zip may expand to (decompression-bomb guard): what MAX_VOXELS allows at 8 bytes a voxel
+# (a float64 NIfTI) with room for DICOM headers; more could only be refused after inflating it.
+MAX_UNPACKED: int = 200_000_000
 ACCEPTED = "NIfTI (.nii, .nii.gz), a .zip of one DICOM series, DICOM files, or a PNG/TIFF/JPEG image"
 
 

@@ -245,18 +245,20 @@ def test_a_zip_of_files_that_are_not_dicom_is_refused_without_parsing_them() -> 
 
 
 def _understated_zip(inflated: int, stated: int = 1000) -> bytes:
-    """A zip whose one member says it holds ``stated`` bytes but whose data inflates to ``inflated``."""
+    """A zip whose one member says it holds ``stated`` bytes but whose data inflates to ``inflated``;
+    it starts like a DICOM file (preamble, "DICM", a file meta tag), so the reader reads past its head."""
     import struct
     import zlib
 
+    head = bytes(128) + b"DICM\x02\x00"
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    cdata = comp.compress(bytes(inflated)) + comp.flush()
+    cdata = comp.compress(head) + comp.compress(bytes(inflated - len(head))) + comp.flush()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("IM0001", bytes(stated))
     raw = bytearray(buf.getvalue())
     info = zipfile.ZipFile(io.BytesIO(bytes(raw))).infolist()[0]
-    n, crc = len(info.filename), zlib.crc32(bytes(stated))
+    n, crc = len(info.filename), zlib.crc32(head + bytes(stated - len(head)))
     local = bytearray(raw[:30 + n])
     struct.pack_into("<III", local, 14, crc, len(cdata), stated)
     central = bytearray(raw[30 + n + info.compress_size:])
@@ -279,3 +281,39 @@ def test_a_member_understating_its_size_is_not_inflated_in_memory() -> None:
         tracemalloc.stop()
     assert [len(d) for _, d in files] == [1000]
     assert peak < 8 << 20, f"{peak / 2**20:.0f} MiB held while reading a 1000-byte member"
+
+
+def test_members_that_do_not_start_like_dicom_are_not_inflated() -> None:
+    import tracemalloc
+
+    from core.io.dicom_series import dicom_files_from_zip
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for k in range(200):
+            zf.writestr(f"IM{k:04d}", bytes(250_000))  # 50 MB of zeros in a 50 KB zip
+    tracemalloc.start()
+    try:
+        files = dicom_files_from_zip(buf.getvalue())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(files) == 200 and {len(d) for _, d in files} == {134}  # each member's head only
+    assert peak < 8 << 20, f"{peak / 2**20:.0f} MiB held for 200 non-DICOM members"
+
+
+def test_dicom_shape_needs_the_file_meta_group_after_the_preamble() -> None:
+    from core.io.dicom_series import dicom_shaped
+
+    assert dicom_shaped(bytes(128) + b"DICM\x02\x00")
+    assert not dicom_shaped(bytes(128) + b"DICM" + bytes(2))  # "DICM" then filler
+    assert dicom_shaped(b"\x08\x00\x05\x00") and not dicom_shaped(bytes(200))
+
+
+def test_a_series_slow_to_parse_is_refused_at_the_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.io import dicom_series
+
+    monkeypatch.setattr(dicom_series, "READ_SECONDS", -1.0)  # already past it at the first file
+    filler = [(f"IM{k}", bytes(128) + b"DICM\x02\x00" + bytes(64)) for k in range(3)]
+    with pytest.raises(ImageTooLargeError, match="reading stopped after -1 s at file 1 of 3"):
+        dicom_series.load_dicom_series(filler)
