@@ -15,7 +15,7 @@ import time
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,7 +100,15 @@ def load_dicom_series(files: Sequence[tuple[str, bytes]], *, expect_modality: st
 
 
 def dicom_files_from_zip(data: bytes) -> list[tuple[str, bytes]]:
-    """The (name, bytes) members of a zip held in memory, sub-folders included.
+    """The (name, bytes) members of a zip held in memory, sub-folders included; a member that does
+    not start like a DICOM file is not read beyond its first bytes (:func:`zip_members`)."""
+    return zip_members(data, lambda _name, head: dicom_shaped(head))
+
+
+def zip_members(data: bytes, wanted: Callable[[str, bytes], bool] = lambda _name, _head: True
+                ) -> list[tuple[str, bytes]]:
+    """The (name, bytes) members of a zip held in memory, sub-folders included. A member for which
+    ``wanted(name, first 134 bytes)`` is False is not inflated further: its bytes are that head.
 
     Raises:
         ImageTooLargeError: over :data:`MAX_MEMBERS` files or :data:`MAX_UNPACKED` bytes unpacked.
@@ -117,7 +125,7 @@ def dicom_files_from_zip(data: bytes) -> list[tuple[str, bytes]]:
             if total > MAX_UNPACKED:
                 raise ImageTooLargeError(f"the zip unpacks to {total:,} bytes, over the limit of "
                                          f"{MAX_UNPACKED:,}; zip one series only")
-            return [(info.filename, _read_member(zf, info)) for info in infos]  # non-DICOM: the head only
+            return [(info.filename, _read_member(zf, info, wanted)) for info in infos]
     except ImageError:
         raise
     except NotImplementedError:
@@ -130,15 +138,15 @@ def dicom_files_from_zip(data: bytes) -> list[tuple[str, bytes]]:
         raise CorruptImageError("the zip file is damaged or truncated; zip the series again") from None
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, wanted: Callable[[str, bytes], bool]) -> bytes:
     """A member's bytes, inflating no more than its stated size: ``zf.read`` inflates a whole
     compressed block at once, so a member whose header understates its size could expand to
-    gigabytes in memory before the read is cut to size. A member that does not start like a DICOM
-    file is not inflated beyond its first 134 bytes (those are returned, and skipped later): 1900
-    zero-filled members of 250 KB no longer sit in memory together."""
+    gigabytes in memory before the read is cut to size. A member not ``wanted`` is not inflated
+    beyond its first 134 bytes (those are returned): 1900 zero-filled members of 250 KB in a DICOM
+    zip no longer sit in memory together."""
     with zf.open(info) as fh:
         head = fh.read(_HEAD)
-        if not dicom_shaped(head):
+        if not wanted(info.filename, head):
             return head
         data = head + fh.read(info.file_size + 1 - len(head))  # bounded: read(n) inflates <= max(n, 4 KiB)
     if len(data) > info.file_size:

@@ -105,3 +105,18 @@ def test_a_slice_mask_upload_is_checked() -> None:
         uploaded_slice_mask("x_7_mask.tif", tiff(slice_px(1)[..., 1]), (32, 40))
     with pytest.raises(DatasetError, match="px but its slice"):
         uploaded_slice_mask("x_7_mask.tif", tiff(mask_px(4)), (30, 40))
+
+
+def test_a_zipped_patient_unpacks_only_its_slice_files() -> None:
+    import tracemalloc
+
+    filler = [(f"extra/{k}.bin", bytes(250_000)) for k in range(200)]  # 50 MB of zeros, not slices
+    upload = [("patient.zip", zipped(patient_files([1, 2]) + filler))]
+    tracemalloc.start()
+    try:
+        case = uploaded_patient(upload)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert case.meta["slices"] == (1, 2)
+    assert peak < 16 << 20, f"{peak / 2**20:.0f} MiB held for a patient zip with 50 MB of filler"
