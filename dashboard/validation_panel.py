@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.analysis.fetal_validation import format_block
 from core.weights import ModelCard
 
 
@@ -38,6 +39,28 @@ def real_validation(card: ModelCard) -> tuple[str, dict[str, Any]] | None:
                                          "mean_iou_face_ci95")):
             return key, report
     return None
+
+
+def validation_line(card: ModelCard) -> str:
+    """The card's real validation in one line for a report (or that it has none)."""
+    found = real_validation(card)
+    if found is None:
+        return "No validation on real labelled data in its card."
+    report = found[1]
+    data = report.get("data", "held-out real data")
+    if "mean_iou_face_ci95" in report:
+        lo, hi = report["mean_iou_face_ci95"]
+        return (f"Validation ({data}): mean IoU eyes/nose/mouth/skin {report['mean_iou_face']:.3f} "
+                f"(95% CI {lo:.2f}-{hi:.2f}), n={report['n_images']} photos of "
+                f"{report['n_persons']} persons.")
+    if "dice_per_patient_mean" in report:
+        lo, hi = report["dice_per_patient_ci95"]
+        return (f"Validation ({data}): per-patient Dice {report['dice_per_patient_mean']:.3f} "
+                f"(95% CI {lo:.2f}-{hi:.2f}), n={report['n_patients']} patients.")
+    if "dice_present_mean" in report:
+        return (f"Validation ({data}): Dice on frames with a nerve {report['dice_present_mean']:.3f} "
+                f"({_ci(report, 'dice_present')}), n={report['dice_present_n']} frames.")
+    return f"Validation ({data}): {format_block(report['hc_report']['all'])}."
 
 
 def _ci(report: dict[str, Any], key: str) -> str:

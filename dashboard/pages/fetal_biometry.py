@@ -8,7 +8,7 @@ from core.analysis.fetal_biometry import format_centile
 from core.analysis.fetal_head import pixel_size_problem, report_row
 from core.overlay import COLORS, draw_ellipse, error_overlay, heatmap_overlay, mask_png, overlay_mask
 from core.tasks import get_task
-from dashboard import cache, widgets
+from dashboard import cache, fetal_sections, widgets
 from dashboard.charts import intergrowth_chart
 
 KEY = "fetal"
@@ -108,6 +108,8 @@ if hcs:
     if ga is None:
         st.caption("State a gestational age in the sidebar to see the centile and screening flags.")
 
+fixed = fetal_sections.correction_panel(KEY, case, results, LABELS, px, ga)
+
 if case.mask is not None:
     st.subheader("Errors against the ground truth")
     st.caption("Bluish green: true positive · orange: false positive · sky blue: false negative")
@@ -136,8 +138,10 @@ for m in models:
     widgets.card_panel(TASK, LABELS[m], cards[m])
 
 stem = widgets.export_stem(case.name, case.uploaded)
+report = fetal_sections.report_pdf(case, results, rows, LABELS, cards, px, ga, fixed)
 records = [{"file": stem, "model": name, "pixel_size_mm": px, "ga_stated_weeks": ga, **row}
            for name, row in rows.items()]
 widgets.download_row(KEY, [(f"{LABELS[m]} mask (PNG)", mask_png(res.segmentation.mask),
                             f"{stem}_{m}_mask.png", "image/png") for m, res in results.items()]
-                     + widgets.table_downloads(KEY, f"{stem}_biometry", records))
+                     + widgets.table_downloads(KEY, f"{stem}_biometry", records)
+                     + [("Case report (PDF)", report, f"{stem}_report.pdf", "application/pdf")])

@@ -167,3 +167,51 @@ def test_a_ct_dicom_on_an_ultrasound_page_gets_a_message_and_no_numbers() -> Non
     at = _upload("scan.dcm", buf.getvalue())
     assert any("modality 'CT', not ultrasound" in e.value for e in at.error)
     assert not at.metric and not at.dataframe
+
+
+def _number(at: AppTest, label: str):
+    return next(n for n in at.number_input if n.label == label)
+
+
+def _metric_mm(at: AppTest, label: str) -> float:
+    return float(next(m.value for m in at.metric if m.label == label).split()[0])
+
+
+def test_a_corrected_ellipse_changes_the_hc_by_the_expected_amount_and_is_kept() -> None:
+    from core.geometry import ellipse_circumference
+
+    at = _upload("frame.png", _png(cv2.imread(str(FRAME), cv2.IMREAD_GRAYSCALE)))
+    at.sidebar.number_input[0].set_value(FRAME_PX).run()
+    model_hc = _hc(at)
+    assert _metric_mm(at, "HC, corrected") == pytest.approx(model_hc, abs=0.05)  # starts at the model's
+    ofd, bpd = _number(at, "OFD (px)").value, _number(at, "BPD (px)").value
+    _number(at, "OFD (px)").set_value(ofd + 20).run()
+    expected = ellipse_circumference((ofd + 20) / 2 * FRAME_PX, bpd / 2 * FRAME_PX)
+    assert _metric_mm(at, "HC, corrected") == pytest.approx(expected, abs=0.05)
+    assert _hc(at) == pytest.approx(model_hc)  # the model's own value stays
+    delta = next(m.delta for m in at.metric if m.label == "HC, corrected")
+    assert float(delta.split()[0]) == pytest.approx(expected - model_hc, abs=0.11)  # model HC shown rounded
+    next(b for b in at.button if b.label == "Keep this correction").click().run()
+    assert not at.exception
+    log = next(d.value for d in at.dataframe if "hc_corrected_mm" in d.value.columns)
+    assert len(log) == 1 and log["hc_corrected_mm"].iloc[0] == pytest.approx(expected, abs=0.01)
+    assert log["stem"].iloc[0] == "900001_HC"  # an upload never keeps its file name
+
+
+def test_the_case_report_download_is_a_one_page_pdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from dashboard import fetal_sections
+
+    made: list[bytes] = []
+    real = fetal_sections.report_pdf
+    monkeypatch.setattr(fetal_sections, "report_pdf", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not at.exception and made
+    reader = PdfReader(io.BytesIO(made[-1]))
+    text = " ".join(reader.pages[0].extract_text().split())
+    assert len(reader.pages) == 1
+    assert "Fetal head biometry" in text and "not a diagnosis" in text
+    assert f"HC {_hc(at):.1f}" in text.replace(": HC ", " HC ") and "Validation" in text
