@@ -16,7 +16,6 @@ from core.analysis.fetal_correction import (
     corrected_reading,
     ellipse_from_controls,
     hc18_folder_zip,
-    review_csv,
     review_row,
 )
 from core.analysis.fetal_head import FetalHeadAnalysis
@@ -113,7 +112,8 @@ def _kept_downloads(key: str) -> None:
     cols = st.columns(2)
     cols[0].download_button("Corrected cases (HC18 zip)", hc18_folder_zip(kept), "fetal_corrections.zip",
                             "application/zip", key=f"{key}_corrections_zip")
-    cols[1].download_button("Review log (CSV)", review_csv([c.review for c in kept]), "fetal_review_log.csv",
+    cols[1].download_button("Review log (CSV)", pd.DataFrame([c.review for c in kept]).to_csv(index=False),
+                            "fetal_review_log.csv",
                             "text/csv", key=f"{key}_review_csv")
 
 

@@ -158,7 +158,7 @@ LAYERS = {
                 "core/geometry.py", "core/models", "core/weights.py", "core/predict", "core/explain",
                 "core/overlay.py", "core/rle.py", "core/volume_view.py"),
     "task": ("core/analysis", "core/face", "core/tasks"),
-    "application": ("core/evaluation", "core/lab"),
+    "application": ("core/evaluation", "core/lab", "core/report.py"),
 }
 RANK = {name: k for k, name in enumerate(LAYERS)}
 

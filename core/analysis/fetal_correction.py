@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from core import metrics
 from core.analysis.fetal_biometry import CentileResult, assess_hc, hadlock_ga_weeks
@@ -113,15 +114,5 @@ def hc18_folder_zip(cases: Sequence[CorrectedCase]) -> bytes:
             zf.writestr(f"training_set/{c.stem}_Annotation.png", outline)
             writer.writerow([f"{c.stem}.png", f"{c.reading.pixel_size_mm:.9g}", f"{c.reading.hc_mm:.2f}"])
         zf.writestr(HC18_CSV, rows.getvalue())
-        zf.writestr("review_log.csv", review_csv([c.review for c in cases]))
+        zf.writestr("review_log.csv", pd.DataFrame([c.review for c in cases]).to_csv(index=False))
     return buf.getvalue()
-
-
-def review_csv(rows: Sequence[dict[str, object]]) -> str:
-    """The review log as CSV text (columns of the first row)."""
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return out.getvalue()

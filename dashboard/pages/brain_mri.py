@@ -12,7 +12,7 @@ from core.io.nifti import to_nifti_bytes
 from core.overlay import COLORS, error_overlay, overlay_mask
 from core.tasks import get_task
 from core.volume_view import apply_window, axis_index, slice_spacing, take_slice, to_display
-from dashboard import cache, widgets
+from dashboard import brain_sections, cache, widgets
 from dashboard.charts import tumour_area_chart
 from dashboard.volume_widgets import choose_model, model_label, view_settings, volume_input
 
@@ -129,10 +129,24 @@ else:
                  | {names[c]: st.column_config.NumberColumn(format="%.1f") for c in table.columns
                     if c.startswith(("area_", "hd95"))})
 stem = widgets.export_stem(case.name, uploaded=not case.key.startswith("sample:"))
+shown_name = case.name if case.key.startswith("sample:") else "upload"
+corrected = brain_sections.correction_panel(KEY, case.key, shown_name, vol, pred.mask, truth, view.axis,
+                                            view.index, view.level, view.width, amount, stem)
+measures = [("Grid (voxels)", shape), ("Predicted tumour", amount(pred.mask))]
+if truth is not None:
+    measures += [("True tumour", amount(truth)),
+                 ("Dice / IoU", f"{scores['dice']:.3f} / {scores['iou']:.3f}")]
+if corrected is not None:
+    measures.append(("Corrected by the user", amount(corrected)))
+report = brain_sections.report_pdf(
+    shown_name, image, shown_pred, take_slice(truth, view.axis, view.index) if truth is not None else None,
+    f"{view.axis.capitalize()} slice {view.index}", measures, model_label(model, card), card,
+    take_slice(corrected, view.axis, view.index) if corrected is not None else None)
 files = [("Predicted mask (NIfTI)", to_nifti_bytes(pred.mask.astype("uint8"), vol),
           f"{stem}_pred_mask.nii.gz", "application/gzip"),
          ("Per-slice table (CSV)", pd.DataFrame(rows).to_csv(index=False),
-          f"{stem}_{view.axis}_slices.csv", "text/csv")]
+          f"{stem}_{view.axis}_slices.csv", "text/csv"),
+         ("Case report (PDF)", report, f"{stem}_report.pdf", "application/pdf")]
 widgets.download_row(KEY, files)
 st.caption("The mask is written on the original voxel grid with the original affine, so it overlays the "
            "uploaded file in ITK-SNAP or 3D Slicer. Tumour volume = voxels x voxel volume (1 mL = 1000 mm³).")

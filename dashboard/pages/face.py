@@ -19,7 +19,7 @@ from core.face.anthropometry import (
 )
 from core.face.region_net import resize_labels
 from core.face.regions import region_label_mask
-from dashboard import cache, face_sections, widgets
+from dashboard import cache, face_reports, face_sections, widgets
 
 KEY = "face"
 MAX_SHOWN = 1200  # pixels: a larger photo is measured whole but shown reduced
@@ -157,6 +157,10 @@ points = pd.DataFrame({"index": np.arange(len(lm.points)), "x_px": lm.points[:, 
                        "y_px": lm.points[:, 1], "z_px": lm.points[:, 2]})
 records = [{"file": stem, "reference": reference, "mm_per_px": mm_per_px, **r,
             **({"z_score": z.get(r["key"])} if z is not None else {})} for r in rows]
+parser_card = cache.available_models("face_regions").get("unet") if parser_folder else None
+report = face_reports.face_report(stem if stem == "upload" else name, picture,
+                                  draw.color_labels(labels_shown), rows, z, reference, parser_card)
 widgets.download_row(KEY, [("Landmarks (CSV)", points.to_csv(index=False, float_format="%.3f"),
                             f"{stem}_landmarks.csv", "text/csv")]
-                     + widgets.table_downloads(KEY, f"{stem}_face_measurements", records))
+                     + widgets.table_downloads(KEY, f"{stem}_face_measurements", records)
+                     + [("Case report (PDF)", report, f"{stem}_report.pdf", "application/pdf")])

@@ -12,7 +12,7 @@ import streamlit as st
 from core.face.anthropometry import measure_face, measurement_table
 from core.io.image import mean_chroma
 from core.tasks import get_task
-from dashboard import cache, charts, tables, widgets
+from dashboard import cache, charts, face_reports, tables, widgets
 from dashboard import screening_sections as sections
 
 KEY = "screen"
@@ -129,6 +129,20 @@ with measure_col:
                                for r in rows]), hide_index=True, width="stretch", height=320,
                  column_config={"value": st.column_config.NumberColumn(format="%.3f")})
     st.caption("From the face analysis page (definitions and lines there).")
+
+if decision is not None and decision.abstained:
+    answer = f"out of range: {decision.reason}"
+elif decision is not None:
+    answer = sections.pretty(decision.answer)
+else:
+    answer = f"{sections.pretty(result.labels[result.top_index])} (no out-of-range rule in its card)"
+shown_name = name if name in samples else "upload"
+report = face_reports.screening_report(
+    shown_name, result.aligned, _title(task), answer, [(sections.pretty(c), p) for c, p in result.top], card,
+    ["The conditions are synthetic phantoms drawn on faces: a condition named is not a finding."
+     if card.synthetic else "", "Grad-CAM and gallery views are on the page, not in this report."])
+st.download_button("Case report (PDF)", report, file_name=f"{widgets.export_stem(name, name not in samples)}"
+                   "_screening_report.pdf", mime="application/pdf", key=f"{KEY}_report")
 
 with st.expander("The model's card: how it was trained and how it scored", expanded=False):
     sections.card_figures(card)

@@ -17,7 +17,7 @@ from core.overlay import (
 )
 from core.rle import rle_encode
 from core.tasks import get_task
-from dashboard import cache, widgets
+from dashboard import cache, nerve_sections, widgets
 from dashboard.tables import segmentation_comparison
 
 KEY = "nerve"
@@ -151,6 +151,8 @@ if show_cam:
     if skipped:
         st.caption(f"No nerve segmented, nothing to explain: {', '.join(skipped)}.")
 
+corrected = nerve_sections.correction_panel(KEY, case, results, LABELS)
+
 st.subheader("Comparison over held-out real subjects")
 table = segmentation_comparison(cards, LABELS, record=RECORD)
 if "Mean Dice (empty rule)" in table and table["Mean Dice (empty rule)"].notna().any():
@@ -169,10 +171,12 @@ else:
 
 stem = widgets.export_stem(case.name, case.uploaded)
 rles = {m: rle_encode(res.mask) for m, res in results.items()}
+report = nerve_sections.report_pdf(case, results, LABELS, cards, corrected)
 widgets.download_row(f"{KEY}_png", [(f"{LABELS.get(m, m)} mask (PNG)", mask_png(res.mask),
                                      f"{stem}_{m}_mask.png", "image/png") for m, res in results.items()])
 widgets.download_row(f"{KEY}_rle", [(f"{LABELS.get(m, m)} mask (RLE)", rles[m] + "\n",
-                                     f"{stem}_{m}_rle.txt", "text/plain") for m in results])
+                                     f"{stem}_{m}_rle.txt", "text/plain") for m in results]
+                     + [("Case report (PDF)", report, f"{stem}_report.pdf", "application/pdf")])
 with st.expander("Run-length encodings (Kaggle convention: column-major, 1-indexed start/length)"):
     for m in results:
         st.text(f"{LABELS.get(m, m)}: {rles[m] or '(empty mask)'}")

@@ -90,3 +90,31 @@ def test_a_bad_upload_shows_its_message(browser, app_url: str, path: str, tmp_pa
         assert not errors, errors
     finally:
         page.close()
+
+
+def _metric_text(page, label: str) -> str:
+    return page.locator("[data-testid='stMetric']").filter(has_text=label).first.inner_text()
+
+
+def test_a_brush_stroke_on_the_nerve_page_changes_the_corrected_area(browser, app_url: str) -> None:
+    page, errors = _open(browser, f"{app_url}/nerve")
+    try:
+        page.get_by_text("Correct the mask", exact=True).first.wait_for(timeout=TIMEOUT_MS)
+        _settle(page)
+        page.get_by_text("Correct the mask", exact=True).first.scroll_into_view_if_needed()
+        assert "+0 px vs the model" in _metric_text(page, "Area, corrected")
+        box = page.locator("canvas").last.bounding_box()
+        x, y = box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for k in range(20):  # a green (add) stroke away from the predicted nerve
+            page.mouse.move(x + 5 * k, y + 2 * k, steps=2)
+        page.mouse.up()
+        page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
+                               ".some(m => m.innerText.includes('Area, corrected')"
+                               " && !m.innerText.includes('+0 px'))", timeout=TIMEOUT_MS)
+        delta = _metric_text(page, "Area, corrected").split("\n")[-1]
+        assert delta.startswith("+") and int(delta.split()[0]) > 100
+        assert not errors, errors
+    finally:
+        page.close()
