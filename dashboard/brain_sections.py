@@ -2,8 +2,11 @@
 label on the original grid with a review log, and the one-page case report."""
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -63,18 +66,32 @@ def correction_panel(key: str, case_key: str, case_name: str, vol: Volume, pred:
                        delta=f"{review['dice_corrected_vs_truth'] - review['dice_model_vs_truth']:+.3f} "
                              "vs the model", delta_color="off")
     if changed:
-        files = [("Corrected label (NIfTI)", to_nifti_bytes(current.astype(np.uint8), vol),
+        files = [("Corrected label (NIfTI)", partial(to_nifti_bytes, current.astype(np.uint8), vol),
                   f"{stem}_corrected_label.nii.gz", "application/gzip"),
+                 ("Corrected case (NIfTI layout zip)", partial(case_zip, vol, current, review),
+                  f"{stem}_corrected_case.zip", "application/zip"),
                  ("Review log (CSV)", pd.DataFrame([review]).to_csv(index=False), f"{stem}_review_log.csv",
                   "text/csv"),
                  ("Review log (JSON)", json.dumps(review, indent=2, default=float), f"{stem}_review_log.json",
                   "application/json")]
         for col, (label, data, name, mime) in zip(st.columns(len(files)), files):
             col.download_button(label, data, file_name=name, mime=mime, key=f"{key}_fix_{name}")
-        st.caption("The label is written on the uploaded file's own voxel grid and affine (1 = tumour): with "
-                   "its image it is a labelled case of the NIfTI layout that `train.segmentation --task "
-                   "brain_tumor --data DIR` reads (`imagesTr/`, `labelsTr/`).")
+        st.caption("The label is written on the uploaded file's own voxel grid and affine (1 = tumour). The "
+                   "zip is one labelled case of the NIfTI layout (`imagesTr/case_0001.nii.gz`: the volume as "
+                   "read, `labelsTr/case_0001.nii.gz`, `review_log.csv`): unzip several into one folder "
+                   "(renumbered) and `python -m train.segmentation --task brain_tumor --data DIR --init "
+                   "weights/brain_tumor/unet_flair ...` fine-tunes on them.")
     return current if changed else None
+
+
+def case_zip(vol: Volume, label: np.ndarray, review: dict) -> bytes:
+    """One corrected case in the NIfTI layout: the volume and its label on the file's own grid."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("imagesTr/case_0001.nii.gz", to_nifti_bytes(vol.voxels, vol, dtype=np.float32))
+        zf.writestr("labelsTr/case_0001.nii.gz", to_nifti_bytes(label.astype(np.uint8), vol))
+        zf.writestr("review_log.csv", pd.DataFrame([review]).to_csv(index=False))
+    return buf.getvalue()
 
 
 def report_pdf(case_name: str, image: np.ndarray, pred_slice: np.ndarray, truth_slice: np.ndarray | None,

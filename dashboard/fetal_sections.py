@@ -3,6 +3,7 @@ one-page case report."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -110,8 +111,8 @@ def _kept_downloads(key: str) -> None:
                "weights/fetal_head/unet ...` fine-tunes on it.")
     st.dataframe(pd.DataFrame([c.review for c in kept]), width="stretch", hide_index=True)
     cols = st.columns(2)
-    cols[0].download_button("Corrected cases (HC18 zip)", hc18_folder_zip(kept), "fetal_corrections.zip",
-                            "application/zip", key=f"{key}_corrections_zip")
+    cols[0].download_button("Corrected cases (HC18 zip)", partial(hc18_folder_zip, kept),
+                            "fetal_corrections.zip", "application/zip", key=f"{key}_corrections_zip")
     cols[1].download_button("Review log (CSV)", pd.DataFrame([c.review for c in kept]).to_csv(index=False),
                             "fetal_review_log.csv",
                             "text/csv", key=f"{key}_review_csv")

@@ -3,6 +3,7 @@ and the one-page case report."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -62,10 +63,12 @@ def _kept_downloads(key: str) -> None:
     st.caption(f"{len(kept)} correction(s) kept this session. The zip is a Kaggle 2016 nerve folder "
                "(`train/<subject>_<n>.tif`, `_mask.tif`, `train_masks.csv` with run-length masks, and "
                "`review_log.csv`): `python -m train.segmentation --task nerve --data <unzipped folder> "
-               "--init weights/nerve/unet ...` fine-tunes on it.")
+               "--init weights/nerve/unet` with the other options of the card's recorded command "
+               "fine-tunes on it.")
     st.dataframe(pd.DataFrame([c.review for c in kept]), width="stretch", hide_index=True)
     cols = st.columns(2)
-    cols[0].download_button("Corrected frames (Kaggle zip)", kaggle_nerve_zip(kept), "nerve_corrections.zip",
+    cols[0].download_button("Corrected frames (Kaggle zip)", partial(kaggle_nerve_zip, kept),
+                            "nerve_corrections.zip",
                             "application/zip", key=f"{key}_corrections_zip")
     cols[1].download_button("Review log (CSV)", pd.DataFrame([c.review for c in kept]).to_csv(index=False),
                             "nerve_review_log.csv", "text/csv", key=f"{key}_review_csv")

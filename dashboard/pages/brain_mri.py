@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -138,8 +139,9 @@ if truth is not None:
                  ("Dice / IoU", f"{scores['dice']:.3f} / {scores['iou']:.3f}")]
 if corrected is not None:
     measures.append(("Corrected by the user", amount(corrected)))
-report = brain_sections.report_pdf(
-    shown_name, image, shown_pred, take_slice(truth, view.axis, view.index) if truth is not None else None,
+report = partial(  # the PDF is made when the button is pressed, not on every rerun
+    brain_sections.report_pdf, shown_name, image, shown_pred,
+    take_slice(truth, view.axis, view.index) if truth is not None else None,
     f"{view.axis.capitalize()} slice {view.index}", measures, model_label(model, card), card,
     take_slice(corrected, view.axis, view.index) if corrected is not None else None)
 files = [("Predicted mask (NIfTI)", to_nifti_bytes(pred.mask.astype("uint8"), vol),

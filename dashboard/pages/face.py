@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -158,8 +159,8 @@ points = pd.DataFrame({"index": np.arange(len(lm.points)), "x_px": lm.points[:, 
 records = [{"file": stem, "reference": reference, "mm_per_px": mm_per_px, **r,
             **({"z_score": z.get(r["key"])} if z is not None else {})} for r in rows]
 parser_card = cache.available_models("face_regions").get("unet") if parser_folder else None
-report = face_reports.face_report(stem if stem == "upload" else name, picture,
-                                  draw.color_labels(labels_shown), rows, z, reference, parser_card)
+report = partial(face_reports.face_report, stem if stem == "upload" else name, picture,
+                 draw.color_labels(labels_shown), rows, z, reference, parser_card)
 widgets.download_row(KEY, [("Landmarks (CSV)", points.to_csv(index=False, float_format="%.3f"),
                             f"{stem}_landmarks.csv", "text/csv")]
                      + widgets.table_downloads(KEY, f"{stem}_face_measurements", records)

@@ -6,6 +6,8 @@ shape changes, and an autism-research demo. The shipped weights are trained on s
 """
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -137,8 +139,9 @@ elif decision is not None:
 else:
     answer = f"{sections.pretty(result.labels[result.top_index])} (no out-of-range rule in its card)"
 shown_name = name if name in samples else "upload"
-report = face_reports.screening_report(
-    shown_name, result.aligned, _title(task), answer, [(sections.pretty(c), p) for c, p in result.top], card,
+report = partial(  # the PDF is made when the button is pressed, not on every rerun
+    face_reports.screening_report, shown_name, result.aligned, _title(task), answer,
+    [(sections.pretty(c), p) for c, p in result.top], card,
     ["The conditions are synthetic phantoms drawn on faces: a condition named is not a finding."
      if card.synthetic else "", "Grad-CAM and gallery views are on the page, not in this report."])
 st.download_button("Case report (PDF)", report, file_name=f"{widgets.export_stem(name, name not in samples)}"

@@ -1,6 +1,8 @@
 """Fetal head biometry: head mask, ellipse, HC / BPD / OFD, GA and INTERGROWTH-21st centile."""
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -138,7 +140,7 @@ for m in models:
     widgets.card_panel(TASK, LABELS[m], cards[m])
 
 stem = widgets.export_stem(case.name, case.uploaded)
-report = fetal_sections.report_pdf(case, results, rows, LABELS, cards, px, ga, fixed)
+report = partial(fetal_sections.report_pdf, case, results, rows, LABELS, cards, px, ga, fixed)
 records = [{"file": stem, "model": name, "pixel_size_mm": px, "ga_stated_weeks": ga, **row}
            for name, row in rows.items()]
 widgets.download_row(KEY, [(f"{LABELS[m]} mask (PNG)", mask_png(res.segmentation.mask),

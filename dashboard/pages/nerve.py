@@ -1,6 +1,8 @@
 """Ultrasound nerve segmentation: four architectures on the same frame and over a held-out set."""
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -171,7 +173,7 @@ else:
 
 stem = widgets.export_stem(case.name, case.uploaded)
 rles = {m: rle_encode(res.mask) for m, res in results.items()}
-report = nerve_sections.report_pdf(case, results, LABELS, cards, corrected)
+report = partial(nerve_sections.report_pdf, case, results, LABELS, cards, corrected)
 widgets.download_row(f"{KEY}_png", [(f"{LABELS.get(m, m)} mask (PNG)", mask_png(res.mask),
                                      f"{stem}_{m}_mask.png", "image/png") for m, res in results.items()])
 widgets.download_row(f"{KEY}_rle", [(f"{LABELS.get(m, m)} mask (RLE)", rles[m] + "\n",

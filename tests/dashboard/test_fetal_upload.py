@@ -198,19 +198,14 @@ def test_a_corrected_ellipse_changes_the_hc_by_the_expected_amount_and_is_kept()
     assert log["stem"].iloc[0] == "900001_HC"  # an upload never keeps its file name
 
 
-def test_the_case_report_download_is_a_one_page_pdf(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_case_report_download_is_a_one_page_pdf(deferred: dict) -> None:
     import io
 
     from pypdf import PdfReader
 
-    from dashboard import fetal_sections
-
-    made: list[bytes] = []
-    real = fetal_sections.report_pdf
-    monkeypatch.setattr(fetal_sections, "report_pdf", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
     at = AppTest.from_file(PAGE, default_timeout=180).run()
-    assert not at.exception and made
-    reader = PdfReader(io.BytesIO(made[-1]))
+    assert not at.exception
+    reader = PdfReader(io.BytesIO(next(f for n, f in deferred.items() if n.endswith("_report.pdf"))()))
     text = " ".join(reader.pages[0].extract_text().split())
     assert len(reader.pages) == 1
     assert "Fetal head biometry" in text and "not a diagnosis" in text
