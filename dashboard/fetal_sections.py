@@ -3,10 +3,8 @@ one-page case report."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from core.analysis.fetal_biometry import format_centile
@@ -23,15 +21,12 @@ from core.analysis.fetal_head import FetalHeadAnalysis
 from core.overlay import draw_ellipse
 from core.report import CaseReport, ReportImage, centile_chart_png, png_bytes, render_pdf
 from core.weights import ModelCard
+from dashboard import corrections
 from dashboard.validation_panel import validation_line
 from dashboard.widgets import InputCase
 
 CORRECTED_COLOUR = (204, 121, 167)  # reddish purple: apart from the model's yellow ellipse
 UPLOAD_EXAM_BASE = 900000  # corrected uploads are named <900001..>_HC.png in the HC18 folder
-
-
-def _kept(key: str) -> dict[str, CorrectedCase]:
-    return st.session_state.setdefault(f"{key}_corrections", {})
 
 
 def correction_panel(key: str, case: InputCase, results: Mapping[str, FetalHeadAnalysis],
@@ -91,31 +86,19 @@ def correction_panel(key: str, case: InputCase, results: Mapping[str, FetalHeadA
                         m.hc_mm, fixed)
     if right.button("Keep this correction", key=f"{stem}_keep",
                     help="Adds the corrected case to this session's HC18 download (in memory only)."):
-        kept = _kept(key)
+        kept = corrections.kept(key)
         name = case.name.removesuffix(".png") if not case.uploaded else None
         kept_stem = name or f"{UPLOAD_EXAM_BASE + len(kept) + 1}_HC"
         frame = case.image if case.image.ndim == 2 else case.image.mean(axis=2).astype(np.uint8)
         kept[f"{case.name}:{case.uploaded}"] = CorrectedCase(kept_stem, frame, fixed,
                                                              {**review, "stem": kept_stem})
-    _kept_downloads(key)
+    corrections.kept_downloads(
+        key, "HC18", hc18_folder_zip,
+        "The zip is an HC18 folder (`training_set/` frames and annotations, its CSV with the corrected HC, "
+        "and `review_log.csv`): `python -m train.segmentation --task fetal_head --data <unzipped folder> "
+        "--init weights/fetal_head/unet` with the other options of the card's recorded command fine-tunes "
+        "on it.")
     return fixed if any(abs(now[k] - start[k]) > 1e-9 for k in now) else None
-
-
-def _kept_downloads(key: str) -> None:
-    kept = list(_kept(key).values())
-    if not kept:
-        return
-    st.caption(f"{len(kept)} correction(s) kept this session. The zip is an HC18 folder (`training_set/` "
-               "frames and annotations, its CSV with the corrected HC, and `review_log.csv`): "
-               "`python -m train.segmentation --task fetal_head --data <unzipped folder> --init "
-               "weights/fetal_head/unet ...` fine-tunes on it.")
-    st.dataframe(pd.DataFrame([c.review for c in kept]), width="stretch", hide_index=True)
-    cols = st.columns(2)
-    cols[0].download_button("Corrected cases (HC18 zip)", partial(hc18_folder_zip, kept),
-                            "fetal_corrections.zip", "application/zip", key=f"{key}_corrections_zip")
-    cols[1].download_button("Review log (CSV)", pd.DataFrame([c.review for c in kept]).to_csv(index=False),
-                            "fetal_review_log.csv",
-                            "text/csv", key=f"{key}_review_csv")
 
 
 def report_pdf(case: InputCase, results: Mapping[str, FetalHeadAnalysis], rows: Mapping[str, dict],

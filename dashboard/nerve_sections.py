@@ -3,9 +3,7 @@ and the one-page case report."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 
-import pandas as pd
 import streamlit as st
 
 from core import metrics
@@ -15,13 +13,10 @@ from core.overlay import COLORS, overlay_mask
 from core.predict import SegmentationResult
 from core.report import CaseReport, ReportImage, png_bytes, render_pdf
 from core.weights import ModelCard
+from dashboard import corrections
 from dashboard.mask_editor import edit_mask
 from dashboard.validation_panel import validation_line
 from dashboard.widgets import InputCase
-
-
-def _kept(key: str) -> dict[str, CorrectedFrame]:
-    return st.session_state.setdefault(f"{key}_corrections", {})
 
 
 def correction_panel(key: str, case: InputCase, results: Mapping[str, SegmentationResult],
@@ -48,30 +43,17 @@ def correction_panel(key: str, case: InputCase, results: Mapping[str, Segmentati
                              "vs the model", delta_color="off")
     if cols[3].button("Keep this correction", key=f"{key}_fix_keep",
                       help="Adds the corrected frame to this session's Kaggle-layout download (in memory)."):
-        kept = _kept(key)
+        kept = corrections.kept(key)
         stem = case.name.rsplit(".", 1)[0] if not case.uploaded else f"{UPLOAD_SUBJECT}_{len(kept) + 1}"
         kept[f"{case.name}:{case.uploaded}"] = CorrectedFrame(stem, to_gray_u8(case.image), fixed,
                                                               {**review, "stem": stem})
-    _kept_downloads(key)
+    corrections.kept_downloads(
+        key, "Kaggle", kaggle_nerve_zip,
+        "The zip is a Kaggle 2016 nerve folder (`train/<subject>_<n>.tif`, `_mask.tif`, `train_masks.csv` "
+        "with run-length masks, and `review_log.csv`): `python -m train.segmentation --task nerve --data "
+        "<unzipped folder> --init weights/nerve/unet` with the other options of the card's recorded command "
+        "fine-tunes on it.")
     return (model, res, fixed) if (fixed != res.mask).any() else None
-
-
-def _kept_downloads(key: str) -> None:
-    kept = list(_kept(key).values())
-    if not kept:
-        return
-    st.caption(f"{len(kept)} correction(s) kept this session. The zip is a Kaggle 2016 nerve folder "
-               "(`train/<subject>_<n>.tif`, `_mask.tif`, `train_masks.csv` with run-length masks, and "
-               "`review_log.csv`): `python -m train.segmentation --task nerve --data <unzipped folder> "
-               "--init weights/nerve/unet` with the other options of the card's recorded command "
-               "fine-tunes on it.")
-    st.dataframe(pd.DataFrame([c.review for c in kept]), width="stretch", hide_index=True)
-    cols = st.columns(2)
-    cols[0].download_button("Corrected frames (Kaggle zip)", partial(kaggle_nerve_zip, kept),
-                            "nerve_corrections.zip",
-                            "application/zip", key=f"{key}_corrections_zip")
-    cols[1].download_button("Review log (CSV)", pd.DataFrame([c.review for c in kept]).to_csv(index=False),
-                            "nerve_review_log.csv", "text/csv", key=f"{key}_review_csv")
 
 
 def report_pdf(case: InputCase, results: Mapping[str, SegmentationResult], labels: Mapping[str, str],
