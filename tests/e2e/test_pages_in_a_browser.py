@@ -103,7 +103,10 @@ def test_a_brush_stroke_on_the_nerve_page_changes_the_corrected_area(browser, ap
         _settle(page)
         page.get_by_text("Correct the mask", exact=True).first.scroll_into_view_if_needed()
         assert "+0 px vs the model" in _metric_text(page, "Area, corrected")
-        box = page.locator("canvas").last.bounding_box()
+        canvas = page.locator("canvas.upper-canvas").first  # the drawing layer of the canvas component
+        canvas.wait_for(state="visible", timeout=TIMEOUT_MS)
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
         x, y = box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5
         page.mouse.move(x, y)
         page.mouse.down()

@@ -1,0 +1,136 @@
+"""Page timings: every dashboard page's first visit and warm rerun on its bundled sample, and the
+memory a process holds after it, through Streamlit's AppTest.
+
+    python -m train.bench_pages            # every page, a fresh process each
+    python -m train.bench_pages --json runs/bench_pages.json
+
+A page's **first visit** is its first run in a fresh process: imports, model loading, the analysis
+and the drawing, as the first visitor of a freshly started server waits for them. The **warm rerun**
+changes one control (the page's threshold, an overlay, top-N) and runs again, as a user's click does.
+Both are ratios against a baseline measured in the same run: a page that only imports Streamlit and
+writes a title, in a fresh process the same way. Targets (issue 24): first visit <= 3 s, warm rerun
+<= 1 s on 2 cores; the resident memory after each page is printed too (a small cloud instance gives
+about 1 GB). Timings on a busy machine are noisy: read the ratios and the order of the pages.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES_DIR = ROOT / "dashboard" / "pages"
+BASELINE = "baseline"
+BASELINE_SCRIPT = 'import streamlit as st\nst.title("Baseline")\nst.slider("x", 0, 10, 5, key="x")\n'
+# page -> (file, the control a warm rerun changes: (kind, key, value))
+PAGES: dict[str, tuple[str, tuple[str, str, Any] | None]] = {
+    BASELINE: ("", ("slider", "x", 6)),
+    "home": ("home.py", None),
+    "fetal_biometry": ("fetal_biometry.py", ("slider", "fetal_thr", 0.45)),
+    "nerve": ("nerve.py", ("slider", "nerve_thr", 0.45)),
+    "brain_mri": ("brain_mri.py", ("slider", "brain_thr", 0.45)),
+    "face": ("face.py", ("toggle", "face_points", False)),
+    "face_screening": ("face_screening.py", ("slider", "screen_topn", 2)),
+    "model_lab": ("model_lab.py", None),
+}
+FIRST_VISIT_S, WARM_RERUN_S = 3.0, 1.0
+TIMEOUT_S = 600
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, MB (Linux ``/proc``; the peak elsewhere)."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_page(page: str) -> dict[str, Any]:
+    """First visit and warm rerun of one page in THIS process (run it in a fresh one: the page's own
+    imports, torch among them, count in its first visit as they do on a fresh server)."""
+    file, control = PAGES[page]
+    t0 = time.perf_counter()
+    at = (AppTest.from_string(BASELINE_SCRIPT, default_timeout=TIMEOUT_S) if page == BASELINE
+          else AppTest.from_file(str(PAGES_DIR / file), default_timeout=TIMEOUT_S))
+    at.run()
+    first = time.perf_counter() - t0
+    if control is not None:
+        kind, key, value = control
+        getattr(at, kind)(key=key).set_value(value)
+    t1 = time.perf_counter()
+    at.run()
+    warm = time.perf_counter() - t1
+    return {"page": page, "first_visit_s": first, "warm_rerun_s": warm, "rss_mb": rss_mb(),
+            "control": None if control is None else f"{control[1]} -> {control[2]}",
+            "errors": [e.value for e in at.exception]}
+
+
+def run_all(pages: Sequence[str], threads: int) -> list[dict[str, Any]]:
+    """Each page (and the baseline first) in a fresh Python process."""
+    rows = []
+    for page in [BASELINE, *[p for p in pages if p != BASELINE]]:
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}  # torch's threads, set before it loads
+        out = subprocess.run([sys.executable, "-m", "train.bench_pages", "--worker", page], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=2 * TIMEOUT_S)
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+        if out.returncode or not lines:
+            rows.append({"page": page, "errors": [out.stderr.strip().splitlines()[-1:] or "no output"]})
+            continue
+        rows.append(json.loads(lines[-1]))
+    base = rows[0]
+    for row in rows[1:]:
+        for k in ("first_visit_s", "warm_rerun_s"):
+            if k in row and base.get(k):
+                row[k.replace("_s", "_x_baseline")] = row[k] / base[k]
+    return rows
+
+
+def print_rows(rows: Sequence[dict[str, Any]], threads: int) -> None:
+    """The table, with each figure against its target."""
+    print(f"\nPage timings through AppTest, a fresh process per page, {threads} torch threads "
+          f"(targets: first visit <= {FIRST_VISIT_S:g} s, warm rerun <= {WARM_RERUN_S:g} s)")
+    print(f"{'page':16s} {'first visit':>12s} {'x base':>7s} {'warm rerun':>11s} {'x base':>7s} "
+          f"{'RSS MB':>7s}  meets targets")
+    for r in rows:
+        if "first_visit_s" not in r:
+            print(f"{r['page']:16s} failed: {r.get('errors')}")
+            continue
+        ok = r["first_visit_s"] <= FIRST_VISIT_S and r["warm_rerun_s"] <= WARM_RERUN_S
+        print(f"{r['page']:16s} {r['first_visit_s']:11.2f}s {r.get('first_visit_x_baseline', 1.0):7.1f} "
+              f"{r['warm_rerun_s']:10.2f}s {r.get('warm_rerun_x_baseline', 1.0):7.1f} {r['rss_mb']:7.0f}  "
+              + ("-" if r["page"] == BASELINE else "yes" if ok else "no")
+              + (f"  {r['errors']}" if r["errors"] else ""))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    p = argparse.ArgumentParser(prog="python -m train.bench_pages", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pages", nargs="+", choices=[k for k in PAGES if k != BASELINE],
+                   default=[k for k in PAGES if k != BASELINE])
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--json", type=Path, help="also write the rows as JSON")
+    p.add_argument("--worker", choices=list(PAGES), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(time_page(args.worker)))
+        return 0
+    rows = run_all(args.pages, args.threads)
+    print_rows(rows, args.threads)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"rows": rows, "threads": args.threads}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
