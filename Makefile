@@ -52,7 +52,7 @@ lint:
 
 bench: deps
 	$(PYTHON) -m train.bench --json runs/bench.json
-	$(PYTHON) -m train.bench_pages --json runs/bench_pages.json
+	$(PYTHON) -m dashboard.bench_pages --json runs/bench_pages.json
 
 samples:
 	$(PYTHON) -m train.make_samples

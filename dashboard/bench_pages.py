@@ -1,8 +1,8 @@
 """Page timings: every dashboard page's first visit and warm rerun on its bundled sample, and the
 memory a process holds after it, through Streamlit's AppTest.
 
-    python -m train.bench_pages            # every page, a fresh process each
-    python -m train.bench_pages --json runs/bench_pages.json
+    python -m dashboard.bench_pages            # every page, a fresh process each
+    python -m dashboard.bench_pages --json runs/bench_pages.json
 
 A page's **first visit** is its first run in a fresh process: imports, model loading, the analysis
 and the drawing, as the first visitor of a freshly started server waits for them. The **warm rerun**
@@ -27,7 +27,7 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # the project
 PAGES_DIR = ROOT / "dashboard" / "pages"
 BASELINE = "baseline"
 BASELINE_SCRIPT = 'import streamlit as st\nst.title("Baseline")\nst.slider("x", 0, 10, 5, key="x")\n'
@@ -79,8 +79,8 @@ def run_all(pages: Sequence[str], threads: int) -> list[dict[str, Any]]:
     rows = []
     for page in [BASELINE, *[p for p in pages if p != BASELINE]]:
         env = {**os.environ, "OMP_NUM_THREADS": str(threads)}  # torch's threads, set before it loads
-        out = subprocess.run([sys.executable, "-m", "train.bench_pages", "--worker", page], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=2 * TIMEOUT_S)
+        out = subprocess.run([sys.executable, "-m", "dashboard.bench_pages", "--worker", page], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=2 * TIMEOUT_S)
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
         if out.returncode or not lines:
             rows.append({"page": page, "errors": [out.stderr.strip().splitlines()[-1:] or "no output"]})
@@ -113,7 +113,7 @@ def print_rows(rows: Sequence[dict[str, Any]], threads: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
-    p = argparse.ArgumentParser(prog="python -m train.bench_pages", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m dashboard.bench_pages", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pages", nargs="+", choices=[k for k in PAGES if k != BASELINE],
                    default=[k for k in PAGES if k != BASELINE])

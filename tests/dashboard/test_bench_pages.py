@@ -1,9 +1,9 @@
-"""train.bench_pages: a page's first visit and warm rerun in a fresh process, against a baseline."""
+"""dashboard.bench_pages: a page's first visit and warm rerun in a fresh process, against a baseline."""
 from __future__ import annotations
 
 import pytest
 
-from train import bench_pages
+from dashboard import bench_pages
 
 
 def test_the_home_page_is_timed_against_the_baseline(capsys: pytest.CaptureFixture[str]) -> None:
