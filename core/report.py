@@ -12,11 +12,9 @@ import datetime as dt
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from fpdf import FPDF
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from PIL import Image
 
 from core.analysis.fetal_biometry import GA_MAX_WEEKS, GA_MIN_WEEKS, centile_value_mm
@@ -75,7 +73,7 @@ class CaseReport:
     created: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
 
-def _picture(pdf: FPDF, image: ReportImage, x: float, y: float, w: float, h: float) -> float:
+def _picture(pdf: Any, image: ReportImage, x: float, y: float, w: float, h: float) -> float:
     """Draw ``image`` fitted into the w x h box at (x, y) with its caption below; the height used."""
     with Image.open(io.BytesIO(image.png)) as pic:
         iw, ih = pic.size
@@ -90,7 +88,11 @@ def _picture(pdf: FPDF, image: ReportImage, x: float, y: float, w: float, h: flo
 
 def render_pdf(report: CaseReport) -> bytes:
     """The report as a one-page A4 PDF (what does not fit is cut, never spilled onto a second
-    page: at most three pictures, 16 measures, 6 model lines and 5 notes)."""
+    page: at most three pictures, 16 measures, 6 model lines and 5 notes).
+
+    fpdf2 is imported here, when a report is made (on a click): pages should not wait for it."""
+    from fpdf import FPDF
+
     pdf = FPDF(unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_margins(MARGIN, MARGIN)
@@ -144,7 +146,11 @@ def render_pdf(report: CaseReport) -> bytes:
 
 def centile_chart_png(points: dict[str, float], ga_weeks: float | None) -> bytes:
     """The INTERGROWTH-21st HC chart (3rd, 50th, 97th centiles, 14-40 weeks) with this case's HC
-    by source, as a PNG for the report (a horizontal line per HC when no GA is stated)."""
+    by source, as a PNG for the report (a horizontal line per HC when no GA is stated). matplotlib is
+    imported here, when a report is made (on a click): pages should not wait for it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(4.2, 3.0), dpi=150)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()

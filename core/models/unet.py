@@ -6,7 +6,6 @@ The decoder is slimmed from smp's default (256, 128, 64, 32, 16) to (128, 64, 32
 """
 from __future__ import annotations
 
-import segmentation_models_pytorch as smp
 from torch import nn
 
 from core.models.registry import register_model
@@ -41,7 +40,12 @@ def build_unet_mobilenet(
 
     ``aux_params`` (e.g. ``{"classes": 1}``) adds smp's classification head on the encoder's
     deepest features; the model then returns ``(mask_logits, presence_logits)``.
+
+    smp is imported here, when a model is built: importing it pulls in timm and torchvision's model
+    zoo (1.6 s on a 2-core CPU), which pages without an smp model should not wait for.
     """
+    import segmentation_models_pytorch as smp
+
     return smp.Unet(
         encoder_name=encoder_name,
         encoder_weights=encoder_weights,
