@@ -366,11 +366,17 @@ def get_volume_segmenter(weights_dir: str) -> VolumeSegmenter:
     return VolumeSegmenter(get_segmenter(weights_dir))
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_data(show_spinner=False, max_entries=2)
+def volume_probabilities(weights_dir: str, key: str, _voxels: np.ndarray) -> VolumeSegmentation:
+    """The network's tumour probabilities for the volume identified by ``key`` (sample name or
+    upload digest): ``_voxels`` ZxHxW, or ZxHxWxC for a model of C sequences."""
+    return get_volume_segmenter(weights_dir).predict(_voxels)
+
+
 def segment_volume(weights_dir: str, key: str, _voxels: np.ndarray, threshold: float,
                    min_area_px: int, min_component_vox: int) -> VolumeSegmentation:
-    """Predicted tumour of the volume identified by ``key`` (sample name or upload digest):
-    ``_voxels`` ZxHxW, or ZxHxWxC for a model of C sequences."""
-    return get_volume_segmenter(weights_dir).predict(_voxels, threshold=threshold,
-                                                     overrides={"min_area_px": min_area_px,
-                                                                "min_component_vox": min_component_vox})
+    """Predicted tumour of the volume identified by ``key``: the cached probabilities, thresholded and
+    post-processed with the page's settings (a slider change does not run the network again)."""
+    overrides = {"min_area_px": min_area_px, "min_component_vox": min_component_vox}
+    return get_volume_segmenter(weights_dir).rethreshold(volume_probabilities(weights_dir, key, _voxels),
+                                                         threshold=threshold, overrides=overrides)

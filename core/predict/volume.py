@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.geometry import drop_small_components
-from core.predict.segmenter import Segmenter
+from core.predict.segmenter import Segmenter, postprocess
 from core.weights import ModelCard
 
 WINDOW_PERCENTILES = (0.5, 99.5)
@@ -123,3 +123,19 @@ class VolumeSegmenter:
         # isolated speck (a sulcus taken for oedema) does not.
         mask = drop_small_components(mask, int(spec.get("min_component_vox", 0)))
         return VolumeSegmentation(prob, mask, thr, len(todo))
+
+    def rethreshold(self, seg: VolumeSegmentation, *, threshold: float | None = None,
+                    overrides: dict | None = None) -> VolumeSegmentation:
+        """``seg``'s probabilities under another threshold or post-processing, without the network:
+        what a page's threshold and minimum-size sliders change. The same masks as :meth:`predict`
+        with those settings, for a card without a presence threshold (which needs the network's
+        presence output; refused here)."""
+        thr = self.segmenter.threshold if threshold is None else float(threshold)
+        spec = {**self.card.postprocess, **(overrides or {})}
+        if float(spec.get("presence_threshold", 0.0)) > 0:
+            raise ValueError("a presence threshold needs the network's presence output: use predict()")
+        mask = np.zeros(seg.prob.shape, bool)
+        for z in np.flatnonzero(seg.prob.reshape(len(seg.prob), -1).max(axis=1) >= thr):
+            mask[z] = postprocess(seg.prob[z], thr, spec)
+        mask = drop_small_components(mask, int(spec.get("min_component_vox", 0)))
+        return VolumeSegmentation(seg.prob, mask, thr, seg.slices_run)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -279,3 +281,26 @@ def test_very_negative_logits_do_not_overflow():
         warnings.simplefilter("error")
         res = seg.predict(np.zeros((30, 40), np.uint8))
     assert res.prob.dtype == np.float32 and not res.mask.any()
+
+
+def test_a_volume_rethresholded_matches_a_fresh_prediction_at_those_settings() -> None:
+    from core.predict import VolumeSegmenter
+    from core.tasks import get_task
+
+    vseg = VolumeSegmenter(Segmenter.from_folder(get_task("brain_tumor").weights_dir("unet_flair")))
+    folder = Path(__file__).resolve().parents[3] / "data_samples" / "brain_mri" / "kaggle_3m"
+    folder = folder / "TCGA_DU_7304_19930325"
+    vol = np.stack([cv2.imread(str(folder / f"{folder.name}_{n}.tif"))[..., 1] for n in (1, 18, 20, 22, 24)])
+    vol = vol.astype(np.float32)  # FLAIR of a real patient's slices: the first one above the head
+    base = vseg.predict(vol)
+    settings = ((0.5, None), (0.2, {"min_area_px": 0, "min_component_vox": 0}), (0.8, {"min_area_px": 50}))
+    masks = []
+    for thr, over in settings:
+        fresh = vseg.predict(vol, threshold=thr, overrides=over)
+        again = vseg.rethreshold(base, threshold=thr, overrides=over)
+        assert np.array_equal(again.mask, fresh.mask) and again.threshold == thr
+        assert again.prob is base.prob and again.slices_run == fresh.slices_run
+        masks.append(int(fresh.mask.sum()))
+    assert len(set(masks)) == len(masks) and max(masks) > 0  # the settings did change the masks
+    with pytest.raises(ValueError, match="presence threshold"):
+        vseg.rethreshold(base, overrides={"presence_threshold": 0.5})
