@@ -1,7 +1,8 @@
 """The fuzz table: odd and bad inputs driven through every upload page with AppTest.
 
 Each row of ``CASES`` is one input on one page: the page (a key of ``PAGES``), a case id, the file
-name (for the model lab: the typed path), a function that builds the file's bytes in memory, and
+name (for the model lab: the typed path), a function that builds the file's bytes in memory
+(:mod:`tests.dashboard.fuzz_inputs`), and
 what the page must do with it:
 
 * ``refused(text)``: a message containing ``text``; the page stops at the input, so no
@@ -17,20 +18,12 @@ suite once the page is fixed, until the ``bug`` is removed.
 """
 from __future__ import annotations
 
-import gzip
-import io
-import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import cv2
-import nibabel as nib
 import numpy as np
-import pydicom
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -38,174 +31,40 @@ import core.roots
 from core import metrics
 from core.tasks import get_task
 from core.weights import save_model
+from tests.dashboard.fuzz_inputs import (
+    blank_frame,
+    brain_slice,
+    brain_volume,
+    colour_photo,
+    constant_volume,
+    corrupt,
+    ct_dicom,
+    fetal_frame,
+    grey_portrait,
+    grey_portrait_png,
+    gzip_bomb,
+    huge_header,
+    nerve_frame,
+    no_face,
+    one_pixel,
+    plain,
+    portrait,
+    rgba,
+    sixteen_bit,
+    text_file,
+    tiny_face,
+    unrelated_csv,
+    zero_bytes,
+    zero_voxel_size,
+    zeros_zip,
+)
 from train.classifier import new_model, parse_args, screening_card
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES_DIR = ROOT / "dashboard" / "pages"
 SAMPLES = ROOT / "data_samples"
-PORTRAIT = SAMPLES / "face" / "grace_hopper.jpg"
-FETAL_FRAME = SAMPLES / "fetal_head" / "training_set" / "404_HC.png"  # a real HC18 frame
 FETAL_PX = 0.235595235  # its pixel size (mm), from the HC18 CSV
 TIMEOUT = 180
-
-
-# ---------------------------------------------------------------- the inputs, built in memory
-def _png(image: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", image)
-    assert ok
-    return buf.tobytes()
-
-
-def _jpeg(image: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    assert ok
-    return buf.tobytes()
-
-
-@cache
-def _grey(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    assert image is not None, path
-    return image
-
-
-def _fetal() -> np.ndarray:
-    return _grey(FETAL_FRAME)
-
-
-def _nerve() -> np.ndarray:
-    return _grey(SAMPLES / "nerve" / "train" / "1_1.tif")
-
-
-def _brain_slice() -> np.ndarray:
-    """A real MR slice: the FLAIR channel of a slice of the bundled LGG patient, at 128x128."""
-    folder = SAMPLES / "brain_mri" / "kaggle_3m" / "TCGA_DU_7304_19930325"
-    rgb = cv2.imread(str(folder / "TCGA_DU_7304_19930325_18.tif"), cv2.IMREAD_COLOR)
-    assert rgb is not None
-    return cv2.resize(rgb[..., 1], (128, 128), interpolation=cv2.INTER_AREA)
-
-
-def _portrait() -> np.ndarray:
-    """The bundled portrait (BGR)."""
-    return cv2.imread(str(PORTRAIT))
-
-
-def corrupt(image: Callable[[], np.ndarray]) -> Callable[[], bytes]:
-    return lambda: _png(image())[:40]  # the signature and part of the header: a truncated PNG
-
-
-def sixteen_bit(image: Callable[[], np.ndarray]) -> Callable[[], bytes]:
-    return lambda: _png(image().astype(np.uint16) * 257)
-
-
-def rgba(image: Callable[[], np.ndarray]) -> Callable[[], bytes]:
-    def build() -> bytes:
-        pixels = image()
-        code = cv2.COLOR_GRAY2BGRA if pixels.ndim == 2 else cv2.COLOR_BGR2BGRA
-        return _png(cv2.cvtColor(pixels, code))
-    return build
-
-
-def plain(image: Callable[[], np.ndarray]) -> Callable[[], bytes]:
-    return lambda: _png(image())
-
-
-def zero_bytes() -> bytes:
-    return b""
-
-
-def text_file() -> bytes:
-    return b"Patient list\nnot an image, only renamed to .png\n"
-
-
-def one_pixel() -> bytes:
-    return _png(np.full((1, 1), 128, np.uint8))
-
-
-def blank_frame() -> bytes:
-    return _png(np.zeros((420, 580), np.uint8))
-
-
-def colour_photo() -> bytes:
-    return PORTRAIT.read_bytes()
-
-
-def ct_dicom() -> bytes:
-    ds = pydicom.dcmread(SAMPLES / "fetal_head" / "dicom" / "fetal_head_phantom.dcm")
-    ds.Modality = "CT"
-    buf = io.BytesIO()
-    ds.save_as(buf)
-    return buf.getvalue()
-
-
-def _nifti(data: np.ndarray, zooms: tuple[float, float, float] = (1.0, 1.0, 3.0)) -> bytes:
-    return gzip.compress(nib.Nifti1Image(data, np.diag([*zooms, 1.0])).to_bytes(), mtime=0)
-
-
-def brain_volume() -> bytes:
-    return _nifti(np.repeat(_brain_slice()[..., None], 4, axis=2).astype(np.int16))
-
-
-def huge_header() -> bytes:
-    """A .nii.gz of a few KB whose header promises 400x400x400 voxels."""
-    header = nib.Nifti1Header()
-    header.set_data_shape((400, 400, 400))
-    header.set_data_dtype(np.uint8)
-    header["vox_offset"] = 352
-    return gzip.compress(header.binaryblock + b"\0" * 4 + bytes(4096), mtime=0)
-
-
-def gzip_bomb() -> bytes:
-    """A 10x10x10 NIfTI followed by 8 MiB of zeros: the .gz inflates far past what its header says."""
-    small = nib.Nifti1Image(np.zeros((10, 10, 10), np.uint8), np.eye(4)).to_bytes()
-    co = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return co.compress(small) + co.compress(bytes(8 << 20)) + co.flush()
-
-
-def zeros_zip() -> bytes:
-    """A zip of 400 zero-filled members: no DICOM among them (a forced parse would take long)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for i in range(400):
-            zf.writestr(f"IM{i:04d}", bytes(16 * 1024))
-    return buf.getvalue()
-
-
-def zero_voxel_size() -> bytes:
-    """A NIfTI whose header states a voxel size of 0 (what a broken exporter writes)."""
-    data = np.repeat(_brain_slice()[..., None], 4, axis=2).astype(np.int16).transpose(1, 0, 2)
-    img = nib.Nifti1Image(data, np.eye(4))
-    img.header.set_qform(None, code=0)
-    img.header.set_sform(None, code=0)
-    img.header["pixdim"][1:4] = 0  # nibabel would read it as 1 mm if asked to write it
-    return img.header.binaryblock + b"\0" * 4 + data.tobytes(order="F")
-
-
-def constant_volume() -> bytes:
-    return _nifti(np.full((40, 40, 6), 7, np.int16))
-
-
-def no_face() -> bytes:
-    yy, xx = np.mgrid[0:240, 0:320]
-    sky = np.stack([200 - yy // 3, 150 + xx // 8, 90 + yy // 4], axis=-1).astype(np.uint8)
-    return _jpeg(sky)
-
-
-def tiny_face() -> bytes:
-    """The portrait shrunk to 80 px wide on a grey canvas: a face under 64 px across."""
-    photo = _portrait()
-    small = cv2.resize(photo, (80, round(80 * photo.shape[0] / photo.shape[1])), interpolation=cv2.INTER_AREA)
-    canvas = np.full((256, 256, 3), 120, np.uint8)
-    canvas[10:10 + small.shape[0], 10:10 + small.shape[1]] = small
-    return _png(canvas)
-
-
-def grey_portrait() -> bytes:
-    return _jpeg(cv2.cvtColor(_portrait(), cv2.COLOR_BGR2GRAY))
-
-
-def unrelated_csv() -> bytes:
-    return b"id,age,weight\n1,34,70\n2,51,82\n"
 
 
 # ---------------------------------------------------------------- what a page must do
@@ -318,14 +177,14 @@ def _image_rows(page: str, frame: Callable[[], np.ndarray]) -> list[Case]:
 
 
 ULTRASOUND = [
-    *_image_rows("fetal", _fetal),
+    *_image_rows("fetal", fetal_frame),
     Case("fetal", "one-pixel", "dot.png", one_pixel, no_result("no head found")),
     Case("fetal", "blank", "blank.png", blank_frame, no_result("no head found")),
     Case("fetal", "colour-photo", "photo.jpg", colour_photo, refused("is a colour picture")),
     Case("fetal", "ct-dicom", "scan.dcm", ct_dicom, refused("modality 'CT', not ultrasound")),
     Case("fetal", "grey-photo", "grey.jpg", grey_portrait, refused("looks like a photograph")),
-    Case("fetal", "mri-slice", "slice.png", plain(_brain_slice), refused("looks like an MRI slice")),
-    *_image_rows("nerve", _nerve),
+    Case("fetal", "mri-slice", "slice.png", plain(brain_slice), refused("looks like an MRI slice")),
+    *_image_rows("nerve", nerve_frame),
     Case("nerve", "one-pixel", "dot.png", one_pixel, refused("a single grey level")),
     Case("nerve", "blank", "blank.png", blank_frame, refused("a single grey level")),
     Case("nerve", "colour-photo", "photo.jpg", colour_photo, refused("is a colour picture")),
@@ -334,14 +193,14 @@ ULTRASOUND = [
 ]
 
 BRAIN = [
-    *_image_rows("brain", _brain_slice),
+    *_image_rows("brain", brain_slice),
     Case("brain", "one-pixel", "dot.png", one_pixel, analysed("every voxel has the same value", "warning")),
     Case("brain", "blank", "blank.png", blank_frame, analysed("every voxel has the same value", "warning")),
     Case("brain", "ct-dicom", "scan.dcm", ct_dicom, refused("Cannot read scan.dcm")),
     Case("brain", "nifti", "vol.nii.gz", brain_volume, analysed()),
-    Case("brain", "ultrasound-frame", "frame.png", plain(_fetal), refused("looks like an ultrasound frame")),
-    Case("brain", "grey-photo", "grey.png", lambda: _png(_grey(PORTRAIT)),
-         refused("looks like a photograph")),
+    Case("brain", "ultrasound-frame", "frame.png", plain(fetal_frame),
+         refused("looks like an ultrasound frame")),
+    Case("brain", "grey-photo", "grey.png", grey_portrait_png, refused("looks like a photograph")),
     Case("brain", "huge-header", "big.nii.gz", huge_header, refused("400x400x400 voxels, over the limit")),
     Case("brain", "gzip-bomb", "bomb.nii.gz", gzip_bomb, refused("expands to over")),
     Case("brain", "zip-of-zeros", "series.zip", zeros_zip, refused("400 of 400 files skipped")),
@@ -364,9 +223,10 @@ FACES = [
     Case("face", "blank", "blank.png", blank_frame, refused("no face found")),
     Case("face", "no-face", "sky.jpg", no_face, refused("no face found")),
     Case("face", "tiny-face", "small.png", tiny_face, refused("too small to measure")),
-    Case("face", "ultrasound-frame", "frame.png", plain(_fetal), refused("looks like an ultrasound frame")),
-    Case("face", "16-bit", "portrait16.png", sixteen_bit(_portrait), analysed()),
-    Case("face", "rgba", "portrait_rgba.png", rgba(_portrait), analysed()),
+    Case("face", "ultrasound-frame", "frame.png", plain(fetal_frame),
+         refused("looks like an ultrasound frame")),
+    Case("face", "16-bit", "portrait16.png", sixteen_bit(portrait), analysed()),
+    Case("face", "rgba", "portrait_rgba.png", rgba(portrait), analysed()),
     Case("face", "greyscale", "grey.jpg", grey_portrait, analysed()),
     Case("face", "unrelated-csv-group", "patients.csv", unrelated_csv,
          analysed("is not a reference group table", "error", never="z_score"),
@@ -380,10 +240,10 @@ FACES = [
     Case("screening", "blank", "blank.png", blank_frame, refused("no face found")),
     Case("screening", "no-face", "sky.jpg", no_face, refused("no face found")),
     Case("screening", "tiny-face", "small.png", tiny_face, refused("too small to measure")),
-    Case("screening", "ultrasound-frame", "frame.png", plain(_fetal),
+    Case("screening", "ultrasound-frame", "frame.png", plain(fetal_frame),
          refused("looks like an ultrasound frame")),
-    Case("screening", "16-bit", "portrait16.png", sixteen_bit(_portrait), analysed()),
-    Case("screening", "rgba", "portrait_rgba.png", rgba(_portrait), analysed()),
+    Case("screening", "16-bit", "portrait16.png", sixteen_bit(portrait), analysed()),
+    Case("screening", "rgba", "portrait_rgba.png", rgba(portrait), analysed()),
     Case("screening", "greyscale-skin", "grey.jpg", grey_portrait, refused("is a greyscale photo")),
     Case("screening", "greyscale-syndrome", "grey.jpg", grey_portrait, analysed(),
          sidebar=(("screen_task", "syndrome"),)),
