@@ -62,8 +62,7 @@ from train.classifier import new_model, parse_args, screening_card
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES_DIR = ROOT / "dashboard" / "pages"
-SAMPLES = ROOT / "data_samples"
-FETAL_PX = 0.235595235  # its pixel size (mm), from the HC18 CSV
+FETAL_PX = 0.235595235  # the pixel size (mm) of fuzz_inputs.FETAL_FRAME, from the HC18 CSV
 TIMEOUT = 180
 
 
