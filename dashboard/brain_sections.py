@@ -21,7 +21,7 @@ from core.report import CaseReport, ReportImage, png_bytes, render_pdf
 from core.volume_view import apply_window
 from core.weights import ModelCard
 from dashboard.mask_editor import edit_mask
-from dashboard.validation_panel import validation_line
+from dashboard.validation_panel import card_line
 
 
 def correction_panel(key: str, case_key: str, case_name: str, vol: Volume, pred: np.ndarray,
@@ -106,8 +106,7 @@ def report_pdf(case_name: str, image: np.ndarray, pred_slice: np.ndarray, truth_
     images.append(ReportImage("Corrected by the user" if corrected_slice is not None else "Prediction",
                               png_bytes(overlay_mask(image, pred_slice if corrected_slice is None
                                                      else corrected_slice))))
-    lines = [f"{model} ({card.title}): trained on {card.training.get('data', 'unknown data')}. "
-             f"{validation_line(card)}"]
+    lines = [card_line(model, card)]
     notes = ["2-D slice model stacked into the volume: lower-grade gliomas (the FLAIR abnormality) are "
              "its scope.",
              "Volumes are in mL only when the file states its voxel size; otherwise in voxels."]

@@ -8,7 +8,7 @@ import numpy as np
 
 from core.report import CaseReport, ReportImage, png_bytes, render_pdf
 from core.weights import ModelCard
-from dashboard.validation_panel import validation_line
+from dashboard.validation_panel import card_line
 
 FACE_MESH = "Landmarks: MediaPipe Face Mesh 0.10.21 (478 points, Google's published model, run as shipped)."
 
@@ -31,8 +31,7 @@ def face_report(case: str, picture: np.ndarray, regions: np.ndarray, rows: Seque
     measures = [(f"{k}. {r['name']}", _value(r, z)) for k, r in enumerate(rows, 1)]
     model = [FACE_MESH]
     if parser is not None:
-        model.append(f"Face parser ({parser.title}): trained on "
-                     f"{parser.training.get('data', 'unknown data')}. {validation_line(parser)}")
+        model.append(card_line("Face parser", parser))
     notes = [f"Lengths relative to the {reference.replace('_', ' ')} distance, in the image plane of a "
              "frontal photo; a turned head shortens the lengths across the turn.",
              "Right and left are the subject's."]

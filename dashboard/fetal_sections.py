@@ -22,7 +22,7 @@ from core.overlay import draw_ellipse
 from core.report import CaseReport, ReportImage, centile_chart_png, png_bytes, render_pdf
 from core.weights import ModelCard
 from dashboard import corrections
-from dashboard.validation_panel import validation_line
+from dashboard.validation_panel import card_line
 from dashboard.widgets import InputCase
 
 CORRECTED_COLOUR = (204, 121, 167)  # reddish purple: apart from the model's yellow ellipse
@@ -137,9 +137,7 @@ def report_pdf(case: InputCase, results: Mapping[str, FetalHeadAnalysis], rows: 
     if fixed is not None:
         hcs["corrected"] = fixed.hc_mm
     chart = ReportImage("", centile_chart_png(hcs, ga)) if hcs else None
-    model_lines = [f"{labels[m]} ({cards[m].title}): trained on "
-                   f"{cards[m].training.get('data', 'unknown data')}. {validation_line(cards[m])}"
-                   for m in results]
+    model_lines = [card_line(labels[m], cards[m]) for m in results]
     notes.append("± : the largest difference over the model's test-time views, not a confidence interval.")
     return render_pdf(CaseReport("Fetal head biometry", "upload" if case.uploaded else case.name, images,
                                  measures, model_lines, notes, chart))

@@ -15,7 +15,7 @@ from core.report import CaseReport, ReportImage, png_bytes, render_pdf
 from core.weights import ModelCard
 from dashboard import corrections
 from dashboard.mask_editor import edit_mask
-from dashboard.validation_panel import validation_line
+from dashboard.validation_panel import card_line
 from dashboard.widgets import InputCase
 
 
@@ -81,8 +81,7 @@ def report_pdf(case: InputCase, results: Mapping[str, SegmentationResult], label
         if case.mask is not None:
             text += f", Dice {metrics.dice(corrected[2], case.mask):.3f}"
         measures.append(("Corrected mask", text))
-    model_lines = [f"{labels.get(m, m)}: trained on {cards[m].training.get('data', 'unknown data')}. "
-                   f"{validation_line(cards[m])}" for m in results]
+    model_lines = [card_line(labels.get(m, m), cards[m]) for m in results]
     notes = ["Areas in pixels: the frame states no pixel size.",
              "Presence: the model's nerve-present probability (see its card for its calibration)."]
     return render_pdf(CaseReport("Ultrasound nerve segmentation", "upload" if case.uploaded else case.name,

@@ -63,6 +63,12 @@ def validation_line(card: ModelCard) -> str:
     return f"Validation ({data}): {format_block(report['hc_report']['all'])}."
 
 
+def card_line(name: str, card: ModelCard) -> str:
+    """A model card in one line for a report: its name and title, what trained it, its validation."""
+    return (f"{name} ({card.title}): trained on {card.training.get('data', 'unknown data')}. "
+            f"{validation_line(card)}")
+
+
 def _ci(report: dict[str, Any], key: str) -> str:
     return f"95% CI {report[f'{key}_ci_low']:.2f}-{report[f'{key}_ci_high']:.2f}"
 

@@ -31,11 +31,12 @@ if case is None:
     st.stop()
 models = widgets.model_picker(KEY, cards, LABELS)
 header_px = case.pixel_size_mm
-if header_px is not None and (not (PX_RANGE_MM[0] <= header_px <= PX_RANGE_MM[1])  # NaN fails too
-                              or pixel_size_problem(header_px, case.image.shape)):
+header_problem = None if header_px is None else (
+    pixel_size_problem(header_px, case.image.shape)
+    or (None if PX_RANGE_MM[0] <= header_px <= PX_RANGE_MM[1] else "outside the box range"))
+if header_problem:
     st.warning(f"The file states a pixel size of {header_px:g} mm, which cannot be right for this frame "
-               f"({pixel_size_problem(header_px, case.image.shape) or 'outside the box range'}): it is "
-               "ignored. Enter the pixel size to measure.")
+               f"({header_problem}): it is ignored. Enter the pixel size to measure.")
     header_px = None
 with st.sidebar:
     px = st.number_input("Pixel size (mm)", min_value=PX_RANGE_MM[0], max_value=PX_RANGE_MM[1],
