@@ -76,7 +76,7 @@ def grey_view(item: Item, rng: np.random.Generator | None = None) -> np.ndarray:
         k = int(rng.integers(0, 4))
         if k < 3:
             return np.ascontiguousarray(img[..., k])
-    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    return to_gray_u8(img)  # as core.predict.modality.prepare sees an upload
 
 
 def read_real(root: Path) -> Iterator[Item]:
@@ -92,7 +92,7 @@ def read_real(root: Path) -> Iterator[Item]:
         for case in read(root / sub):
             if source == "fasseg":
                 yield Item(shrink(to_rgb_u8(load_image(case.image_path))), source, f"fasseg_{case.group}")
-            elif source != "lgg" or cv2.cvtColor(case.image, cv2.COLOR_RGB2GRAY).std() >= 5.0:
+            elif source != "lgg" or to_gray_u8(case.image).std() >= 5.0:
                 yield Item(shrink(case.image), source, f"{source}_{case.group}")
 
 
