@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.brain import volume_metrics
+from core import metrics
 from core.analysis.mask_correction import mask_review_row
 from core.io.nifti import to_nifti_bytes
 from core.io.volume import Volume
@@ -50,13 +50,11 @@ def correction_panel(key: str, case_key: str, case_name: str, vol: Volume, pred:
         if cols[1].button("Undo every correction of this case", key=f"{key}_fix_reset"):
             store.pop(case_key, None)
             current = pred.copy()
-    changed = bool((current != pred).any())
-    review = {**mask_review_row(case_name, "model", pred, current, truth),
-              "slices_changed": int(np.count_nonzero((current != pred).any(axis=(1, 2)))),
+    changed_slices = int(np.count_nonzero((current != pred).any(axis=(1, 2))))
+    review = {**mask_review_row(case_name, "model", pred, current, truth), "slices_changed": changed_slices,
               "volume_model": amount(pred), "volume_corrected": amount(current)}
     if truth is not None:
-        review.update({f"{k}_corrected": v for k, v in volume_metrics(current, truth, vol.spacing_mm).items()
-                       if k in ("dice", "iou")})
+        review["iou_corrected_vs_truth"] = metrics.iou(current, truth)  # Dice is in the row already
     cols = st.columns(4)
     cols[0].metric("Tumour, corrected", amount(current), help=f"The model's: {amount(pred)}")
     cols[1].metric("Agreement with the model (Dice)", f"{review['dice_model_vs_corrected']:.3f}")
@@ -65,7 +63,7 @@ def correction_panel(key: str, case_key: str, case_name: str, vol: Volume, pred:
         cols[3].metric("Dice vs ground truth, corrected", f"{review['dice_corrected_vs_truth']:.3f}",
                        delta=f"{review['dice_corrected_vs_truth'] - review['dice_model_vs_truth']:+.3f} "
                              "vs the model", delta_color="off")
-    if changed:
+    if changed_slices:
         files = [("Corrected label (NIfTI)", partial(to_nifti_bytes, current.astype(np.uint8), vol),
                   f"{stem}_corrected_label.nii.gz", "application/gzip"),
                  ("Corrected case (NIfTI layout zip)", partial(case_zip, vol, current, review),
@@ -81,7 +79,7 @@ def correction_panel(key: str, case_key: str, case_name: str, vol: Volume, pred:
                    "read, `labelsTr/case_0001.nii.gz`, `review_log.csv`): unzip several into one folder "
                    "(renumbered) and `python -m train.segmentation --task brain_tumor --data DIR --init "
                    "weights/brain_tumor/unet_flair ...` fine-tunes on them.")
-    return current if changed else None
+    return current if changed_slices else None
 
 
 def case_zip(vol: Volume, label: np.ndarray, review: dict) -> bytes:
