@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import streamlit as st
 
 from core.analysis.fetal_biometry import format_centile
@@ -18,6 +17,7 @@ from core.analysis.fetal_correction import (
     review_row,
 )
 from core.analysis.fetal_head import FetalHeadAnalysis
+from core.io.image import to_gray_u8
 from core.overlay import draw_ellipse
 from core.report import CaseReport, ReportImage, centile_chart_png, png_bytes, render_pdf
 from core.weights import ModelCard
@@ -89,8 +89,7 @@ def correction_panel(key: str, case: InputCase, results: Mapping[str, FetalHeadA
         kept = corrections.kept(key)
         name = case.name.removesuffix(".png") if not case.uploaded else None
         kept_stem = name or f"{UPLOAD_EXAM_BASE + len(kept) + 1}_HC"
-        frame = case.image if case.image.ndim == 2 else case.image.mean(axis=2).astype(np.uint8)
-        kept[f"{case.name}:{case.uploaded}"] = CorrectedCase(kept_stem, frame, fixed,
+        kept[f"{case.name}:{case.uploaded}"] = CorrectedCase(kept_stem, to_gray_u8(case.image), fixed,
                                                              {**review, "stem": kept_stem})
     corrections.kept_downloads(
         key, "HC18", hc18_folder_zip,
