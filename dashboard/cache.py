@@ -1,7 +1,9 @@
 """The ONLY place models and data are cached for the dashboard.
 
-Models are cached once per process (``st.cache_resource``), keyed by their weights folder;
-deterministic results are cached by their inputs (``st.cache_data``), image bytes included.
+Models are cached once per process (``st.cache_resource``), keyed by their weights folder, and
+loaded when a page first needs them; deterministic results are cached by their inputs, image bytes
+included, in caches bounded by bytes and by age (:func:`dashboard.byte_cache.data_cache`: each
+cache's budget in MB below, an hour's time to live), shared by every session.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from core.predict import SegmentationResult, Segmenter, VolumeSegmentation, Volu
 from core.predict.modality import ModalityGate, gate_folder
 from core.tasks import get_task
 from core.weights import ModelCard, WeightsError, read_card
+from dashboard.byte_cache import data_cache
 
 FACE_SAMPLES = get_task("face_regions").samples_dir  # the face pages' photos
 SCREENING_SAMPLES = get_task("face_screening").samples_dir
@@ -99,14 +102,14 @@ def loadable_models(task_name: str) -> tuple[dict[str, ModelCard], dict[str, str
     return cards, problems
 
 
-@st.cache_data(show_spinner=False)
+@data_cache(max_mb=16)
 def load_samples(task_name: str) -> list[Case]:
     """The bundled sample cases of a task (read in the real dataset layout)."""
     task = get_task(task_name)
     return list(read_labelled(task.layout, task.samples_dir)) if task.samples_dir.is_dir() else []
 
 
-@st.cache_data(show_spinner="Segmenting...", max_entries=64)
+@data_cache(max_mb=32, show_spinner="Segmenting...")
 def analyse_fetal_head(model: str, image: np.ndarray, pixel_size_mm: float | None,
                        ga_weeks: float | None, threshold: float) -> fetal_head.FetalHeadAnalysis:
     """Cached :func:`core.analysis.fetal_head.analyse` with a shipped model."""
@@ -114,7 +117,7 @@ def analyse_fetal_head(model: str, image: np.ndarray, pixel_size_mm: float | Non
     return fetal_head.analyse(seg, image, pixel_size_mm, ga_weeks, threshold)
 
 
-@st.cache_data(show_spinner="Segmenting...", max_entries=64)
+@data_cache(max_mb=32, show_spinner="Segmenting...")
 def segment(task_name: str, model: str, image: np.ndarray, threshold: float,
             overrides: dict | None = None) -> SegmentationResult:
     """Cached prediction of a shipped model, with page overrides of its post-processing."""
@@ -122,14 +125,14 @@ def segment(task_name: str, model: str, image: np.ndarray, threshold: float,
     return seg.predict(image, threshold=threshold, overrides=overrides)
 
 
-@st.cache_data(show_spinner="Computing Grad-CAM...", max_entries=16)
+@data_cache(max_mb=16, show_spinner="Computing Grad-CAM...")
 def gradcam(task_name: str, model: str, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Cached segmentation Grad-CAM of a shipped model for the predicted ``mask``."""
     seg = get_segmenter(str(get_task(task_name).weights_dir(model)))
     return segmentation_cam(seg, image, mask)
 
 
-@st.cache_data(show_spinner=False)
+@data_cache(max_mb=16)
 def face_samples() -> dict[str, np.ndarray]:
     """The bundled face photos (``data_samples/face/``) by file name, HxWx3 uint8 RGB, upright."""
     if not FACE_SAMPLES.is_dir():
@@ -138,7 +141,7 @@ def face_samples() -> dict[str, np.ndarray]:
             if p.suffix.lower() in FACE_PHOTO_SUFFIXES}
 
 
-@st.cache_data(show_spinner="Finding the face...", max_entries=64)
+@data_cache(max_mb=4, show_spinner="Finding the face...")
 def face_landmarks(image: np.ndarray) -> FaceLandmarks:
     """Cached :func:`core.face.landmarks.detect_landmarks` (keyed by the image's bytes).
 
@@ -162,7 +165,7 @@ def get_face_parser(weights_dir: str) -> FaceParser:
     return FaceParser.from_folder(weights_dir)
 
 
-@st.cache_data(show_spinner="Predicting the facial regions...", max_entries=32)
+@data_cache(max_mb=8, show_spinner="Predicting the facial regions...")
 def face_region_labels(weights_dir: str, image: np.ndarray, _lm: FaceLandmarks) -> np.ndarray:
     """HxW uint8 face-parser labels on the photo's grid (the head framed from its landmarks), keyed
     by folder and the image's bytes (the landmarks are a function of the image: :func:`face_landmarks`)."""
@@ -189,13 +192,13 @@ def get_abstainer(weights_dir: str) -> Abstainer | None:
     return Abstainer.from_folder(weights_dir, screener.card.postprocess, screener.labels)
 
 
-@st.cache_data(show_spinner="Screening...", max_entries=32)
+@data_cache(max_mb=8, show_spinner="Screening...")
 def screen(weights_dir: str, image: np.ndarray, _lm: FaceLandmarks, top_n: int) -> ScreeningResult:
     """Cached prediction, keyed by folder, image bytes and N (landmarks follow from the image)."""
     return get_screener(weights_dir).predict(image, _lm, top_n=top_n)
 
 
-@st.cache_data(show_spinner="Computing Grad-CAM...", max_entries=64)
+@data_cache(max_mb=16, show_spinner="Computing Grad-CAM...")
 def screening_cam(weights_dir: str, image: np.ndarray, _result: ScreeningResult, target: int,
                   member: str, view: int) -> np.ndarray:
     """Grad-CAM of one class for one member, on that member's input (see core.face.screening_cam)."""
@@ -266,14 +269,14 @@ def lab_predictors(kind: str, folders: Mapping[str, str]) -> dict[str, Any]:
     return {name: get(folder) for name, folder in folders.items()}
 
 
-@st.cache_data(show_spinner="Reading the case...", max_entries=32)
+@data_cache(max_mb=16, show_spinner="Reading the case...")
 def lab_case(guess: LayoutGuess, fingerprint: str, name: str) -> Case | None:
     """One case of a dataset by name (only its files are read), or None when it is gone;
     ``fingerprint`` keys the entry to the folder's content."""
     return next(iter(read_cases(guess, names={name})), None)
 
 
-@st.cache_data(show_spinner="Predicting the case...", max_entries=32)
+@data_cache(max_mb=16, show_spinner="Predicting the case...")
 def lab_case_masks(folders: tuple[tuple[str, str], ...], guess: LayoutGuess, fingerprint: str, name: str,
                    settings_json: str) -> dict[str, np.ndarray] | None:
     """Each model's mask of one case, predicted by the lab engine with the run's resolved settings
@@ -288,20 +291,20 @@ def lab_case_masks(folders: tuple[tuple[str, str], ...], guess: LayoutGuess, fin
     return {m: results[0].mask for m, results in batch.results.items()}
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@data_cache(max_mb=4)
 def lab_aggregate(key: str, _rows: Sequence[dict], metrics: tuple[str, ...] | None) -> dict[str, list]:
     """:func:`core.lab.aggregate` (bootstrap CIs) of one model's rows, cached by the rows' lab cache
     ``key`` (weights, dataset, settings) and the metrics."""
     return aggregate(_rows, list(metrics) if metrics is not None else None)
 
 
-@st.cache_data(show_spinner="Preparing the downloads...", max_entries=16)
+@data_cache(max_mb=16, show_spinner="Preparing the downloads...")
 def lab_exports(key: str, _result: LabResult) -> tuple[str, str]:
     """CSV and JSON text of a lab result, cached by the joined cache keys of its models."""
     return to_csv(_result), to_json(_result)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@data_cache(max_mb=4)
 def training_history(path: str, mtime_ns: int) -> pd.DataFrame | None:
     """A weights folder's ``history.csv`` (keyed by path and modification time), None when absent
     or unreadable."""
@@ -312,7 +315,7 @@ def training_history(path: str, mtime_ns: int) -> pd.DataFrame | None:
 
 
 # ---------------------------------------------------------------- brain MRI
-@st.cache_data(show_spinner=False)
+@data_cache(max_mb=1)
 def brain_sample_names() -> list[str]:
     """Bundled brain MRI cases: the real LGG patients (kaggle_3m) first, then the NIfTI pairs by
     name, then the zipped DICOM series by file name."""
@@ -323,7 +326,7 @@ def brain_sample_names() -> list[str]:
     return lgg + names + sorted(p.name for p in BRAIN_DICOM_SAMPLES.glob("*.zip"))
 
 
-@st.cache_data(show_spinner="Reading the volume...", max_entries=3)
+@data_cache(max_mb=64, show_spinner="Reading the volume...")
 def brain_sample(name: str) -> VolumeCase:
     """One bundled case with its labels (a zipped series takes ``<stem>_seg.nii.gz`` beside it; an
     LGG patient keeps its three sequences in ``meta["sequences"]``)."""
@@ -339,7 +342,7 @@ def brain_sample(name: str) -> VolumeCase:
     return next(read_nifti_pairs(BRAIN_SAMPLES, names=[name]))
 
 
-@st.cache_data(show_spinner="Reading the upload...", max_entries=2)
+@data_cache(max_mb=80, show_spinner="Reading the upload...")
 def brain_upload(digest: str, _files: tuple[tuple[str, bytes], ...]) -> VolumeCase:
     """An uploaded volume, keyed by the sha256 of its bytes (kept in memory only, never on disk).
 
@@ -366,7 +369,7 @@ def get_volume_segmenter(weights_dir: str) -> VolumeSegmenter:
     return VolumeSegmenter(get_segmenter(weights_dir))
 
 
-@st.cache_data(show_spinner=False, max_entries=2)
+@data_cache(max_mb=80)
 def volume_probabilities(weights_dir: str, key: str, _voxels: np.ndarray) -> VolumeSegmentation:
     """The network's tumour probabilities for the volume identified by ``key`` (sample name or
     upload digest): ``_voxels`` ZxHxW, or ZxHxWxC for a model of C sequences."""
