@@ -15,7 +15,6 @@ from core.evaluation.engine import (
     LabResult,
     ProbClassifier,
     collect,
-    engine_throughput,
     evaluate_segmentation,
     predict_stream,
     run_evaluation,
@@ -24,6 +23,6 @@ from core.evaluation.schema import Evaluation, Scorer, case_row, set_metrics, su
 from core.evaluation.stats import PairedComparison, aggregate, paired_comparison, worst_first
 
 __all__ = ["Evaluation", "LabBatch", "LabCache", "LabResult", "PairedComparison", "ProbClassifier", "Scorer",
-           "aggregate", "cache_key", "canonical_json", "case_row", "collect", "engine_throughput",
+           "aggregate", "cache_key", "canonical_json", "case_row", "collect",
            "evaluate_segmentation", "from_json", "paired_comparison", "predict_stream", "run_evaluation",
            "set_metrics", "summarize_rows", "to_csv", "to_json", "worst_first"]

@@ -25,7 +25,7 @@ from core.evaluation.stats import aggregate, paired_comparison, worst_first
 from core.tasks import get_task
 
 __all__ = ["ENGINE_VERSION", "LabBatch", "LabResult", "ProbClassifier", "aggregate", "collect",
-           "engine_throughput", "evaluate_segmentation", "paired_comparison", "predict_stream",
+           "evaluate_segmentation", "paired_comparison", "predict_stream",
            "resolve_settings", "run_evaluation", "weights_sha256", "worst_first"]
 
 ENGINE_VERSION = 1  # part of every cache key: bump when the rows' contents change
@@ -302,31 +302,3 @@ def collect(models: Mapping[str, Any], cases: Iterable[Case], *, task: str | Non
     meta = {"weights_sha256": {name: weights_sha256(p) for name, p in models.items()},
             "batch_size": batch_size, "engine": ENGINE_VERSION}
     return LabResult(task, kind, s, rows, sets, seconds, meta)
-
-
-def engine_throughput(segmenter: Any, cases: Iterable[Case], batch_size: int = 8, *, repeats: int = 1
-                      ) -> dict[str, float]:
-    """Frames per second of the engine (batched, scored) against a per-image predictor loop
-    doing the same scoring, on the same decoded cases (decoding is not timed).
-
-    Each of ``repeats`` rounds times the loop then the engine; the best round of each counts.
-
-    Returns:
-        ``engine_fps``, ``loop_fps``, ``ratio`` (engine / loop), ``n`` cases, ``batch_size``.
-    """
-    cases = list(cases)
-    if not cases:
-        raise ValueError("engine_throughput needs at least one case")
-    segmenter.predict(cases[0].image)  # warm-up: first-call allocations are not throughput
-    loop_s, engine_s = [], []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        for c in cases:
-            case_row(c, segmenter.predict(c.image))
-        loop_s.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        collect({"model": segmenter}, cases, batch_size=batch_size, settings={"task_columns": False})
-        engine_s.append(time.perf_counter() - t0)
-    engine_fps, loop_fps = len(cases) / min(engine_s), len(cases) / min(loop_s)
-    return {"engine_fps": engine_fps, "loop_fps": loop_fps, "ratio": engine_fps / loop_fps,
-            "n": float(len(cases)), "batch_size": float(batch_size)}

@@ -1,19 +1,19 @@
-"""The model lab benchmark: the evaluation engine against a per-image loop, in frames per second."""
+"""The model lab benchmark: real-size frames read from a folder and evaluated as the page does."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import core.roots
 from core.models import create_model
 from core.tasks import get_task
 from core.weights import ModelCard, save_model
-from train import bench
+from train import bench, bench_lab
 
 CFG = {"widths": [4, 8, 8, 8, 8], "convs": [1, 1, 1, 1, 1]}
+FETAL = core.roots.SAMPLES_ROOT / "fetal_head"
 
 
 @pytest.fixture()
@@ -27,31 +27,51 @@ def tiny_fetal_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_lab_cases_are_square_256_frames_with_masks_and_scaled_pixel_sizes() -> None:
-    cases = bench.lab_cases(2)
-    assert [c.image.shape for c in cases] == [(256, 256)] * 2 and cases[0].image.dtype == np.uint8
-    assert all(c.mask.shape == (256, 256) and c.mask.any() for c in cases)
-    assert all(0.052 * 800 / 256 <= c.pixel_size_mm <= 0.326 * 800 / 256 for c in cases)
+def test_frames_are_read_from_the_folder_at_their_own_size_and_reused() -> None:
+    cases, seconds, size = bench_lab.read_frames(FETAL, 8)  # the folder holds 6 real HC18 frames
+    assert len(cases) == 8 and len({c.name for c in cases}) == 8 and seconds > 0
+    assert size == "800x540" and cases[0].image.shape == (540, 800) and cases[0].mask.any()
+    assert cases[6].name.split("#")[0] == cases[0].name.split("#")[0]
 
 
-def test_lab_segmenters_run_the_shipped_model_at_256(tiny_fetal_root: Path) -> None:
-    segs = bench.lab_segmenters()
-    assert list(segs) == ["unet"] and segs["unet"].card.input["size"] == [256, 256]
-    assert segs["unet"].predict(np.zeros((256, 256), np.uint8)).mask.shape == (256, 256)
+def test_the_timed_predictor_counts_only_the_network() -> None:
+    class Slow:
+        channels = 1
+
+        def predict_batch(self, images, **kw):
+            import time
+            time.sleep(0.01)
+            return list(images)
+
+    timed = bench_lab.TimedPredictor(Slow())
+    assert timed.channels == 1 and timed.predict_batch([1, 2]) == [1, 2]
+    assert timed.seconds >= 0.01
 
 
-def test_lab_bench_rows_per_batch_size_and_the_cli(tiny_fetal_root: Path, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    rows = bench.bench_lab(3, batch_sizes=(1, 2), repeats=1)
-    assert [(r["model"], r["batch_size"]) for r in rows] == [("unet", 1), ("unet", 2)]
+def test_lab_rows_per_model_and_batch_with_the_time_split(tiny_fetal_root: Path) -> None:
+    rows = bench_lab.bench_lab(2, batch_sizes=(1, 2), folders={"fetal_head": FETAL})
+    assert [(r["model"], r["batch_size"]) for r in rows] == [
+        ("unet", 1), (bench_lab.BASELINE, 1), ("unet", 2), (bench_lab.BASELINE, 2)]
     for r in rows:
-        assert r["engine_fps"] > 0 and r["loop_fps"] > 0 and r["n"] == 3
-        assert r["ratio_to_loop"] == pytest.approx(r["engine_fps"] / r["loop_fps"])
-        assert r["meets_target"] == (r["engine_fps"] >= bench.LAB_TARGET_FPS)
+        assert r["fps"] > 0 and r["n"] == 2 and r["input"] == "800x540 fetal_head"
+        assert r["decode_ms"] > 0 and r["network_ms"] > 0 and r["scoring_ms"] > 0
+        per_frame_ms = r["decode_ms"] + r["network_ms"] + r["scoring_ms"]
+        assert r["fps"] == pytest.approx(1000 / per_frame_ms, rel=0.05)
+    unet1 = rows[0]
+    assert unet1["default"] and unet1["meets_target"] == (unet1["fps"] >= bench_lab.LAB_TARGET_FPS)
+    assert rows[2]["meets_target"] is None  # only the page's batch size is judged
+    assert rows[1]["net_x_faster"] == pytest.approx(1.0)
+    assert unet1["net_x_faster"] > 1  # the tiny CNN against a ResNet-34 U-Net
+
+
+def test_the_cli_prints_and_writes_the_lab_rows(tiny_fetal_root: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(bench_lab, "LAB_FOLDERS", {"fetal_head": "fetal_head"})
     out = tmp_path / "bench.json"
     assert bench.main(["--task", "lab", "--frames", "2", "--threads", "1", "--batch-size", "2",
                        "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "Model lab engine" in printed and "engine f/s" in printed and "x loop" in printed
+    assert "Model lab on real-size frames" in printed and "frames/s" in printed and "network" in printed
     report = json.loads(out.read_text())
-    assert [(r["task"], r["batch_size"]) for r in report["rows"]] == [("lab", 2)]
+    assert [(r["lab_task"], r["batch_size"]) for r in report["rows"]] == [("fetal_head", 2)] * 2

@@ -18,7 +18,6 @@ from core.evaluation.cache import LabCache, canonical_json, from_json, to_csv, t
 from core.evaluation.engine import (
     ProbClassifier,
     collect,
-    engine_throughput,
     evaluate_segmentation,
     model_view,
     predict_stream,
@@ -235,12 +234,6 @@ def test_bundled_fetal_samples_run_with_biometry():
     assert len(rows) == guess.n_cases and res.settings["task_columns"]
     assert all("hc_ref_mm" in r for r in rows) and all(math.isfinite(r["dice"]) for r in rows)
     assert len(dataset_fingerprint(guess.root)) == 64
-
-
-def test_engine_throughput_reports_both_rates():
-    out = engine_throughput(_seg(8), _cases(6), batch_size=3)
-    assert out["engine_fps"] > 0 and out["loop_fps"] > 0 and out["n"] == 6
-    assert out["ratio"] == pytest.approx(out["engine_fps"] / out["loop_fps"])
 
 
 def test_a_one_channel_model_reads_the_flair_channel_of_a_multi_sequence_slice() -> None:
