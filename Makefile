@@ -53,6 +53,7 @@ lint:
 bench: deps
 	$(PYTHON) -m train.bench --json runs/bench.json
 	$(PYTHON) -m dashboard.bench_pages --json runs/bench_pages.json
+	$(PYTHON) -m dashboard.bench_pages --tour --json runs/bench_tour.json
 
 samples:
 	$(PYTHON) -m train.make_samples

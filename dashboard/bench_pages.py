@@ -3,6 +3,7 @@ memory a process holds after it, through Streamlit's AppTest.
 
     python -m dashboard.bench_pages            # every page, a fresh process each
     python -m dashboard.bench_pages --json runs/bench_pages.json
+    python -m dashboard.bench_pages --tour [--lab-data data_samples/fetal_head]
 
 A page's **first visit** is its first run in a fresh process: imports, model loading, the analysis
 and the drawing, as the first visitor of a freshly started server waits for them. The **warm rerun**
@@ -11,6 +12,12 @@ Both are ratios against a baseline measured in the same run: a page that only im
 writes a title, in a fresh process the same way. Targets (issue 24): first visit <= 3 s, warm rerun
 <= 1 s on 2 cores; the resident memory after each page is printed too (a small cloud instance gives
 about 1 GB). Timings on a busy machine are noisy: read the ratios and the order of the pages.
+
+``--tour`` measures memory as one server process holds it: every page visited in turn in ONE fresh
+process (a session at a time, as visitors come one after another), the resident memory after each
+and after the whole tour, then a model-lab run (the lab page's Evaluate button on ``--lab-data``,
+a fresh result cache) and the peak resident memory of the process. Targets: <= 1 GB after the
+tour, <= 1.5 GB at the peak with the lab run. The result caches' bytes are printed too.
 """
 from __future__ import annotations
 
@@ -43,6 +50,7 @@ PAGES: dict[str, tuple[str, tuple[str, str, Any] | None]] = {
     "model_lab": ("model_lab.py", None),
 }
 FIRST_VISIT_S, WARM_RERUN_S = 3.0, 1.0
+TOUR_MB, LAB_PEAK_MB = 1024.0, 1536.0
 TIMEOUT_S = 600
 
 
@@ -72,6 +80,57 @@ def time_page(page: str) -> dict[str, Any]:
     return {"page": page, "first_visit_s": first, "warm_rerun_s": warm, "rss_mb": rss_mb(),
             "control": None if control is None else f"{control[1]} -> {control[2]}",
             "errors": [e.value for e in at.exception]}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, MB (``ru_maxrss`` is in KB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def tour(pages: Sequence[str], lab_data: str) -> dict[str, Any]:
+    """Every page in turn, then a model-lab run, in THIS process: resident memory along the way."""
+    import gc
+    import tempfile
+
+    from dashboard import byte_cache
+
+    steps = []
+    for page in pages:
+        row = time_page(page)
+        gc.collect()  # the finished session's objects, as a server frees them when a visitor leaves
+        steps.append({"step": page, "rss_mb": rss_mb(), "errors": row["errors"]})
+    after_tour = rss_mb()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["MEDIMG_LAB_CACHE"] = tmp  # a fresh result cache: the lab really evaluates
+        at = AppTest.from_file(str(PAGES_DIR / "model_lab.py"), default_timeout=TIMEOUT_S)
+        at.run()
+        at.text_input(key="lab_path").set_value(lab_data)
+        at.run()
+        t0 = time.perf_counter()
+        at.button(key="lab_run").click()
+        at.run()
+        lab_s = time.perf_counter() - t0
+        errors = [e.value for e in at.exception]
+        del at
+        gc.collect()
+    steps.append({"step": f"model lab run on {lab_data}", "rss_mb": rss_mb(), "errors": errors,
+                  "seconds": lab_s})
+    caches = byte_cache.stats()
+    return {"steps": steps, "rss_after_tour_mb": after_tour, "peak_rss_mb": peak_rss_mb(),
+            "cache_mb": sum(c.bytes for c in caches) / 2**20,
+            "cache_budget_mb": byte_cache.total_budget_mb()}
+
+
+def print_tour(t: dict[str, Any]) -> None:
+    """The tour's memory figures against their targets."""
+    print("\nServer memory, one process: a tour of every page, then a model-lab run")
+    for s in t["steps"]:
+        print(f"  after {s['step']:40s} {s['rss_mb']:7.0f} MB" + (f"  {s['errors']}" if s["errors"] else ""))
+    print(f"resident after the tour: {t['rss_after_tour_mb']:.0f} MB (target <= {TOUR_MB:.0f}: "
+          f"{'yes' if t['rss_after_tour_mb'] <= TOUR_MB else 'no'})")
+    print(f"peak with the lab run:   {t['peak_rss_mb']:.0f} MB (target <= {LAB_PEAK_MB:.0f}: "
+          f"{'yes' if t['peak_rss_mb'] <= LAB_PEAK_MB else 'no'})")
+    print(f"result caches hold {t['cache_mb']:.1f} MB of their {t['cache_budget_mb']:.0f} MB budget")
 
 
 def run_all(pages: Sequence[str], threads: int) -> list[dict[str, Any]]:
@@ -119,10 +178,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                    default=[k for k in PAGES if k != BASELINE])
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--json", type=Path, help="also write the rows as JSON")
+    p.add_argument("--tour", action="store_true",
+                   help="memory of one process visiting every page, then a model-lab run")
+    p.add_argument("--lab-data", default="data_samples/fetal_head",
+                   help="the folder the tour's model-lab run evaluates (default: the bundled HC18 frames)")
     p.add_argument("--worker", choices=list(PAGES), help=argparse.SUPPRESS)
+    p.add_argument("--tour-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         print(json.dumps(time_page(args.worker)))
+        return 0
+    if args.tour_worker:
+        print(json.dumps(tour(args.pages, args.lab_data)))
+        return 0
+    if args.tour:
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+        out = subprocess.run([sys.executable, "-m", "dashboard.bench_pages", "--tour-worker", "--pages",
+                              *args.pages, "--lab-data", args.lab_data], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=4 * TIMEOUT_S)
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+        if out.returncode or not lines:
+            print(out.stderr[-2000:])
+            return 1
+        result = json.loads(lines[-1])
+        print_tour(result)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"tour": result, "threads": args.threads}, indent=2) + "\n")
         return 0
     rows = run_all(args.pages, args.threads)
     print_rows(rows, args.threads)

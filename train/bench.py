@@ -292,7 +292,7 @@ def bench_screening(n: int) -> list[dict[str, object]]:
         return detect_landmarks(oriented_rgb(photos[i % n]), mirror_average=False)
 
     first, rgb0 = next(iter(models.values())), oriented_rgb(photos[0])
-    classification_cam(first, first.predict(rgb0, detect_landmarks(rgb0)), 0)  # imports grad-cam once
+    classification_cam(first, first.predict(rgb0, detect_landmarks(rgb0)), 0)  # the CAM copy, made once
     fns = {f"screening: {name}": pipeline(s) for name, s in models.items()}
     timings = interleaved({**fns, FACE_BASELINE: mesh_only}, n)
     params = {f"screening: {name}": sum(p.numel() for p in s.model.parameters()) / 1e6

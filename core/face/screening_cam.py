@@ -1,7 +1,7 @@
 """Grad-CAM of a face screening ensemble member: the screening side of :mod:`core.explain`.
 
-The generic part (the lock, the private copy of the network, pytorch-grad-cam's
-``ClassifierOutputTarget``) is :func:`core.explain.classifier_cam`; this adapter picks the
+The generic part (the lock, the private copy of the network, the map of one class's logit) is
+:func:`core.explain.classifier_cam`; this adapter picks the
 member's input (the aligned face or one view of a region crop) and the stage the card names.
 """
 from __future__ import annotations

@@ -297,3 +297,46 @@ def test_classification_cams_and_predictions_at_once(screening):
     for p in probs:
         np.testing.assert_array_equal(p, expected)
     assert _hooks(screener.model) == {}
+
+
+# ---------------------------------------------------------------- the same maps as pytorch-grad-cam
+def _library_cam(model, layer, x, target):
+    gc = pytest.importorskip("pytorch_grad_cam")
+    with torch.inference_mode(False), torch.enable_grad(), gc.GradCAM(model=model, target_layers=[layer]) as cam:
+        return cam(input_tensor=x.clone(), targets=[target])[0]
+
+
+def test_segmentation_cam_matches_pytorch_grad_cam(seg):
+    import copy
+
+    from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
+
+    from core.explain.gradcam import _MaskLogits
+    from core.models import get_spec
+    from core.predict import letterbox, unletterbox
+
+    img, mask = _image(), _head_mask()
+    x, box = seg.input_tensor(img)
+    target = (letterbox(mask.astype(np.float32), seg.card.input["size"], crop=box.crop)[0] >= 0.5)
+    model = copy.deepcopy(seg.model).eval()
+    ref = _library_cam(_MaskLogits(model), get_spec(seg.card.arch).cam_layer(model), x,
+                       SemanticSegmentationTarget(0, target.astype(np.float32)))
+    ours = segmentation_cam(seg, img, mask)
+    np.testing.assert_allclose(ours, np.clip(unletterbox(ref, box), 0, 1), atol=2e-5)
+
+
+@pytest.mark.parametrize(("member", "stage"), [("whole_face", -1), ("whole_face", -2), ("nose", -1)])
+def test_classification_cam_matches_pytorch_grad_cam(screening, member, stage):
+    import copy
+
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from core.face.screening_cam import classification_cam
+
+    screener, inputs = screening
+    x = screener.member_tensor(inputs, member, 0)
+    for k in range(3):
+        net = copy.deepcopy(screener.model.member(member)).eval()
+        ref = np.nan_to_num(_library_cam(net, net.cam_layer(stage), x, ClassifierOutputTarget(k)), nan=0.0)
+        ours = classification_cam(screener, inputs, k, member, 0, stage=stage)
+        np.testing.assert_allclose(ours, np.clip(ref, 0, 1), atol=2e-5)
