@@ -302,7 +302,8 @@ def test_classification_cams_and_predictions_at_once(screening):
 # ---------------------------------------------------------------- the same maps as pytorch-grad-cam
 def _library_cam(model, layer, x, target):
     gc = pytest.importorskip("pytorch_grad_cam")
-    with torch.inference_mode(False), torch.enable_grad(), gc.GradCAM(model=model, target_layers=[layer]) as cam:
+    with torch.inference_mode(False), torch.enable_grad(), \
+            gc.GradCAM(model=model, target_layers=[layer]) as cam:
         return cam(input_tensor=x.clone(), targets=[target])[0]
 
 
