@@ -1,16 +1,20 @@
 """Router: page config and navigation only. Each page lives in dashboard/pages/."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
+
+PAGES = Path(__file__).resolve().parent / "dashboard" / "pages"  # absolute: dashboard/cloud/ runs this too
 
 st.set_page_config(page_title="Medical image analysis", page_icon=":material/radiology:", layout="wide")
 st.navigation([
-    st.Page("dashboard/pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("dashboard/pages/fetal_biometry.py", title="Fetal head biometry",
+    st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
+    st.Page(PAGES / "fetal_biometry.py", title="Fetal head biometry",
             icon=":material/pregnant_woman:"),
-    st.Page("dashboard/pages/nerve.py", title="Ultrasound nerve segmentation", icon=":material/neurology:"),
-    st.Page("dashboard/pages/brain_mri.py", title="Brain tumour MRI", icon=":material/psychology:"),
-    st.Page("dashboard/pages/face.py", title="Face analysis", icon=":material/face:"),
-    st.Page("dashboard/pages/face_screening.py", title="Face screening", icon=":material/ar_on_you:"),
-    st.Page("dashboard/pages/model_lab.py", title="Model lab", icon=":material/science:"),
+    st.Page(PAGES / "nerve.py", title="Ultrasound nerve segmentation", icon=":material/neurology:"),
+    st.Page(PAGES / "brain_mri.py", title="Brain tumour MRI", icon=":material/psychology:"),
+    st.Page(PAGES / "face.py", title="Face analysis", icon=":material/face:"),
+    st.Page(PAGES / "face_screening.py", title="Face screening", icon=":material/ar_on_you:"),
+    st.Page(PAGES / "model_lab.py", title="Model lab", icon=":material/science:"),
 ]).run()

@@ -8,6 +8,7 @@ cache's budget in MB below, an hour's time to live), shared by every session.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,9 @@ BRAIN_LGG_SAMPLES = BRAIN_SAMPLES / "kaggle_3m"
 FACE_PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 # Streamlit serves several sessions from one process; two threads each is plenty on a small CPU.
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# MEDIMG_TORCH_THREADS overrides it: on a shared host (Streamlit Community Cloud) one thread is
+# faster than two when neighbours load the CPU (dashboard/cloud/streamlit_app.py sets 1).
+torch.set_num_threads(int(os.environ.get("MEDIMG_TORCH_THREADS", 0)) or min(2, torch.get_num_threads()))
 
 
 @st.cache_resource(show_spinner="Loading model...")
