@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from core.metrics.summary import bootstrap_ci
 
@@ -75,6 +74,8 @@ def hc_report(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     err = np.array([abs(_num(r, "hc_pred_mm") - _num(r, "hc_ref_mm")) for r in measured])
     ok = np.isfinite(spread)
     if ok.sum() >= 3 and np.ptp(spread[ok]) > 0:
+        from scipy.stats import spearmanr  # scipy.stats takes 0.4-0.7 s to import: only when scoring
+
         rho, p = spearmanr(spread[ok], err[ok])
         flagged = np.array([str(r.get("uncertain", "")).lower() in ("true", "1") for r in measured])
         out["spread"] = {
