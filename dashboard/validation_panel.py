@@ -57,7 +57,7 @@ def validation_line(card: ModelCard) -> str:
         lo, hi = report["dice_per_patient_ci95"]
         return (f"Validation ({data}): per-patient Dice {report['dice_per_patient_mean']:.3f} "
                 f"(95% CI {lo:.2f}-{hi:.2f}), n={report['n_patients']} patients.")
-    if "dice_present_mean" in report:
+    if "dice_present_mean" in report and "hc_report" not in report:
         return (f"Validation ({data}): Dice on frames with a nerve {report['dice_present_mean']:.3f} "
                 f"({_ci(report, 'dice_present')}), n={report['dice_present_n']} frames.")
     return f"Validation ({data}): {format_block(report['hc_report']['all'])}."
@@ -136,7 +136,7 @@ def real_validation_rows(report: dict[str, Any]) -> None:
     if "dice_per_patient_mean" in report:
         _patient_validation_rows(report)
         return
-    if "dice_present_mean" in report:
+    if "dice_present_mean" in report and "hc_report" not in report:  # fetal records carry both
         _frame_validation_rows(report)
         return
     hc = report["hc_report"]

@@ -15,7 +15,7 @@ from dashboard.charts import intergrowth_chart
 
 KEY = "fetal"
 TASK = get_task("fetal_head")
-LABELS = {"unet": "U-Net", "segnet": "SegNet"}
+LABELS = {"unet": "U-Net", "segnet": "SegNet", "unet_small": "Compact U-Net"}
 PX_RANGE_MM = (0.001, 5.0)  # what the pixel size box accepts
 
 st.title("Fetal head biometry")

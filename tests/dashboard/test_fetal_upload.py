@@ -150,7 +150,7 @@ def test_an_uploaded_file_name_stays_out_of_the_downloads(monkeypatch: pytest.Mo
     at = _upload("DOE_JANE_1970-01-01.png", frame)
     at.sidebar.number_input[0].set_value(FRAME_PX).run()
     assert not at.exception and files
-    assert {"upload_biometry.csv", "upload_unet_mask.png"} <= set(files)  # the sample's came first
+    assert {"upload_biometry.csv", "upload_unet_small_mask.png"} <= set(files)  # the sample's came first
     assert not any("DOE" in name for name in files), sorted(files)
     assert not any(b"DOE" in data for data in files.values())
 

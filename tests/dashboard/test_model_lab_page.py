@@ -65,7 +65,7 @@ def test_bundled_fetal_samples_with_one_model(one_model: AppTest) -> None:
     agg = _frame(at, "ci_low")
     assert {"model", "metric", "mean", "sd", "median", "ci_low", "ci_high"} <= set(agg.columns)
     dice = agg[agg["metric"] == "dice"].iloc[0]
-    assert dice["model"] == "unet" and dice["n"] == 6 and dice["mean"] > 0.9
+    assert dice["model"] == "unet_small" and dice["n"] == 6 and dice["mean"] > 0.9
     assert dice["ci_low"] <= dice["mean"] <= dice["ci_high"] <= 1.0
     assert "hc_abs_diff_mm" in set(agg["metric"])  # biometry on HC18 with pixel sizes
     table = _frame(at, "group")
@@ -74,9 +74,9 @@ def test_bundled_fetal_samples_with_one_model(one_model: AppTest) -> None:
     assert at.selectbox(key="lab_case").value == table["name"].iloc[0]
     captions = [c for im in at.image for c in im.captions]
     assert any(c.startswith("Input: ") for c in captions) and any("Ground truth" in c for c in captions)
-    assert any(c.startswith("unet · Dice") for c in captions)  # the prediction, scored
+    assert any(c.startswith("unet_small · Dice") for c in captions)  # the prediction, scored
     assert any("ground truth: white" in c for c in captions)  # the outlines beside the error maps
-    assert any("trained on HC18 dataset folder" in c.value for c in at.caption)  # the model badge
+    assert any("trained on HC18" in c.value and "dataset folder" in c.value for c in at.caption)  # the badge
     labels = [b.label for b in at.get("download_button")]
     assert "Per-case rows (CSV)" in labels and any("JSON" in b for b in labels)
     assert any("Training curves" in s.value for s in at.subheader)
@@ -94,15 +94,15 @@ def test_another_case_and_violins(one_model: AppTest) -> None:
 
 def test_two_models_give_the_paired_comparison(one_model: AppTest) -> None:
     at = one_model
-    at.sidebar.multiselect(key="lab_models_fetal_head").set_value(["unet", "segnet"]).run()
-    assert [b.label for b in at.button] == ["Evaluate 6 cases with segnet"]  # unet is cached
+    at.sidebar.multiselect(key="lab_models_fetal_head").set_value(["unet_small", "segnet"]).run()
+    assert [b.label for b in at.button] == ["Evaluate 6 cases with segnet"]  # unet_small is cached
     _evaluate(at)
-    assert any("read from the result cache: unet" in c.value for c in at.caption)
+    assert any("read from the result cache: unet_small" in c.value for c in at.caption)
     assert any("Paired comparison" in s.value for s in at.subheader)
     agg = _frame(at, "ci_low")
     mean = agg[agg["metric"] == "dice"].set_index("model")["mean"]
     shown = {m.label: m.value for m in at.metric}
-    assert float(shown["Mean dice, unet"]) == pytest.approx(mean["unet"], abs=5e-4)
+    assert float(shown["Mean dice, unet_small"]) == pytest.approx(mean["unet_small"], abs=5e-4)
     assert float(shown["Mean dice, segnet"]) == pytest.approx(mean["segnet"], abs=5e-4)
     assert "Mean difference (B - A)" in shown and "Cases better in B / in A" in shown
     assert any("95% CI" in c.value and "paired cases" in c.value for c in at.caption)

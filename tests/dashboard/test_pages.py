@@ -51,7 +51,7 @@ def test_fetal_page_measures_the_first_sample(fetal: AppTest) -> None:
     assert (plus_minus, unit) == ("±", "mm") and 0 <= float(spread) < 10
     sample = fetal.sidebar.selectbox(key="fetal_sample").value
     assert sample == "016_HC.png"  # a real HC18 frame of an exam the models held out
-    # The committed U-Net on a real frame it never saw: within 5 mm of the sonographer's HC.
+    # The committed default model on a real frame it never saw: within 5 mm of the sonographer's HC.
     assert abs(float(value) - _reference_hc(sample)) < 5.0
     assert any("test-time views" in c.value for c in fetal.caption)
     assert any("trained on" in c.value and "HC18" in c.value for c in fetal.caption)
@@ -65,7 +65,7 @@ def test_fetal_page_both_models_with_stated_ga(fetal: AppTest) -> None:
     fetal.run()
     assert not fetal.exception
     table = fetal.dataframe[0].value
-    assert list(table.index) == ["U-Net", "SegNet"]
+    assert list(table.index) == ["Compact U-Net", "U-Net", "SegNet"]
     assert table["HC centile"].str.fullmatch(r"<0\.1|>99\.9|\d{1,2}\.\d").all()
     assert {"Dice", "HD95 (mm)", "|HC error| (mm)"} <= set(table.columns)
     assert (table["Dice"] > 0.9).all()

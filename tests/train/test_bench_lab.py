@@ -18,11 +18,11 @@ FETAL = core.roots.SAMPLES_ROOT / "fetal_head"
 
 @pytest.fixture()
 def tiny_fetal_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A weights root holding only ``fetal_head/unet``: a tiny random-init CNN."""
+    """A weights root holding only the default fetal head model: a tiny random-init CNN."""
     task = get_task("fetal_head")
     card = ModelCard(task=task.name, arch="cnn", arch_config=dict(CFG), labels=list(task.labels),
                      input=task.input, postprocess=task.postprocess)
-    save_model(create_model("cnn", **CFG), card, tmp_path / "fetal_head" / "unet")
+    save_model(create_model("cnn", **CFG), card, tmp_path / "fetal_head" / task.default_model)
     monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tmp_path)
     return tmp_path
 
@@ -51,7 +51,7 @@ def test_the_timed_predictor_counts_only_the_network() -> None:
 def test_lab_rows_per_model_and_batch_with_the_time_split(tiny_fetal_root: Path) -> None:
     rows = bench_lab.bench_lab(2, batch_sizes=(1, 2), folders={"fetal_head": FETAL})
     assert [(r["model"], r["batch_size"]) for r in rows] == [
-        ("unet", 1), (bench_lab.BASELINE, 1), ("unet", 2), (bench_lab.BASELINE, 2)]
+        ("unet_small", 1), (bench_lab.BASELINE, 1), ("unet_small", 2), (bench_lab.BASELINE, 2)]
     for r in rows:
         assert r["fps"] > 0 and r["n"] == 2 and r["input"] == "800x540 fetal_head"
         assert r["decode_ms"] > 0 and r["network_ms"] > 0 and r["scoring_ms"] > 0
