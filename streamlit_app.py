@@ -5,8 +5,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard import warmup
+
 PAGES = Path(__file__).resolve().parent / "dashboard" / "pages"  # absolute: dashboard/cloud/ runs this too
 
+warmup.start()  # PyTorch, the core package and MediaPipe load in the background while Home shows
 st.set_page_config(page_title="Medical image analysis", page_icon=":material/radiology:", layout="wide")
 st.navigation([
     st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),

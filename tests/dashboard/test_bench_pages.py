@@ -22,3 +22,40 @@ def test_every_page_has_a_file_and_a_control_it_can_change() -> None:
     for page, (file, control) in bench_pages.PAGES.items():
         assert page == bench_pages.BASELINE or (bench_pages.PAGES_DIR / file).is_file()
         assert control is None or control[0] in ("slider", "toggle")
+
+
+def test_a_page_after_home_and_the_background_imports(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = bench_pages.run_all(["model_lab"], threads=1, after_home=True)
+    base, lab = rows
+    assert base["home_s"] is None and not lab["errors"]
+    assert lab["home_s"] > 0 and lab["first_visit_s"] > 0
+    bench_pages.print_rows(rows, 1, after_home=True)
+    assert "Home first" in capsys.readouterr().out
+
+
+def test_the_tour_reports_memory_against_its_targets(capsys: pytest.CaptureFixture[str]) -> None:
+    result = bench_pages.tour(["home"], "data_samples/fetal_head")
+    steps = [s["step"] for s in result["steps"]]
+    assert steps == ["home", "model lab run on data_samples/fetal_head"]
+    assert all(not s["errors"] for s in result["steps"]) and result["steps"][-1]["seconds"] > 0
+    assert result["peak_rss_mb"] >= result["rss_after_tour_mb"] > 50
+    assert 0 < result["cache_mb"] <= result["cache_budget_mb"]  # the lab run filled a byte-bounded cache
+    bench_pages.print_tour(result)
+    out = capsys.readouterr().out
+    assert "target <= 1024" in out and "target <= 1536" in out
+
+
+def test_the_warmup_imports_once_in_the_background() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, threading\nfrom dashboard import warmup\n"
+            "assert warmup.wait(0) is None\n"
+            "warmup.start(); warmup.start()\n"
+            "assert sum(t.name == 'medimg-warmup' for t in threading.enumerate()) <= 1\n"
+            "s = warmup.wait(300)\n"
+            "print(s > 0, all(m in sys.modules for m in ('torch', 'dashboard.cache', 'mediapipe')))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=bench_pages.ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert out.stdout.split() == ["True", "True"]
