@@ -13,6 +13,7 @@ from core.face.landmarks import FaceLandmarks
 from core.face.parsing_eval import landmark_regions_as_fasseg
 from core.face.region_net import region_iou, resize_labels
 from dashboard import cache
+from dashboard.png import png
 
 
 def pretty(name: str) -> str:
@@ -29,8 +30,8 @@ def parser_regions(folder: str, rgb: np.ndarray, lm: FaceLandmarks, landmark_lab
     predicted = cache.face_region_labels(folder, rgb, lm)
     ious = region_iou(predicted, landmark_regions_as_fasseg(landmark_labels), parser.names)
     x0, y0, x1, y1 = box
-    st.image(draw.color_classes(resize_labels(predicted[y0:y1, x0:x1], shape), parser.names),
-             width="stretch", output_format="PNG", caption="Regions from the face parser (FASSEG classes)")
+    st.image(png(draw.color_classes(resize_labels(predicted[y0:y1, x0:x1], shape), parser.names)),
+             width="stretch", caption="Regions from the face parser (FASSEG classes)")
     counts = np.bincount(predicted.ravel(), minlength=len(parser.names))
     val = parser.card.metrics.get("validation_real", {})
     st.dataframe(pd.DataFrame({

@@ -22,6 +22,7 @@ from core.overlay import draw_ellipse
 from core.report import CaseReport, ReportImage, centile_chart_png, png_bytes, render_pdf
 from core.weights import ModelCard
 from dashboard import corrections
+from dashboard.png import png
 from dashboard.validation_panel import card_line
 from dashboard.widgets import InputCase
 
@@ -64,8 +65,8 @@ def correction_panel(key: str, case: InputCase, results: Mapping[str, FetalHeadA
     picture = draw_ellipse(draw_ellipse(case.image, res.measurement.ellipse, axes=False), ellipse,
                            CORRECTED_COLOUR)
     left, right = st.columns([3, 2])
-    left.image(picture, caption=f"Yellow: {labels[model]}'s ellipse · purple: the corrected one",
-               width="stretch", output_format="PNG")
+    left.image(png(picture), caption=f"Yellow: {labels[model]}'s ellipse · purple: the corrected one",
+               width="stretch")
     if px is None:
         right.info("Enter the pixel size (sidebar) to measure the corrected ellipse.")
         return None

@@ -19,6 +19,7 @@ from core.lab.screening import faceless
 from core.overlay import COLORS, OUTLINE_COLORS, error_overlay, outlines_overlay, overlay_mask
 from core.weights import ModelCard
 from dashboard import cache, lab_charts, widgets
+from dashboard.png import png
 
 KEY = "lab"
 CLASS_METRICS = ("correct", "prob_true", "confidence")
@@ -193,7 +194,7 @@ def case_view(result: LabResult, guess: LayoutGuess, fingerprint: str, name: str
     errors = [(f"{m}: errors", error_overlay(case.image, p, case.mask)) for m, p in preds.items()]
     errors.append((" · ".join(legend), outlines_overlay(case.image, outlined)))
     for col, (caption, image) in zip(st.columns(max(len(shown), len(errors))), errors):
-        col.image(image, caption=caption, width="stretch", output_format="PNG")
+        col.image(png(image), caption=caption, width="stretch")
 
 
 def _class_case(result: LabResult, case: Any, name: str, cards: Mapping[str, ModelCard]) -> None:

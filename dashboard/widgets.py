@@ -18,6 +18,7 @@ from core.io.image import PHOTO_CHROMA, ImageError, load_image, mean_chroma, to_
 from core.tasks import TaskSpec
 from core.weights import ModelCard
 from dashboard import cache
+from dashboard.png import png
 from dashboard.validation_panel import other_tests, real_validation, real_validation_rows
 
 RESEARCH_NOTE = "Research and education use only: not a medical device, not a diagnosis."
@@ -244,7 +245,7 @@ def model_picker(key: str, cards: dict[str, ModelCard], labels: dict[str, str]) 
 def image_row(items: Sequence[tuple[str, np.ndarray]]) -> None:
     """Images side by side, each with a caption."""
     for col, (caption, img) in zip(st.columns(len(items)), items):
-        col.image(to_rgb_u8(img), caption=caption, width="stretch", output_format="PNG")  # lossless
+        col.image(png(to_rgb_u8(img)), caption=caption, width="stretch")  # lossless
 
 
 def download_row(key: str, files: Sequence[tuple[str, bytes | str, str, str]]) -> None:

@@ -21,6 +21,7 @@ from core.face.anthropometry import (
 from core.face.region_net import resize_labels
 from core.face.regions import region_label_mask
 from dashboard import cache, face_reports, face_sections, widgets
+from dashboard.png import png
 
 KEY = "face"
 MAX_SHOWN = 1200  # pixels: a larger photo is measured whole but shown reduced
@@ -114,8 +115,8 @@ notes = [f"{len(lm.points)} landmarks, iris points in vermilion"] if show_points
 notes += ["lines numbered as in the measurement table"] if show_lines else []
 notes += [] if (x1 - x0, y1 - y0) == (w, h) else [f"zoomed to the face ({x1 - x0}x{y1 - y0} of {w}x{h} px)"]
 notes += [] if k >= 1 else [f"shown reduced, measured on the full {w}x{h} photo"]
-photo_col.image(picture, width="stretch", output_format="PNG", caption="; ".join([name, *notes]))
-region_col.image(draw.color_labels(labels_shown), width="stretch", output_format="PNG",
+photo_col.image(png(picture), width="stretch", caption="; ".join([name, *notes]))
+region_col.image(png(draw.color_labels(labels_shown)), width="stretch",
                  caption="Regions from the landmarks")
 legend = pd.DataFrame(draw.region_legend(labels))
 legend["region"] = legend["region"].map(face_sections.pretty)

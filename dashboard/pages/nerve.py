@@ -20,6 +20,7 @@ from core.overlay import (
 from core.rle import rle_encode
 from core.tasks import get_task
 from dashboard import cache, nerve_sections, widgets
+from dashboard.png import png
 from dashboard.tables import segmentation_comparison
 
 KEY = "nerve"
@@ -115,8 +116,7 @@ legend = [f"{LABELS.get(m, m)}: {COLOR_NAMES[i]}" for i, m in enumerate(models)]
 if truth is not None:
     outlined.append((truth, (255, 255, 255)))
     legend.append("ground truth: white")
-left.image(outlines_overlay(case.image, outlined), caption=" · ".join(legend), width="stretch",
-           output_format="PNG")
+left.image(png(outlines_overlay(case.image, outlined)), caption=" · ".join(legend), width="stretch")
 agreement = pd.DataFrame({LABELS.get(a, a): {LABELS.get(b, b): metrics.dice(results[a].mask, results[b].mask)
                                              for b in models} for a in models})
 right.markdown("**Pairwise Dice between models** (1 = identical; both empty counts as 1)")
