@@ -57,6 +57,7 @@ bench: deps
 
 samples:
 	$(PYTHON) -m train.make_samples
+	$(PYTHON) -m train.gallery_index
 
 weights: weights-fetal weights-nerve weights-face weights-screening weights-brain weights-modality
 
@@ -165,3 +166,5 @@ weights-screening:
 	# Grad-CAM stage per member, chosen on validation phantoms (the weights are not touched).
 	for t in skin syndrome; do $(PYTHON) -m train.cam_select --weights weights/face_screening/$$t --task $$t --n 400 --stages -1 -2 -3 --threads 2; done
 	$(PYTHON) -m train.cam_select --weights weights/face_screening/autism --task autism --n 400 --stages -1 -2 -3 -4 --threads 2
+	# The bundled galleries embedded ahead by the new weights (the screening page's first visit).
+	$(PYTHON) -m train.gallery_index

@@ -25,10 +25,10 @@ from core.datasets.kaggle_3m_volumes import read_kaggle_3m_volumes
 from core.evaluation import LabCache, LabResult, ProbClassifier, aggregate, run_evaluation, to_csv, to_json
 from core.explain import segmentation_cam
 from core.face.abstain import Abstainer
-from core.face.gallery import FolderGallery, gallery_from_folder
+from core.face.gallery import INDEX_NAME, FolderGallery, gallery_from_folder, load_index
 from core.face.landmarks import FaceLandmarks, detect_landmarks, oriented_rgb
 from core.face.region_net import FaceParser, parser_box
-from core.face.screening import Screener, ScreeningResult
+from core.face.screening import Screener, ScreeningResult, photo_embedding
 from core.face.screening_cam import classification_cam
 from core.io.image_types import ImageError
 from core.io.nifti import read_nifti
@@ -232,12 +232,12 @@ def screening_gallery(weights_dir: str, gallery_dir: str, fingerprint: str) -> F
     """The gallery folder embedded by the screening model (cached per model, folder and content
     ``fingerprint``: file names, sizes and times)."""
     screener = get_screener(weights_dir)
+    index = load_index(gallery_dir, str(screener.card.weights.get("sha256", "")),
+                       Path(gallery_dir).parent / INDEX_NAME)
+    if index is not None:  # embedded ahead (python -m train.gallery_index) from these photos and weights
+        return index
 
-    def embed(path: Path) -> np.ndarray:
-        rgb = oriented_rgb(path)
-        return screener.predict(rgb, detect_landmarks(rgb), top_n=1).embedding
-
-    return gallery_from_folder(gallery_dir, embed)
+    return gallery_from_folder(gallery_dir, lambda path: photo_embedding(screener, path))
 
 
 # --- Model lab ---------------------------------------------------------------------------------

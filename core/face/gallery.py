@@ -11,6 +11,7 @@ Every top-N figure is reported with the number of classes and the gallery size
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,3 +298,49 @@ def gallery_from_folder(folder: str | Path, embed: Callable[[Path], np.ndarray])
         raise FileNotFoundError(f"none of the {len(items)} photos in {root} could be embedded: "
                                 + "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:3]))
     return FolderGallery(Gallery(np.stack(rows), labels, ids), paths, skipped)
+
+
+INDEX_NAME = "gallery_index.npz"  # beside a gallery folder: its embeddings, computed ahead
+
+
+def folder_digest(folder: str | Path) -> str:
+    """sha256 over every file of a gallery folder: its path relative to the folder and its bytes
+    (content only, not times: a fresh clone of the same photos has the same digest)."""
+    root = Path(folder)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def save_index(fg: FolderGallery, folder: str | Path, model_sha256: str, path: str | Path) -> Path:
+    """Write a folder gallery's embeddings to ``path`` (.npz), keyed by the folder's content
+    (:func:`folder_digest`) and the sha256 of the weights that embedded it."""
+    g = fg.gallery
+    out = Path(path)
+    with out.open("wb") as f:  # np.savez would add ".npz" to a name without it
+        np.savez_compressed(f, embeddings=g.embeddings.astype(np.float32), labels=np.array(g.labels),
+                            ids=np.array(g.ids), skipped_ids=np.array(list(fg.skipped), dtype=str),
+                            skipped_reasons=np.array(list(fg.skipped.values()), dtype=str),
+                            folder_sha256=np.array(folder_digest(folder)),
+                            model_sha256=np.array(model_sha256))
+    return out
+
+
+def load_index(folder: str | Path, model_sha256: str, path: str | Path) -> FolderGallery | None:
+    """The folder gallery saved by :func:`save_index`, or None when there is none, it cannot be read,
+    or it was made from other photos or other weights (then embed the folder again)."""
+    root, p = Path(folder), Path(path)
+    if not p.is_file():
+        return None
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if str(z["model_sha256"]) != model_sha256 or str(z["folder_sha256"]) != folder_digest(root):
+                return None
+            ids = [str(i) for i in z["ids"]]
+            gallery = Gallery(z["embeddings"], [str(x) for x in z["labels"]], ids)
+            skipped = dict(zip((str(i) for i in z["skipped_ids"]), (str(r) for r in z["skipped_reasons"])))
+    except (OSError, KeyError, ValueError):
+        return None
+    return FolderGallery(gallery, {i: root / i for i in ids}, skipped)

@@ -367,3 +367,12 @@ def _check_cam_stages(model: ScreeningNet, card: ModelCard) -> None:
             model.member(member).cam_layer(stage)
         except IndexError as exc:
             raise WeightsError(f"the card's explain.cam_stage for {member}: {exc}") from None
+
+
+def photo_embedding(screener: Screener, path: str | Path) -> np.ndarray:
+    """The embedding of the face in a photo file (landmarks found, as a query's are): how a
+    gallery photo is embedded (``core.face.gallery.gallery_from_folder``'s ``embed``)."""
+    from core.face.landmarks import detect_landmarks, oriented_rgb
+
+    rgb = oriented_rgb(path)
+    return screener.predict(rgb, detect_landmarks(rgb), top_n=1).embedding

@@ -189,3 +189,57 @@ def test_gallery_from_folder_embeds_class_subfolders_and_skips_bad_photos(tmp_pa
     assert fg.gallery.class_ranking(np.array([0.1, 1.0]))[0].label == "b"
     with pytest.raises(FileNotFoundError, match="no photos"):
         gallery_from_folder(tmp_path / "a", embed)
+
+
+# ---------------------------------------------------------------- gallery index (embedded ahead)
+def _folder_gallery(root):
+    from core.face.gallery import gallery_from_folder
+
+    for label, n in (("a", 2), ("b", 3)):
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            (root / label / f"{i}.jpg").write_bytes(bytes([i, len(label), 7]) * 10)
+    rng = np.random.default_rng(0)
+    vectors = {}
+
+    def embed(path):
+        if path.name == "2.jpg" and path.parent.name == "b":
+            raise ValueError("no face")
+        return vectors.setdefault(path, rng.normal(size=8))
+
+    return gallery_from_folder(root, embed)
+
+
+def test_index_round_trip_and_staleness(tmp_path):
+    from core.face.gallery import load_index, save_index
+
+    root, index = tmp_path / "gallery", tmp_path / "gallery_index.npz"
+    fg = _folder_gallery(root)
+    save_index(fg, root, "sha-model", index)
+    back = load_index(root, "sha-model", index)
+    assert back is not None
+    assert back.gallery.ids == fg.gallery.ids and back.gallery.labels == fg.gallery.labels
+    np.testing.assert_allclose(back.gallery.embeddings, fg.gallery.embeddings, atol=1e-6)
+    assert back.skipped == {"b/2.jpg": "no face"} and back.paths["a/0.jpg"] == root / "a" / "0.jpg"
+    assert load_index(root, "other-weights", index) is None
+    (root / "a" / "1.jpg").write_bytes(b"another photo")
+    assert load_index(root, "sha-model", index) is None  # other photos: embed again
+    assert load_index(root, "sha-model", tmp_path / "missing.npz") is None
+    index.write_bytes(b"not an npz")
+    assert load_index(root, "sha-model", index) is None
+
+
+def test_folder_digest_reads_content_not_times(tmp_path):
+    import os
+
+    from core.face.gallery import folder_digest
+
+    root = tmp_path / "g"
+    (root / "a").mkdir(parents=True)
+    photo = root / "a" / "x.jpg"
+    photo.write_bytes(b"abc")
+    before = folder_digest(root)
+    os.utime(photo, (1, 1))
+    assert folder_digest(root) == before
+    photo.rename(root / "a" / "y.jpg")
+    assert folder_digest(root) != before

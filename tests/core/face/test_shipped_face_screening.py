@@ -49,3 +49,21 @@ def test_shipped_weights_give_probabilities_on_one_fresh_phantom(task: str) -> N
     (face,) = phantom_set(task, 1, 2026, identity="train")
     probs = screener.predict(face.rgb, face.landmarks).probs
     assert probs.shape == (len(screener.card.labels),) and abs(float(probs.sum()) - 1) < 1e-4
+
+
+@pytest.mark.parametrize("task", SHIPPED)
+def test_the_bundled_gallery_index_is_the_gallery_embedded_now(task: str) -> None:
+    """The index the screening page reads (python -m train.gallery_index) matches these weights and
+    photos, and holds what embedding the photos now gives."""
+    from core.face.gallery import INDEX_NAME, gallery_from_folder, load_index
+    from core.face.screening import photo_embedding
+
+    gallery = SCREENING.samples_dir / task / "gallery"
+    if not gallery.is_dir():
+        pytest.skip("no bundled gallery")
+    screener = Screener.from_folder(ROOT / "weights" / "face_screening" / task)
+    index = load_index(gallery, screener.card.weights["sha256"], gallery.parent / INDEX_NAME)
+    assert index is not None, "stale or missing gallery index: run python -m train.gallery_index"
+    fresh = gallery_from_folder(gallery, lambda p: photo_embedding(screener, p))
+    assert index.gallery.ids == fresh.gallery.ids and index.gallery.labels == fresh.gallery.labels
+    np.testing.assert_allclose(index.gallery.embeddings, fresh.gallery.embeddings, atol=1e-4)
