@@ -8,6 +8,8 @@ memory a process holds after it, through Streamlit's AppTest.
 A page's **first visit** is its first run in a fresh process: imports, model loading, the analysis
 and the drawing, as the first visitor of a freshly started server waits for them. The **warm rerun**
 changes one control (the page's threshold, an overlay, top-N) and runs again, as a user's click does.
+The model lab's result cache is an empty folder of the run's own, so the lab page shows its
+Evaluate button, not results an earlier run left in ``runs/lab_cache/``.
 Both are ratios against a baseline measured in the same run: a page that only imports Streamlit and
 writes a title, in a fresh process the same way. Targets (issue 24): first visit <= 3 s, warm rerun
 <= 1 s on 2 cores; the resident memory after each page is printed too (a small cloud instance gives
@@ -157,9 +159,13 @@ def print_tour(t: dict[str, Any]) -> None:
 
 def run_all(pages: Sequence[str], threads: int, after_home: bool = False) -> list[dict[str, Any]]:
     """Each page (and the baseline first) in a fresh Python process."""
+    import tempfile
+
     rows = []
+    lab_cache = tempfile.TemporaryDirectory()  # empty: the lab page as before anything is evaluated
     for page in [BASELINE, *[p for p in pages if p != BASELINE]]:
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}  # torch's threads, set before it loads
+        # torch's threads, set before it loads; a results cache of the run's own, not runs/lab_cache
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MEDIMG_LAB_CACHE": lab_cache.name}
         cmd = [sys.executable, "-m", "dashboard.bench_pages", "--worker", page]
         cmd += ["--after-home"] if after_home else []
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=2 * TIMEOUT_S)
@@ -221,7 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(tour(args.pages, args.lab_data)))
         return 0
     if args.tour:
-        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+        import tempfile
+
+        lab_cache = tempfile.TemporaryDirectory()  # the lab page's visit finds nothing evaluated yet
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MEDIMG_LAB_CACHE": lab_cache.name}
         out = subprocess.run([sys.executable, "-m", "dashboard.bench_pages", "--tour-worker", "--pages",
                               *args.pages, "--lab-data", args.lab_data], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=4 * TIMEOUT_S)
