@@ -24,17 +24,22 @@ tour, <= 1.5 GB at the peak with the lab run. The result caches' bytes are print
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from streamlit.testing.v1 import AppTest
+
+from core.evaluation.cache import CACHE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]  # the project
 PAGES_DIR = ROOT / "dashboard" / "pages"
@@ -104,39 +109,45 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@contextlib.contextmanager
+def empty_lab_cache() -> Iterator[None]:
+    """The model lab's result cache moved to an empty folder of its own for the block (then put
+    back): the lab page shows what nothing evaluated yet looks like, whatever ``runs/lab_cache/``
+    holds, and a lab run really evaluates."""
+    before = os.environ.get(CACHE_ENV)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ[CACHE_ENV] = tmp
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(CACHE_ENV, None)
+            else:
+                os.environ[CACHE_ENV] = before
+
+
 def tour(pages: Sequence[str], lab_data: str) -> dict[str, Any]:
     """Every page in turn, then a model-lab run, in THIS process: resident memory along the way."""
-    import gc
-    import tempfile
-
     from dashboard import byte_cache
 
     steps = []
-    for page in pages:
-        row = time_page(page)
-        gc.collect()  # the finished session's objects, as a server frees them when a visitor leaves
-        steps.append({"step": page, "rss_mb": rss_mb(), "errors": row["errors"]})
-    after_tour = rss_mb()
-    before = os.environ.get("MEDIMG_LAB_CACHE")
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["MEDIMG_LAB_CACHE"] = tmp  # a fresh result cache: the lab really evaluates
-        try:
-            at = AppTest.from_file(str(PAGES_DIR / "model_lab.py"), default_timeout=TIMEOUT_S)
-            at.run()
-            at.text_input(key="lab_path").set_value(lab_data)
-            at.run()
-            t0 = time.perf_counter()
-            at.button(key="lab_run").click()
-            at.run()
-            lab_s = time.perf_counter() - t0
-            errors = [e.value for e in at.exception]
-            del at
-            gc.collect()
-        finally:
-            if before is None:
-                os.environ.pop("MEDIMG_LAB_CACHE", None)
-            else:
-                os.environ["MEDIMG_LAB_CACHE"] = before
+    with empty_lab_cache():
+        for page in pages:
+            row = time_page(page)
+            gc.collect()  # the finished session's objects, as a server frees them when a visitor leaves
+            steps.append({"step": page, "rss_mb": rss_mb(), "errors": row["errors"]})
+        after_tour = rss_mb()
+        at = AppTest.from_file(str(PAGES_DIR / "model_lab.py"), default_timeout=TIMEOUT_S)
+        at.run()
+        at.text_input(key="lab_path").set_value(lab_data)
+        at.run()
+        t0 = time.perf_counter()
+        at.button(key="lab_run").click()
+        at.run()
+        lab_s = time.perf_counter() - t0
+        errors = [e.value for e in at.exception]
+        del at
+        gc.collect()
     steps.append({"step": f"model lab run on {lab_data}", "rss_mb": rss_mb(), "errors": errors,
                   "seconds": lab_s})
     caches = byte_cache.stats()
@@ -157,23 +168,24 @@ def print_tour(t: dict[str, Any]) -> None:
     print(f"result caches hold {t['cache_mb']:.1f} MB of their {t['cache_budget_mb']:.0f} MB budget")
 
 
+def worker(args: Sequence[str], threads: int, timeout: float) -> dict[str, Any]:
+    """``python -m dashboard.bench_pages ARGS`` in a fresh process with ``threads`` torch threads
+    (set before torch loads): the JSON line it prints, or ``{"errors": [...]}``."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    out = subprocess.run([sys.executable, "-m", "dashboard.bench_pages", *args], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=timeout)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode or not lines:
+        return {"errors": [out.stderr.strip().splitlines()[-1:] or "no output"]}
+    return json.loads(lines[-1])
+
+
 def run_all(pages: Sequence[str], threads: int, after_home: bool = False) -> list[dict[str, Any]]:
     """Each page (and the baseline first) in a fresh Python process."""
-    import tempfile
-
-    rows = []
-    lab_cache = tempfile.TemporaryDirectory()  # empty: the lab page as before anything is evaluated
-    for page in [BASELINE, *[p for p in pages if p != BASELINE]]:
-        # torch's threads, set before it loads; a results cache of the run's own, not runs/lab_cache
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MEDIMG_LAB_CACHE": lab_cache.name}
-        cmd = [sys.executable, "-m", "dashboard.bench_pages", "--worker", page]
-        cmd += ["--after-home"] if after_home else []
-        out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=2 * TIMEOUT_S)
-        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-        if out.returncode or not lines:
-            rows.append({"page": page, "errors": [out.stderr.strip().splitlines()[-1:] or "no output"]})
-            continue
-        rows.append(json.loads(lines[-1]))
+    with empty_lab_cache():  # the workers inherit it
+        rows = [{"page": page, **worker(["--worker", page, *["--after-home"] * after_home], threads,
+                                        2 * TIMEOUT_S)}
+                for page in [BASELINE, *[p for p in pages if p != BASELINE]]]
     base = rows[0]
     for row in rows[1:]:
         for k in ("first_visit_s", "warm_rerun_s"):
@@ -227,18 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(tour(args.pages, args.lab_data)))
         return 0
     if args.tour:
-        import tempfile
-
-        lab_cache = tempfile.TemporaryDirectory()  # the lab page's visit finds nothing evaluated yet
-        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MEDIMG_LAB_CACHE": lab_cache.name}
-        out = subprocess.run([sys.executable, "-m", "dashboard.bench_pages", "--tour-worker", "--pages",
-                              *args.pages, "--lab-data", args.lab_data], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=4 * TIMEOUT_S)
-        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-        if out.returncode or not lines:
-            print(out.stderr[-2000:])
+        result = worker(["--tour-worker", "--pages", *args.pages, "--lab-data", args.lab_data], args.threads,
+                        4 * TIMEOUT_S)
+        if "steps" not in result:
+            print(result["errors"])
             return 1
-        result = json.loads(lines[-1])
         print_tour(result)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ miss computes -- and bounds each cache by the pickled size of what it holds:
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -141,23 +142,15 @@ class _ByteCache:
                               self.hits, self.misses)
 
 
-def _spinner(text: str | bool) -> Any:
+def _spinner(text: str | bool) -> contextlib.AbstractContextManager[Any]:
     """``st.spinner(text)`` inside a Streamlit script run, a no-op elsewhere (tests, the bench)."""
     if not text:
-        return _NoSpinner()
+        return contextlib.nullcontext()
     import streamlit as st
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     return st.spinner(text if isinstance(text, str) else "Running...") if get_script_run_ctx() \
-        else _NoSpinner()
-
-
-class _NoSpinner:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+        else contextlib.nullcontext()
 
 
 def data_cache(*, max_mb: float, ttl_s: float = DEFAULT_TTL_S, show_spinner: str | bool = False

@@ -27,16 +27,24 @@ def other_tests(card: ModelCard) -> list[str]:
     return out
 
 
+# The kinds of real validation record, each by the key only it carries, in the order they are
+# told apart: a fetal record also carries the frame figures (dice_present_*) of every segmentation.
+REPORT_KINDS = (("parser", "mean_iou_face_ci95"), ("patients", "dice_per_patient_mean"),
+                ("fetal", "hc_report"), ("frames", "dice_present_mean"))
+
+
+def report_kind(report: dict[str, Any]) -> str | None:
+    """Which kind of real validation a card's ``metrics`` record is (:data:`REPORT_KINDS`), or None."""
+    return next((kind for kind, key in REPORT_KINDS if key in report), None)
+
+
 def real_validation(card: ModelCard) -> tuple[str, dict[str, Any]] | None:
     """The card's validation on real labelled data: a ``metrics`` record with an ``hc_report``
     (fetal frames), per-patient Dice (LGG brain patients, ``train.evaluate`` on kaggle_3m) or Dice
     on frames with and without the structure (nerve subjects), per-class IoU of a face parser on
     held-out persons; phantom tests are not."""
     for key, report in card.metrics.items():
-        if key.startswith("phantom_test") or not isinstance(report, dict):
-            continue
-        if any(k in report for k in ("hc_report", "dice_per_patient_mean", "dice_present_mean",
-                                         "mean_iou_face_ci95")):
+        if not key.startswith("phantom_test") and isinstance(report, dict) and report_kind(report):
             return key, report
     return None
 
@@ -48,16 +56,17 @@ def validation_line(card: ModelCard) -> str:
         return "No validation on real labelled data in its card."
     report = found[1]
     data = report.get("data", "held-out real data")
-    if "mean_iou_face_ci95" in report:
+    kind = report_kind(report)
+    if kind == "parser":
         lo, hi = report["mean_iou_face_ci95"]
         return (f"Validation ({data}): mean IoU eyes/nose/mouth/skin {report['mean_iou_face']:.3f} "
                 f"(95% CI {lo:.2f}-{hi:.2f}), n={report['n_images']} photos of "
                 f"{report['n_persons']} persons.")
-    if "dice_per_patient_mean" in report:
+    if kind == "patients":
         lo, hi = report["dice_per_patient_ci95"]
         return (f"Validation ({data}): per-patient Dice {report['dice_per_patient_mean']:.3f} "
                 f"(95% CI {lo:.2f}-{hi:.2f}), n={report['n_patients']} patients.")
-    if "dice_present_mean" in report and "hc_report" not in report:
+    if kind == "frames":
         return (f"Validation ({data}): Dice on frames with a nerve {report['dice_present_mean']:.3f} "
                 f"({_ci(report, 'dice_present')}), n={report['dice_present_n']} frames.")
     return f"Validation ({data}): {format_block(report['hc_report']['all'])}."
@@ -130,14 +139,10 @@ def _parser_validation_rows(report: dict[str, Any]) -> None:
 
 def real_validation_rows(report: dict[str, Any]) -> None:
     """A card's real validation as metric tiles and a caption (the kinds :func:`real_validation` finds)."""
-    if "mean_iou_face_ci95" in report:
-        _parser_validation_rows(report)
-        return
-    if "dice_per_patient_mean" in report:
-        _patient_validation_rows(report)
-        return
-    if "dice_present_mean" in report and "hc_report" not in report:  # fetal records carry both
-        _frame_validation_rows(report)
+    kind = report_kind(report)
+    if kind != "fetal":
+        {"parser": _parser_validation_rows, "patients": _patient_validation_rows,
+         "frames": _frame_validation_rows}[kind](report)
         return
     hc = report["hc_report"]
     block = hc["all"]

@@ -9,19 +9,16 @@ as an HC18 ``training_set/`` with its CSV, which ``train.segmentation --data`` r
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import pandas as pd
 
 from core import metrics
 from core.analysis.fetal_biometry import CentileResult, assess_hc, hadlock_ga_weeks
+from core.analysis.mask_correction import corrections_zip
 from core.geometry import Ellipse, ellipse_circumference, ellipse_mask, ellipse_outline
 
 HC18_CSV = "training_set_pixel_size_and_HC.csv"
@@ -100,19 +97,17 @@ def hc18_folder_zip(cases: Sequence[CorrectedCase]) -> bytes:
     """The corrected cases as an HC18 folder in a zip: ``training_set/<stem>.png`` and
     ``<stem>_Annotation.png``, ``training_set_pixel_size_and_HC.csv`` (filename, pixel size,
     corrected HC) and ``review_log.csv`` (model vs corrected, per case)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        rows = io.StringIO()
-        writer = csv.writer(rows, lineterminator="\n")
-        writer.writerow(["filename", "pixel size(mm)", "head circumference (mm)"])
-        for c in cases:
-            ok, frame = cv2.imencode(".png", c.frame)
-            if not ok:
-                raise ValueError(f"{c.stem}: the frame could not be encoded")
-            zf.writestr(f"training_set/{c.stem}.png", frame.tobytes())
-            outline = annotation_png(c.frame.shape[:2], c.reading.ellipse)
-            zf.writestr(f"training_set/{c.stem}_Annotation.png", outline)
-            writer.writerow([f"{c.stem}.png", f"{c.reading.pixel_size_mm:.9g}", f"{c.reading.hc_mm:.2f}"])
-        zf.writestr(HC18_CSV, rows.getvalue())
-        zf.writestr("review_log.csv", pd.DataFrame([c.review for c in cases]).to_csv(index=False))
-    return buf.getvalue()
+    return corrections_zip(
+        cases,
+        lambda c: {f"training_set/{c.stem}.png": _png(c.frame, c.stem),
+                   f"training_set/{c.stem}_Annotation.png": annotation_png(c.frame.shape[:2],
+                                                                            c.reading.ellipse)},
+        HC18_CSV, ["filename", "pixel size(mm)", "head circumference (mm)"],
+        lambda c: [f"{c.stem}.png", f"{c.reading.pixel_size_mm:.9g}", f"{c.reading.hc_mm:.2f}"])
+
+
+def _png(frame: np.ndarray, stem: str) -> bytes:
+    ok, buf = cv2.imencode(".png", frame)
+    if not ok:
+        raise ValueError(f"{stem}: the frame could not be encoded")
+    return buf.tobytes()

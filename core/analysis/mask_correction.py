@@ -7,8 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,20 +58,36 @@ def _tiff(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def kaggle_nerve_zip(cases: Sequence[CorrectedFrame]) -> bytes:
-    """The corrected frames in the Kaggle 2016 nerve layout, zipped: ``train/<subject>_<n>.tif``,
-    ``train/<subject>_<n>_mask.tif`` (0/255), ``train_masks.csv`` (subject, img, run-length pixels)
-    and ``review_log.csv``."""
+def corrections_zip(cases: Sequence[Any], files: Callable[[Any], dict[str, bytes]], index_name: str,
+                    header: Sequence[str], index_row: Callable[[Any], Sequence[str]]) -> bytes:
+    """Corrected cases zipped in a dataset's own layout: each case's files (``files(case)``: path ->
+    bytes), the layout's index CSV (``index_name``: ``header``, then ``index_row(case)`` per case) and
+    ``review_log.csv`` (each case's ``review`` row)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         rows = io.StringIO()
         writer = csv.writer(rows, lineterminator="\n")
-        writer.writerow(["subject", "img", "pixels"])
+        writer.writerow(header)
         for c in cases:
-            subject, img = c.stem.split("_")
-            zf.writestr(f"train/{c.stem}.tif", _tiff(c.frame))
-            zf.writestr(f"train/{c.stem}_mask.tif", _tiff(np.asarray(c.mask, np.uint8) * 255))
-            writer.writerow([subject, img, rle_encode(c.mask)])
-        zf.writestr("train_masks.csv", rows.getvalue())
+            for path, data in files(c).items():
+                zf.writestr(path, data)
+            writer.writerow(index_row(c))
+        zf.writestr(index_name, rows.getvalue())
         zf.writestr("review_log.csv", pd.DataFrame([c.review for c in cases]).to_csv(index=False))
     return buf.getvalue()
+
+
+def kaggle_nerve_zip(cases: Sequence[CorrectedFrame]) -> bytes:
+    """The corrected frames in the Kaggle 2016 nerve layout, zipped: ``train/<subject>_<n>.tif``,
+    ``train/<subject>_<n>_mask.tif`` (0/255), ``train_masks.csv`` (subject, img, run-length pixels)
+    and ``review_log.csv``."""
+    return corrections_zip(
+        cases,
+        lambda c: {f"train/{c.stem}.tif": _tiff(c.frame),
+                   f"train/{c.stem}_mask.tif": _tiff(np.asarray(c.mask, np.uint8) * 255)},
+        "train_masks.csv", ["subject", "img", "pixels"], _kaggle_row)
+
+
+def _kaggle_row(c: CorrectedFrame) -> list[str]:
+    subject, img = c.stem.split("_")
+    return [subject, img, rle_encode(c.mask)]
