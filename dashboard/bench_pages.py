@@ -39,7 +39,9 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-from core.evaluation.cache import CACHE_ENV
+# core.evaluation.cache.CACHE_ENV, spelled out: importing the core package here would import torch
+# before a page's first visit is timed (tests/dashboard/test_bench_pages.py checks both).
+CACHE_ENV = "MEDIMG_LAB_CACHE"
 
 ROOT = Path(__file__).resolve().parents[1]  # the project
 PAGES_DIR = ROOT / "dashboard" / "pages"

@@ -17,7 +17,6 @@ from core.datasets.base import DatasetError
 from core.datasets.kaggle_3m import FLAIR, read_slice_image, read_slice_mask
 from core.datasets.kaggle_3m_volumes import read_patient_volume
 from core.datasets.nifti_pairs import VolumeCase
-from core.io.dicom_series import zip_members
 
 SLICE = re.compile(r"^(?P<patient>.+)_(?P<n>\d+)\.tiff?$", re.IGNORECASE)
 MASK = re.compile(r"^(?P<patient>.+)_(?P<n>\d+)_mask\.tiff?$", re.IGNORECASE)
@@ -34,6 +33,8 @@ def _is_slice_file(name: str) -> bool:
 def _members(files: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """The uploaded files with one zip expanded (base names only; macOS ``__MACOSX`` shadows dropped)."""
     if len(files) == 1 and files[0][1][:4] == ZIP_MAGIC:
+        from core.io.dicom_series import zip_members  # pydicom only when a zip comes
+
         files = zip_members(files[0][1], lambda name, _head: _is_slice_file(name))  # others: head only
     out = []
     for name, data in files:

@@ -31,15 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
-from nibabel.orientations import axcodes2ornt, io_orientation, ornt_transform
 
 from core.datasets.base import Case, DatasetError, DatasetLayoutError
 from core.datasets.inventory import Inventory
 from core.datasets.registry import Layout, LayoutGuess, register_layout
 from core.io.image_types import ImageError
-from core.io.nifti import NIFTI_ERRORS, read_nifti
+from core.io.nifti import nib, nifti_errors, read_nifti
 from core.io.volume import DISPLAY_AXCODES, Volume
 
 log = logging.getLogger(__name__)
@@ -217,7 +215,7 @@ def _nifti_header(path: Path, root: Path) -> nib.Nifti1Image:
     """The NIfTI image with its header only: ``nib.load`` is lazy, no voxel is read."""
     try:
         return nib.load(path)
-    except (*NIFTI_ERRORS, zlib.error) as exc:
+    except (*nifti_errors(), zlib.error) as exc:
         reason = " ".join(str(exc).replace(str(path), path.name).split()) or type(exc).__name__
         raise _unreadable_nifti(root, path, f"not a NIfTI-1/-2 file, or a damaged one ({reason}); "
                                             "export or download it again") from None
@@ -234,7 +232,8 @@ def _axial_slices(img: nib.Nifti1Image) -> int:
     affine = np.asarray(img.affine, np.float64)
     if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) <= 1e-12:
         return shape[2]  # read_nifti then assumes L,P,S voxel order
-    to_display = ornt_transform(io_orientation(affine), axcodes2ornt(DISPLAY_AXCODES))
+    ornt = nib.orientations
+    to_display = ornt.ornt_transform(ornt.io_orientation(affine), ornt.axcodes2ornt(DISPLAY_AXCODES))
     return next(shape[i] for i, (axis, _) in enumerate(to_display) if int(axis) == 0)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_rescale, get_decoder, pixel_array
 from pydicom.uid import (
     ExplicitVRBigEndian,
@@ -32,7 +33,8 @@ from core.io.image_types import (
 
 log = logging.getLogger(__name__)
 
-DICOM_SUFFIXES = (".dcm", ".dicom")
+DICOM_ERRORS = (*DECODE_ERRORS, InvalidDicomError)  # what damaged DICOM input raises
+
 # Allow-list: DICOM keyword -> meta key. Nothing else is copied (no patient or site data).
 _SAFE_DICOM_TAGS = {"Modality": "modality", "BitsStored": "bit_depth",
                     "PhotometricInterpretation": "photometric_interpretation",
@@ -44,7 +46,7 @@ def decode_dicom_frame(data: bytes, max_pixels: int, *, forced: bool) -> ImageDa
     """Decode the first frame of a DICOM file (``forced``: read it without the 128-byte preamble)."""
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=forced)
-    except DECODE_ERRORS as exc:
+    except DICOM_ERRORS as exc:
         raise CorruptImageError(f"the DICOM file could not be parsed ({exc}); "
                                 "export it again") from exc
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
@@ -53,7 +55,7 @@ def decode_dicom_frame(data: bytes, max_pixels: int, *, forced: bool) -> ImageDa
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
         frames = int(ds.get("NumberOfFrames") or 1)
-    except DECODE_ERRORS as exc:
+    except DICOM_ERRORS as exc:
         raise CorruptImageError(f"the DICOM file has no valid Rows/Columns ({exc}); "
                                 "export it again") from exc
     # Only the first frame is decoded, so a long cine loop is fine as long as one frame fits.
@@ -63,7 +65,7 @@ def decode_dicom_frame(data: bytes, max_pixels: int, *, forced: bool) -> ImageDa
     pixels = dicom_pixels(ds, syntax, notes)
     try:
         spacing = _dicom_spacing(ds)
-    except DECODE_ERRORS as exc:  # a malformed spacing tag must not cost us the image
+    except DICOM_ERRORS as exc:  # a malformed spacing tag must not cost us the image
         log.warning("ignoring unreadable DICOM pixel spacing: %s", exc)
         spacing = None
     meta: dict[str, Any] = {key: int(v) if isinstance(v, int) else str(v)
@@ -108,7 +110,7 @@ def dicom_pixels(ds: pydicom.Dataset, syntax: pydicom.uid.UID, notes: list[str])
                                                     or "RescaleIntercept" in ds):
             arr = apply_rescale(arr, ds).astype(np.float32)
             notes.append("rescale slope/intercept applied (float32)")
-    except DECODE_ERRORS as exc:
+    except DICOM_ERRORS as exc:
         raise CorruptImageError(f"the DICOM pixel data could not be decoded ({exc}); "
                                 "export it again uncompressed") from exc
     if photometric.startswith("YBR"):

@@ -22,9 +22,8 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from core.io.dicom import dicom_pixels, transfer_syntax
+from core.io.dicom import DICOM_ERRORS, dicom_pixels, transfer_syntax
 from core.io.image_types import (
-    DECODE_ERRORS,
     CorruptImageError,
     ImageError,
     ImageTooLargeError,
@@ -81,7 +80,7 @@ def load_dicom_series(files: Sequence[tuple[str, bytes]], *, expect_modality: st
         datasets, affine, spacing_known = _geometry(datasets, notes)
     except ImageError:
         raise
-    except DECODE_ERRORS as exc:
+    except DICOM_ERRORS as exc:
         raise CorruptImageError(f"the series' geometry tags are unreadable ({exc}); "
                                 "export the series again") from exc
     rows, cols, n = int(datasets[0].Rows), int(datasets[0].Columns), len(datasets)
@@ -134,7 +133,7 @@ def zip_members(data: bytes, wanted: Callable[[str, bytes], bool] = lambda _name
     except RuntimeError:
         raise UnsupportedFormatError("the zip is password-protected; zip the series without a "
                                      "password") from None
-    except (zipfile.BadZipFile, zlib.error, *DECODE_ERRORS):
+    except (zipfile.BadZipFile, zlib.error, *DICOM_ERRORS):
         raise CorruptImageError("the zip file is damaged or truncated; zip the series again") from None
 
 
@@ -206,7 +205,7 @@ def _read_datasets(files: Sequence[tuple[str, bytes]], notes: list[str]) -> list
         has_magic = bytes(data[128:132]) == b"DICM"
         try:
             ds = pydicom.dcmread(io.BytesIO(data), force=not has_magic)
-        except DECODE_ERRORS as exc:  # the reason only: parser messages may quote tag values
+        except DICOM_ERRORS as exc:  # the reason only: parser messages may quote tag values
             if has_magic:
                 raise CorruptImageError(f"file {index} of {len(files)} (in upload order) is DICOM but "
                                         f"damaged ({type(exc).__name__}); export the series again") from None

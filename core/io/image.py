@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from core.io.dicom import DICOM_SUFFIXES, decode_dicom_frame
 from core.io.image_types import (
     ACCEPTED_FORMATS,
     DECODE_ERRORS,
+    DICOM_SUFFIXES,
     MAX_BYTES,
     MAX_PIXELS,
     SAVE_HINT,
@@ -67,11 +67,15 @@ def load_image(src: bytes | bytearray | memoryview | str | os.PathLike, *,
     if not data:
         raise UnsupportedFormatError(f"the file is empty; choose a {ACCEPTED_FORMATS} image")
     if data[128:132] == b"DICM":
+        from core.io.dicom import decode_dicom_frame  # pydicom only when a DICOM file comes
+
         return decode_dicom_frame(data, max_pixels, forced=False)
     fmt = next((f for magic, f in IMAGE_MAGIC.items() if data.startswith(magic)), None)
     if fmt is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":  # RIFF alone is also WAV, AVI
         fmt = "WEBP"
     if fmt is None and name and name.lower().endswith(DICOM_SUFFIXES):
+        from core.io.dicom import decode_dicom_frame
+
         return decode_dicom_frame(data, max_pixels, forced=True)
     return _load_pillow(data, fmt, max_pixels)
 

@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pydicom.errors import InvalidDicomError
 
 MAX_PIXELS: int = 40_000_000
 MAX_BYTES: int = 200 * 1024 * 1024
 
 ACCEPTED_FORMATS = "PNG, JPEG, TIFF, BMP or DICOM"
 SAVE_HINT = "save it as 8-bit greyscale or RGB PNG"
-# Errors Pillow and pydicom raise on damaged input; none of them means a bug on our side.
+# Errors Pillow raises on damaged input; none of them means a bug on our side. pydicom adds its own
+# (core.io.dicom.DICOM_ERRORS): it is imported only when a DICOM file comes (0.2 s on every page otherwise).
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
-                 TypeError, AttributeError, RuntimeError, ArithmeticError, struct.error,
-                 InvalidDicomError)
+                 TypeError, AttributeError, RuntimeError, ArithmeticError, struct.error)
+DICOM_SUFFIXES = (".dcm", ".dicom")
 
 
 class ImageError(ValueError):

@@ -13,7 +13,6 @@ import struct
 import zlib
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from numpy.typing import DTypeLike
 
@@ -24,6 +23,7 @@ from core.io.image_types import (
     ImageTooLargeError,
     UnsupportedFormatError,
 )
+from core.io.lazy import lazy_module
 from core.io.volume_types import (
     ACCEPTED,
     MAX_UNPACKED,
@@ -34,7 +34,12 @@ from core.io.volume_types import (
     make_volume,
 )
 
-NIFTI_ERRORS = (*DECODE_ERRORS, nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError)
+nib = lazy_module("nibabel")  # 0.2 s with pydicom: imported when a NIfTI file first comes
+
+
+def nifti_errors() -> tuple[type[BaseException], ...]:
+    """What a damaged NIfTI file raises (a function: naming nibabel's errors imports nibabel)."""
+    return (*DECODE_ERRORS, nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError)
 _HEADER_BYTES = 544  # a NIfTI-2 header and its extension flag; NIfTI-1 needs 352
 _GZ_SLACK = 1 << 20  # bytes a .gz may hold past what its header promises (extensions, padding)
 _UNIT_TO_MM = {"meter": 1000.0, "micron": 0.001}
@@ -62,7 +67,7 @@ def read_nifti(data: bytes, *, channel: int = 0, max_voxels: int = MAX_VOXELS) -
     try:
         img = klass.from_bytes(raw)
         hdr = img.header
-    except NIFTI_ERRORS as exc:
+    except nifti_errors() as exc:
         raise CorruptImageError(f"the NIfTI header could not be read ({exc}); export it again") from exc
     notes: list[str] = []
     arr = _nifti_array(img, channel, max_voxels, notes)
@@ -107,7 +112,7 @@ def _nifti_array(img: nib.Nifti1Image, channel: int, max_voxels: int, notes: lis
     try:
         arr = np.asarray(img.dataobj[..., channel] if len(img.shape) >= 4 else img.dataobj)
         arr = arr.reshape(shape[:3] if len(shape) >= 3 else (*shape, 1))
-    except NIFTI_ERRORS as exc:
+    except nifti_errors() as exc:
         reason = " ".join(str(exc).split())  # nibabel's message spans two lines
         raise CorruptImageError(f"the NIfTI voxel data is truncated or damaged ({reason}); "
                                 "export it again") from exc
@@ -164,7 +169,7 @@ def _expected_bytes(head: bytes, max_voxels: int) -> int | None:
         hdr = klass.header_class.from_fileobj(io.BytesIO(head))
         shape, itemsize = hdr.get_data_shape(), hdr.get_data_dtype().itemsize
         offset = int(hdr.get_data_offset())
-    except NIFTI_ERRORS as exc:
+    except nifti_errors() as exc:
         raise CorruptImageError(f"the NIfTI header could not be read ({exc}); export it again") from exc
     voxels = int(np.prod(shape[:3], dtype=np.int64))
     if voxels > max_voxels:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from nibabel.affines import voxel_sizes
-from nibabel.orientations import aff2axcodes, apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 
 from core.io.image_types import ImageData, ImageError
+from core.io.lazy import lazy_module
+
+nib = lazy_module("nibabel")  # 0.2 s with pydicom: imported when a volume is first built
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,9 @@ class Volume:
         if display.shape != self.voxels.shape:
             raise VolumeError(f"expected an array of the display shape {self.voxels.shape}, "
                               f"got {display.shape}")
-        back = ornt_transform(axcodes2ornt(DISPLAY_AXCODES), io_orientation(self.affine))
-        return np.ascontiguousarray(apply_orientation(display, back))
+        ornt = nib.orientations
+        back = ornt.ornt_transform(ornt.axcodes2ornt(DISPLAY_AXCODES), ornt.io_orientation(self.affine))
+        return np.ascontiguousarray(ornt.apply_orientation(display, back))
 
     @property
     def voxel_volume_ml(self) -> float | None:
@@ -92,12 +94,13 @@ def reorient_to_display(data: np.ndarray, affine: np.ndarray
         (ZxHxW display array, (slice, row, col) spacing in affine units, the ornt transform
         that was applied; ``ornt_transform`` with the arguments swapped undoes it).
     """
-    transform = ornt_transform(io_orientation(affine), axcodes2ornt(DISPLAY_AXCODES))
-    zooms = voxel_sizes(affine)
+    ornt = nib.orientations
+    transform = ornt.ornt_transform(ornt.io_orientation(affine), ornt.axcodes2ornt(DISPLAY_AXCODES))
+    zooms = nib.affines.voxel_sizes(affine)
     spacing = [0.0, 0.0, 0.0]
     for src_axis, (dst_axis, _) in enumerate(transform):
         spacing[int(dst_axis)] = round(float(zooms[src_axis]), 9)
-    display = np.ascontiguousarray(apply_orientation(data, transform))
+    display = np.ascontiguousarray(ornt.apply_orientation(data, transform))
     return display, (spacing[0], spacing[1], spacing[2]), transform
 
 
@@ -148,9 +151,10 @@ def make_volume(data: np.ndarray, affine: np.ndarray, fmt: str, meta: dict[str, 
         spacing = checked_spacing(spacing, notes)
         spacing_known = spacing is not None
     meta = {**meta, "notes": tuple(dict.fromkeys(notes))}  # de-duplicated, order kept
-    log.debug("%s volume %s from a %s grid of shape %s", fmt, display.shape, aff2axcodes(affine), data.shape)
+    axcodes = tuple(nib.orientations.aff2axcodes(affine))
+    log.debug("%s volume %s from a %s grid of shape %s", fmt, display.shape, axcodes, data.shape)
     return Volume(np.ascontiguousarray(display, dtype=np.float32), spacing if spacing_known else None,
-                  affine, tuple(aff2axcodes(affine)), tuple(int(n) for n in data.shape), fmt, meta)
+                  affine, axcodes, tuple(int(n) for n in data.shape), fmt, meta)
 
 
 def display_affine(shape: Sequence[int], spacing_mm: Sequence[float]) -> np.ndarray:

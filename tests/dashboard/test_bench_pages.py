@@ -59,3 +59,22 @@ def test_the_warmup_imports_once_in_the_background() -> None:
                          timeout=600)
     assert out.returncode == 0, out.stderr[-1500:]
     assert out.stdout.split() == ["True", "True"]
+
+
+def test_importing_the_bench_leaves_torch_and_the_core_package_to_the_timed_page() -> None:
+    """A page's first visit includes its imports: the bench itself must not import torch or core
+    (it once did, through core.evaluation.cache, and every first visit read 1-2 s short)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dashboard.bench_pages\n"
+            "print(sorted(m for m in ('torch', 'core', 'nibabel', 'pydicom') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=bench_pages.ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_lab_cache_variable_is_the_one_the_lab_reads() -> None:
+    from core.evaluation.cache import CACHE_ENV
+
+    assert bench_pages.CACHE_ENV == CACHE_ENV
