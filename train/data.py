@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +188,27 @@ def _kaggle_3m_slices(root: str | Path, channels: int) -> Iterator[Case]:
                        meta={"source": "LGG kaggle_3m", "slice": z})
 
 
+def split_key(group: str, seed: int) -> float:
+    """A group's place in [0, 1) for a seed: a hash, the same whatever order groups arrive in."""
+    digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def is_validation(group: str, seed: int, fraction: float) -> bool:
     """Deterministic split by group (exam/subject), stable whatever order cases arrive in."""
-    digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return split_key(group, seed) < fraction
+
+
+def fold_of(groups: Iterable[str], seed: int, folds: int) -> dict[str, int]:
+    """Balanced k-fold cross-validation by group: the groups ranked by :func:`split_key` and dealt
+    out in turn, so fold sizes differ by at most one (a hash threshold, as :func:`is_validation`
+    draws, gives 2 and 8 of 16 patients). Every group is in exactly one fold's validation side.
+
+    Raises:
+        ValueError: fewer groups than folds, or fewer than 2 folds.
+    """
+    ranked = sorted(set(groups), key=lambda g: (split_key(g, seed), g))
+    if folds < 2 or len(ranked) < folds:
+        raise ValueError(f"{folds}-fold cross-validation needs at least 2 folds and as many groups; "
+                         f"got {len(ranked)} groups")
+    return {g: i % folds for i, g in enumerate(ranked)}

@@ -29,7 +29,7 @@ import numpy as np
 from core.datasets import HC18_FRAME, HC18_SPLITS, DatasetError
 from core.datasets.kaggle_3m import patient_folders
 from core.datasets.nerve_images import nerve_images_root, read_nerve_images
-from train.data import is_validation
+from train.data import fold_of, is_validation
 from train.transplant import transplant_in_frame
 
 TRAINING = "training_set"
@@ -63,13 +63,16 @@ def copy_hc18_frames(data: Path, out: Path, header: list[str], rows: list[list[s
 
 
 def write_holdout(data: Path, out: Path, *, seed: int = 0, val_frac: float = 0.1,
-                  transplant_empty: bool = False) -> list[str]:
+                  transplant_empty: bool = False, fold: tuple[int, int] | None = None) -> list[str]:
     """Copy the held-out frames of an HC18 folder (or patients of an LGG kaggle_3m folder, or subjects
-    of a nerve images/masks folder) into ``out``; returns their names (patients: their ids)."""
+    of a nerve images/masks folder) into ``out``; returns their names (patients: their ids).
+    ``fold=(k, K)``: LGG patients of fold k of a K-fold cross-validation instead of ``val_frac``."""
+    if fold is not None and (nerve_images_root(data) is not None or not _patients(data)):
+        raise SystemExit(f"{data}: --folds is implemented for LGG kaggle_3m patients only")
     if nerve_images_root(data) is not None:
         return _write_nerve(data, out, seed=seed, val_frac=val_frac, transplant_empty=transplant_empty)
     if not (data / TRAINING).is_dir() and _patients(data):
-        return _write_patients(data, out, seed=seed, val_frac=val_frac)
+        return _write_patients(data, out, seed=seed, val_frac=val_frac, fold=fold)
     try:
         header, rows = hc18_rows(data)
     except SystemExit:
@@ -97,9 +100,18 @@ def _patients(data: Path) -> list[Path]:
         return []
 
 
-def _write_patients(data: Path, out: Path, *, seed: int, val_frac: float) -> list[str]:
+def _write_patients(data: Path, out: Path, *, seed: int, val_frac: float,
+                    fold: tuple[int, int] | None = None) -> list[str]:
     """The held-out LGG patients' folders, copied under ``out/kaggle_3m/``; returns their ids."""
-    keep = [p for p in _patients(data) if is_validation(p.name, seed, val_frac)]
+    patients = _patients(data)
+    if fold is not None:
+        folds = fold_of((p.name for p in patients), seed, fold[1])
+        keep = [p for p in patients if folds[p.name] == fold[0]]
+        how = f"fold {fold[0]} of a {fold[1]}-fold cross-validation by patient"
+        command = f"--folds {fold[1]} --fold {fold[0]}"
+    else:
+        keep = [p for p in patients if is_validation(p.name, seed, val_frac)]
+        how, command = f"{val_frac:.0%} of patients", f"--val-frac {val_frac}"
     if out.exists():
         shutil.rmtree(out)
     (out / "kaggle_3m").mkdir(parents=True)
@@ -107,9 +119,9 @@ def _write_patients(data: Path, out: Path, *, seed: int, val_frac: float) -> lis
         shutil.copytree(folder, out / "kaggle_3m" / folder.name)
     (out / HOLDOUT_FILE).write_text(json.dumps({
         "description": f"LGG kaggle_3m: the {len(keep)} patients held out of training (split seed {seed}, "
-                       f"{val_frac:.0%} of patients): python -m train.holdout --data {data} --seed {seed} "
-                       f"--val-frac {val_frac}",
-        "source": str(data), "seed": seed, "val_frac": val_frac, "patients": [p.name for p in keep],
+                       f"{how}): python -m train.holdout --data {data} --seed {seed} {command}",
+        "source": str(data), "seed": seed, "val_frac": None if fold else val_frac,
+        **({"fold": fold[0], "folds": fold[1]} if fold else {}), "patients": [p.name for p in keep],
     }, indent=2) + "\n")
     return [p.name for p in keep]
 
@@ -177,9 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-frac", type=float, default=0.1, help="the run's held-out share (default 0.1)")
     p.add_argument("--transplant-empty", action="store_true",
                    help="nerve: add one proxy empty frame per held-out frame (train/transplant.py)")
+    p.add_argument("--folds", type=int, default=0,
+                   help="LGG: the run's k-fold cross-validation (train.segmentation --folds)")
+    p.add_argument("--fold", type=int, default=0, help="with --folds K: the held-out fold (0..K-1)")
     a = p.parse_args(argv)
+    if a.folds and not 0 <= a.fold < a.folds:
+        p.error(f"--fold must be 0..{a.folds - 1}")
     names = write_holdout(a.data, a.out, seed=a.seed, val_frac=a.val_frac,
-                          transplant_empty=a.transplant_empty)
+                          transplant_empty=a.transplant_empty, fold=(a.fold, a.folds) if a.folds else None)
     if nerve_images_root(a.data) is not None:
         print(f"{len(names)} held-out nerve frames -> {a.out}")
     elif all(HC18_FRAME.match(n) for n in names):

@@ -40,7 +40,7 @@ from core.predict import Segmenter, framing_box, letterbox
 from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, read_card, save_model, write_card, write_history
 from train.config import RunConfig
-from train.data import dataset_cases, dataset_title, is_validation, phantom_cases, phantom_generator
+from train.data import dataset_cases, dataset_title, fold_of, is_validation, phantom_cases, phantom_generator
 from train.hc_calibration import calibrate
 from train.seg_init import init_from
 from train.seg_loop import Split, rank_world, recalibrate_batchnorm, run_epoch, setup_distributed, validate
@@ -77,6 +77,9 @@ class SegmentationConfig(RunConfig):
     init: Path | None = None
     boundary_weight: float = 0.0
     transplant_empty: bool = False
+    folds: int = 0
+    fold: int = 0
+    keep: str = "best"
 
 
 # What a split group is, per task: frames of one group never sit on both sides of the split.
@@ -113,6 +116,12 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
                    help="network input size (default: the task's)")
     p.add_argument("--val-frac", type=float, default=0.1, help="share of exams held out")
+    p.add_argument("--folds", type=int, default=0, help="k-fold cross-validation by group instead of "
+                   "--val-frac: groups ranked by the seeded hash, dealt into K folds (train.data.fold_of)")
+    p.add_argument("--fold", type=int, default=0, help="with --folds K: the fold held out (0..K-1)")
+    p.add_argument("--keep", choices=("best", "last"), default="best",
+                   help="the epoch written: best validation Dice (default), or the last (no selection on "
+                        "the held-out groups: an unbiased cross-validation, or a run on every group)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
@@ -130,6 +139,8 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
                         "control with such a transplant elsewhere (train/transplant.py)")
     tokens = sys.argv[1:] if argv is None else list(argv)
     ns = p.parse_args(tokens)
+    if ns.folds and not 0 <= ns.fold < ns.folds:
+        p.error(f"--fold must be 0..{ns.folds - 1}")
     ns.crop = tuple(ns.crop)
     ns.input_size = tuple(ns.input_size) if ns.input_size else None
     return SegmentationConfig.from_args(ns, tokens)
@@ -145,10 +156,15 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
         cases = phantom_cases(task, args.phantoms, args.phantom_seed)
     parts: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}
     rng = np.random.default_rng(args.seed)
+    folds = None
+    if args.folds:  # the fold map needs every group first
+        cases = list(cases)
+        folds = fold_of((c.group for c in cases), args.seed, args.folds)
     for case in tqdm(cases, desc="cases", total=args.phantoms, disable=rank_world()[0] != 0):
         if case.mask is None:
             continue
-        val = is_validation(case.group, args.seed, args.val_frac)
+        val = (folds[case.group] == args.fold if folds is not None
+               else is_validation(case.group, args.seed, args.val_frac))
         imgs, masks, kept = parts[val]
         for one in with_transplants(case, rng) if args.transplant_empty else [case]:
             crop = framing_box(one.image, task.input)
@@ -227,7 +243,10 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
         training={
             "synthetic": bool(args.phantoms),
             "data": data,
-            "split": f"by {split_group(args, task)}, {args.val_frac:.0%} held out (seed {args.seed})",
+            "split": (f"by {split_group(args, task)}, fold {args.fold} of a {args.folds}-fold "
+                      f"cross-validation held out (seed {args.seed}, train.data.fold_of)" if args.folds else
+                      f"by {split_group(args, task)}, {args.val_frac:.0%} held out (seed {args.seed})")
+                     + ("; the last epoch kept" if args.keep == "last" else ""),
             "command": args.command("train.segmentation"),
             "config": args.to_json(),
             "epochs": args.epochs,
@@ -299,7 +318,7 @@ def train(args: SegmentationConfig) -> Path:
                             "val_loss": val_loss, "val_dice": val_dice, "crop": crop is not None,
                             "minutes": round((time.time() - t0) / 60, 2)})
             bar.set_postfix(loss=f"{loss:.4f}", val_dice=f"{val_dice:.4f}")
-            if val_dice > best:
+            if val_dice > best or args.keep == "last":
                 best, best_epoch = val_dice, epoch + 1
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             write_history(out, history)

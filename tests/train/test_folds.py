@@ -1,0 +1,62 @@
+"""k-fold cross-validation by group: balanced folds (train.data.fold_of), the trainer's --folds /
+--keep last, and train.holdout copying one fold's patients."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from core.weights import read_card
+from tests.train.test_evaluate_kaggle_3m import PATIENTS, write_lgg
+from tests.train.test_train_kaggle_3m import tiny
+from train import holdout, segmentation
+from train.data import fold_of, split_key
+
+
+def test_folds_are_balanced_disjoint_and_ordered_by_the_seeded_hash() -> None:
+    groups = [f"TCGA_XX_{i:04d}" for i in range(16)]
+    folds = fold_of(reversed(groups), seed=0, folds=4)  # arrival order does not matter
+    assert folds == fold_of(groups, seed=0, folds=4) and set(folds) == set(groups)
+    assert sorted(Counter(folds.values()).values()) == [4, 4, 4, 4]
+    ranked = sorted(groups, key=lambda g: split_key(g, 0))
+    assert [folds[g] for g in ranked] == [i % 4 for i in range(16)]
+    assert fold_of(groups, seed=1, folds=4) != folds  # another seed deals another split
+    assert sorted(Counter(fold_of(groups[:10], 0, 4).values()).values()) == [2, 2, 3, 3]
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        fold_of(groups[:3], 0, 4)
+    with pytest.raises(ValueError):
+        fold_of(groups, 0, 1)
+
+
+def test_the_trainer_holds_out_one_fold_and_keeps_the_last_epoch(tmp_path: Path) -> None:
+    data = write_lgg(tmp_path / "lgg")
+    out = tmp_path / "fold1"
+    args = [a for a in tiny(data, out, 3) if a not in ("--val-frac", "0.5")]
+    assert segmentation.main([*args, "--folds", "2", "--fold", "1", "--keep", "last", "--epochs", "2"]) == 0
+    card = read_card(out)
+    held = [g for g, k in fold_of(PATIENTS, 0, 2).items() if k == 1]
+    assert "fold 1 of a 2-fold cross-validation" in card.training["split"]
+    assert "the last epoch kept" in card.training["split"]
+    assert card.training["best_epoch"] == 2
+    assert "1 held-out patients" in card.training["data"] and len(held) == 1
+    with pytest.raises(SystemExit):
+        segmentation.main([*args, "--folds", "2", "--fold", "2"])
+
+
+def test_holdout_copies_one_folds_patients(tmp_path: Path) -> None:
+    data = write_lgg(tmp_path / "lgg")
+    seen = []
+    for k in range(2):
+        out = tmp_path / f"cv{k}"
+        kept = holdout.write_holdout(data, out, fold=(k, 2))
+        seen += kept
+        meta = json.loads((out / holdout.HOLDOUT_FILE).read_text())
+        assert meta["fold"] == k and meta["folds"] == 2 and meta["patients"] == kept
+        assert f"fold {k} of a 2-fold cross-validation by patient" in holdout.describe(out)
+        assert sorted(p.name for p in (out / "kaggle_3m").iterdir()) == sorted(kept)
+    assert sorted(seen) == sorted(PATIENTS)  # every patient validated exactly once
+    with pytest.raises(SystemExit, match="LGG kaggle_3m patients only"):
+        holdout.write_holdout(Path(__file__).resolve().parents[2] / "data_samples" / "fetal_head",
+                              tmp_path / "x", fold=(0, 2))
