@@ -171,16 +171,20 @@ def evaluate_patients_cli(args: EvaluateConfig, vseg: VolumeSegmenter) -> dict[s
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if args.record:
         card = read_card(args.weights)
-        keys = ("n_patients", "n_slices", "n_tumour", "dice_per_patient_mean", "dice_per_patient_median",
-                "dice_per_patient_ci95", "tumour_free_slices_fp_share", "pooled_dice",
-                "volume_ratio_pred_true")
-        record = {"data": source, "per": "patient (Dice of the tp/fp/fn summed over its slices)",
-                  **{k: summary[k] for k in keys},
-                  **{f"{k}_{s}": v[s] for k, v in summary["metrics"].items()
-                     for s in ("mean", "sd", "median")},
-                  "command": summary["command"]}
+        record = patient_record(summary, source, summary["command"])
         write_card(args.weights, replace(card, metrics={**card.metrics, args.record: record}))
     return summary
+
+
+def patient_record(summary: dict[str, Any], source: str, command: str) -> dict[str, Any]:
+    """What a card records of :func:`core.analysis.brain_patients.summarize_patients`' figures
+    (``metrics.validation_lgg``: the page, the README and the home tiles read it)."""
+    keys = ("n_patients", "n_slices", "n_tumour", "dice_per_patient_mean", "dice_per_patient_median",
+            "dice_per_patient_ci95", "tumour_free_slices_fp_share", "pooled_dice", "volume_ratio_pred_true")
+    return {"data": source, "per": "patient (Dice of the tp/fp/fn summed over its slices)",
+            **{k: summary[k] for k in keys},
+            **{f"{k}_{s}": v[s] for k, v in summary["metrics"].items() for s in ("mean", "sd", "median")},
+            "command": command}
 
 
 def evaluate_brain(args: EvaluateConfig) -> dict[str, Any]:

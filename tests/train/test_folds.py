@@ -60,3 +60,28 @@ def test_holdout_copies_one_folds_patients(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="LGG kaggle_3m patients only"):
         holdout.write_holdout(Path(__file__).resolve().parents[2] / "data_samples" / "fetal_head",
                               tmp_path / "x", fold=(0, 2))
+
+
+def test_the_folds_evaluations_pool_into_one_cross_validation_record(tmp_path: Path) -> None:
+    from train import cv_summary, evaluate
+
+    data = write_lgg(tmp_path / "lgg")
+    model = tmp_path / "model"
+    assert segmentation.main([*tiny(data, model, 3)]) == 0
+    evals = []
+    for k in range(2):
+        holdout.write_holdout(data, tmp_path / f"cv{k}", fold=(k, 2))
+        evals.append(tmp_path / f"eval{k}")
+        assert evaluate.main(["--task", "brain_tumor", "--weights", str(model),
+                              "--data", str(tmp_path / f"cv{k}"), "--out", str(evals[-1])]) == 0
+    out = tmp_path / "pooled"
+    assert cv_summary.main(["--eval", *map(str, evals), "--out", str(out), "--weights", str(model),
+                            "--record", "validation_lgg"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_patients"] == len(PATIENTS) and [f["fold"] for f in summary["folds"]] == [0, 1]
+    record = read_card(model).metrics["validation_lgg"]
+    assert record["n_patients"] == len(PATIENTS) and record["method"] == "2-fold cross-validation"
+    assert "every one of the 2 patients scored by the fold model that never trained on it" in record["data"]
+    assert record["dice_per_patient_mean"] == pytest.approx(summary["dice_per_patient_mean"])
+    with pytest.raises(SystemExit, match="must not share patients"):
+        cv_summary.main(["--eval", str(evals[0]), str(evals[0]), "--out", str(tmp_path / "x")])
