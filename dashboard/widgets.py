@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,8 +248,12 @@ def image_row(items: Sequence[tuple[str, np.ndarray]]) -> None:
         col.image(png(to_rgb_u8(img)), caption=caption, width="stretch")  # lossless
 
 
-def download_row(key: str, files: Sequence[tuple[str, bytes | str, str, str]]) -> None:
-    """Download buttons side by side: (label, data, file name, mime)."""
+# label, data (or a callable that makes it), file name, mime
+Download = tuple[str, bytes | str | Callable[[], bytes | str], str, str]
+
+
+def download_row(key: str, files: Sequence[Download]) -> None:
+    """Download buttons side by side: (label, data or a callable that makes it on click, file name, mime)."""
     for col, (label, data, fname, mime) in zip(st.columns(len(files)), files):
         col.download_button(label, data, file_name=fname, mime=mime, key=f"{key}_{fname}")
 

@@ -144,7 +144,7 @@ report = partial(  # the PDF is made when the button is pressed, not on every re
     take_slice(truth, view.axis, view.index) if truth is not None else None,
     f"{view.axis.capitalize()} slice {view.index}", measures, model_label(model, card), card,
     take_slice(corrected, view.axis, view.index) if corrected is not None else None)
-files = [("Predicted mask (NIfTI)", to_nifti_bytes(pred.mask.astype("uint8"), vol),
+files = [("Predicted mask (NIfTI)", partial(to_nifti_bytes, pred.mask.astype("uint8"), vol),  # on click
           f"{stem}_pred_mask.nii.gz", "application/gzip"),
          ("Per-slice table (CSV)", pd.DataFrame(rows).to_csv(index=False),
           f"{stem}_{view.axis}_slices.csv", "text/csv"),
