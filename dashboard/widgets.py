@@ -96,6 +96,18 @@ def model_badge(name: str, card: ModelCard) -> None:
         st.caption(f"**{name}** · trained on {card.training.get('data', 'unknown data')}")
 
 
+def trained_on_notice(card: ModelCard, group: str, what: str = "patient") -> bool:
+    """Say so when the case shown belongs to a group (patient, subject) the model trained on: its
+    scores then show how well the model fits what it saw, not how it does on new cases. Returns
+    whether it did."""
+    if group not in card.training.get("train_groups", ()):
+        return False
+    st.info(f"This {what} ({group}) is one of the model's training {what}s: the scores below show how "
+            "well it fits data it has seen, not how it does on new ones. The card's validation figures "
+            "(below) measure that.")
+    return True
+
+
 def _uploaded_case(key: str) -> InputCase | None:
     up = st.file_uploader("Ultrasound frame (PNG, JPEG, TIFF, BMP or DICOM)", type=UPLOAD_TYPES,
                           key=f"{key}_upload")

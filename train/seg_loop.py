@@ -19,11 +19,13 @@ from train.augment import batch_dice, random_affine, random_crop, random_intensi
 
 @dataclass
 class Split:
-    """Letterboxed uint8 tensors (Nx1xHxW) of one split, and the full-size cases for scoring."""
+    """Letterboxed uint8 tensors (Nx1xHxW) of one split, the full-size cases for scoring, and the
+    groups (exams, patients...) its frames come from."""
 
     images: torch.Tensor
     masks: torch.Tensor
     cases: list[Case]
+    groups: frozenset[str] = frozenset()
 
 
 def rank_world() -> tuple[int, int]:

@@ -82,6 +82,10 @@ class SegmentationConfig(RunConfig):
     keep: str = "best"
 
 
+# A card lists its training groups (patients, subjects) when there are at most this many: the pages
+# say when a case shown was trained on (an HC18 run's 600+ exams are not listed).
+MAX_LISTED_GROUPS = 200
+
 # What a split group is, per task: frames of one group never sit on both sides of the split.
 SPLIT_GROUP = {"fetal_head": "exam", "nerve": "subject", "brain_tumor": "patient"}
 
@@ -155,6 +159,7 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
     else:
         cases = phantom_cases(task, args.phantoms, args.phantom_seed)
     parts: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}
+    groups: dict[bool, set[str]] = {False: set(), True: set()}
     rng = np.random.default_rng(args.seed)
     folds = None
     if args.folds:  # the fold map needs every group first
@@ -166,6 +171,7 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
         val = (folds[case.group] == args.fold if folds is not None
                else is_validation(case.group, args.seed, args.val_frac))
         imgs, masks, kept = parts[val]
+        groups[val].add(case.group)
         for one in with_transplants(case, rng) if args.transplant_empty else [case]:
             crop = framing_box(one.image, task.input)
             imgs.append(letterbox(one.image, size, crop=crop)[0])
@@ -192,7 +198,8 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
         return Split(stack(imgs), stack(masks), kept)
 
     train, val = to_split(*parts[False]), to_split(*parts[True])
-    return Split(train.images, train.masks, []), val
+    return (Split(train.images, train.masks, [], frozenset(groups[False])),
+            Split(val.images, val.masks, val.cases, frozenset(g.group for g in val.cases)))
 
 
 def with_transplants(case: Case, rng: np.random.Generator) -> list[Case]:
@@ -291,6 +298,8 @@ def train(args: SegmentationConfig) -> Path:
     card = replace(card, training={**card.training, "data": card.training["data"] + (
         f": {len(train_split.images)} training frames; {len(val_split.images)} validation frames of "
         f"{n_val_groups} held-out {split_group(args, task)}s")})
+    if args.data and len(train_split.groups) <= MAX_LISTED_GROUPS:  # pages tell a training case apart
+        card = replace(card, training={**card.training, "train_groups": sorted(train_split.groups)})
     model = create_model(card.arch, **card.arch_config)
     if args.init:
         card = init_from(model, card, args.init)

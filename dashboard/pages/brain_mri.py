@@ -45,6 +45,7 @@ if model is None:
     st.stop()
 card = cards[model]
 channels = card.in_channels
+widgets.trained_on_notice(card, case.name)  # an LGG patient is named by its folder / file names
 if float(np.ptp(vol.voxels)) == 0.0:
     st.warning(f"{case.name}: every voxel has the same value ({float(vol.voxels.flat[0]):g}): the file "
                "holds no image, so there is nothing to segment. Check that it is the MR sequence.")

@@ -196,3 +196,20 @@ def test_an_ultrasound_frame_on_the_mri_page_gets_a_message_and_no_numbers() -> 
     assert any("looks like an ultrasound frame" in e.value and "not an MRI slice" in e.value
                for e in at.error)
     assert not at.metric
+
+
+
+def test_a_training_patient_is_said_to_be_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A case whose patient the card lists among its training groups is said to be one: its scores
+    show the fit, not how the model does on new patients."""
+    from dataclasses import replace
+
+    from core.weights import read_card
+    from dashboard import widgets
+
+    card = read_card(ROOT / "weights" / "brain_tumor" / "unet")
+    listed = replace(card, training={**card.training, "train_groups": [LGG.name]})
+    shown: list[str] = []
+    monkeypatch.setattr(widgets.st, "info", lambda text, *a, **k: shown.append(text))
+    assert widgets.trained_on_notice(listed, LGG.name) and "training patients" in shown[-1]
+    assert not widgets.trained_on_notice(listed, "TCGA_XX_0000_20000101") and len(shown) == 1

@@ -41,6 +41,7 @@ def test_the_trainer_holds_out_one_fold_and_keeps_the_last_epoch(tmp_path: Path)
     assert "the last epoch kept" in card.training["split"]
     assert card.training["best_epoch"] == 2
     assert "1 held-out patients" in card.training["data"] and len(held) == 1
+    assert card.training["train_groups"] == sorted(set(PATIENTS) - set(held))  # pages tell them apart
     with pytest.raises(SystemExit):
         segmentation.main([*args, "--folds", "2", "--fold", "2"])
 
