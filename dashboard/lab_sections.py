@@ -118,8 +118,9 @@ def _selector(names: list[str]) -> Callable[[], None]:
     return pick
 
 
-def worst_first_table(result: LabResult) -> str:
-    """Per-case table of one model sorted worst-first on a metric; returns the case to open."""
+def worst_first_table(result: LabResult, cards: Mapping[str, ModelCard] | None = None) -> str:
+    """Per-case table of one model sorted worst-first on a metric; returns the case to open. A case
+    whose group (patient, subject) the model's card lists among its training groups is marked."""
     options = metric_options(result)
     left, right = st.columns(2)
     metric = left.selectbox("Sort by", options, index=_index(options, DEFAULT_METRIC[result.kind]),
@@ -132,12 +133,21 @@ def worst_first_table(result: LabResult) -> str:
         if other != model:
             by_name = {str(r["name"]): r.get(metric) for r in result.rows[other]}
             table[f"{metric} ({other})"] = [by_name.get(n) for n in names]
+    card = (cards or {}).get(model)
+    trained = set(card.training.get("train_groups", ())) if card is not None else set()
+    seen = [str(r.get("group")) in trained for r in ordered]
+    lead = ["trained on"] if any(seen) else []
+    if lead:
+        table.insert(0, "trained on", seen)
     if metric in table.columns:
-        table = table[["name", metric, *[c for c in table.columns if c not in ("name", metric)]]]
+        first = [*lead, "name", metric]
+        table = table[[*first, *[c for c in table.columns if c not in first]]]
     st.dataframe(table, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(table)),
                  key=f"{KEY}_table", on_select=_selector(names), selection_mode="single-row")
     st.caption(f"{model}, worst {metric} first (cases that could not be scored come first). "
-               "Click a row, or pick a case below, to open it.")
+               "Click a row, or pick a case below, to open it."
+               + (f" **{sum(seen)} of {len(seen)} cases come from groups this model trained on** ('trained "
+                  "on'): their scores show the fit, not performance on new cases." if any(seen) else ""))
     if st.session_state.get(f"{KEY}_case") not in names:
         st.session_state.pop(f"{KEY}_case", None)
     return st.selectbox("Case", names, key=f"{KEY}_case")

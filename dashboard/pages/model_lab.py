@@ -122,7 +122,7 @@ st.subheader("Distributions")
 lab_sections.distributions(result)
 
 st.subheader("Cases, worst first")
-name = lab_sections.worst_first_table(result)
+name = lab_sections.worst_first_table(result, cards)
 st.subheader("Case view")
 lab_sections.case_view(result, guess, fingerprint, name, cards, folders)
 
