@@ -44,9 +44,30 @@ def real_validation(card: ModelCard) -> tuple[str, dict[str, Any]] | None:
     on frames with and without the structure (nerve subjects), per-class IoU of a face parser on
     held-out persons; phantom tests are not."""
     for key, report in card.metrics.items():
-        if not key.startswith("phantom_test") and isinstance(report, dict) and report_kind(report):
+        if (not key.startswith(("phantom_test", RECIPE_CV)) and isinstance(report, dict)
+                and report_kind(report)):
             return key, report
     return None
+
+
+# A card may also carry a cross-validation of its training RECIPE (not of its own weights: models
+# of the same recipe, each trained without one fold of patients): the context its own, smaller
+# validation needs. ``train.cv_summary --record recipe_cross_validation`` writes it.
+RECIPE_CV = "recipe_cross_validation"
+
+
+def recipe_cv_line(card: ModelCard) -> str | None:
+    """The card's recipe cross-validation in words, or None."""
+    cv = card.metrics.get(RECIPE_CV)
+    if not isinstance(cv, dict) or "dice_per_patient_mean" not in cv:
+        return None
+    lo, hi = cv["dice_per_patient_ci95"]
+    return (f"{cv.get('method', 'Cross-validation').capitalize()} over {cv['n_patients']} patients of "
+            f"{cv.get('recipe', 'models like this one')}, each patient scored by the fold model that never "
+            f"trained on it: per-patient Dice {cv['dice_per_patient_mean']:.3f} (95% CI {lo:.2f}-{hi:.2f}, "
+            f"median {cv['dice_per_patient_median']:.3f}); false positives on "
+            f"{cv['tumour_free_slices_fp_share']:.1%} of tumour-free slices. With this few patients it is a "
+            "better guide than a single split to how such models do on new patients.")
 
 
 def validation_line(card: ModelCard) -> str:

@@ -14,8 +14,10 @@ Each ``--eval`` folder is what ``train.evaluate`` wrote for one fold on an LGG k
 fold's weights). The folds' rows are pooled and summarised exactly as one evaluation is
 (:func:`core.analysis.brain_patients.summarize_patients`: mean per-patient Dice with a bootstrap 95%
 interval over patients, false positives on tumour-free slices, ...); a patient in two folds is
-refused. ``--record`` writes the pooled figures into a card: the model shipped after a
-cross-validation is the same recipe trained on every patient, and its card says so.
+refused. ``--record KEY`` writes the pooled figures into a card with ``--recipe``, the words saying
+what the fold models are (the folds' training commands are recorded too): ``validation_lgg`` for a
+model that is the same recipe trained on every patient, ``recipe_cross_validation`` for context
+beside a model's own validation (the pages show both, named as what they are).
 """
 from __future__ import annotations
 
@@ -77,6 +79,14 @@ def pool_folds(folders: list[Path]) -> tuple[list[dict], list[dict], list[dict[s
     return slices, patients, folds
 
 
+def _fold_command(weights: str | None) -> str | None:
+    """The training command a fold model's card records (None when its folder is gone)."""
+    try:
+        return read_card(weights).training.get("command") if weights else None
+    except Exception:  # noqa: BLE001 - a moved or deleted fold folder only loses the command
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.cv_summary", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,15 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="folder for the pooled CSVs and summary.json")
     p.add_argument("--weights", type=Path, help="a weights folder whose card records the pooled figures")
     p.add_argument("--record", help="the card's metrics key to write (with --weights), e.g. validation_lgg")
+    p.add_argument("--recipe", help="with --record: what the fold models are, in words (recorded)")
     a = p.parse_args(argv)
-    if bool(a.weights) != bool(a.record):
-        p.error("--weights and --record go together")
+    if not (bool(a.weights) == bool(a.record) == bool(a.recipe)):
+        p.error("--weights, --record and --recipe go together")
     slices, patients, folds = pool_folds(a.eval)
     summary = summarize_patients(slices, patients)
     command = "python -m train.cv_summary " + " ".join(sys.argv[1:] if argv is None else argv)
     source = (f"LGG kaggle_3m: {len(folds)}-fold cross-validation by patient, every one of the "
-              f"{len(patients)} patients scored by the fold model that never trained on it (the fold "
-              f"models: the recipe of this card's training, each on the other folds' patients)")
+              f"{len(patients)} patients scored by the fold model that never trained on it")
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "per_case.csv").write_text(rows_csv(slices))
     (a.out / "per_volume.csv").write_text(rows_csv(patients))
@@ -107,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.weights:
         card = read_card(a.weights)
         record = {**patient_record(summary, source, command), "method": f"{len(folds)}-fold cross-validation",
-                  "folds": [{k: f[k] for k in ("fold", "sha256", "patients")} for f in folds]}
+                  "recipe": a.recipe, "folds": [{**{k: f[k] for k in ("fold", "sha256", "patients")},
+                                                 "command": _fold_command(f["weights"])} for f in folds]}
         write_card(a.weights, replace(card, metrics={**card.metrics, a.record: record}))
         print(f"recorded in {a.weights}/model.json as metrics.{a.record}")
     return 0

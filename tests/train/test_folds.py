@@ -77,12 +77,17 @@ def test_the_folds_evaluations_pool_into_one_cross_validation_record(tmp_path: P
                               "--data", str(tmp_path / f"cv{k}"), "--out", str(evals[-1])]) == 0
     out = tmp_path / "pooled"
     assert cv_summary.main(["--eval", *map(str, evals), "--out", str(out), "--weights", str(model),
-                            "--record", "validation_lgg"]) == 0
+                            "--record", "validation_lgg", "--recipe", "the tiny test recipe"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_patients"] == len(PATIENTS) and [f["fold"] for f in summary["folds"]] == [0, 1]
     record = read_card(model).metrics["validation_lgg"]
     assert record["n_patients"] == len(PATIENTS) and record["method"] == "2-fold cross-validation"
     assert "every one of the 2 patients scored by the fold model that never trained on it" in record["data"]
     assert record["dice_per_patient_mean"] == pytest.approx(summary["dice_per_patient_mean"])
+    assert record["recipe"] == "the tiny test recipe"
+    assert "train.segmentation" in record["folds"][0]["command"]
+    with pytest.raises(SystemExit):  # a record needs its recipe in words
+        cv_summary.main(["--eval", *map(str, evals), "--out", str(out), "--weights", str(model),
+                         "--record", "validation_lgg"])
     with pytest.raises(SystemExit, match="must not share patients"):
         cv_summary.main(["--eval", str(evals[0]), str(evals[0]), "--out", str(tmp_path / "x")])
