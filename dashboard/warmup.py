@@ -2,10 +2,10 @@
 
 A fresh server process imports nothing until its first visitor arrives; Home itself needs no
 network, but every analysis page needs PyTorch and the core package (about 2 s on 2 cores) and the
-face pages MediaPipe (0.6 s). The router starts :func:`start` on every run; the first call starts
-ONE daemon thread per process that imports them, so the page a visitor opens next finds them
-loaded. Models are NOT loaded here: a model is still loaded when a page first needs it. An import
-that fails is left for the page that needs it to report.
+face pages MediaPipe (0.6 s), the brain page nibabel (0.2 s). The router starts :func:`start` on
+every run; the first call starts ONE daemon thread per process that imports them, so the page a
+visitor opens next finds them loaded. Models are NOT loaded here: a model is still loaded when a
+page first needs it. An import that fails is left for the page that needs it to report.
 """
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import importlib
 import threading
 import time
 
-MODULES = ("torch", "dashboard.cache", "mediapipe")  # dashboard.cache pulls in the core package
+# dashboard.cache pulls in the core package; nibabel (with pydicom) is the brain page's, which the core
+# package defers to first use (core/io/lazy.py)
+MODULES = ("torch", "dashboard.cache", "mediapipe", "nibabel")
 _started = threading.Event()
 _done = threading.Event()
 _seconds: list[float] = []
