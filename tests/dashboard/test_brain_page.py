@@ -37,6 +37,8 @@ def test_the_real_lgg_patient_opens_segmented_and_scored(page: AppTest) -> None:
     assert 0.5 * 45972 < pred < 1.5 * 45972
     dice = float(_metric(page, "Dice / IoU (volume)").split(" / ")[0])
     assert dice > 0.6  # the 3-sequence model on a patient held out of its training
+    assert not page.info or not any("training patients" in i.value for i in page.info)  # a held-out patient
+    assert any(c.value.startswith("4-fold cross-validation over 16 patients") for c in page.caption)
     assert _metric(page, "HD95 (volume)").endswith(" voxels")
     text = " ".join(c.value for c in page.caption)
     assert "spacing" in text and "3-sequence U-Net" in text and "LGG kaggle_3m" in text
