@@ -18,8 +18,10 @@ def test_the_recipe_cross_validation_is_context_not_the_models_own_validation() 
     card = read_card(BRAIN)
     own = real_validation(card)
     assert own is not None and own[0] != RECIPE_CV
-    first = replace(card, metrics={RECIPE_CV: CV, **card.metrics})  # even when it comes first
+    others = {k: v for k, v in card.metrics.items() if k != RECIPE_CV}
+    first = replace(card, metrics={RECIPE_CV: CV, **others})  # even when it comes first
     assert real_validation(first) == own and validation_line(first) == validation_line(card)
+    assert recipe_cv_line(card).startswith("4-fold cross-validation over 16 patients")  # the shipped card's
     line = recipe_cv_line(first)
     assert line.startswith("4-fold cross-validation over 16 patients of a shorter variant of this recipe")
     assert "0.600 (95% CI 0.50-0.70" in line and "8.0% of tumour-free slices" in line
