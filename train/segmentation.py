@@ -8,12 +8,12 @@
 ``--task face_regions`` hands over to train/face_regions.py (the face parser: multi-class labels
 of a FASSEG-layout folder, ``--data`` and the other options passed on unchanged).
 
-Cases are split by exam (group), letterboxed to the card's input size once and held in memory;
-batches are augmented on the fly. Epochs train on random crops (cheap on a CPU; the networks are
-fully convolutional), optionally the last ``--full-epochs`` on whole frames; BatchNorm statistics
-are then re-estimated as an exact average over training-like batches. The best epoch by validation
-Dice (whole frames, network resolution) is written as fp16 safetensors with ``model.json`` and
-``history.csv``.
+Cases are split by exam (group), letterboxed to the card's input size once and held in memory
+(:mod:`train.seg_splits`); batches are augmented on the fly. Epochs train on random crops (cheap on
+a CPU; the networks are fully convolutional), optionally the last ``--full-epochs`` on whole frames;
+BatchNorm statistics are then re-estimated as an exact average over training-like batches. The
+best epoch by validation Dice (whole frames, network resolution; ``--keep last``: the last) is
+written as fp16 safetensors with ``model.json`` and ``history.csv``.
 """
 from __future__ import annotations
 
@@ -26,25 +26,22 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from core.datasets import Case
 from core.evaluation.engine import evaluate_segmentation
 from core.models import create_model, get_spec
-from core.predict import Segmenter, framing_box, letterbox
+from core.predict import Segmenter
 from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, read_card, save_model, write_card, write_history
 from train.config import RunConfig
-from train.data import dataset_cases, dataset_title, fold_of, is_validation, phantom_cases, phantom_generator
+from train.data import dataset_title, phantom_generator
 from train.hc_calibration import calibrate
 from train.seg_init import init_from
 from train.seg_loop import Split, rank_world, recalibrate_batchnorm, run_epoch, setup_distributed, validate
-from train.transplant import transplant_in_frame
+from train.seg_splits import load_splits
 
 log = logging.getLogger("train.segmentation")
 
@@ -150,72 +147,6 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     return SegmentationConfig.from_args(ns, tokens)
 
 
-def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
-                channels: int = 1) -> tuple[Split, Split]:
-    """Read or generate the cases, split them by group, letterbox them once (``channels``: the
-    model's input channels; a dataset that has several sequences gives that many)."""
-    if args.data:
-        cases = dataset_cases(task, args.data, channels)
-    else:
-        cases = phantom_cases(task, args.phantoms, args.phantom_seed)
-    parts: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}
-    groups: dict[bool, set[str]] = {False: set(), True: set()}
-    rng = np.random.default_rng(args.seed)
-    folds = None
-    if args.folds:  # the fold map needs every group first
-        cases = list(cases)
-        folds = fold_of((c.group for c in cases), args.seed, args.folds)
-    for case in tqdm(cases, desc="cases", total=args.phantoms, disable=rank_world()[0] != 0):
-        if case.mask is None:
-            continue
-        val = (folds[case.group] == args.fold if folds is not None
-               else is_validation(case.group, args.seed, args.val_frac))
-        imgs, masks, kept = parts[val]
-        groups[val].add(case.group)
-        for one in with_transplants(case, rng) if args.transplant_empty else [case]:
-            crop = framing_box(one.image, task.input)
-            imgs.append(letterbox(one.image, size, crop=crop)[0])
-            soft = letterbox(one.mask.astype(np.float32), size, cv2.INTER_AREA, crop)[0]
-            masks.append(np.round(soft * 255))
-            # Full-size cases are kept only for validation; training keeps its last one in case a
-            # tiny dataset leaves the validation split empty.
-            if val or not kept:
-                kept.append(one)
-            else:
-                kept[0] = one
-
-    if not parts[True][0] and len(parts[False][0]) > 1:
-        log.warning("no exam fell into the validation split; holding out the last training case")
-        imgs, masks, kept = parts[False]
-        parts[True] = ([imgs.pop()], [masks.pop()], [kept.pop()])
-
-    def to_split(imgs: list, masks: list, kept: list) -> Split:
-        if not imgs:
-            raise SystemExit("no labelled cases in this split: add data or change --val-frac")
-        def stack(a: list) -> torch.Tensor:  # N x C x H x W uint8
-            t = torch.from_numpy(np.stack(a).astype(np.uint8))
-            return t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
-        return Split(stack(imgs), stack(masks), kept)
-
-    train, val = to_split(*parts[False]), to_split(*parts[True])
-    return (Split(train.images, train.masks, [], frozenset(groups[False])),
-            Split(val.images, val.masks, val.cases, frozenset(g.group for g in val.cases)))
-
-
-def with_transplants(case: Case, rng: np.random.Generator) -> list[Case]:
-    """``case`` and, when :func:`train.transplant.transplant_in_frame` finds room, its empty
-    transplant (``<name>~empty``) and control (``<name>~control``), in the case's group."""
-    pair = transplant_in_frame(case.image, case.mask, rng)
-    if pair is None:
-        return [case]
-    (empty, empty_mask), (control, control_mask) = pair
-    return [case,
-            replace(case, name=f"{case.name}~empty", image=empty, mask=empty_mask,
-                    meta={**case.meta, "transplant": "empty"}),
-            replace(case, name=f"{case.name}~control", image=control, mask=control_mask,
-                    meta={**case.meta, "transplant": "control"})]
-
-
 def parse_arch_config(items: list[str]) -> dict[str, object]:
     """``["key=json", ...]`` into a dict; a value that is not JSON is kept as a string."""
     cfg: dict[str, object] = {}
@@ -294,7 +225,7 @@ def train(args: SegmentationConfig) -> Path:
     torch.manual_seed(args.seed)
     card = make_card(args, task, size)
     train_split, val_split = load_splits(args, task, size, card.in_channels)
-    n_val_groups = len({c.group for c in val_split.cases})
+    n_val_groups = len(val_split.groups)
     card = replace(card, training={**card.training, "data": card.training["data"] + (
         f": {len(train_split.images)} training frames; {len(val_split.images)} validation frames of "
         f"{n_val_groups} held-out {split_group(args, task)}s")})

@@ -40,6 +40,8 @@ nib = lazy_module("nibabel")  # 0.2 s with pydicom: imported when a NIfTI file f
 def nifti_errors() -> tuple[type[BaseException], ...]:
     """What a damaged NIfTI file raises (a function: naming nibabel's errors imports nibabel)."""
     return (*DECODE_ERRORS, nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError)
+
+
 _HEADER_BYTES = 544  # a NIfTI-2 header and its extension flag; NIfTI-1 needs 352
 _GZ_SLACK = 1 << 20  # bytes a .gz may hold past what its header promises (extensions, padding)
 _UNIT_TO_MM = {"meter": 1000.0, "micron": 0.001}

@@ -1,0 +1,95 @@
+"""Which frames train and which validate a segmentation run: cases read (or generated), split by
+group (exam, subject, patient; a seeded share or one fold of a k-fold cross-validation), letterboxed
+to the network's input once and held in memory as uint8 tensors (:class:`train.seg_loop.Split`).
+``train.segmentation`` calls :func:`load_splits`; ``--transplant-empty`` adds each frame's empty
+transplant and control (:func:`with_transplants`).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from core.datasets import Case
+from core.predict import framing_box, letterbox
+from core.tasks import TaskSpec
+from train.data import dataset_cases, fold_of, is_validation, phantom_cases
+from train.seg_loop import Split, rank_world
+from train.transplant import transplant_in_frame
+
+if TYPE_CHECKING:
+    from train.segmentation import SegmentationConfig
+
+log = logging.getLogger("train.segmentation")
+
+
+def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
+                channels: int = 1) -> tuple[Split, Split]:
+    """Read or generate the cases, split them by group, letterbox them once (``channels``: the
+    model's input channels; a dataset that has several sequences gives that many)."""
+    if args.data:
+        cases = dataset_cases(task, args.data, channels)
+    else:
+        cases = phantom_cases(task, args.phantoms, args.phantom_seed)
+    parts: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}
+    train_groups: set[str] = set()
+    rng = np.random.default_rng(args.seed)
+    folds = None
+    if args.folds:  # the fold map needs every group first
+        cases = list(cases)
+        folds = fold_of((c.group for c in cases), args.seed, args.folds)
+    for case in tqdm(cases, desc="cases", total=args.phantoms, disable=rank_world()[0] != 0):
+        if case.mask is None:
+            continue
+        val = (folds[case.group] == args.fold if folds is not None
+               else is_validation(case.group, args.seed, args.val_frac))
+        imgs, masks, kept = parts[val]
+        if not val:
+            train_groups.add(case.group)
+        for one in with_transplants(case, rng) if args.transplant_empty else [case]:
+            crop = framing_box(one.image, task.input)
+            imgs.append(letterbox(one.image, size, crop=crop)[0])
+            soft = letterbox(one.mask.astype(np.float32), size, cv2.INTER_AREA, crop)[0]
+            masks.append(np.round(soft * 255))
+            # Full-size cases are kept only for validation; training keeps its last one in case a
+            # tiny dataset leaves the validation split empty.
+            if val or not kept:
+                kept.append(one)
+            else:
+                kept[0] = one
+
+    if not parts[True][0] and len(parts[False][0]) > 1:
+        log.warning("no exam fell into the validation split; holding out the last training case")
+        imgs, masks, kept = parts[False]
+        parts[True] = ([imgs.pop()], [masks.pop()], [kept.pop()])
+
+    def to_split(imgs: list, masks: list, kept: list) -> Split:
+        if not imgs:
+            raise SystemExit("no labelled cases in this split: add data or change --val-frac")
+        def stack(a: list) -> torch.Tensor:  # N x C x H x W uint8
+            t = torch.from_numpy(np.stack(a).astype(np.uint8))
+            return t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
+        return Split(stack(imgs), stack(masks), kept)
+
+    train, val = to_split(*parts[False]), to_split(*parts[True])
+    return (Split(train.images, train.masks, [], frozenset(train_groups)),
+            Split(val.images, val.masks, val.cases, frozenset(c.group for c in val.cases)))
+
+
+def with_transplants(case: Case, rng: np.random.Generator) -> list[Case]:
+    """``case`` and, when :func:`train.transplant.transplant_in_frame` finds room, its empty
+    transplant (``<name>~empty``) and control (``<name>~control``), in the case's group."""
+    pair = transplant_in_frame(case.image, case.mask, rng)
+    if pair is None:
+        return [case]
+    (empty, empty_mask), (control, control_mask) = pair
+    return [case,
+            replace(case, name=f"{case.name}~empty", image=empty, mask=empty_mask,
+                    meta={**case.meta, "transplant": "empty"}),
+            replace(case, name=f"{case.name}~control", image=control, mask=control_mask,
+                    meta={**case.meta, "transplant": "control"})]
