@@ -6,6 +6,8 @@
     python -m train.holdout --data ../shared/data/lgg --out runs/lgg_val --val-frac 0.2  # LGG patients
     python -m train.holdout --data ../shared/data/nerve/positives --out runs/nerve_val --val-frac 0.2 \
         --transplant-empty                                                               # nerve subjects
+    python -m train.holdout --data ../shared/data/nerve/positives --out runs/nerve_val_crop --val-frac 0.2 \
+        --crop-empty                                               # the same, a second kind of empty proxy
 
 The split is :func:`train.data.is_validation` by exam (HC18) or patient (LGG kaggle_3m), exactly as
 ``train.segmentation`` draws it with the same ``--seed`` and ``--val-frac``: the frames written are
@@ -13,7 +15,9 @@ those no epoch trained on. HC18: the frames, annotations and CSV rows of the hel
 kaggle_3m: the held-out patients' folders, under ``kaggle_3m/``; nerve ``images/`` + ``masks/``: the
 held-out subjects' frames and masks, and with ``--transplant-empty`` one proxy empty frame per frame
 (``<subject>_<100000 + n>.png``: the nerve covered by tissue from beside it, :mod:`train.transplant`;
-the shared copy has no real empty frame), its mask all background.
+the shared copy has no real empty frame), its mask all background; with ``--crop-empty`` one per frame
+of a second, independent kind (``<subject>_<200000 + n>.png``: a zoomed window of the frame that
+misses the nerve, :mod:`train.empty_crops`).
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from core.datasets import HC18_FRAME, HC18_SPLITS, DatasetError
 from core.datasets.kaggle_3m import patient_folders
 from core.datasets.nerve_images import nerve_images_root, read_nerve_images
 from train.data import fold_of, is_validation
+from train.empty_crops import crop_in_frame
 from train.transplant import transplant_in_frame
 
 TRAINING = "training_set"
@@ -63,14 +68,16 @@ def copy_hc18_frames(data: Path, out: Path, header: list[str], rows: list[list[s
 
 
 def write_holdout(data: Path, out: Path, *, seed: int = 0, val_frac: float = 0.1,
-                  transplant_empty: bool = False, fold: tuple[int, int] | None = None) -> list[str]:
+                  transplant_empty: bool = False, crop_empty: bool = False,
+                  fold: tuple[int, int] | None = None) -> list[str]:
     """Copy the held-out frames of an HC18 folder (or patients of an LGG kaggle_3m folder, or subjects
     of a nerve images/masks folder) into ``out``; returns their names (patients: their ids).
     ``fold=(k, K)``: LGG patients of fold k of a K-fold cross-validation instead of ``val_frac``."""
     if fold is not None and (nerve_images_root(data) is not None or not _patients(data)):
         raise SystemExit(f"{data}: --folds is implemented for LGG kaggle_3m patients only")
     if nerve_images_root(data) is not None:
-        return _write_nerve(data, out, seed=seed, val_frac=val_frac, transplant_empty=transplant_empty)
+        return _write_nerve(data, out, seed=seed, val_frac=val_frac, transplant_empty=transplant_empty,
+                            crop_empty=crop_empty)
     if not (data / TRAINING).is_dir() and _patients(data):
         return _write_patients(data, out, seed=seed, val_frac=val_frac, fold=fold)
     try:
@@ -127,9 +134,17 @@ def _write_patients(data: Path, out: Path, *, seed: int, val_frac: float,
 
 
 TRANSPLANT_OFFSET = 100_000  # proxy empty frame of frame n: <subject>_<n + this>.png
+CROP_OFFSET = 200_000  # the zoomed-window proxy of frame n: <subject>_<n + this>.png
+PROXIES = {  # kind: (how its frames are made, its frame-number offset, the option that asks for it)
+    "transplant": (transplant_in_frame, TRANSPLANT_OFFSET, "--transplant-empty",
+                   "the nerve covered by tissue from beside it"),
+    "crop": (crop_in_frame, CROP_OFFSET, "--crop-empty",
+             "a zoomed window of the frame that misses the nerve"),
+}
 
 
-def _write_nerve(data: Path, out: Path, *, seed: int, val_frac: float, transplant_empty: bool) -> list[str]:
+def _write_nerve(data: Path, out: Path, *, seed: int, val_frac: float, transplant_empty: bool,
+                 crop_empty: bool = False) -> list[str]:
     """The held-out subjects' nerve frames (and proxy empty frames) under ``out/images`` and
     ``out/masks``; returns the frame names written."""
     root = nerve_images_root(data)
@@ -138,7 +153,9 @@ def _write_nerve(data: Path, out: Path, *, seed: int, val_frac: float, transplan
     (out / "images").mkdir(parents=True)
     (out / "masks").mkdir()
     rng = np.random.default_rng(seed)
-    names, empties, subjects = [], 0, set()
+    kinds = [k for k, on in (("transplant", transplant_empty), ("crop", crop_empty)) if on]
+    names, subjects = [], set()
+    empties = dict.fromkeys(kinds, 0)
     for case in read_nerve_images(root):
         if case.mask is None or not is_validation(case.group, seed, val_frac):
             continue
@@ -148,25 +165,28 @@ def _write_nerve(data: Path, out: Path, *, seed: int, val_frac: float, transplan
         shutil.copyfile(mask_src, out / "masks" / mask_src.name)
         names.append(src.name)
         subjects.add(case.meta["subject"])
-        if transplant_empty:
-            pair = transplant_in_frame(case.image, case.mask, rng)
+        for kind in kinds:
+            make, offset = PROXIES[kind][:2]
+            pair = make(case.image, case.mask, rng)
             if pair is None:
                 continue
             frame = pair[0][0]
-            stem = f"{case.meta['subject']}_{case.meta['frame'] + TRANSPLANT_OFFSET}"
+            stem = f"{case.meta['subject']}_{case.meta['frame'] + offset}"
             cv2.imwrite(str(out / "images" / f"{stem}.png"), frame)
             cv2.imwrite(str(out / "masks" / f"{stem}_mask.png"), np.zeros_like(frame))
             names.append(f"{stem}.png")
-            empties += 1
+            empties[kind] += 1
+    n_empty = sum(empties.values())
+    proxies = " / ".join((f"{empties[k]}: " if len(kinds) > 1 else "")
+                         + f"{PROXIES[k][3]}; frame numbers from {PROXIES[k][1]}" for k in kinds)
     (out / HOLDOUT_FILE).write_text(json.dumps({
         "description": f"nerve frames of the {len(subjects)} subjects held out of training (split seed "
                        f"{seed}, {val_frac:.0%} of subjects)"
-                       + (f", with {empties} proxy empty frames (the nerve covered by tissue from beside it; "
-                          f"frame numbers from {TRANSPLANT_OFFSET})" if transplant_empty else "")
+                       + (f", with {n_empty} proxy empty frames ({proxies})" if kinds else "")
                        + f": python -m train.holdout --data {data} --seed {seed} --val-frac {val_frac}"
-                       + (" --transplant-empty" if transplant_empty else ""),
-        "source": str(data), "seed": seed, "val_frac": val_frac, "frames": len(names) - empties,
-        "proxy_empty_frames": empties, "subjects": sorted(subjects),
+                       + "".join(f" {PROXIES[k][2]}" for k in kinds),
+        "source": str(data), "seed": seed, "val_frac": val_frac, "frames": len(names) - n_empty,
+        "proxy_empty_frames": n_empty, "proxy_kinds": empties, "subjects": sorted(subjects),
     }, indent=2) + "\n")
     return names
 
@@ -189,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-frac", type=float, default=0.1, help="the run's held-out share (default 0.1)")
     p.add_argument("--transplant-empty", action="store_true",
                    help="nerve: add one proxy empty frame per held-out frame (train/transplant.py)")
+    p.add_argument("--crop-empty", action="store_true",
+                   help="nerve: add one proxy empty frame of a second kind per held-out frame (a zoomed "
+                        "window that misses the nerve, train/empty_crops.py)")
     p.add_argument("--folds", type=int, default=0,
                    help="LGG: the run's k-fold cross-validation (train.segmentation --folds)")
     p.add_argument("--fold", type=int, default=0, help="with --folds K: the held-out fold (0..K-1)")
@@ -196,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.folds and not 0 <= a.fold < a.folds:
         p.error(f"--fold must be 0..{a.folds - 1}")
     names = write_holdout(a.data, a.out, seed=a.seed, val_frac=a.val_frac,
-                          transplant_empty=a.transplant_empty, fold=(a.fold, a.folds) if a.folds else None)
+                          transplant_empty=a.transplant_empty, crop_empty=a.crop_empty,
+                          fold=(a.fold, a.folds) if a.folds else None)
     if nerve_images_root(a.data) is not None:
         print(f"{len(names)} held-out nerve frames -> {a.out}")
     elif all(HC18_FRAME.match(n) for n in names):

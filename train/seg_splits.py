@@ -2,7 +2,7 @@
 group (exam, subject, patient; a seeded share or one fold of a k-fold cross-validation), letterboxed
 to the network's input once and held in memory as uint8 tensors (:class:`train.seg_loop.Split`).
 ``train.segmentation`` calls :func:`load_splits`; ``--transplant-empty`` adds each frame's empty
-transplant and control (:func:`with_transplants`).
+transplant and control, ``--crop-empty`` its empty zoomed window and control (:func:`with_empties`).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from core.datasets import Case
 from core.predict import framing_box, letterbox
 from core.tasks import TaskSpec
 from train.data import dataset_cases, fold_of, is_validation, phantom_cases
+from train.empty_crops import crop_in_frame
 from train.seg_loop import Split, rank_world
 from train.transplant import transplant_in_frame
 
@@ -51,7 +52,7 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
         imgs, masks, kept = parts[val]
         if not val:
             train_groups.add(case.group)
-        for one in with_transplants(case, rng) if args.transplant_empty else [case]:
+        for one in with_empties(case, rng, transplant=args.transplant_empty, crop=args.crop_empty):
             crop = framing_box(one.image, task.input)
             imgs.append(letterbox(one.image, size, crop=crop)[0])
             soft = letterbox(one.mask.astype(np.float32), size, cv2.INTER_AREA, crop)[0]
@@ -81,15 +82,23 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
             Split(val.images, val.masks, val.cases, frozenset(c.group for c in val.cases)))
 
 
-def with_transplants(case: Case, rng: np.random.Generator) -> list[Case]:
-    """``case`` and, when :func:`train.transplant.transplant_in_frame` finds room, its empty
-    transplant (``<name>~empty``) and control (``<name>~control``), in the case's group."""
-    pair = transplant_in_frame(case.image, case.mask, rng)
-    if pair is None:
-        return [case]
-    (empty, empty_mask), (control, control_mask) = pair
-    return [case,
-            replace(case, name=f"{case.name}~empty", image=empty, mask=empty_mask,
-                    meta={**case.meta, "transplant": "empty"}),
-            replace(case, name=f"{case.name}~control", image=control, mask=control_mask,
-                    meta={**case.meta, "transplant": "control"})]
+EMPTY_MAKERS = {"transplant": transplant_in_frame, "crop": crop_in_frame}
+
+
+def with_empties(case: Case, rng: np.random.Generator, *, transplant: bool = True,
+                 crop: bool = False) -> list[Case]:
+    """``case`` and, for each kind asked for that finds room, its empty frame and control:
+    ``<name>~empty`` / ``<name>~control`` (:func:`train.transplant.transplant_in_frame`) and
+    ``<name>~crop-empty`` / ``<name>~crop-control`` (:func:`train.empty_crops.crop_in_frame`), all in
+    the case's group."""
+    out = [case]
+    for kind, wanted in (("transplant", transplant), ("crop", crop)):
+        pair = EMPTY_MAKERS[kind](case.image, case.mask, rng) if wanted else None
+        if pair is None:
+            continue
+        prefix = "" if kind == "transplant" else "crop-"
+        for (image, mask), role in zip(pair, ("empty", "control"), strict=True):
+            out.append(replace(case, name=f"{case.name}~{prefix}{role}", image=image, mask=mask,
+                               meta={**case.meta, kind: role}))
+    return out
+

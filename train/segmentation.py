@@ -74,6 +74,7 @@ class SegmentationConfig(RunConfig):
     init: Path | None = None
     boundary_weight: float = 0.0
     transplant_empty: bool = False
+    crop_empty: bool = False
     folds: int = 0
     fold: int = 0
     keep: str = "best"
@@ -138,6 +139,10 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
                    help="for a dataset whose frames all hold the structure: also train and validate on "
                         "each frame with it covered by tissue from beside it (an empty frame) and on a "
                         "control with such a transplant elsewhere (train/transplant.py)")
+    p.add_argument("--crop-empty", action="store_true",
+                   help="likewise, with a zoomed window of each frame that misses the structure (an empty "
+                        "frame) and a control window of the same zoom that holds it (train/empty_crops.py); "
+                        "with --transplant-empty: both kinds")
     tokens = sys.argv[1:] if argv is None else list(argv)
     ns = p.parse_args(tokens)
     if ns.folds and not 0 <= ns.fold < ns.folds:

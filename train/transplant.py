@@ -108,12 +108,12 @@ def transplant_pair(image: np.ndarray, mask: np.ndarray, rng: np.random.Generato
     return None
 
 
-def transplant_in_frame(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator
-                        ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
-    """:func:`transplant_pair` on the picture inside the file's letterbox bands
-    (:func:`core.predict.content_box`), each result pasted back into the whole frame (bands kept)."""
+def in_content(make, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
+    """``make(image, mask, rng)`` (a pair maker such as :func:`transplant_pair`) on the picture
+    inside the file's letterbox bands (:func:`core.predict.content_box`), each result pasted back
+    into the whole frame (bands kept); None where ``make`` gives None."""
     t, b, lft, r = content_box(image)
-    pair = transplant_pair(image[t:b, lft:r], mask[t:b, lft:r], rng)
+    pair = make(image[t:b, lft:r], mask[t:b, lft:r], rng)
     if pair is None:
         return None
     framed = []
@@ -122,3 +122,10 @@ def transplant_in_frame(image: np.ndarray, mask: np.ndarray, rng: np.random.Gene
         frame[t:b, lft:r], frame_mask[t:b, lft:r] = inner, inner_mask
         framed.append((frame, frame_mask))
     return framed[0], framed[1]
+
+
+def transplant_in_frame(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+                        ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+    """:func:`transplant_pair` on the picture inside the file's letterbox bands, each result pasted
+    back into the whole frame (bands kept)."""
+    return in_content(transplant_pair, image, mask, rng)

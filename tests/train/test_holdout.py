@@ -48,11 +48,9 @@ def test_held_out_lgg_patients_are_copied_whole(tmp_path: Path) -> None:
     assert f"the {len(kept)} patients held out of training" in describe(out)
 
 
-def test_held_out_nerve_subjects_with_proxy_empty_frames(tmp_path: Path) -> None:
+def _nerve_tree(tmp_path: Path) -> Path:
     import cv2
     import numpy as np
-
-    from core.datasets.nerve_images import read_nerve_images
 
     src = tmp_path / "positives"
     (src / "images").mkdir(parents=True)
@@ -67,6 +65,13 @@ def test_held_out_nerve_subjects_with_proxy_empty_frames(tmp_path: Path) -> None
             image[mask > 0] = 240
             cv2.imwrite(str(src / "images" / f"{subject}_{frame}.png"), image)
             cv2.imwrite(str(src / "masks" / f"{subject}_{frame}_mask.png"), mask)
+    return src
+
+
+def test_held_out_nerve_subjects_with_proxy_empty_frames(tmp_path: Path) -> None:
+    from core.datasets.nerve_images import read_nerve_images
+
+    src = _nerve_tree(tmp_path)
     out = tmp_path / "val"
     names = write_holdout(src, out, seed=0, val_frac=0.3, transplant_empty=True)
     cases = list(read_nerve_images(out))
@@ -77,3 +82,28 @@ def test_held_out_nerve_subjects_with_proxy_empty_frames(tmp_path: Path) -> None
     assert all(c.mask.any() for c in real) and not any(c.mask.any() for c in proxy)
     assert all((c.image[:12] == 128).all() for c in proxy)  # the file's bands are kept, as in the copy
     assert f"with {len(proxy)} proxy empty frames" in describe(out)
+
+
+def test_both_kinds_of_proxy_empty_frames_are_numbered_apart(tmp_path: Path) -> None:
+    import json
+
+    from core.datasets.nerve_images import read_nerve_images
+    from train.holdout import CROP_OFFSET, HOLDOUT_FILE, TRANSPLANT_OFFSET
+
+    src = _nerve_tree(tmp_path)
+    out = tmp_path / "val"
+    write_holdout(src, out, seed=0, val_frac=0.3, transplant_empty=True, crop_empty=True)
+    cases = list(read_nerve_images(out))
+    real = [c for c in cases if c.meta["frame"] < TRANSPLANT_OFFSET]
+    covered = [c for c in cases if TRANSPLANT_OFFSET <= c.meta["frame"] < CROP_OFFSET]
+    zoomed = [c for c in cases if c.meta["frame"] >= CROP_OFFSET]
+    assert real and len(covered) == len(zoomed) == len(real)
+    assert not any(c.mask.any() for c in covered + zoomed)
+    assert all(c.image[40:56, 40:60].mean() < 200 for c in covered)  # the bright nerve is gone
+    assert all(c.image[12:84].max() < 200 for c in zoomed)  # a window that misses it
+    info = json.loads((out / HOLDOUT_FILE).read_text())
+    assert info["proxy_kinds"] == {"transplant": len(real), "crop": len(real)}
+    assert info["description"].endswith("--transplant-empty --crop-empty")
+    write_holdout(src, out, seed=0, val_frac=0.3, crop_empty=True)  # one kind: numbered as its kind
+    assert all(c.meta["frame"] < TRANSPLANT_OFFSET or c.meta["frame"] >= CROP_OFFSET
+               for c in read_nerve_images(out))

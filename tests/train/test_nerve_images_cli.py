@@ -87,3 +87,25 @@ def test_transplant_empty_adds_an_empty_frame_and_a_control_per_frame_on_both_si
     # An empty frame's target is all background; the others keep their nerve.
     present = train.masks.flatten(1).amax(1) >= 128
     assert int((~present).sum()) == len(plain_train.images)
+
+
+def test_crop_empty_adds_a_zoomed_empty_window_and_a_control_and_combines_with_transplants(
+        tmp_path: Path) -> None:
+    data = _tree(tmp_path / "nerve", (80, 112))
+    argv = ["--task", "nerve", "--arch", "cnn", "--data", str(data), "--val-frac", "0.5",
+            "--out", str(tmp_path / "out")]
+    plain_train, plain_val = segmentation.load_splits(segmentation.parse_args(argv), NERVE, (64, 96))
+    args = segmentation.parse_args([*argv, "--crop-empty"])
+    assert args.crop_empty and not args.transplant_empty
+    train, val = segmentation.load_splits(args, NERVE, (64, 96))
+    assert len(train.images) == 3 * len(plain_train.images)
+    names = [c.name for c in val.cases]
+    assert sum(n.endswith("~crop-empty") for n in names) == sum(n.endswith("~crop-control") for n in names)
+    assert not any(n.endswith(("~empty", "~control")) for n in names)
+    for case in val.cases:
+        assert case.mask.any() != case.name.endswith("~crop-empty")
+    both = segmentation.parse_args([*argv, "--crop-empty", "--transplant-empty"])
+    train, val = segmentation.load_splits(both, NERVE, (64, 96))
+    assert len(train.images) == 5 * len(plain_train.images) and len(val.cases) == 5 * len(plain_val.cases)
+    present = train.masks.flatten(1).amax(1) >= 128
+    assert int((~present).sum()) == 2 * len(plain_train.images)
