@@ -109,3 +109,7 @@ def test_crop_empty_adds_a_zoomed_empty_window_and_a_control_and_combines_with_t
     assert len(train.images) == 5 * len(plain_train.images) and len(val.cases) == 5 * len(plain_val.cases)
     present = train.masks.flatten(1).amax(1) >= 128
     assert int((~present).sum()) == 2 * len(plain_train.images)
+    # The card says which proxies trained the model, and that they are proxies.
+    said = segmentation.make_card(both, NERVE, (64, 96)).training["empty_frames"]
+    assert "--transplant-empty" in said and "--crop-empty" in said and "NOT real empty frames" in said
+    assert "empty_frames" not in segmentation.make_card(segmentation.parse_args(argv), NERVE, (64, 96)).training
