@@ -6,7 +6,7 @@ ADDRESS ?= 127.0.0.1
 # Uploads over 1 MiB are spooled by the web server to a temporary file: keep them in memory (tmpfs).
 UPLOAD_TMP ?= $(firstword $(wildcard /dev/shm) $(TMPDIR) /tmp)
 
-.PHONY: run test test-all test-e2e e2e-browser deps lint bench samples brain-cv evaluate-brain evaluate-fetal evaluate-nerve weights weights-fetal weights-nerve weights-face weights-screening weights-brain weights-modality evaluate screenshots help
+.PHONY: run test test-all test-e2e e2e-browser deps lint bench samples brain-cv evaluate-brain evaluate-fetal evaluate-nerve nerve-empty-study weights weights-fetal weights-nerve weights-face weights-screening weights-brain weights-modality evaluate screenshots help
 
 help:
 	@echo "make run      install what is missing, start the dashboard on http://localhost:$(PORT)"
@@ -18,6 +18,7 @@ help:
 	@echo "make weights  retrain every shipped model (2-core CPU: about 8 hours; weights-fetal, weights-nerve, weights-face, weights-screening, weights-brain, weights-modality)"
 	@echo "make screenshots  refresh dashboard/screenshots (needs playwright + chromium)"
 	@echo "make evaluate score the shipped weights on held-out real data (HC18 exams, nerve subjects, LGG patients), record in the cards"
+	@echo "make nerve-empty-study  which proxy empty frames teach the nerve models (about 1 h on 2 cores)"
 	@echo "make bench    also: python -m train.bench --record stores the timings in the cards"
 
 # pip is quick when everything is already satisfied, and installs only what is missing.
@@ -75,11 +76,37 @@ weights-nerve:
 	wait
 	$(MAKE) evaluate-nerve
 
-# The held-out subjects of the nerve split (seed 0, 20%) with one proxy empty frame per frame.
+# The held-out subjects of the nerve split (seed 0, 20%) with one proxy empty frame per frame, of each
+# kind: the nerve covered (the kind the models trained on) and a zoomed window that misses it (unseen).
 evaluate-nerve:
 	$(PYTHON) -m train.holdout --data $(NERVE) --out runs/nerve_val --val-frac 0.2 --transplant-empty
+	$(PYTHON) -m train.holdout --data $(NERVE) --out runs/nerve_val_crop --val-frac 0.2 --crop-empty
 	for a in unet unet_mobilenet unet_vgg cnn; do $(PYTHON) -m train.evaluate --task nerve --weights weights/nerve/$$a \
-	  --data runs/nerve_val --out runs/val_nerve_$$a --record validation_real; done
+	  --data runs/nerve_val --out runs/val_nerve_$$a --record validation_real && \
+	  $(PYTHON) -m train.evaluate --task nerve --weights weights/nerve/$$a \
+	  --data runs/nerve_val_crop --out runs/val_nerve_zoomed_$$a --record validation_real_zoomed; done
+
+# Which proxy empty frames to train on (train/empty_study.py; about 1 h on 2 cores): the MobileNetV2
+# U-Net trained with none, covered, zoomed or both kinds for the same number of steps (15 x the
+# real training frames), the last epoch kept, scored on both kinds.
+EMPTY_STUDY = $(PYTHON) -m train.segmentation --task nerve --data $(NERVE) --batch-size 16 --crop 160 224 --input-size 160 224 --val-frac 0.2 --threads 1 --arch unet_mobilenet --arch-config 'aux_params={"classes":1}' --keep last --time-limit-min 45
+nerve-empty-study:
+	$(EMPTY_STUDY) --crop-empty --epochs 5 --out runs/empty_cmp/crop & \
+	$(EMPTY_STUDY) --crop-empty --transplant-empty --epochs 3 --out runs/empty_cmp/both; \
+	wait
+	$(EMPTY_STUDY) --transplant-empty --epochs 5 --out runs/empty_cmp/transplant & \
+	$(EMPTY_STUDY) --epochs 15 --out runs/empty_cmp/none; \
+	wait
+	$(PYTHON) -m train.holdout --data $(NERVE) --out runs/nerve_val --val-frac 0.2 --transplant-empty
+	$(PYTHON) -m train.holdout --data $(NERVE) --out runs/nerve_val_crop --val-frac 0.2 --crop-empty
+	for m in none transplant crop both; do for s in nerve_val nerve_val_crop; do \
+	  $(PYTHON) -m train.evaluate --task nerve --weights runs/empty_cmp/$$m --data runs/$$s --out runs/empty_cmp/eval_$${m}_$$s; \
+	done; done
+	$(PYTHON) -m train.empty_study --json runs/empty_cmp/study.json \
+	  --model none runs/empty_cmp/eval_none_nerve_val runs/empty_cmp/eval_none_nerve_val_crop \
+	  --model covered runs/empty_cmp/eval_transplant_nerve_val runs/empty_cmp/eval_transplant_nerve_val_crop \
+	  --model zoomed runs/empty_cmp/eval_crop_nerve_val runs/empty_cmp/eval_crop_nerve_val_crop \
+	  --model both runs/empty_cmp/eval_both_nerve_val runs/empty_cmp/eval_both_nerve_val_crop
 
 HC18 ?= ../shared/data/hc18
 FETAL_TRAIN = $(PYTHON) -m train.segmentation --task fetal_head --data $(HC18) --batch-size 16 --crop 160 224 --threads 1

@@ -14,15 +14,17 @@ def _get(d: dict, key: str) -> float:
 
 
 def segmentation_comparison(cards: dict[str, ModelCard], labels: dict[str, str],
-                            record: str = "phantom_test") -> pd.DataFrame:
+                            record: str = "phantom_test",
+                            second: tuple[str, str] | None = None) -> pd.DataFrame:
     """One row per model from ``metrics[record]`` and ``metrics.bench`` of its card.
 
     Columns: the set-level figures ``train.evaluate --record`` stores (Dice on the frames with the
     structure and its 95% interval over subjects, mean Dice under the empty-mask rule, the all-empty
     baseline on the same set, frames without the structure left empty, pooled pixel precision /
     recall / F1, image-level presence accuracy and calibration (ECE); on phantoms also against the
-    restored dropped labels), parameters and the benchmarked p50 latency. Columns no card fills
-    are left out.
+    restored dropped labels), parameters and the benchmarked p50 latency. ``second`` = (record,
+    words): the empty frames left empty and the presence ECE of a second record (the same frames
+    with another kind of empty frame), headed with those words. Columns no card fills are left out.
     """
     rows = {}
     for name, card in cards.items():
@@ -40,6 +42,9 @@ def segmentation_comparison(cards: dict[str, ModelCard], labels: dict[str, str],
             "Empty frames left empty": _get(test, "dice_empty_mean"),
             "Presence accuracy": _get(test, "presence_accuracy"),
             "Presence ECE": _get(test, "presence_ece"),
+            **({f"Left empty ({second[1]})": _get(card.metrics.get(second[0], {}), "dice_empty_mean"),
+                f"Presence ECE ({second[1]})": _get(card.metrics.get(second[0], {}), "presence_ece")}
+               if second else {}),
             # Phantoms only: against the labels the generator deliberately dropped, restored.
             "Presence accuracy (restored labels)": _get(test, "presence_accuracy_true_labels"),
             "Dropped labels flagged": (f"{test['missing_labels_flagged']} of {test['missing_labels']}"

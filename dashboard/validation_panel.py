@@ -44,8 +44,8 @@ def real_validation(card: ModelCard) -> tuple[str, dict[str, Any]] | None:
     on frames with and without the structure (nerve subjects), per-class IoU of a face parser on
     held-out persons; phantom tests are not."""
     for key, report in card.metrics.items():
-        if (not key.startswith(("phantom_test", RECIPE_CV)) and isinstance(report, dict)
-                and report_kind(report)):
+        if (not key.startswith(("phantom_test", RECIPE_CV)) and key != UNSEEN_PROXY
+                and isinstance(report, dict) and report_kind(report)):
             return key, report
     return None
 
@@ -54,6 +54,37 @@ def real_validation(card: ModelCard) -> tuple[str, dict[str, Any]] | None:
 # of the same recipe, each trained without one fold of patients): the context its own, smaller
 # validation needs. ``train.cv_summary --record recipe_cross_validation`` writes it.
 RECIPE_CV = "recipe_cross_validation"
+
+
+# A nerve card may also carry its scores on the held-out frames with a second kind of proxy empty
+# frame, one it never trained on (zoomed windows that miss the nerve, train/empty_crops.py): how its
+# empty-frame behaviour carries over to empty frames unlike its training ones, as real ones will be.
+UNSEEN_PROXY = "validation_real_zoomed"
+
+
+CALIBRATED_ECE = 0.1  # a presence probability this close to observed frequencies may flag labels
+OWN_RECORD = "validation_real"  # a nerve card's held-out real frames with the proxies it trained on
+
+
+def presence_calibrated(card: ModelCard) -> bool:
+    """Whether the card's presence probability held (ECE <= :data:`CALIBRATED_ECE`) on the held-out
+    real frames with EVERY kind of proxy empty frame its card records: the kind it trained on and,
+    where recorded, the unseen kind."""
+    eces = [card.metrics.get(r, {}).get("presence_ece") for r in (OWN_RECORD, UNSEEN_PROXY)]
+    eces = [float(e) for e in eces if e is not None]
+    return bool(eces) and max(eces) <= CALIBRATED_ECE
+
+
+def unseen_proxy_line(card: ModelCard) -> str | None:
+    """The card's scores on the unseen kind of proxy empty frame in words, or None."""
+    rec = card.metrics.get(UNSEEN_PROXY)
+    if not isinstance(rec, dict) or "dice_empty_mean" not in rec:
+        return None
+    n = rec.get("dice_empty_n", "?")
+    return (f"On a kind of proxy empty frame it never trained on ({n} zoomed windows "
+            f"of the held-out frames that miss the nerve): {rec['dice_empty_mean']:.1%} left empty "
+            f"({_ci(rec, 'dice_empty')}), mean Dice under the empty rule {rec['mean_dice']:.3f}, presence "
+            f"ECE {rec.get('presence_ece', math.nan):.3f}. Real empty frames are unlike both kinds of proxy.")
 
 
 def recipe_cv_line(card: ModelCard) -> str | None:

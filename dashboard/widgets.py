@@ -19,7 +19,13 @@ from core.tasks import TaskSpec
 from core.weights import ModelCard
 from dashboard import cache
 from dashboard.png import png
-from dashboard.validation_panel import other_tests, real_validation, real_validation_rows, recipe_cv_line
+from dashboard.validation_panel import (
+    other_tests,
+    real_validation,
+    real_validation_rows,
+    recipe_cv_line,
+    unseen_proxy_line,
+)
 
 RESEARCH_NOTE = "Research and education use only: not a medical device, not a diagnosis."
 MAX_SIDE = 2048  # pixels; larger uploads are reduced before analysis
@@ -291,8 +297,9 @@ def card_panel(task: TaskSpec, name: str, card: ModelCard) -> None:
         st.caption(f"Trained on {trained}." + (f" Validation split {split}." if split else ""))
         if real:
             real_validation_rows(real[1])
-        if (cv := recipe_cv_line(card)) is not None:
-            st.caption(cv)
+        for line in (recipe_cv_line(card), unseen_proxy_line(card)):
+            if line is not None:
+                st.caption(line)
         cols = st.columns(4) if test or not real else [None, None, *st.columns(2)]
         if test or not real:
             cols[0].metric("Test Dice", f"{test['dice_mean']:.3f}" if "dice_mean" in test else "n/a")

@@ -55,6 +55,13 @@ def test_comparison_table_is_read_from_the_cards(nerve: AppTest) -> None:
     assert table["95% CI (subjects)"].str.match(r"^0\.\d\d-0\.\d\d$").all()
     assert table["p50 latency (ms)"].notna().all() and (table["Parameters (M)"] > 0).all()
     assert any("proxies" in c.value and "held out of training" in c.value for c in nerve.caption)
+    # The same real frames with the kind of proxy empty frame no model trained on, from the cards too.
+    unseen = table["Left empty (zoomed proxies, unseen)"]
+    assert unseen.between(0, 1).all() and table["Presence ECE (zoomed proxies, unseen)"].notna().all()
+    from core.weights import read_card
+
+    card = read_card(ROOT / "weights" / "nerve" / "unet")
+    assert unseen["U-Net"] == pytest.approx(card.metrics["validation_real_zoomed"]["dice_empty_mean"])
 
 
 def test_rle_shown_decodes_to_the_mask_area(nerve: AppTest) -> None:
