@@ -153,14 +153,12 @@ def save_model(
     return card
 
 
-def load_model(folder: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelCard]:
-    """Rebuild a model from its card and load its weights, checking the sha256 first.
-
-    Returns:
-        ``(model, card)`` with the model in eval mode, float32, on ``device``.
+def read_checked(folder: str | Path) -> tuple[ModelCard, bytes]:
+    """A weights folder's card and its weights file's bytes, the file's sha256 checked against the
+    card (what :func:`load_model` builds from; alone, a check that does not build the model).
 
     Raises:
-        WeightsError: missing files, a sha256 mismatch, or weights that do not fit the card.
+        WeightsError: no readable card, a missing weights file or a sha256 mismatch.
     """
     folder = Path(folder)
     card = read_card(folder)
@@ -175,6 +173,22 @@ def load_model(folder: str | Path, *, device: str | torch.device = "cpu") -> tup
             f"{path}: sha256 {actual[:12]}... does not match the card's {str(expected)[:12]}...; "
             "the file was changed or the card is stale; refusing to load it"
         )
+    return card, data
+
+
+def load_model(folder: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelCard]:
+    """Rebuild a model from its card and load its weights, checking the sha256 first.
+
+    Returns:
+        ``(model, card)`` with the model in eval mode, float32, on ``device``.
+
+    Raises:
+        WeightsError: missing files, a sha256 mismatch, or weights that do not fit the card.
+    """
+    folder = Path(folder)
+    card, data = read_checked(folder)
+    path = folder / card.weights.get("file", WEIGHTS_FILE)
+    actual = card.weights["sha256"]
     try:
         model = create_model(card.arch, **card.arch_config)
     except (KeyError, TypeError, ValueError) as exc:

@@ -38,7 +38,7 @@ from core.lab.screening import screening_classifier
 from core.predict import SegmentationResult, Segmenter, VolumeSegmentation, VolumeSegmenter
 from core.predict.modality import ModalityGate, gate_folder
 from core.tasks import get_task
-from core.weights import ModelCard, WeightsError, read_card
+from core.weights import ModelCard, WeightsError, read_card, read_checked
 from dashboard.byte_cache import data_cache
 
 FACE_SAMPLES = get_task("face_regions").samples_dir  # the face pages' photos
@@ -86,9 +86,17 @@ def available_models(task_name: str) -> dict[str, ModelCard]:
     return cards
 
 
+@st.cache_resource(show_spinner=False)
+def checked_card(weights_dir: str) -> ModelCard:
+    """A weights folder's card once its file's sha256 matched it (checked once per process; the
+    model itself is built when a page first runs it, :func:`get_segmenter`)."""
+    return read_checked(weights_dir)[0]
+
+
 def loadable_models(task_name: str) -> tuple[dict[str, ModelCard], dict[str, str]]:
-    """The shipped models of a task that load (card read, sha256 checked; each loaded once per
-    process), and for every other one with a weights folder the reason it cannot be used."""
+    """The shipped models of a task whose weights pass their check (card read, sha256 matched),
+    and for every other one with a weights folder the reason it cannot be used. A model is built
+    only when a page runs it: the brain page, which runs one of its two, skips building the other."""
     task = get_task(task_name)
     cards, problems = {}, {}
     for name in task.models:
@@ -96,12 +104,9 @@ def loadable_models(task_name: str) -> tuple[dict[str, ModelCard], dict[str, str
         if not folder.is_dir():
             continue  # not shipped here: nothing to say
         try:
-            card = read_card(folder)
-            get_segmenter(str(folder))
+            cards[name] = checked_card(str(folder))
         except WeightsError as exc:
             problems[name] = str(exc)
-        else:
-            cards[name] = card
     return cards, problems
 
 

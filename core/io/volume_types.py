@@ -14,10 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from core.io import orientation as ornt
 from core.io.image_types import ImageData, ImageError
-from core.io.lazy import lazy_module
-
-nib = lazy_module("nibabel")  # 0.2 s with pydicom: imported when a volume is first built
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +54,7 @@ class Volume:
             inferior->superior, rows anterior->posterior, cols patient right->left (radiological).
         spacing_mm: (slice, row, col) voxel size in mm in display order; None if unknown.
         affine: 4x4 float64 RAS+ affine of the original voxel grid (NIfTI convention).
-        source_axcodes: ``nibabel.aff2axcodes(affine)``.
+        source_axcodes: ``nibabel.aff2axcodes(affine)`` (:func:`core.io.orientation.aff2axcodes`).
         source_shape: shape of the original 3-D array.
         format: "NIfTI", "DICOM series", "DICOM", "PNG", ...
         meta: allow-listed technical metadata plus ``notes``, a tuple of remarks.
@@ -76,7 +74,6 @@ class Volume:
         if display.shape != self.voxels.shape:
             raise VolumeError(f"expected an array of the display shape {self.voxels.shape}, "
                               f"got {display.shape}")
-        ornt = nib.orientations
         back = ornt.ornt_transform(ornt.axcodes2ornt(DISPLAY_AXCODES), ornt.io_orientation(self.affine))
         return np.ascontiguousarray(ornt.apply_orientation(display, back))
 
@@ -94,9 +91,8 @@ def reorient_to_display(data: np.ndarray, affine: np.ndarray
         (ZxHxW display array, (slice, row, col) spacing in affine units, the ornt transform
         that was applied; ``ornt_transform`` with the arguments swapped undoes it).
     """
-    ornt = nib.orientations
     transform = ornt.ornt_transform(ornt.io_orientation(affine), ornt.axcodes2ornt(DISPLAY_AXCODES))
-    zooms = nib.affines.voxel_sizes(affine)
+    zooms = ornt.voxel_sizes(affine)
     spacing = [0.0, 0.0, 0.0]
     for src_axis, (dst_axis, _) in enumerate(transform):
         spacing[int(dst_axis)] = round(float(zooms[src_axis]), 9)
@@ -151,7 +147,7 @@ def make_volume(data: np.ndarray, affine: np.ndarray, fmt: str, meta: dict[str, 
         spacing = checked_spacing(spacing, notes)
         spacing_known = spacing is not None
     meta = {**meta, "notes": tuple(dict.fromkeys(notes))}  # de-duplicated, order kept
-    axcodes = tuple(nib.orientations.aff2axcodes(affine))
+    axcodes = ornt.aff2axcodes(affine)
     log.debug("%s volume %s from a %s grid of shape %s", fmt, display.shape, axcodes, data.shape)
     return Volume(np.ascontiguousarray(display, dtype=np.float32), spacing if spacing_known else None,
                   affine, axcodes, tuple(int(n) for n in data.shape), fmt, meta)
