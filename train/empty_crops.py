@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from train.transplant import MARGIN_FRAC, in_content
+from train.transplant import in_content, surroundings
 
 SCALES = (0.5, 0.8)  # the window's side, as a share of the frame's: drawn in this range...
 SHRINK, MIN_SCALE = 0.9, 0.35  # ...and made smaller where no window of that size misses the structure
@@ -46,9 +46,7 @@ def crop_pair(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator
     if not mask.any():
         return None
     h, w = mask.shape
-    margin = max(1, round(MARGIN_FRAC * w))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-    cover = cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+    cover = surroundings(mask)
     ys, xs = np.nonzero(mask)
     m_y0, m_y1, m_x0, m_x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     # Summed-area table of the cover: every window's count of covered pixels at once.

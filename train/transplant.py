@@ -25,6 +25,14 @@ FEATHER_FRAC = 0.2  # soft edge of the transplant, as a share of the covered reg
 TRIES = 40
 
 
+def surroundings(mask: np.ndarray) -> np.ndarray:
+    """HxW bool: the structure and its near surroundings (``mask`` dilated by :data:`MARGIN_FRAC` of
+    the frame's width), what an empty frame must not show."""
+    margin = max(1, round(MARGIN_FRAC * mask.shape[1]))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+
+
 def _soft_alpha(region: np.ndarray, feather: float) -> np.ndarray:
     """HxW float32: 1 on ``region`` and fading to 0 over ``feather`` pixels outside it."""
     outside = cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, 5)
@@ -84,9 +92,7 @@ def transplant_pair(image: np.ndarray, mask: np.ndarray, rng: np.random.Generato
     if not mask.any():
         return None
     h, w = mask.shape
-    margin = max(1, round(MARGIN_FRAC * w))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-    cover = cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+    cover = surroundings(mask)
     y0, y1, x0, x1 = _bbox(cover)
     feather = FEATHER_FRAC * min(y1 - y0, x1 - x0)
     alpha = _soft_alpha(cover, feather)
