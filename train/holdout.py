@@ -34,8 +34,7 @@ from core.datasets import HC18_FRAME, HC18_SPLITS, DatasetError
 from core.datasets.kaggle_3m import patient_folders
 from core.datasets.nerve_images import nerve_images_root, read_nerve_images
 from train.data import fold_of, is_validation
-from train.empty_crops import crop_in_frame
-from train.transplant import transplant_in_frame
+from train.empty_proxies import KINDS, chosen
 
 TRAINING = "training_set"
 HOLDOUT_FILE = "holdout.json"  # what the folder is, for the cards that record scores on it
@@ -133,14 +132,7 @@ def _write_patients(data: Path, out: Path, *, seed: int, val_frac: float,
     return [p.name for p in keep]
 
 
-TRANSPLANT_OFFSET = 100_000  # proxy empty frame of frame n: <subject>_<n + this>.png
-CROP_OFFSET = 200_000  # the zoomed-window proxy of frame n: <subject>_<n + this>.png
-PROXIES = {  # kind: (how its frames are made, its frame-number offset, the option that asks for it)
-    "transplant": (transplant_in_frame, TRANSPLANT_OFFSET, "--transplant-empty",
-                   "the nerve covered by tissue from beside it"),
-    "crop": (crop_in_frame, CROP_OFFSET, "--crop-empty",
-             "a zoomed window of the frame that misses the nerve"),
-}
+TRANSPLANT_OFFSET, CROP_OFFSET = (k.offset for k in KINDS)  # proxy of frame n: <subject>_<n + offset>.png
 
 
 def _write_nerve(data: Path, out: Path, *, seed: int, val_frac: float, transplant_empty: bool,
@@ -153,9 +145,9 @@ def _write_nerve(data: Path, out: Path, *, seed: int, val_frac: float, transplan
     (out / "images").mkdir(parents=True)
     (out / "masks").mkdir()
     rng = np.random.default_rng(seed)
-    kinds = [k for k, on in (("transplant", transplant_empty), ("crop", crop_empty)) if on]
+    kinds = chosen(transplant=transplant_empty, crop=crop_empty)
     names, subjects = [], set()
-    empties = dict.fromkeys(kinds, 0)
+    empties = {k.name: 0 for k in kinds}
     for case in read_nerve_images(root):
         if case.mask is None or not is_validation(case.group, seed, val_frac):
             continue
@@ -166,25 +158,24 @@ def _write_nerve(data: Path, out: Path, *, seed: int, val_frac: float, transplan
         names.append(src.name)
         subjects.add(case.meta["subject"])
         for kind in kinds:
-            make, offset = PROXIES[kind][:2]
-            pair = make(case.image, case.mask, rng)
+            pair = kind.make(case.image, case.mask, rng)
             if pair is None:
                 continue
             frame = pair[0][0]
-            stem = f"{case.meta['subject']}_{case.meta['frame'] + offset}"
+            stem = f"{case.meta['subject']}_{case.meta['frame'] + kind.offset}"
             cv2.imwrite(str(out / "images" / f"{stem}.png"), frame)
             cv2.imwrite(str(out / "masks" / f"{stem}_mask.png"), np.zeros_like(frame))
             names.append(f"{stem}.png")
-            empties[kind] += 1
+            empties[kind.name] += 1
     n_empty = sum(empties.values())
-    proxies = " / ".join((f"{empties[k]}: " if len(kinds) > 1 else "")
-                         + f"{PROXIES[k][3]}; frame numbers from {PROXIES[k][1]}" for k in kinds)
+    proxies = " / ".join((f"{empties[k.name]}: " if len(kinds) > 1 else "")
+                         + f"{k.what}; frame numbers from {k.offset}" for k in kinds)
     (out / HOLDOUT_FILE).write_text(json.dumps({
         "description": f"nerve frames of the {len(subjects)} subjects held out of training (split seed "
                        f"{seed}, {val_frac:.0%} of subjects)"
                        + (f", with {n_empty} proxy empty frames ({proxies})" if kinds else "")
                        + f": python -m train.holdout --data {data} --seed {seed} --val-frac {val_frac}"
-                       + "".join(f" {PROXIES[k][2]}" for k in kinds),
+                       + "".join(f" {k.option}" for k in kinds),
         "source": str(data), "seed": seed, "val_frac": val_frac, "frames": len(names) - n_empty,
         "proxy_empty_frames": n_empty, "proxy_kinds": empties, "subjects": sorted(subjects),
     }, indent=2) + "\n")

@@ -19,9 +19,8 @@ from core.datasets import Case
 from core.predict import framing_box, letterbox
 from core.tasks import TaskSpec
 from train.data import dataset_cases, fold_of, is_validation, phantom_cases
-from train.empty_crops import crop_in_frame
+from train.empty_proxies import chosen
 from train.seg_loop import Split, rank_world
-from train.transplant import transplant_in_frame
 
 if TYPE_CHECKING:
     from train.segmentation import SegmentationConfig
@@ -82,23 +81,17 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
             Split(val.images, val.masks, val.cases, frozenset(c.group for c in val.cases)))
 
 
-EMPTY_MAKERS = {"transplant": transplant_in_frame, "crop": crop_in_frame}
-
-
 def with_empties(case: Case, rng: np.random.Generator, *, transplant: bool = True,
                  crop: bool = False) -> list[Case]:
-    """``case`` and, for each kind asked for that finds room, its empty frame and control:
-    ``<name>~empty`` / ``<name>~control`` (:func:`train.transplant.transplant_in_frame`) and
-    ``<name>~crop-empty`` / ``<name>~crop-control`` (:func:`train.empty_crops.crop_in_frame`), all in
-    the case's group."""
+    """``case`` and, for each kind asked for that finds room (:mod:`train.empty_proxies`), its empty
+    frame and control: ``<name>~empty`` / ``<name>~control`` (the transplant) and
+    ``<name>~crop-empty`` / ``<name>~crop-control`` (the zoomed window), all in the case's group."""
     out = [case]
-    for kind, wanted in (("transplant", transplant), ("crop", crop)):
-        pair = EMPTY_MAKERS[kind](case.image, case.mask, rng) if wanted else None
+    for kind in chosen(transplant=transplant, crop=crop):
+        pair = kind.make(case.image, case.mask, rng)
         if pair is None:
             continue
-        prefix = "" if kind == "transplant" else "crop-"
         for (image, mask), role in zip(pair, ("empty", "control"), strict=True):
-            out.append(replace(case, name=f"{case.name}~{prefix}{role}", image=image, mask=mask,
-                               meta={**case.meta, kind: role}))
+            out.append(replace(case, name=f"{case.name}~{kind.case_prefix}{role}", image=image, mask=mask,
+                               meta={**case.meta, kind.name: role}))
     return out
-

@@ -38,6 +38,7 @@ from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, read_card, save_model, write_card, write_history
 from train.config import RunConfig
 from train.data import dataset_title, phantom_generator
+from train.empty_proxies import card_text, chosen
 from train.hc_calibration import calibrate
 from train.seg_init import init_from
 from train.seg_loop import Split, rank_world, recalibrate_batchnorm, run_epoch, setup_distributed, validate
@@ -202,25 +203,10 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
             "augmentation": "rotation +-20 deg, scale +-15%, shift, horizontal flip, gamma, gain, noise",
             "init": "random (no pretrained weights)" if args.init is None else "",
             "torch": torch.__version__,
-            **({"empty_frames": empty_frames_text(args)} if args.transplant_empty or args.crop_empty else {}),
+            **({"empty_frames": card_text(kinds)} if (kinds := chosen(transplant=args.transplant_empty,
+                                                                     crop=args.crop_empty)) else {}),
         },
     )
-
-
-def empty_frames_text(args: SegmentationConfig) -> str:
-    """What the card says of the proxy empty frames a run trained on (``--transplant-empty``,
-    ``--crop-empty``)."""
-    kinds = []
-    if args.transplant_empty:
-        kinds.append("with its structure covered by tissue from beside it (an empty frame, mask all "
-                     "background) and with a control transplant elsewhere (train/transplant.py, "
-                     "--transplant-empty)")
-    if args.crop_empty:
-        kinds.append("as a zoomed window that misses the structure (an empty frame) and a window of the same "
-                     "zoom that holds it (a control; train/empty_crops.py, --crop-empty)")
-    return ("The data holds no frame without the structure: each training frame was also seen "
-            + "; and ".join(kinds) + ". These are proxies, NOT real empty frames: validation on them says "
-            "nothing certain of real empty frames.")
 
 
 def final_validation(out: Path, val: Split, task: TaskSpec) -> dict[str, float]:

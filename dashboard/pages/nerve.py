@@ -22,13 +22,13 @@ from core.tasks import get_task
 from dashboard import cache, nerve_sections, widgets
 from dashboard.png import png
 from dashboard.tables import segmentation_comparison
-from dashboard.validation_panel import CALIBRATED_ECE, UNSEEN_PROXY, presence_calibrated
+from dashboard.validation_panel import CALIBRATED_ECE, OWN_RECORD, UNSEEN_PROXY, presence_calibrated
 
 KEY = "nerve"
+RECORD = OWN_RECORD  # the cards' record of held-out real subjects (train.evaluate --record)
 TASK = get_task("nerve")
 LABELS = {"unet": "U-Net", "unet_mobilenet": "U-Net MobileNetV2", "unet_vgg": "U-Net VGG",
           "cnn": "Plain CNN"}
-RECORD = "validation_real"  # the cards' record of held-out real subjects (train.evaluate --record)
 COLOR_NAMES = ("orange", "sky blue", "bluish green", "yellow", "blue", "vermilion", "pink", "white")
 
 st.title("Ultrasound nerve segmentation")

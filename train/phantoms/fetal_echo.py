@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def band_polygon(scene: Scene, far: float, ripple_amp: float = 0.0, ripple_phase: float = 0.0
-                  ) -> np.ndarray:
+                 ) -> np.ndarray:
     """Points of the placenta band edge at ``far`` px beyond its near edge, (n, 1, 2) int32 x16."""
     e = scene.ellipse
     normal, gap, _, curv, _ = scene.band
@@ -69,7 +69,7 @@ def skull_echo(sk: Skull, g: us.EllipseCoords, tex: np.ndarray) -> tuple[np.ndar
 
 
 def brain_echo(scene: Scene, g: us.EllipseCoords, roi: tuple[slice, slice],
-                tex: np.ndarray) -> np.ndarray:
+               tex: np.ndarray) -> np.ndarray:
     """Brain echo over the ROI: parenchyma, midline, CSP, thalami, choroid plexus."""
     e, br = scene.ellipse, scene.brain
     c, s = math.cos(e.angle_rad), math.sin(e.angle_rad)
