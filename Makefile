@@ -26,7 +26,7 @@ deps:
 	@$(PYTHON) -m pip install --disable-pip-version-check -q -r requirements.txt -r .ci/requirements-test.txt
 
 run: deps
-	TMPDIR=$(UPLOAD_TMP) $(PYTHON) -m streamlit run streamlit_app.py --server.port $(PORT) --server.address $(ADDRESS)
+	TMPDIR=$(UPLOAD_TMP) $(PYTHON) -m dashboard.serve --server.port $(PORT) --server.address $(ADDRESS)
 
 # test: the default selection (pyproject.toml: -m 'not slow'); test-all: every test (README: timings).
 test: deps
@@ -54,6 +54,7 @@ lint:
 bench: deps
 	$(PYTHON) -m train.bench --json runs/bench.json
 	$(PYTHON) -m dashboard.bench_pages --json runs/bench_pages.json
+	$(PYTHON) -m dashboard.bench_pages --served --json runs/bench_pages_served.json
 	$(PYTHON) -m dashboard.bench_pages --tour --json runs/bench_tour.json
 
 samples:

@@ -1,17 +1,18 @@
-"""Router: page config and navigation only. Each page lives in dashboard/pages/."""
+"""Router: page config and navigation only (and, after each run, freed memory back to the system). Each
+page lives in dashboard/pages/."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import streamlit as st
 
-from dashboard import warmup
+from dashboard import memory, warmup
 
 PAGES = Path(__file__).resolve().parent / "dashboard" / "pages"  # absolute: dashboard/cloud/ runs this too
 
 warmup.start()  # PyTorch, the core package and MediaPipe load in the background while Home shows
 st.set_page_config(page_title="Medical image analysis", page_icon=":material/radiology:", layout="wide")
-st.navigation([
+pages = st.navigation([
     st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
     st.Page(PAGES / "fetal_biometry.py", title="Fetal head biometry",
             icon=":material/pregnant_woman:"),
@@ -20,4 +21,8 @@ st.navigation([
     st.Page(PAGES / "face.py", title="Face analysis", icon=":material/face:"),
     st.Page(PAGES / "face_screening.py", title="Face screening", icon=":material/ar_on_you:"),
     st.Page(PAGES / "model_lab.py", title="Model lab", icon=":material/science:"),
-]).run()
+])
+try:
+    pages.run()
+finally:
+    memory.release()  # what the page's run freed goes back to the system (dashboard/memory.py)

@@ -15,8 +15,14 @@ writes a title, in a fresh process the same way. Targets (issue 24): first visit
 <= 1 s on 2 cores; the resident memory after each page is printed too (a small cloud instance gives
 about 1 GB). Timings on a busy machine are noisy: read the ratios and the order of the pages.
 
+``--served`` times each page as the first visitor of a server started by ``make run`` meets it:
+``dashboard.serve`` imports PyTorch, the core package, MediaPipe and nibabel before Streamlit starts
+listening, so the page's first visit is its models, analysis and drawing. ``--after-home``: the
+visitor lands on Home first, whose router starts the same imports in the background.
+
 ``--tour`` measures memory as one server process holds it: every page visited in turn in ONE fresh
-process (a session at a time, as visitors come one after another), the resident memory after each
+process, each through the router as the app is served (a session at a time, as visitors come one
+after another), the resident memory after each
 and after the whole tour, then a model-lab run (the lab page's Evaluate button on ``--lab-data``,
 a fresh result cache) and the peak resident memory of the process. Targets: <= 1 GB after the
 tour, <= 1.5 GB at the peak with the lab run. The result caches' bytes are printed too.
@@ -61,6 +67,11 @@ PAGES: dict[str, tuple[str, tuple[str, str, Any] | None]] = {
 FIRST_VISIT_S, WARM_RERUN_S = 3.0, 1.0
 TOUR_MB, LAB_PEAK_MB = 1024.0, 1536.0
 TIMEOUT_S = 600
+# How a page's first visit starts: opened directly on a bare ``streamlit run`` server, after Home (the
+# router's background imports done), or on a server started by ``make run`` (imports done at start).
+STARTS = {"direct": "each page opened directly on a bare `streamlit run` server",
+          "after_home": "each page visited after Home (the router's background imports done)",
+          "served": "each page on a server started by `make run` (dashboard.serve: imports done at start)"}
 
 
 def rss_mb() -> float:
@@ -84,12 +95,22 @@ def visit_home() -> float:
     return time.perf_counter() - t0
 
 
-def time_page(page: str, after_home: bool = False) -> dict[str, Any]:
+def preload() -> float:
+    """What ``dashboard.serve`` does before Streamlit starts: the heavy imports; their seconds."""
+    from dashboard import warmup
+
+    warmup.start()
+    return float(warmup.wait(TIMEOUT_S) or 0.0)
+
+
+def time_page(page: str, start: str = "direct") -> dict[str, Any]:
     """First visit and warm rerun of one page in THIS process (run it in a fresh one: the page's own
-    imports, torch among them, count in its first visit as they do on a fresh server); with
-    ``after_home``, the page is visited after Home as a visitor who lands on the app does."""
+    imports, torch among them, count in its first visit as they do on a fresh server); ``start``
+    (:data:`STARTS`): ``after_home``, the page is visited after Home as a visitor who lands on the
+    app does; ``served``, after the imports ``make run``'s launcher does before serving."""
     file, control = PAGES[page]
-    home_s = visit_home() if after_home and page != BASELINE else None
+    home_s = visit_home() if start == "after_home" and page != BASELINE else None
+    imports_s = preload() if start == "served" and page != BASELINE else None
     t0 = time.perf_counter()
     at = (AppTest.from_string(BASELINE_SCRIPT, default_timeout=TIMEOUT_S) if page == BASELINE
           else AppTest.from_file(str(PAGES_DIR / file), default_timeout=TIMEOUT_S))
@@ -102,6 +123,7 @@ def time_page(page: str, after_home: bool = False) -> dict[str, Any]:
     at.run()
     warm = time.perf_counter() - t1
     return {"page": page, "first_visit_s": first, "warm_rerun_s": warm, "rss_mb": rss_mb(), "home_s": home_s,
+            "imports_s": imports_s,
             "control": None if control is None else f"{control[1]} -> {control[2]}",
             "errors": [e.value for e in at.exception]}
 
@@ -128,19 +150,35 @@ def empty_lab_cache() -> Iterator[None]:
                 os.environ[CACHE_ENV] = before
 
 
+def router_visit(page: str) -> AppTest:
+    """A new visitor's session on the app as served: the router (``streamlit_app.py``, with what it
+    does around every page run) on ``page``."""
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT_S)
+    if page != "home":
+        at.switch_page(str((PAGES_DIR / PAGES[page][0]).relative_to(ROOT)))
+    return at.run()
+
+
 def tour(pages: Sequence[str], lab_data: str) -> dict[str, Any]:
-    """Every page in turn, then a model-lab run, in THIS process: resident memory along the way."""
+    """Every page in turn, each a new visitor's session through the router (its control changed once,
+    as in :func:`time_page`), then a model-lab run, in THIS process: resident memory along the way."""
     from dashboard import byte_cache
 
     steps = []
     with empty_lab_cache():
         for page in pages:
-            row = time_page(page)
+            at = router_visit(page)
+            control = PAGES[page][1]
+            if control is not None:
+                kind, key, value = control
+                getattr(at, kind)(key=key).set_value(value)
+                at.run()
+            errors = [e.value for e in at.exception]
+            del at
             gc.collect()  # the finished session's objects, as a server frees them when a visitor leaves
-            steps.append({"step": page, "rss_mb": rss_mb(), "errors": row["errors"]})
+            steps.append({"step": page, "rss_mb": rss_mb(), "errors": errors})
         after_tour = rss_mb()
-        at = AppTest.from_file(str(PAGES_DIR / "model_lab.py"), default_timeout=TIMEOUT_S)
-        at.run()
+        at = router_visit("model_lab")
         at.text_input(key="lab_path").set_value(lab_data)
         at.run()
         t0 = time.perf_counter()
@@ -182,11 +220,10 @@ def worker(args: Sequence[str], threads: int, timeout: float) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def run_all(pages: Sequence[str], threads: int, after_home: bool = False) -> list[dict[str, Any]]:
-    """Each page (and the baseline first) in a fresh Python process."""
+def run_all(pages: Sequence[str], threads: int, start: str = "direct") -> list[dict[str, Any]]:
+    """Each page (and the baseline first) in a fresh Python process, started as ``start`` says."""
     with empty_lab_cache():  # the workers inherit it
-        rows = [{"page": page, **worker(["--worker", page, *["--after-home"] * after_home], threads,
-                                        2 * TIMEOUT_S)}
+        rows = [{"page": page, **worker(["--worker", page, "--start", start], threads, 2 * TIMEOUT_S)}
                 for page in [BASELINE, *[p for p in pages if p != BASELINE]]]
     base = rows[0]
     for row in rows[1:]:
@@ -196,12 +233,10 @@ def run_all(pages: Sequence[str], threads: int, after_home: bool = False) -> lis
     return rows
 
 
-def print_rows(rows: Sequence[dict[str, Any]], threads: int, after_home: bool = False) -> None:
+def print_rows(rows: Sequence[dict[str, Any]], threads: int, start: str = "direct") -> None:
     """The table, with each figure against its target."""
-    how = ("each page visited after Home (the router's background imports done)" if after_home
-           else "each page opened directly")
-    print(f"\nPage timings through AppTest, a fresh process per page, {how}, {threads} torch threads "
-          f"(targets: first visit <= {FIRST_VISIT_S:g} s, warm rerun <= {WARM_RERUN_S:g} s)")
+    print(f"\nPage timings through AppTest, a fresh process per page, {STARTS[start]}, {threads} torch "
+          f"threads (targets: first visit <= {FIRST_VISIT_S:g} s, warm rerun <= {WARM_RERUN_S:g} s)")
     print(f"{'page':16s} {'first visit':>12s} {'x base':>7s} {'warm rerun':>11s} {'x base':>7s} "
           f"{'RSS MB':>7s}  meets targets")
     for r in rows:
@@ -213,6 +248,7 @@ def print_rows(rows: Sequence[dict[str, Any]], threads: int, after_home: bool = 
               f"{r['warm_rerun_s']:10.2f}s {r.get('warm_rerun_x_baseline', 1.0):7.1f} {r['rss_mb']:7.0f}  "
               + ("-" if r["page"] == BASELINE else "yes" if ok else "no")
               + (f"  (Home first: {r['home_s']:.2f} s, background imports)" if r.get("home_s") else "")
+              + (f"  (imports at server start: {r['imports_s']:.2f} s)" if r.get("imports_s") else "")
               + (f"  {r['errors']}" if r["errors"] else ""))
 
 
@@ -228,14 +264,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="memory of one process visiting every page, then a model-lab run")
     p.add_argument("--lab-data", default="data_samples/fetal_head",
                    help="the folder the tour's model-lab run evaluates (default: the bundled HC18 frames)")
-    p.add_argument("--after-home", action="store_true",
-                   help="visit Home first in each process, as a visitor landing on the app does, and time "
-                        "the page after the router's background imports (dashboard/warmup.py) are done")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--after-home", dest="start", action="store_const", const="after_home", default="direct",
+                     help="visit Home first in each process, as a visitor landing on the app does, and time "
+                          "the page after the router's background imports (dashboard/warmup.py) are done")
+    how.add_argument("--served", dest="start", action="store_const", const="served",
+                     help="time each page as on a server started by make run (dashboard/serve.py: the heavy "
+                          "imports done before it serves)")
+    how.add_argument("--start", dest="start", choices=list(STARTS), help=argparse.SUPPRESS)
     p.add_argument("--worker", choices=list(PAGES), help=argparse.SUPPRESS)
     p.add_argument("--tour-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(time_page(args.worker, args.after_home)))
+        print(json.dumps(time_page(args.worker, args.start)))
         return 0
     if args.tour_worker:
         print(json.dumps(tour(args.pages, args.lab_data)))
@@ -251,11 +292,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"tour": result, "threads": args.threads}, indent=2) + "\n")
         return 0
-    rows = run_all(args.pages, args.threads, args.after_home)
-    print_rows(rows, args.threads, args.after_home)
+    rows = run_all(args.pages, args.threads, args.start)
+    print_rows(rows, args.threads, args.start)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {"rows": rows, "threads": args.threads, "after_home": args.after_home}
+        report = {"rows": rows, "threads": args.threads, "start": args.start}
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 

@@ -16,7 +16,7 @@ VULNERABLE = {"starlette": ["0.40.0", "0.47.1", "0.49.0"], "protobuf": ["4.25.1"
 def test_make_run_binds_localhost_and_spools_uploads_to_memory() -> None:
     out = subprocess.run(["make", "-n", "--no-print-directory", "run"], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout  # also when run from make (CI: make test-all)
-    (line,) = [x for x in out.splitlines() if "streamlit run" in x]
+    (line,) = [x for x in out.splitlines() if "-m dashboard.serve" in x]  # streamlit run, imports first
     assert "--server.address 127.0.0.1" in line
     assert line.startswith("TMPDIR=") and ("/dev/shm" in line or not Path("/dev/shm").is_dir())
 

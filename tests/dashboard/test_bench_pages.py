@@ -25,12 +25,23 @@ def test_every_page_has_a_file_and_a_control_it_can_change() -> None:
 
 
 def test_a_page_after_home_and_the_background_imports(capsys: pytest.CaptureFixture[str]) -> None:
-    rows = bench_pages.run_all(["model_lab"], threads=1, after_home=True)
+    rows = bench_pages.run_all(["model_lab"], threads=1, start="after_home")
     base, lab = rows
     assert base["home_s"] is None and not lab["errors"]
-    assert lab["home_s"] > 0 and lab["first_visit_s"] > 0
-    bench_pages.print_rows(rows, 1, after_home=True)
+    assert lab["home_s"] > 0 and lab["first_visit_s"] > 0 and lab["imports_s"] is None
+    bench_pages.print_rows(rows, 1, start="after_home")
     assert "Home first" in capsys.readouterr().out
+
+
+def test_a_page_on_a_server_that_imported_at_start(capsys: pytest.CaptureFixture[str]) -> None:
+    """--served: the imports dashboard.serve does before serving are done before the page is timed."""
+    rows = bench_pages.run_all(["model_lab"], threads=1, start="served")
+    base, lab = rows
+    assert base["imports_s"] is None and not lab["errors"] and lab["home_s"] is None
+    assert lab["imports_s"] > 0 and lab["first_visit_s"] > 0
+    bench_pages.print_rows(rows, 1, start="served")
+    out = capsys.readouterr().out
+    assert "make run" in out and "imports at server start" in out
 
 
 def test_the_tour_reports_memory_against_its_targets(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,5 @@
-"""The real-browser suite: ``streamlit run`` on 127.0.0.1 and Debian's Chromium driven by Playwright.
+"""The real-browser suite: the dashboard served as ``make run`` serves it (``dashboard.serve``) on
+127.0.0.1 and Debian's Chromium driven by Playwright.
 
 Run with ``make test-e2e`` (it installs Playwright and, where apt is available, Chromium). The tests
 are marked ``e2e`` and left out of ``make test`` / ``make test-all``.
@@ -33,7 +34,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (a developer's ``runs/lab_cache`` must not change what the pages show)."""
     port = _free_port()
     env = {**os.environ, "MEDIMG_LAB_CACHE": str(tmp_path_factory.mktemp("lab_cache"))}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard.serve",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
                              "--server.headless", "true"], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=env)

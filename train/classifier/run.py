@@ -88,7 +88,8 @@ def train(args: ClassifierConfig) -> Path:
             no_finding = SCREENING.row(args.screen_task).no_finding
             spec, found["abstain_validation"] = calibrate(screener, gallery, held, faces, no_finding,
                                                           args.abstain_target, len(split.held_out_persons))
-            spec["gallery_sha256"] = sha256_bytes((out / GALLERY_FILE).read_bytes())
+            if gallery is not None:  # without --gallery-out the rule has no distance part
+                spec["gallery_sha256"] = sha256_bytes((out / GALLERY_FILE).read_bytes())
             card = replace(card, postprocess={**card.postprocess, "abstain": spec})
             log.info("out-of-range rule %s: %s", spec, found["abstain_validation"]["real_no_condition"])
     write_card(out, replace(card, metrics=found))
