@@ -1,8 +1,8 @@
 """Face screening page: class probabilities, region votes, Grad-CAM and gallery matches for a face.
 
 Three tasks share one machinery (core/face/screening.py): facial skin conditions, syndrome-like
-shape changes, and an autism-research demo. The shipped weights are trained on synthetic phantoms
-(train/phantoms/face.py) and say so wherever their outputs appear.
+shape changes, and an autism-research demo. The shipped weights are trained on synthetic conditions
+drawn on real faces (train/phantoms/face.py) and say so wherever their outputs appear.
 """
 from __future__ import annotations
 
