@@ -321,6 +321,38 @@ def print_table(task: TaskSpec | None, rows: list[dict[str, object]], title: str
               f"{r['ratio_to_baseline_p50']:>12.2f}")
 
 
+# Issue 24's fetal moonshot: a fetal model at least 3x faster than the baseline in the same run whose
+# held-out HC error (its card's validation_hc18) is no worse than the shipped U-Net's.
+MOONSHOT_SPEEDUP, MOONSHOT_REFERENCE = 3.0, "unet"
+
+
+def held_out_hc_error(model: str) -> float | None:
+    """Mean absolute HC error (mm) on the held-out HC18 exams recorded in a shipped fetal model's card."""
+    folder = get_task("fetal_head").weights_dir(model)
+    found = (read_card(folder).metrics.get("validation_hc18", {}).get("hc_abs_diff_mm_mean")
+             if folder.joinpath("model.json").is_file() else None)
+    return None if found is None else float(found)
+
+
+def moonshot_lines(rows: Sequence[dict[str, object]]) -> list[str]:
+    """One line per shipped fetal model of ``rows``: its speed-up over the baseline in this run and
+    its held-out HC error against the reference U-Net's, and whether both meet the moonshot."""
+    task = get_task("fetal_head")
+    ref = held_out_hc_error(MOONSHOT_REFERENCE)
+    lines = [f"moonshot target: >= {MOONSHOT_SPEEDUP:g}x faster than the baseline (pipeline p50, this run) "
+             f"and held-out HC error <= the shipped {MOONSHOT_REFERENCE}'s"]
+    for r in rows:
+        if r["task"] != task.name or r["model"] == BASELINE:
+            continue
+        speedup, err = 1 / float(r["ratio_to_baseline_p50"]), held_out_hc_error(str(r["model"]))
+        ok = err is not None and ref is not None and speedup >= MOONSHOT_SPEEDUP and err <= ref
+        err_text = "no held-out HC error in its card" if err is None else f"HC error {err:.2f} mm"
+        ref_text = "" if ref is None else f" ({MOONSHOT_REFERENCE}: {ref:.2f} mm)"
+        verdict = "yes" if ok else "no"
+        lines.append(f"  {r['model']:<28} {speedup:5.1f}x faster, {err_text}{ref_text}: {verdict}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -339,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         task, task_rows = get_task(name), bench(name, args.frames)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # so far, this process
         print_table(task, task_rows)
+        if name == "fetal_head":
+            print("\n".join(moonshot_lines(task_rows)))
         if args.record:
             record_in_cards(task, task_rows, peak_mb, args.threads)
         rows += task_rows
