@@ -22,9 +22,9 @@ visitor lands on Home first, whose router starts the same imports in the backgro
 
 ``--tour`` measures memory as one server process holds it: every page visited in turn in ONE fresh
 process, each through the router as the app is served (a session at a time, as visitors come one
-after another), the resident memory after each
-and after the whole tour, then a model-lab run (the lab page's Evaluate button on ``--lab-data``,
-a fresh result cache) and the peak resident memory of the process. Targets: <= 1 GB after the
+after another), the resident memory after each and after the whole tour, then a model-lab run (the
+lab page's Evaluate button on ``--lab-data``, a fresh result cache) and the peak resident memory of
+the process. Targets: <= 1 GB after the
 tour, <= 1.5 GB at the peak with the lab run. The result caches' bytes are printed too.
 """
 from __future__ import annotations

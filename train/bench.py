@@ -337,19 +337,15 @@ def held_out_hc_error(model: str) -> float | None:
 def moonshot_lines(rows: Sequence[dict[str, object]]) -> list[str]:
     """One line per shipped fetal model of ``rows``: its speed-up over the baseline in this run and
     its held-out HC error against the reference U-Net's, and whether both meet the moonshot."""
-    task = get_task("fetal_head")
     ref = held_out_hc_error(MOONSHOT_REFERENCE)
     lines = [f"moonshot target: >= {MOONSHOT_SPEEDUP:g}x faster than the baseline (pipeline p50, this run) "
              f"and held-out HC error <= the shipped {MOONSHOT_REFERENCE}'s"]
-    for r in rows:
-        if r["task"] != task.name or r["model"] == BASELINE:
-            continue
+    for r in (r for r in rows if r["task"] == "fetal_head" and r["model"] != BASELINE):
         speedup, err = 1 / float(r["ratio_to_baseline_p50"]), held_out_hc_error(str(r["model"]))
         ok = err is not None and ref is not None and speedup >= MOONSHOT_SPEEDUP and err <= ref
         err_text = "no held-out HC error in its card" if err is None else f"HC error {err:.2f} mm"
-        ref_text = "" if ref is None else f" ({MOONSHOT_REFERENCE}: {ref:.2f} mm)"
-        verdict = "yes" if ok else "no"
-        lines.append(f"  {r['model']:<28} {speedup:5.1f}x faster, {err_text}{ref_text}: {verdict}")
+        ref_text = ("" if ref is None else f" ({MOONSHOT_REFERENCE}: {ref:.2f} mm)") + (": yes" if ok else ": no")
+        lines.append(f"  {r['model']:<28} {speedup:5.1f}x faster, {err_text}{ref_text}")
     return lines
 
 
