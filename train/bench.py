@@ -345,7 +345,8 @@ def moonshot_lines(rows: Sequence[dict[str, object]]) -> list[str]:
         ok = err is not None and ref is not None and speedup >= MOONSHOT_SPEEDUP and err <= ref
         err_text = "no held-out HC error in its card" if err is None else f"HC error {err:.2f} mm"
         ref_text = "" if ref is None else f" ({MOONSHOT_REFERENCE}: {ref:.2f} mm)"
-        lines.append(f"  {r['model']:<28} {speedup:5.1f}x faster, {err_text}{ref_text}: " + ("yes" if ok else "no"))
+        verdict = "yes" if ok else "no"
+        lines.append(f"  {r['model']:<28} {speedup:5.1f}x faster, {err_text}{ref_text}: {verdict}")
     return lines
 
 
