@@ -385,9 +385,10 @@ def volume_probabilities(weights_dir: str, key: str, _voxels: np.ndarray) -> Vol
 
 
 def segment_volume(weights_dir: str, key: str, _voxels: np.ndarray, threshold: float,
-                   min_area_px: int, min_component_vox: int) -> VolumeSegmentation:
+                   min_area_px: int, min_component_vox: int, largest_3d: bool = False) -> VolumeSegmentation:
     """Predicted tumour of the volume identified by ``key``: the cached probabilities, thresholded and
     post-processed with the page's settings (a slider change does not run the network again)."""
-    overrides = {"min_area_px": min_area_px, "min_component_vox": min_component_vox}
+    overrides = {"min_area_px": min_area_px, "min_component_vox": min_component_vox,
+                 "largest_component_3d": largest_3d}
     return get_volume_segmenter(weights_dir).rethreshold(volume_probabilities(weights_dir, key, _voxels),
                                                          threshold=threshold, overrides=overrides)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.geometry import drop_small_components
+from core.geometry import drop_small_components, largest_piece
 from core.predict.segmenter import Segmenter, postprocess
 from core.weights import ModelCard
 
@@ -46,6 +46,14 @@ def window_sequences(voxels: np.ndarray) -> np.ndarray:
     if vol.ndim < 4:
         return window_volume(vol)
     return np.stack([window_volume(vol[..., c]) for c in range(vol.shape[3])], axis=-1)
+
+
+def volume_postprocess(mask: np.ndarray, spec: dict) -> np.ndarray:
+    """The stacked mask's 3-D post-processing: pieces under ``min_component_vox`` voxels dropped (a
+    tumour's thin end slice survives as part of its 3-D whole, an isolated speck, such as a sulcus
+    taken for oedema, does not), then, with ``largest_component_3d``, only the largest piece kept."""
+    mask = drop_small_components(mask, int(spec.get("min_component_vox", 0)))
+    return largest_piece(mask) if spec.get("largest_component_3d") else mask
 
 
 @dataclass(frozen=True)
@@ -118,10 +126,7 @@ class VolumeSegmenter:
                 prob[z], mask[z] = res.prob, res.mask
             if progress:
                 progress(min(start + self.batch, len(todo)), len(todo))
-        spec = {**self.card.postprocess, **(overrides or {})}
-        # On the stacked volume: a tumour's thin end slice survives as part of its 3-D whole, an
-        # isolated speck (a sulcus taken for oedema) does not.
-        mask = drop_small_components(mask, int(spec.get("min_component_vox", 0)))
+        mask = volume_postprocess(mask, {**self.card.postprocess, **(overrides or {})})
         return VolumeSegmentation(prob, mask, thr, len(todo))
 
     def rethreshold(self, seg: VolumeSegmentation, *, threshold: float | None = None,
@@ -137,5 +142,4 @@ class VolumeSegmenter:
         mask = np.zeros(seg.prob.shape, bool)
         for z in np.flatnonzero(seg.prob.reshape(len(seg.prob), -1).max(axis=1) >= thr):
             mask[z] = postprocess(seg.prob[z], thr, spec)
-        mask = drop_small_components(mask, int(spec.get("min_component_vox", 0)))
-        return VolumeSegmentation(seg.prob, mask, thr, seg.slices_run)
+        return VolumeSegmentation(seg.prob, volume_postprocess(mask, spec), thr, seg.slices_run)

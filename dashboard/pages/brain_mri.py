@@ -58,9 +58,15 @@ with st.sidebar:
                         int(card.postprocess.get("min_component_vox", 0)), 10, key=f"{KEY}_vox",
                         help="Connected pieces of the stacked mask smaller than this are dropped "
                              "(isolated specks); 0 keeps everything.")
+    largest = st.toggle("Keep only the largest 3-D piece", bool(card.postprocess.get("largest_component_3d")),
+                        key=f"{KEY}_largest",
+                        help="A lower-grade glioma is usually one lesion: keeping the largest connected "
+                             "piece of the stacked mask drops false positives elsewhere in the head, and "
+                             "would drop a second lesion too. Off shows every piece.")
 weights_dir = str(TASK.weights_dir(model))
 with st.spinner(f"Segmenting {vol.voxels.shape[0]} slices..."):
-    pred = cache.segment_volume(weights_dir, case.key, case.model_input(channels), thr, min_area, min_vox)
+    pred = cache.segment_volume(weights_dir, case.key, case.model_input(channels), thr, min_area, min_vox,
+                                largest)
 truth = None if case.label is None else case.label > 0
 view = view_settings(KEY, vol, truth if truth is not None and truth.any() else pred.mask)
 spacing = vol.spacing_mm

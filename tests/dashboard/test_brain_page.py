@@ -55,6 +55,16 @@ def test_the_flair_model_can_be_chosen_for_the_same_patient(page: AppTest) -> No
     assert float(_metric(page, "Dice / IoU (volume)").split(" / ")[0]) > 0.4
 
 
+def test_keeping_only_the_largest_3d_piece_never_adds_tumour(page: AppTest) -> None:
+    was_on = page.sidebar.toggle(key="brain_largest").value
+    before = int(_metric(page, "Predicted tumour volume").split()[0])
+    page.sidebar.toggle(key="brain_largest").set_value(not was_on).run()
+    after = int(_metric(page, "Predicted tumour volume").split()[0])
+    assert not page.exception and not page.error and after > 0
+    on, off = (before, after) if was_on else (after, before)
+    assert on <= off
+
+
 def test_axes_and_the_phantom_samples(page: AppTest) -> None:
     for axis in ("coronal", "sagittal"):
         page.sidebar.radio(key="brain_axis").set_value(axis).run()
