@@ -164,7 +164,8 @@ evaluate-brain:
 
 # The 4-fold cross-validation recorded in the 3-sequence card (`metrics.recipe_cross_validation`): a
 # shorter variant of its recipe (phantom weights, 36 epochs on three sequences, the last epoch kept),
-# each fold's model scored on the 4 patients it never saw, then pooled (about 1 h 40 min on 2 cores).
+# each fold's model scored on the 4 patients it never saw with the task's post-processing (the largest
+# 3-D piece kept), then pooled (about 45 min on 2 cores in the latest run, 1 h 40 min in an earlier one).
 # Starts from runs/brain_phantoms, the phantom model (the first step of weights-brain): restored below
 # from the commit that shipped it when git has it (the same bytes, sha256 125434348f86...), else trained.
 BRAIN_PHANTOMS_AT = 84acb86~1:weights/brain_tumor/unet
@@ -181,7 +182,7 @@ brain-cv: runs/brain_phantoms
 	for k in 0 1 2 3; do $(PYTHON) -m train.holdout --data $(LGG) --folds 4 --fold $$k --out runs/lgg_cv$$k && \
 	  $(PYTHON) -m train.evaluate --task brain_tumor --weights runs/lgg_cv_f$$k --data runs/lgg_cv$$k --out runs/eval_cv$$k; done
 	$(PYTHON) -m train.cv_summary --eval runs/eval_cv0 runs/eval_cv1 runs/eval_cv2 runs/eval_cv3 --out runs/brain_cv \
-	  --weights weights/brain_tumor/unet --record recipe_cross_validation --recipe "a shorter variant of this model's recipe (the phantom-pretrained weights, then 36 epochs on the three sequences of the other folds' 12 patients, the last epoch kept: no FLAIR stage, no epoch chosen on held-out patients)"
+	  --weights weights/brain_tumor/unet --record recipe_cross_validation --recipe "a shorter variant of this model's recipe (the phantom-pretrained weights, then 36 epochs on the three sequences of the other folds' 12 patients, the last epoch kept: no FLAIR stage, no epoch chosen on held-out patients), with this card's post-processing (the largest 3-D piece kept)"
 
 FASSEG ?= ../shared/data/fasseg
 weights-face:

@@ -18,9 +18,12 @@ TASK = register_task(TaskSpec(
     # (core.predict.volume.window_volume), so every slice of a volume sees the same intensity scale.
     input={"size": [256, 256], "resize": "letterbox", "mean": [0.5], "std": [0.25],
            "window": "volume_percentile"},
-    # The FLAIR abnormality (tumour with its oedema, as the LGG masks draw it); a volume may hold several.
-    # min_component_vox: 3-D components of the stacked mask smaller than this are dropped.
+    # The FLAIR abnormality (tumour with its oedema, as the LGG masks draw it). min_component_vox: 3-D
+    # components of the stacked mask smaller than this are dropped; largest_component_3d: then only the
+    # largest is kept (a lower-grade glioma is usually one lesion: in the 4-fold cross-validation over 16
+    # LGG patients it raised the mean per-patient Dice 0.606 -> 0.621 and cut false positives on
+    # tumour-free slices 8.8% -> 6.2%; README). The page can switch it off to show every piece.
     postprocess={"threshold": 0.5, "largest_component": False, "fill_holes": True,
-                 "min_area_px": 20, "min_component_vox": 100},
+                 "min_area_px": 20, "min_component_vox": 100, "largest_component_3d": True},
     samples="brain_mri",
 ))
