@@ -45,6 +45,8 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
+from dashboard import warmup  # imports nothing heavy until started
+
 # core.evaluation.cache.CACHE_ENV, spelled out: importing the core package here would import torch
 # before a page's first visit is timed (tests/dashboard/test_bench_pages.py checks both).
 CACHE_ENV = "MEDIMG_LAB_CACHE"
@@ -85,22 +87,12 @@ def rss_mb() -> float:
 def visit_home() -> float:
     """A visitor landing on the app (the router shows Home and starts the background imports,
     :mod:`dashboard.warmup`) and staying until those are done: the seconds that took in all."""
-    from dashboard import warmup
-
     t0 = time.perf_counter()
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT_S).run()
     if at.exception:
         raise RuntimeError(f"Home failed: {at.exception[0].value}")
     warmup.wait(TIMEOUT_S)
     return time.perf_counter() - t0
-
-
-def preload() -> float:
-    """What ``dashboard.serve`` does before Streamlit starts: the heavy imports; their seconds."""
-    from dashboard import warmup
-
-    warmup.start()
-    return float(warmup.wait(TIMEOUT_S) or 0.0)
 
 
 def time_page(page: str, start: str = "direct") -> dict[str, Any]:
@@ -110,7 +102,7 @@ def time_page(page: str, start: str = "direct") -> dict[str, Any]:
     app does; ``served``, after the imports ``make run``'s launcher does before serving."""
     file, control = PAGES[page]
     home_s = visit_home() if start == "after_home" and page != BASELINE else None
-    imports_s = preload() if start == "served" and page != BASELINE else None
+    imports_s = warmup.preload(TIMEOUT_S) if start == "served" and page != BASELINE else None
     t0 = time.perf_counter()
     at = (AppTest.from_string(BASELINE_SCRIPT, default_timeout=TIMEOUT_S) if page == BASELINE
           else AppTest.from_file(str(PAGES_DIR / file), default_timeout=TIMEOUT_S))

@@ -385,7 +385,7 @@ def volume_probabilities(weights_dir: str, key: str, _voxels: np.ndarray) -> Vol
 
 
 def segment_volume(weights_dir: str, key: str, _voxels: np.ndarray, threshold: float,
-                   min_area_px: int, min_component_vox: int, largest_3d: bool = False) -> VolumeSegmentation:
+                   min_area_px: int, min_component_vox: int, largest_3d: bool) -> VolumeSegmentation:
     """Predicted tumour of the volume identified by ``key``: the cached probabilities, thresholded and
     post-processed with the page's settings (a slider change does not run the network again)."""
     overrides = {"min_area_px": min_area_px, "min_component_vox": min_component_vox,

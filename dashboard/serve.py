@@ -29,8 +29,7 @@ def streamlit_argv(options: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = sys.argv[1:] if argv is None else list(argv)
-    warmup.start()
-    seconds = warmup.wait()
+    seconds = warmup.preload()
     print(f"dashboard.serve: imports done in {seconds:.1f} s; starting Streamlit", file=sys.stderr,
           flush=True)
     from streamlit.web import cli

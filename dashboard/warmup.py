@@ -40,6 +40,13 @@ def start() -> None:
     threading.Thread(target=_run, name="medimg-warmup", daemon=True).start()
 
 
+def preload(timeout: float | None = None) -> float:
+    """Start the imports (if not yet) and block until they are done: their seconds (what
+    ``dashboard.serve`` does before Streamlit listens; 0.0 if still running after ``timeout``)."""
+    start()
+    return wait(timeout) or 0.0
+
+
 def wait(timeout: float | None = None) -> float | None:
     """Block until the imports are done; their seconds, or None if not started or still running."""
     if not _started.is_set() or not _done.wait(timeout):
