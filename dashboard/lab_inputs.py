@@ -17,8 +17,10 @@ from core.lab import (
     dataset_fingerprint,
     detect_layout,
     input_channels,
+    models_read_window,
     models_that_fit,
     resolve_dataset_path,
+    slice_window,
 )
 from core.lab.paths import DATA_ROOT_ENV
 from core.roots import PROJECT_ROOT
@@ -88,7 +90,16 @@ def choose_models(guess: LayoutGuess) -> tuple[str, dict[str, str], dict[str, Mo
         for name in cards.keys() - fits.keys():
             st.caption(f"Not offered: {name}, which reads {cards[name].in_channels} MRI sequences per "
                        f"slice; this folder's slices have {channels}.")
-        cards = fits
+        window = slice_window(guess)
+        same = models_read_window(fits, window)
+        for name in fits.keys() - same.keys():
+            st.caption(f"Not offered: {name}, which reads volumes through the "
+                       f"`{fits[name].input.get('window', 'volume_percentile')}` window; this folder's "
+                       f"slices are cut from volumes put through `{window}`.")
+        if window:
+            st.caption(f"Each volume (patient) is put on one intensity scale before its slices are scored "
+                       f"(`{window}` window, as the brain models' cards read volumes).")
+        cards = same
         kind, folders = "segmentation", {m: str(task.weights_dir(m)) for m in cards}
     picked = st.sidebar.multiselect("Models", list(cards), default=list(cards)[:1],
                                     key=f"{KEY}_models_{guess.task}")  # one choice per task

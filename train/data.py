@@ -115,7 +115,8 @@ PHANTOMS = {"fetal_head": ("fetal_head", _fetal_head_cases), "nerve": ("nerve", 
             "brain_tumor": ("brain_mri", _brain_cases)}
 
 
-def dataset_cases(task: TaskSpec, root: str | Path, channels: int = 1) -> Iterator[Case]:
+def dataset_cases(task: TaskSpec, root: str | Path, channels: int = 1,
+                  window: str | None = None) -> Iterator[Case]:
     """Labelled cases of ``task`` read from a folder in one of the task's dataset layouts.
 
     The folder is read in the task's first layout (:attr:`TaskSpec.layout`) unless it holds one of
@@ -124,12 +125,19 @@ def dataset_cases(task: TaskSpec, root: str | Path, channels: int = 1) -> Iterat
 
     For the brain tumour task an LGG kaggle_3m folder is read as the model will see it at
     inference (:func:`core.analysis.brain_patients.model_input`): each patient's slices stacked
-    into a volume, each sequence windowed once per volume (:func:`core.predict.window_volume`),
-    then cut back into slices -- HxW FLAIR for a one-channel model, HxWx3 (pre-contrast, FLAIR,
-    post-contrast) for a three-channel one; the patient is the split group.
+    into a volume, each sequence windowed once per volume (``window``, the card's input step:
+    :data:`core.windowing.WINDOWS`), then cut back into slices -- HxW FLAIR for a one-channel
+    model, HxWx3 (pre-contrast, FLAIR, post-contrast) for a three-channel one; the patient is the
+    split group. Other volume layouts (NIfTI pairs) are windowed by their reader with the task's
+    window (:func:`core.windowing.task_window`); None means that one, and another is refused.
     """
+    from core.windowing import task_window
+
     if task.name == "brain_tumor" and _is_kaggle_3m(root):
-        return _kaggle_3m_slices(root, channels)
+        return _kaggle_3m_slices(root, channels, window or task_window(task.name))
+    if window not in (None, task_window(task.name)):
+        raise ValueError(f"window {window!r}: only LGG kaggle_3m folders are windowed by the run; "
+                         f"{Path(root).name} is read with the task's window")
     guess = other_layout(task, root)
     return read_cases(guess) if guess is not None else read_labelled(task.layout, root)
 
@@ -174,7 +182,7 @@ def _is_kaggle_3m(root: str | Path) -> bool:
         return False
 
 
-def _kaggle_3m_slices(root: str | Path, channels: int) -> Iterator[Case]:
+def _kaggle_3m_slices(root: str | Path, channels: int, window: str) -> Iterator[Case]:
     from core.analysis.brain_patients import model_input
     from core.datasets import read_kaggle_3m_volumes
     from core.predict import window_sequences
@@ -182,7 +190,7 @@ def _kaggle_3m_slices(root: str | Path, channels: int) -> Iterator[Case]:
     for vc in read_kaggle_3m_volumes(root):
         if vc.label is None:
             continue  # a patient with a slice lacking its mask: the reader has said so
-        image = window_sequences(model_input(vc, channels))
+        image = window_sequences(model_input(vc, channels), window)
         for z in range(image.shape[0]):
             yield Case(name=f"{vc.name}_z{z:03d}.png", image=image[z], mask=vc.label[z] > 0, group=vc.name,
                        meta={"source": "LGG kaggle_3m", "slice": z})

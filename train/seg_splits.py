@@ -29,11 +29,12 @@ log = logging.getLogger("train.segmentation")
 
 
 def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
-                channels: int = 1) -> tuple[Split, Split]:
+                channels: int = 1, window: str | None = None) -> tuple[Split, Split]:
     """Read or generate the cases, split them by group, letterbox them once (``channels``: the
-    model's input channels; a dataset that has several sequences gives that many)."""
+    model's input channels; a dataset that has several sequences gives that many; ``window``: the
+    card's intensity step for volumes, None: the task's)."""
     if args.data:
-        cases = dataset_cases(task, args.data, channels)
+        cases = dataset_cases(task, args.data, channels, window)
     else:
         cases = phantom_cases(task, args.phantoms, args.phantom_seed)
     parts: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}

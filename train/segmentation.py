@@ -79,6 +79,7 @@ class SegmentationConfig(RunConfig):
     folds: int = 0
     fold: int = 0
     keep: str = "best"
+    window: str | None = None
 
 
 # A card lists its training groups (patients, subjects) when there are at most this many: the pages
@@ -125,6 +126,9 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     p.add_argument("--keep", choices=("best", "last"), default="best",
                    help="the epoch written: best validation Dice (default), or the last (no selection on "
                         "the held-out groups: an unbiased cross-validation, or a run on every group)")
+    p.add_argument("--window", choices=("volume_percentile", "volume_median"),
+                   help="for volumes read as slices (LGG kaggle_3m): how each volume is put on one "
+                        "intensity scale (core.predict.volume.WINDOWS; default: the task's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
@@ -146,6 +150,8 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
                         "with --transplant-empty: both kinds")
     tokens = sys.argv[1:] if argv is None else list(argv)
     ns = p.parse_args(tokens)
+    if ns.window and ns.phantoms:
+        p.error("--window applies to --data volumes; the phantom generator windows its own slices")
     if ns.folds and not 0 <= ns.fold < ns.folds:
         p.error(f"--fold must be 0..{ns.folds - 1}")
     ns.crop = tuple(ns.crop)
@@ -181,7 +187,7 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
         arch=args.arch,
         arch_config=arch_config,
         labels=list(task.labels),
-        input={**task.input, "size": list(size)},
+        input={**task.input, "size": list(size), **({"window": args.window} if args.window else {})},
         postprocess=dict(task.postprocess),
         title=f"{task.title}: {spec.description}",
         training={
@@ -232,7 +238,7 @@ def train(args: SegmentationConfig) -> Path:
     out = args.out or task.weights_dir(args.arch)
     torch.manual_seed(args.seed)
     card = make_card(args, task, size)
-    train_split, val_split = load_splits(args, task, size, card.in_channels)
+    train_split, val_split = load_splits(args, task, size, card.in_channels, card.input.get("window"))
     n_val_groups = len(val_split.groups)
     card = replace(card, training={**card.training, "data": card.training["data"] + (
         f": {len(train_split.images)} training frames; {len(val_split.images)} validation frames of "

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -164,22 +164,27 @@ def read_kaggle_3m(root: str | Path, *, names: Collection[str] | None = None) ->
     if not patients:
         raise DatasetError(f"{base}: no kaggle_3m patient folders (<patient>/<patient>_<n>.tif) found")
     for folder in patients:
-        slices = patient_slices(folder)
-        if not slices:
-            log.warning("%s: empty patient folder (no %s_<n>.tif): skipped", folder, folder.name)
-        shape = None
-        for s in slices:
-            if names is not None and s.image.name not in names:
-                continue
-            image = read_slice_image(s.image)
-            if shape is not None and image.shape != shape:
-                raise DatasetError(f"{s.image.name}: {image.shape[1]}x{image.shape[0]} px, unlike the "
-                                   f"patient's other slices ({shape[1]}x{shape[0]} px)")
-            shape = image.shape
-            mask = None if s.mask is None else read_slice_mask(s.mask, image.shape)
-            yield Case(name=s.image.name, image=image, mask=mask, group=folder.name,
-                       meta={"patient": folder.name, "slice": s.number, "sequences": SEQUENCES,
-                             "path": str(s.image)})
+        yield from _patient_cases(folder, names)
+
+
+def _patient_cases(folder: Path, names: Collection[str] | None) -> Iterator[Case]:
+    """One patient folder's slices (only ``names``, when given) in slice-number order."""
+    slices = patient_slices(folder)
+    if not slices:
+        log.warning("%s: empty patient folder (no %s_<n>.tif): skipped", folder, folder.name)
+    shape = None
+    for s in slices:
+        if names is not None and s.image.name not in names:
+            continue
+        image = read_slice_image(s.image)
+        if shape is not None and image.shape != shape:
+            raise DatasetError(f"{s.image.name}: {image.shape[1]}x{image.shape[0]} px, unlike the "
+                               f"patient's other slices ({shape[1]}x{shape[0]} px)")
+        shape = image.shape
+        mask = None if s.mask is None else read_slice_mask(s.mask, image.shape)
+        yield Case(name=s.image.name, image=image, mask=mask, group=folder.name,
+                   meta={"patient": folder.name, "slice": s.number, "sequences": SEQUENCES,
+                         "path": str(s.image)})
 
 
 # ---------------------------------------------------------------- probe
@@ -216,8 +221,38 @@ def probe_kaggle_3m(path: Path, inv: Inventory) -> LayoutGuess | None:
     return LayoutGuess(NAME, TASK, len(every), tuple(warnings), root, None, len(labelled))
 
 
+def read_kaggle_3m_windowed(root: str | Path, *, names: Collection[str] | None = None,
+                            window: str | None = None) -> Iterator[Case]:
+    """The slices of a kaggle_3m folder as a slice model reads them: :func:`read_kaggle_3m`'s cases
+    with each patient's slices windowed together, sequence by sequence (``window``, default the
+    brain task's: :func:`core.windowing.task_window`), as training and ``train.evaluate`` do.
+
+    The files' own 8-bit values are not the model's scale (the brain model scores a Dice near 0 on
+    them), so this is what the model lab reads. ``names`` (slice file names) reads only the patients
+    they belong to, whole (a patient's window needs all its slices), and yields only those slices.
+    ``meta["window"]`` names the window.
+    """
+    from core.windowing import task_window, window_sequences
+
+    window = window or task_window(TASK)
+    base, patients = patient_folders(root)
+    if not patients:
+        raise DatasetError(f"{base}: no kaggle_3m patient folders (<patient>/<patient>_<n>.tif) found")
+    wanted = None if names is None else {n.rsplit("_", 1)[0] for n in names}
+    for folder in patients:
+        if wanted is not None and folder.name not in wanted:
+            continue
+        cases = list(_patient_cases(folder, None))
+        if not cases:
+            continue
+        stack = window_sequences(np.stack([c.image for c in cases]), window)
+        for case, image in zip(cases, stack):
+            if names is None or case.name in names:
+                yield replace(case, image=image, meta={**case.meta, "window": window})
+
+
 def _read_labelled(root: Path, split: str | None, names: Collection[str] | None) -> Iterator[Case]:
-    return read_kaggle_3m(root, names=names)
+    return read_kaggle_3m_windowed(root, names=names)
 
 
 LAYOUT = register_layout(Layout(NAME, "LGG kaggle_3m (brain MRI slices, 3 sequences)", EXPECTED, (TASK,),

@@ -190,19 +190,20 @@ def nifti_pair_slices(root: str | Path, names: Collection[str] | None = None) ->
         root: the dataset folder.
         names: only these slices (``NAME_z007``); only the volumes they belong to are read.
     """
-    from core.predict import window_volume  # core.predict pulls in torch: reading datasets does not
+    from core.windowing import task_window, window_sequences
 
+    window = task_window(TASK)
     volumes = None if names is None else {_SLICE.sub("", n) for n in names}
     for vc in read_nifti_pairs(root, names=volumes):
         if vc.label is None:
             continue
-        image = window_volume(vc.volume.voxels)
+        image = window_sequences(vc.volume.voxels, window)
         px = None if vc.volume.spacing_mm is None else float(np.mean(vc.volume.spacing_mm[1:]))
         for z in range(image.shape[0]):
             name = f"{vc.name}_z{z:03d}"
             if names is None or name in names:
                 yield Case(name=name, image=image[z], mask=vc.label[z] > 0, pixel_size_mm=px,
-                           group=vc.name, meta={"slice": z})
+                           group=vc.name, meta={"slice": z, "window": window})
 
 
 # ---------------------------------------------------------------- probe

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from core.datasets import LayoutGuess
+from core.datasets import LayoutGuess, get_layout
 from core.datasets import detect_layout as detect_dataset_layout
 from core.roots import SAMPLES_ROOT
 from core.weights import ModelCard
@@ -75,3 +75,20 @@ def models_that_fit(cards: Mapping[str, ModelCard], channels: int) -> dict[str, 
     model reads any input."""
     fits = {name: card for name, card in cards.items() if card.in_channels <= channels}
     return dict(sorted(fits.items(), key=lambda item: -item[1].in_channels))
+
+
+def slice_window(guess: LayoutGuess) -> str | None:
+    """The window a volume layout's reader puts each volume through before cutting it into slices
+    (the task's: :func:`core.windowing.task_window`), or None for a layout of plain images."""
+    if get_layout(guess.layout).kind != "volume":
+        return None
+    from core.windowing import task_window
+
+    return task_window(guess.task)
+
+
+def models_read_window(cards: Mapping[str, ModelCard], window: str | None) -> dict[str, ModelCard]:
+    """The models that read volumes through ``window`` (all of them for None): a model of another
+    window would be scored on slices scaled unlike the ones it learnt."""
+    return {n: c for n, c in cards.items()
+            if window is None or c.input.get("window", "volume_percentile") == window}

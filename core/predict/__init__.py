@@ -17,7 +17,8 @@ from core.predict.segmenter import (
     prepare_input,
     split_outputs,
 )
-from core.predict.volume import VolumeSegmentation, VolumeSegmenter, window_sequences, window_volume
+from core.predict.volume import VolumeSegmentation, VolumeSegmenter
+from core.windowing import window_sequences, window_volume
 
 __all__ = ["Letterbox", "SegmentationResult", "Segmenter", "VolumeSegmentation", "VolumeSegmenter",
            "content_box", "framing_box", "letterbox", "postprocess", "prepare_input", "split_outputs",

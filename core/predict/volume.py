@@ -1,7 +1,7 @@
 """Volume predictor: a 2-D slice model run over every axial slice of a volume, masks stacked back.
 
-The volume is first put on one intensity scale (:func:`window_volume`, the card's ``"window":
-"volume_percentile"`` input step, shared with training); slices then go through the
+The volume is first put on one intensity scale (the card's input ``"window"``, a
+:data:`core.windowing.WINDOWS` function shared with training); slices then go through the
 :class:`~core.predict.segmenter.Segmenter` in batches, and the stacked mask loses its 3-D
 components smaller than the card's ``min_component_vox``. Every slice comes back on the grid
 it was given (display orientation, :mod:`core.io.volume`).
@@ -17,35 +17,7 @@ import numpy as np
 from core.geometry import drop_small_components, largest_piece
 from core.predict.segmenter import Segmenter, postprocess
 from core.weights import ModelCard
-
-WINDOW_PERCENTILES = (0.5, 99.5)
-
-
-def window_volume(voxels: np.ndarray, percentiles: tuple[float, float] = WINDOW_PERCENTILES) -> np.ndarray:
-    """Scale a whole volume to uint8 from its own percentile range (ZxHxW any dtype -> uint8).
-
-    MR signal has no absolute unit, so every volume is put on one scale before the network sees
-    it; doing it per volume rather than per slice keeps a slice's contrast independent of what else
-    happens to be in that slice. Training (train/data.py) and inference use this same function.
-    """
-    x = np.nan_to_num(np.asarray(voxels, dtype=np.float32))
-    if not x.size:
-        return np.zeros(x.shape, np.uint8)
-    lo, hi = (float(v) for v in np.percentile(x, percentiles))
-    if hi <= lo:
-        lo, hi = float(x.min()), float(x.max())
-    if hi <= lo:
-        return np.zeros(x.shape, np.uint8)
-    return np.clip(np.rint((x - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
-
-
-def window_sequences(voxels: np.ndarray) -> np.ndarray:
-    """:func:`window_volume` for a ZxHxW volume, or for each sequence of a ZxHxWxC one on its own
-    (every MR sequence has its own signal scale)."""
-    vol = np.asarray(voxels)
-    if vol.ndim < 4:
-        return window_volume(vol)
-    return np.stack([window_volume(vol[..., c]) for c in range(vol.shape[3])], axis=-1)
+from core.windowing import window_sequences
 
 
 def volume_postprocess(mask: np.ndarray, spec: dict) -> np.ndarray:
@@ -113,7 +85,7 @@ class VolumeSegmenter:
             shape = "ZxHxW" if channels == 1 else f"ZxHxWx{channels} (one channel per sequence)"
             raise ValueError(f"expected a {shape} volume, got shape {vol.shape}")
         thr = self.segmenter.threshold if threshold is None else float(threshold)
-        windowed = window_sequences(vol)
+        windowed = window_sequences(vol, self.card.input.get("window", "volume_percentile"))
         prob = np.zeros(vol.shape[:3], np.float32)
         mask = np.zeros(vol.shape[:3], bool)
         # A blank slice (air above the head) cannot hold a tumour: no need to run the network.

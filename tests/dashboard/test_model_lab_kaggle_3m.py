@@ -36,6 +36,7 @@ def test_the_lab_scores_and_browses_kaggle_3m_slices(tmp_path: Path, monkeypatch
     assert any("LGG kaggle_3m" in m.value and "3 cases" in m.value and "brain_tumor" in m.value
                for m in at.markdown)
     assert any("1 of 3 slices have no" in c.value for c in at.caption)
+    assert any("put on one intensity scale before its slices are scored" in c.value for c in at.caption)
     at.button(key="lab_run").click().run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]

@@ -86,3 +86,20 @@ def test_make_samples_bundles_the_lgg_patient_and_keeps_it_without_a_source(
     assert (out / "imagesTr" / "brain_phantom_01.nii.gz").is_file()
     again = make_samples.make_brain_mri(out, 1, tmp_path / "nowhere")  # no source: the bundled one stays
     assert len(list((again / "kaggle_3m" / "TCGA_BB_0002_20000202").iterdir())) == 4
+
+
+def test_a_run_with_the_median_window_trains_on_it_and_writes_it_in_its_card(tmp_path: Path) -> None:
+    from core.analysis.brain_patients import model_input
+    from core.datasets import read_kaggle_3m_volumes
+    from core.predict import window_sequences
+
+    data = write_lgg(tmp_path / "lgg")
+    cases = list(dataset_cases(TASK, data, 3, "volume_median"))
+    first = next(iter(read_kaggle_3m_volumes(data)))
+    want = window_sequences(model_input(first, 3), "volume_median")
+    np.testing.assert_array_equal(cases[0].image, want[0])
+    assert not np.array_equal(want, window_sequences(model_input(first, 3)))
+    out = tmp_path / "median"
+    assert segmentation.main(tiny(data, out, 3, "--window", "volume_median")) == 0
+    assert read_card(out).input["window"] == "volume_median"
+    assert read_card(out).training["config"]["window"] == "volume_median"

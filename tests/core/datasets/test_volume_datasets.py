@@ -18,7 +18,7 @@ from core.datasets.nifti_pairs import (
 )
 from core.io.nifti import write_nifti
 from core.io.volume_types import display_affine
-from core.predict import window_volume
+from core.windowing import task_window, window_sequences
 
 SPACING = (3.0, 0.5, 0.75)
 SHAPE = (4, 5, 6)  # display (Z, H, W)
@@ -226,11 +226,12 @@ def test_nifti_pair_slices_one_case_per_slice(tmp_path):
     write_pair(tmp_path, "vol_c", image(3), None)  # unlabelled: no slices
     cases = list(nifti_pair_slices(tmp_path))
     assert len(cases) == 2 * SHAPE[0]
-    windowed = window_volume(image(2))
+    window = task_window("brain_tumor")  # the brain models' window, as the lab must feed them
+    windowed = window_sequences(image(2), window)
     for z, case in enumerate(cases[SHAPE[0]:]):
         assert isinstance(case, Case)
         assert case.name == f"vol_b_z{z:03d}"
-        assert case.group == "vol_b" and case.meta == {"slice": z}
+        assert case.group == "vol_b" and case.meta == {"slice": z, "window": window}
         assert case.image.dtype == np.uint8 and case.image.shape == SHAPE[1:]
         np.testing.assert_array_equal(case.image, windowed[z])  # windowed per volume
         assert case.mask.dtype == np.bool_

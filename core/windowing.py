@@ -1,0 +1,84 @@
+"""How an MR volume is put on one intensity scale before its slices go to a 2-D model.
+
+MR signal has no absolute unit, so a slice model reads each volume through one of these windows,
+named by its card's input ``"window"`` (:data:`WINDOWS`), the same function in training
+(train/data.py), in the dataset readers that cut volumes into slices for the model lab
+(:mod:`core.datasets.nifti_pairs`, :mod:`core.datasets.kaggle_3m`) and at inference
+(:class:`core.predict.volume.VolumeSegmenter`). NumPy only: reading a dataset does not load torch.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+WINDOW_PERCENTILES = (0.5, 99.5)
+
+
+def window_volume(voxels: np.ndarray, percentiles: tuple[float, float] = WINDOW_PERCENTILES) -> np.ndarray:
+    """Scale a whole volume to uint8 from its own percentile range (ZxHxW any dtype -> uint8).
+
+    MR signal has no absolute unit, so every volume is put on one scale before the network sees
+    it; doing it per volume rather than per slice keeps a slice's contrast independent of what else
+    happens to be in that slice. Training (train/data.py) and inference use this same function.
+    """
+    x = np.nan_to_num(np.asarray(voxels, dtype=np.float32))
+    if not x.size:
+        return np.zeros(x.shape, np.uint8)
+    lo, hi = (float(v) for v in np.percentile(x, percentiles))
+    if hi <= lo:
+        lo, hi = float(x.min()), float(x.max())
+    if hi <= lo:
+        return np.zeros(x.shape, np.uint8)
+    return np.clip(np.rint((x - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
+
+
+# window_volume_median: the head's median signal lands here, and 3x it at the top of the scale.
+MEDIAN_LEVEL = 85.0
+HEAD_FLOOR = 0.1
+
+
+def window_volume_median(voxels: np.ndarray, level: float = MEDIAN_LEVEL) -> np.ndarray:
+    """Scale a whole volume to uint8 by its head's median signal (ZxHxW any dtype -> uint8).
+
+    The signal above the volume's 0.5th percentile (the air) is divided by the median of the head's
+    voxels (those above a tenth of the 99.5th percentile: mostly brain), so the head's median lands on
+    ``level`` and 255 is 3x it. Unlike :func:`window_volume`, whose top is set by the brightest
+    0.5% (scalp fat on FLAIR, vessels after contrast), this puts normal brain at the same grey in
+    every patient and a lesion at its signal ratio to the brain, which is what tells it apart.
+    """
+    x = np.nan_to_num(np.asarray(voxels, dtype=np.float32))
+    if not x.size:
+        return np.zeros(x.shape, np.uint8)
+    lo, hi = (float(v) for v in np.percentile(x, WINDOW_PERCENTILES))
+    x = x - lo
+    head = x[x > HEAD_FLOOR * (hi - lo)]
+    med = float(np.median(head)) if head.size else 0.0
+    if hi <= lo or med <= 0:
+        return window_volume(voxels)
+    return np.clip(np.rint(x * (level / med)), 0, 255).astype(np.uint8)
+
+
+# The card's input "window": how a volume is put on one intensity scale before its slices are cut.
+WINDOWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "volume_percentile": window_volume, "volume_median": window_volume_median}
+
+
+def window_sequences(voxels: np.ndarray, window: str = "volume_percentile") -> np.ndarray:
+    """The ``window`` (:data:`WINDOWS`) of a ZxHxW volume, or of each sequence of a ZxHxWxC one on
+    its own (every MR sequence has its own signal scale)."""
+    if window not in WINDOWS:
+        raise ValueError(f"unknown window {window!r}; known: {', '.join(WINDOWS)}")
+    scale = WINDOWS[window]
+    vol = np.asarray(voxels)
+    if vol.ndim < 4:
+        return scale(vol)
+    return np.stack([scale(vol[..., c]) for c in range(vol.shape[3])], axis=-1)
+
+
+def task_window(task: str = "brain_tumor") -> str:
+    """The window a task's models read volumes through (its input ``"window"``): what the dataset
+    readers that cut volumes into slices for the model lab apply, as the shipped cards do."""
+    from core.tasks import get_task  # core.tasks reads datasets: imported when asked, not at load
+
+    return str(get_task(task).input.get("window", "volume_percentile"))
