@@ -33,10 +33,12 @@ def random_affine(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, *, rot
             F.grid_sample(y, grid, align_corners=False))
 
 
-def random_intensity(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random gamma, gain, offset and a little Gaussian noise, then clamp to [0, 1]."""
-    b = x.shape[0]
-    u = lambda lo, hi: (lo + (hi - lo) * torch.rand(b, 1, 1, 1, generator=gen)).to(x)  # noqa: E731
+def random_intensity(x: torch.Tensor, gen: torch.Generator, per_channel: bool = False) -> torch.Tensor:
+    """Random gamma, gain, offset and a little Gaussian noise, then clamp to [0, 1]; with
+    ``per_channel`` each channel (an MRI sequence) draws its own gamma, gain, offset and noise level,
+    as each sequence's contrast varies on its own between scanners and patients."""
+    b, c = x.shape[0], (x.shape[1] if per_channel else 1)
+    u = lambda lo, hi: (lo + (hi - lo) * torch.rand(b, c, 1, 1, generator=gen)).to(x)  # noqa: E731
     x = x.clamp(0, 1) ** u(0.7, 1.4) * u(0.75, 1.25) + u(-0.05, 0.05)
     x = x + torch.randn(x.shape, generator=gen).to(x) * u(0.0, 0.04)
     return x.clamp(0, 1)

@@ -80,6 +80,7 @@ class SegmentationConfig(RunConfig):
     fold: int = 0
     keep: str = "best"
     window: str | None = None
+    intensity_per_channel: bool = False
 
 
 # A card lists its training groups (patients, subjects) when there are at most this many: the pages
@@ -129,6 +130,9 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     p.add_argument("--window", choices=("volume_percentile", "volume_median"),
                    help="for volumes read as slices (LGG kaggle_3m): how each volume is put on one "
                         "intensity scale (core.predict.volume.WINDOWS; default: the task's)")
+    p.add_argument("--intensity-per-channel", action="store_true",
+                   help="each input channel (MRI sequence) draws its own random gamma, gain, offset and "
+                        "noise in augmentation (default: one draw for all channels)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
@@ -206,7 +210,8 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
             "loss": "BCE + soft Dice (+ 0.5 x BCE of the presence head, if the model has one)"
                     + (f"; BCE on the mask's edge pixels weighed {1 + args.boundary_weight:g}x"
                        if args.boundary_weight else ""),
-            "augmentation": "rotation +-20 deg, scale +-15%, shift, horizontal flip, gamma, gain, noise",
+            "augmentation": "rotation +-20 deg, scale +-15%, shift, horizontal flip, gamma, gain, noise"
+                            + (" (drawn per input channel)" if args.intensity_per_channel else ""),
             "init": "random (no pretrained weights)" if args.init is None else "",
             "torch": torch.__version__,
             **({"empty_frames": card_text(kinds)} if (kinds := chosen(transplant=args.transplant_empty,
@@ -265,7 +270,8 @@ def train(args: SegmentationConfig) -> Path:
     for epoch in bar:
         crop = None if epoch >= args.epochs - args.full_epochs else tuple(args.crop)
         loss = run_epoch(net, opt, sched, train_split, card, crop, gen, device, amp,
-                         batch_size=args.batch_size, boundary_weight=args.boundary_weight)
+                         batch_size=args.batch_size, boundary_weight=args.boundary_weight,
+                         intensity_per_channel=args.intensity_per_channel)
         if rank == 0:
             val_loss, val_dice = validate(model, val_split, card, device)
             history.append({"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss,
