@@ -15,7 +15,7 @@ help:
 	@echo "make test-e2e the real-browser suite (installs playwright and, with apt, chromium)"
 	@echo "make bench    latency / memory benchmark (ratios against smp Unet(resnet34))"
 	@echo "make samples  rewrite data_samples/ (real HC18 frames from ../shared/data/hc18, phantoms for the rest)"
-	@echo "make weights  retrain every shipped model (2-core CPU: about 8 hours; weights-fetal, weights-nerve, weights-face, weights-screening, weights-brain, weights-modality)"
+	@echo "make weights  retrain every shipped model (2-core CPU: about 5.5 hours; weights-fetal, weights-nerve, weights-face, weights-screening, weights-brain, weights-modality)"
 	@echo "make screenshots  refresh dashboard/screenshots (needs playwright + chromium)"
 	@echo "make evaluate score the shipped weights on held-out real data (HC18 exams, nerve subjects, LGG patients), record in the cards"
 	@echo "make nerve-empty-study  which proxy empty frames teach the nerve models (about 1 h on 2 cores)"
@@ -143,18 +143,28 @@ evaluate: evaluate-fetal evaluate-nerve evaluate-brain
 LGG ?= ../shared/data/lgg
 LGG_TRAIN = $(PYTHON) -m train.segmentation --task brain_tumor --arch unet_mobilenet --data $(LGG) --batch-size 16 --crop 192 192 --val-frac 0.2
 
-# The commands recorded in the shipped brain cards (`training.stages`), on a 2-core CPU (about 3 h):
-# phantom pretraining; stage 1 on the FLAIR slices of the 13 training patients; then, two at a
-# time, the 3-sequence model (its first layer starts on the FLAIR input; one stage of 72 epochs)
-# beside the FLAIR model's two further stages; then the 3 held-out patients score them.
-weights-brain:
-	$(PYTHON) -m train.segmentation --task brain_tumor --arch unet_mobilenet --out runs/brain_phantoms --phantoms 3000 --epochs 14 --batch-size 16 --crop 192 192 --threads 2 --time-limit-min 70
-	$(LGG_TRAIN) --out runs/lgg_unet --init runs/brain_phantoms --epochs 55 --lr 2e-3 --threads 2
-	$(LGG_TRAIN) --arch-config in_channels=3 --out weights/brain_tumor/unet --init runs/lgg_unet --epochs 72 --lr 1.5e-3 --boundary-weight 1 --threads 1 --time-limit-min 68 & \
-	( $(LGG_TRAIN) --out runs/lgg_unet_ft --init runs/lgg_unet --epochs 45 --lr 1e-3 --boundary-weight 1 --threads 1 --time-limit-min 50 && \
-	  $(LGG_TRAIN) --out weights/brain_tumor/unet_flair --init runs/lgg_unet_ft --epochs 32 --lr 5e-4 --boundary-weight 1 --threads 1 --time-limit-min 30 ); \
-	wait
+# The commands recorded in the shipped brain cards, on a 2-core CPU (about 25 min), side by side on the
+# 13 training patients, each volume put through the median window, 36 epochs each, the last epoch
+# kept: the 3-sequence model from the phantom model (its first layer starts on the FLAIR input), and
+# the FLAIR model from the FLAIR model shipped before it (percentile window); then the 3 held-out
+# patients score them. Both starting points are restored from git below (or retrained).
+BRAIN_RECIPE = --window volume_median --init runs/brain_phantoms --epochs 36 --lr 2e-3 --boundary-weight 1 --keep last --threads 1 --time-limit-min 75
+BRAIN_FLAIR_RECIPE = --window volume_median --init runs/brain_flair_percentile --epochs 36 --lr 1e-3 --boundary-weight 1 --keep last --threads 1 --time-limit-min 75
+weights-brain: runs/brain_phantoms runs/brain_flair_percentile
+	$(LGG_TRAIN) $(BRAIN_RECIPE) --arch-config in_channels=3 --out weights/brain_tumor/unet & \
+	$(LGG_TRAIN) $(BRAIN_FLAIR_RECIPE) --out weights/brain_tumor/unet_flair & wait
 	$(MAKE) evaluate-brain
+
+# The FLAIR model shipped before the median window (sha256 07b633b64ff6...), restored from the commit
+# that shipped it, else retrained with its own stages (about 1 h 45 min on 2 cores).
+BRAIN_FLAIR_AT = 84acb86:weights/brain_tumor/unet_flair
+runs/brain_flair_percentile: runs/brain_phantoms
+	mkdir -p $@.part && for f in model.json model.safetensors history.csv; do \
+	  git show $(BRAIN_FLAIR_AT)/$$f > $@.part/$$f || exit 1; done && mv $@.part $@ || ( \
+	  $(LGG_TRAIN) --window volume_percentile --out runs/lgg_unet --init runs/brain_phantoms --epochs 55 --lr 2e-3 --threads 2 && \
+	  $(LGG_TRAIN) --window volume_percentile --out runs/lgg_unet_ft --init runs/lgg_unet --epochs 45 --lr 1e-3 --boundary-weight 1 --threads 2 --time-limit-min 50 && \
+	  $(LGG_TRAIN) --window volume_percentile --out $@ --init runs/lgg_unet_ft --epochs 32 --lr 5e-4 --boundary-weight 1 --threads 2 --time-limit-min 30 )
+	rm -rf $@.part
 
 # The LGG patients held out of training (split seed 0, 20%), scored per patient as the issue measures.
 evaluate-brain:
@@ -162,11 +172,10 @@ evaluate-brain:
 	for a in unet unet_flair; do $(PYTHON) -m train.evaluate --task brain_tumor --weights weights/brain_tumor/$$a \
 	  --data runs/lgg_val --out runs/val_brain_$$a --record validation_lgg; done
 
-# The 4-fold cross-validation recorded in the 3-sequence card (`metrics.recipe_cross_validation`): a
-# shorter variant of its recipe (phantom weights, 36 epochs on three sequences, the last epoch kept),
-# each fold's model scored on the 4 patients it never saw with the task's post-processing (the largest
-# 3-D piece kept), then pooled (about 45 min on 2 cores in the latest run, 1 h 40 min in an earlier one).
-# Starts from runs/brain_phantoms, the phantom model (the first step of weights-brain): restored below
+# The 4-fold cross-validation recorded in the 3-sequence card (`metrics.recipe_cross_validation`): its
+# own recipe (BRAIN_RECIPE) on the 12 patients of the other folds, each fold's model scored on the 4
+# patients it never saw with the task's post-processing (the largest 3-D piece kept), then pooled
+# (about 45 min on 2 cores). Both start from runs/brain_phantoms, the phantom model: restored below
 # from the commit that shipped it when git has it (the same bytes, sha256 125434348f86...), else trained.
 BRAIN_PHANTOMS_AT = 84acb86~1:weights/brain_tumor/unet
 runs/brain_phantoms:
@@ -175,14 +184,14 @@ runs/brain_phantoms:
 	  $(PYTHON) -m train.segmentation --task brain_tumor --arch unet_mobilenet --out $@ --phantoms 3000 --epochs 14 --batch-size 16 --crop 192 192 --threads 2 --time-limit-min 70
 	rm -rf $@.part
 
-LGG_CV = $(PYTHON) -m train.segmentation --task brain_tumor --arch unet_mobilenet --data $(LGG) --batch-size 16 --crop 192 192 --threads 1 --keep last --arch-config in_channels=3 --init runs/brain_phantoms --epochs 36 --lr 2e-3 --boundary-weight 1 --time-limit-min 75 --folds 4
+LGG_CV = $(PYTHON) -m train.segmentation --task brain_tumor --arch unet_mobilenet --data $(LGG) --batch-size 16 --crop 192 192 $(BRAIN_RECIPE) --arch-config in_channels=3 --folds 4
 brain-cv: runs/brain_phantoms
 	$(LGG_CV) --fold 0 --out runs/lgg_cv_f0 & $(LGG_CV) --fold 1 --out runs/lgg_cv_f1 & wait
 	$(LGG_CV) --fold 2 --out runs/lgg_cv_f2 & $(LGG_CV) --fold 3 --out runs/lgg_cv_f3 & wait
 	for k in 0 1 2 3; do $(PYTHON) -m train.holdout --data $(LGG) --folds 4 --fold $$k --out runs/lgg_cv$$k && \
 	  $(PYTHON) -m train.evaluate --task brain_tumor --weights runs/lgg_cv_f$$k --data runs/lgg_cv$$k --out runs/eval_cv$$k; done
 	$(PYTHON) -m train.cv_summary --eval runs/eval_cv0 runs/eval_cv1 runs/eval_cv2 runs/eval_cv3 --out runs/brain_cv \
-	  --weights weights/brain_tumor/unet --record recipe_cross_validation --recipe "a shorter variant of this model's recipe (the phantom-pretrained weights, then 36 epochs on the three sequences of the other folds' 12 patients, the last epoch kept: no FLAIR stage, no epoch chosen on held-out patients), with this card's post-processing (the largest 3-D piece kept)"
+	  --weights weights/brain_tumor/unet --record recipe_cross_validation --recipe "this model's recipe (the phantom-pretrained weights, then 36 epochs on the three sequences, each volume through the median window, the last epoch kept: no epoch chosen on held-out patients) on the other folds' 12 patients, with this card's post-processing (the largest 3-D piece kept)"
 
 FASSEG ?= ../shared/data/fasseg
 weights-face:

@@ -59,6 +59,10 @@ def window_volume_median(voxels: np.ndarray, level: float = MEDIAN_LEVEL) -> np.
     return np.clip(np.rint(x * (level / med)), 0, 255).astype(np.uint8)
 
 
+# The window the volume readers that cut slices for the model lab (LGG kaggle_3m, NIfTI pairs) apply:
+# the brain task's, which its shipped cards name (core.tasks.brain_tumor sets its input "window" to it).
+VOLUME_WINDOW = "volume_median"
+
 # The card's input "window": how a volume is put on one intensity scale before its slices are cut.
 WINDOWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "volume_percentile": window_volume, "volume_median": window_volume_median}
@@ -74,11 +78,3 @@ def window_sequences(voxels: np.ndarray, window: str = "volume_percentile") -> n
     if vol.ndim < 4:
         return scale(vol)
     return np.stack([scale(vol[..., c]) for c in range(vol.shape[3])], axis=-1)
-
-
-def task_window(task: str = "brain_tumor") -> str:
-    """The window a task's models read volumes through (its input ``"window"``): what the dataset
-    readers that cut volumes into slices for the model lab apply, as the shipped cards do."""
-    from core.tasks import get_task  # core.tasks reads datasets: imported when asked, not at load
-
-    return str(get_task(task).input.get("window", "volume_percentile"))

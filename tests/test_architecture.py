@@ -156,7 +156,7 @@ CORE = ROOT / "core"
 LAYERS = {
     "generic": ("core/__init__.py", "core/roots.py", "core/io", "core/datasets", "core/metrics",
                 "core/geometry.py", "core/models", "core/weights.py", "core/predict", "core/explain",
-                "core/overlay.py", "core/rle.py", "core/volume_view.py"),
+                "core/overlay.py", "core/rle.py", "core/volume_view.py", "core/windowing.py"),
     "task": ("core/analysis", "core/face", "core/tasks"),
     "application": ("core/evaluation", "core/lab", "core/report.py"),
 }

@@ -59,8 +59,10 @@ BRAIN_REAL_SLICES_PER_VOLUME = 3
 def _brain_cases(n: int, seed: int) -> Iterator[Case]:
     """``n`` axial slices of procedural head volumes, each volume followed by a few cases of the real
     s1045 slice (about a tenth of all slices). Slices without tumour are kept: the model must learn
-    to leave healthy slices empty. The volume (or real case) is the split group."""
-    from core.predict import window_volume
+    to leave healthy slices empty. The volume (or real case) is the split group. Each volume goes
+    through the task's window (its input ``"window"``), which the run's card records."""
+    from core.tasks import get_task
+    from core.windowing import window_sequences
     from train.phantoms.brain_mri import procedural_case, real_slice_case
 
     rng = np.random.default_rng(seed)
@@ -70,7 +72,7 @@ def _brain_cases(n: int, seed: int) -> Iterator[Case]:
         phantoms += [real_slice_case(rng, f"brain_{seed}_{unit:04d}_real{k}")
                      for k in range(BRAIN_REAL_SLICES_PER_VOLUME)]
         for ph in phantoms:
-            image = window_volume(ph.image)
+            image = window_sequences(ph.image, get_task("brain_tumor").input["window"])
             for z in range(ph.image.shape[0]):
                 mask = ph.tumour[z]
                 if count == n:
@@ -129,13 +131,13 @@ def dataset_cases(task: TaskSpec, root: str | Path, channels: int = 1,
     :data:`core.windowing.WINDOWS`), then cut back into slices -- HxW FLAIR for a one-channel
     model, HxWx3 (pre-contrast, FLAIR, post-contrast) for a three-channel one; the patient is the
     split group. Other volume layouts (NIfTI pairs) are windowed by their reader with the task's
-    window (:func:`core.windowing.task_window`); None means that one, and another is refused.
+    window (:data:`core.windowing.VOLUME_WINDOW`); None means that one, and another is refused.
     """
-    from core.windowing import task_window
+    from core.windowing import VOLUME_WINDOW
 
     if task.name == "brain_tumor" and _is_kaggle_3m(root):
-        return _kaggle_3m_slices(root, channels, window or task_window(task.name))
-    if window not in (None, task_window(task.name)):
+        return _kaggle_3m_slices(root, channels, window or VOLUME_WINDOW)
+    if window not in (None, VOLUME_WINDOW):
         raise ValueError(f"window {window!r}: only LGG kaggle_3m folders are windowed by the run; "
                          f"{Path(root).name} is read with the task's window")
     guess = other_layout(task, root)

@@ -225,16 +225,16 @@ def read_kaggle_3m_windowed(root: str | Path, *, names: Collection[str] | None =
                             window: str | None = None) -> Iterator[Case]:
     """The slices of a kaggle_3m folder as a slice model reads them: :func:`read_kaggle_3m`'s cases
     with each patient's slices windowed together, sequence by sequence (``window``, default the
-    brain task's: :func:`core.windowing.task_window`), as training and ``train.evaluate`` do.
+    brain task's: :data:`core.windowing.VOLUME_WINDOW`), as training and ``train.evaluate`` do.
 
     The files' own 8-bit values are not the model's scale (the brain model scores a Dice near 0 on
     them), so this is what the model lab reads. ``names`` (slice file names) reads only the patients
     they belong to, whole (a patient's window needs all its slices), and yields only those slices.
     ``meta["window"]`` names the window.
     """
-    from core.windowing import task_window, window_sequences
+    from core.windowing import VOLUME_WINDOW, window_sequences
 
-    window = window or task_window(TASK)
+    window = window or VOLUME_WINDOW
     base, patients = patient_folders(root)
     if not patients:
         raise DatasetError(f"{base}: no kaggle_3m patient folders (<patient>/<patient>_<n>.tif) found")

@@ -190,9 +190,9 @@ def nifti_pair_slices(root: str | Path, names: Collection[str] | None = None) ->
         root: the dataset folder.
         names: only these slices (``NAME_z007``); only the volumes they belong to are read.
     """
-    from core.windowing import task_window, window_sequences
+    from core.windowing import VOLUME_WINDOW as window
+    from core.windowing import window_sequences
 
-    window = task_window(TASK)
     volumes = None if names is None else {_SLICE.sub("", n) for n in names}
     for vc in read_nifti_pairs(root, names=volumes):
         if vc.label is None:

@@ -79,12 +79,12 @@ def models_that_fit(cards: Mapping[str, ModelCard], channels: int) -> dict[str, 
 
 def slice_window(guess: LayoutGuess) -> str | None:
     """The window a volume layout's reader puts each volume through before cutting it into slices
-    (the task's: :func:`core.windowing.task_window`), or None for a layout of plain images."""
+    (:data:`core.windowing.VOLUME_WINDOW`, the brain task's), or None for a layout of plain images."""
     if get_layout(guess.layout).kind != "volume":
         return None
-    from core.windowing import task_window
+    from core.windowing import VOLUME_WINDOW
 
-    return task_window(guess.task)
+    return VOLUME_WINDOW
 
 
 def models_read_window(cards: Mapping[str, ModelCard], window: str | None) -> dict[str, ModelCard]:

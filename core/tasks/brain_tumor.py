@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from core.tasks.spec import TaskSpec, register_task
+from core.windowing import VOLUME_WINDOW
 
 TASK = register_task(TaskSpec(
     name="brain_tumor",
@@ -14,10 +15,14 @@ TASK = register_task(TaskSpec(
     # phantom NIfTI pairs and, in kaggle_3m/, a real LGG patient).
     layouts=("nifti_pairs", "kaggle_3m"),
     models=("unet", "unet_flair"),  # 3 sequences, then FLAIR alone: the page picks what the input can feed
-    # "window": each volume is scaled to 0..255 once, from its own 0.5th..99.5th percentile
-    # (core.predict.volume.window_volume), so every slice of a volume sees the same intensity scale.
+    # "window": each volume (each sequence) is put on one intensity scale before its slices are cut:
+    # VOLUME_WINDOW, "volume_median", divides it by its head's median signal, so normal brain has the
+    # same grey in every patient and a lesion keeps its signal ratio to it (core.windowing). In the
+    # 4-fold cross-validation over 16 LGG patients it raised the mean per-patient Dice from 0.621
+    # ("volume_percentile", the 0.5th..99.5th percentile range, whose top is scalp fat or vessels)
+    # to 0.726 (README).
     input={"size": [256, 256], "resize": "letterbox", "mean": [0.5], "std": [0.25],
-           "window": "volume_percentile"},
+           "window": VOLUME_WINDOW},
     # The FLAIR abnormality (tumour with its oedema, as the LGG masks draw it). min_component_vox: 3-D
     # components of the stacked mask smaller than this are dropped; largest_component_3d: then only the
     # largest is kept (a lower-grade glioma is usually one lesion: in the 4-fold cross-validation over 16

@@ -29,7 +29,7 @@ def tiny(data: Path, out: Path, channels: int, *extra: str) -> list[str]:
 @pytest.mark.parametrize("channels", [1, 3])
 def test_kaggle_3m_cases_give_flair_or_all_three_sequences_windowed_per_patient(tmp_path: Path,
                                                                                  channels: int) -> None:
-    cases = list(dataset_cases(TASK, write_lgg(tmp_path), channels))
+    cases = list(dataset_cases(TASK, write_lgg(tmp_path), channels, "volume_percentile"))  # 200 -> 255
     assert len(cases) == 5 and {c.group for c in cases} == {"TCGA_AA_0001_20000101", "TCGA_BB_0002_20000202"}
     first = cases[0]  # patient AA, slice 1: FLAIR bright on row 0 only, the others on the last 3 rows
     if channels == 1:

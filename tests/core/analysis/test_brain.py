@@ -18,7 +18,7 @@ from core.analysis.brain import (
 from core.datasets import VolumeCase
 from core.io.volume import volume_from_display
 from core.models import create_model, get_spec
-from core.predict import Segmenter, VolumeSegmentation, VolumeSegmenter, window_volume
+from core.predict import Segmenter, VolumeSegmentation, VolumeSegmenter, window_sequences, window_volume
 from core.tasks import get_task
 from core.weights import ModelCard
 
@@ -117,7 +117,7 @@ def test_predict_shapes_non_square(segmenter):
 def test_predict_matches_per_slice_segmenter_on_windowed_volume(segmenter):
     vol = _volume(3, 40, 56)
     res = VolumeSegmenter(segmenter, batch=2).predict(vol, threshold=0.52)
-    windowed = window_volume(vol)
+    windowed = window_sequences(vol, segmenter.card.input["window"])  # the card's window
     for z in range(3):
         single = segmenter.predict(windowed[z], threshold=0.52)
         np.testing.assert_allclose(res.prob[z], single.prob, atol=1e-4)

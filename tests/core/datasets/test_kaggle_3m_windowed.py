@@ -11,7 +11,8 @@ import pytest
 from core.datasets import detect_layout, read_cases, read_kaggle_3m
 from core.datasets.kaggle_3m import read_kaggle_3m_windowed
 from core.lab import models_read_window, slice_window
-from core.windowing import task_window, window_sequences
+from core.tasks import get_task
+from core.windowing import VOLUME_WINDOW, window_sequences
 from tests.core.datasets.test_kaggle_3m import lgg, write_patient  # noqa: F401  (the fixture)
 
 
@@ -42,7 +43,7 @@ def test_the_lab_reads_the_task_window_and_offers_only_models_of_that_window(lgg
     write_patient(lgg / "kaggle_3m", "TCGA_EE_0005_20030303", [1], no_mask=(1,))
     guess = detect_layout(lgg)
     window = slice_window(guess)
-    assert window == task_window("brain_tumor")
+    assert window == VOLUME_WINDOW == get_task("brain_tumor").input["window"]
     cases = list(read_cases(guess))
     assert len(cases) == 8 and {c.meta["window"] for c in cases} == {window}
 
@@ -54,3 +55,11 @@ def test_the_lab_reads_the_task_window_and_offers_only_models_of_that_window(lgg
     cards = {"same": Card(window), "other": Card(other)}
     assert list(models_read_window(cards, window)) == ["same"]
     assert list(models_read_window(cards, None)) == ["same", "other"]
+
+
+def test_the_shipped_brain_cards_read_volumes_through_the_readers_window() -> None:
+    from core.weights import read_card
+
+    task = get_task("brain_tumor")
+    for name in task.models:
+        assert read_card(task.weights_dir(name)).input["window"] == VOLUME_WINDOW, name

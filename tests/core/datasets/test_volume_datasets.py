@@ -18,7 +18,7 @@ from core.datasets.nifti_pairs import (
 )
 from core.io.nifti import write_nifti
 from core.io.volume_types import display_affine
-from core.windowing import task_window, window_sequences
+from core.windowing import VOLUME_WINDOW, window_sequences
 
 SPACING = (3.0, 0.5, 0.75)
 SHAPE = (4, 5, 6)  # display (Z, H, W)
@@ -226,7 +226,7 @@ def test_nifti_pair_slices_one_case_per_slice(tmp_path):
     write_pair(tmp_path, "vol_c", image(3), None)  # unlabelled: no slices
     cases = list(nifti_pair_slices(tmp_path))
     assert len(cases) == 2 * SHAPE[0]
-    window = task_window("brain_tumor")  # the brain models' window, as the lab must feed them
+    window = VOLUME_WINDOW  # the brain models' window, as the lab must feed them
     windowed = window_sequences(image(2), window)
     for z, case in enumerate(cases[SHAPE[0]:]):
         assert isinstance(case, Case)

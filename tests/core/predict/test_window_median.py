@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.windowing import MEDIAN_LEVEL, WINDOWS, window_sequences, window_volume, window_volume_median
+from core.windowing import (
+    MEDIAN_LEVEL,
+    VOLUME_WINDOW,
+    WINDOWS,
+    window_sequences,
+    window_volume,
+    window_volume_median,
+)
 
 
 def head(brain: float = 100.0, lesion: float = 180.0, fat: float = 600.0, air: float = 0.0) -> np.ndarray:
@@ -92,12 +99,11 @@ def test_training_cli_takes_a_window_for_volumes_only():
 
 def test_a_run_cannot_window_a_nifti_folder_unlike_its_reader(tmp_path):
     from core.tasks import get_task
-    from core.windowing import task_window
     from tests.core.datasets.test_volume_datasets import image, label, write_pair
     from train.data import dataset_cases
 
     write_pair(tmp_path, "vol_a", image(1), label(1))
-    task, window = get_task("brain_tumor"), task_window("brain_tumor")
+    task, window = get_task("brain_tumor"), VOLUME_WINDOW
     assert len(list(dataset_cases(task, tmp_path, 1, window))) == len(list(dataset_cases(task, tmp_path))) > 0
     other = next(w for w in WINDOWS if w != window)
     with pytest.raises(ValueError, match="only LGG kaggle_3m folders are windowed by the run"):
