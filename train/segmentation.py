@@ -36,6 +36,7 @@ from core.models import create_model, get_spec
 from core.predict import Segmenter
 from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, read_card, save_model, write_card, write_history
+from core.windowing import WINDOWS
 from train.config import RunConfig
 from train.data import dataset_title, phantom_generator
 from train.empty_proxies import card_text, chosen
@@ -127,8 +128,8 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     p.add_argument("--keep", choices=("best", "last"), default="best",
                    help="the epoch written: best validation Dice (default), or the last (no selection on "
                         "the held-out groups: an unbiased cross-validation, or a run on every group)")
-    p.add_argument("--window", choices=("volume_percentile", "volume_median"),
-                   help="for volumes read as slices (LGG kaggle_3m): how each volume is put on one "
+    p.add_argument("--window", choices=tuple(WINDOWS),
+                   help="for LGG kaggle_3m volumes read as slices: how each volume is put on one "
                         "intensity scale (core.predict.volume.WINDOWS; default: the task's)")
     p.add_argument("--intensity-per-channel", action="store_true",
                    help="each input channel (MRI sequence) draws its own random gamma, gain, offset and "
