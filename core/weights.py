@@ -76,6 +76,14 @@ class ModelCard:
         return int(self.arch_config.get("in_channels", 1))
 
     @property
+    def window(self) -> str:
+        """How the model reads a volume's intensities (``input["window"]``, a
+        :data:`core.windowing.WINDOWS` name; :data:`core.windowing.DEFAULT_WINDOW` when unset)."""
+        from core.windowing import DEFAULT_WINDOW
+
+        return str(self.input.get("window", DEFAULT_WINDOW))
+
+    @property
     def synthetic(self) -> bool:
         """True when the training data were synthetic phantoms."""
         return bool(self.training.get("synthetic", False))

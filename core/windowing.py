@@ -63,12 +63,15 @@ def window_volume_median(voxels: np.ndarray, level: float = MEDIAN_LEVEL) -> np.
 # the brain task's, which its shipped cards name (core.tasks.brain_tumor sets its input "window" to it).
 VOLUME_WINDOW = "volume_median"
 
+# The window of a card that names none (the brain cards before the median window).
+DEFAULT_WINDOW = "volume_percentile"
+
 # The card's input "window": how a volume is put on one intensity scale before its slices are cut.
 WINDOWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "volume_percentile": window_volume, "volume_median": window_volume_median}
 
 
-def window_sequences(voxels: np.ndarray, window: str = "volume_percentile") -> np.ndarray:
+def window_sequences(voxels: np.ndarray, window: str = DEFAULT_WINDOW) -> np.ndarray:
     """The ``window`` (:data:`WINDOWS`) of a ZxHxW volume, or of each sequence of a ZxHxWxC one on
     its own (every MR sequence has its own signal scale)."""
     if window not in WINDOWS:

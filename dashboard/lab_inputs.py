@@ -94,7 +94,7 @@ def choose_models(guess: LayoutGuess) -> tuple[str, dict[str, str], dict[str, Mo
         same = models_read_window(fits, window)
         for name in fits.keys() - same.keys():
             st.caption(f"Not offered: {name}, which reads volumes through the "
-                       f"`{fits[name].input.get('window', 'volume_percentile')}` window; this folder's "
+                       f"`{fits[name].window}` window; this folder's "
                        f"slices are cut from volumes put through `{window}`.")
         if window:
             st.caption(f"Each volume (patient) is put on one intensity scale before its slices are scored "

@@ -65,6 +65,7 @@ def _brain_cases(n: int, seed: int) -> Iterator[Case]:
     from core.windowing import window_sequences
     from train.phantoms.brain_mri import procedural_case, real_slice_case
 
+    window = get_task("brain_tumor").input["window"]
     rng = np.random.default_rng(seed)
     count, unit = 0, 0
     while count < n:
@@ -72,7 +73,7 @@ def _brain_cases(n: int, seed: int) -> Iterator[Case]:
         phantoms += [real_slice_case(rng, f"brain_{seed}_{unit:04d}_real{k}")
                      for k in range(BRAIN_REAL_SLICES_PER_VOLUME)]
         for ph in phantoms:
-            image = window_sequences(ph.image, get_task("brain_tumor").input["window"])
+            image = window_sequences(ph.image, window)
             for z in range(ph.image.shape[0]):
                 mask = ph.tumour[z]
                 if count == n:
@@ -187,7 +188,7 @@ def _is_kaggle_3m(root: str | Path) -> bool:
 def _kaggle_3m_slices(root: str | Path, channels: int, window: str) -> Iterator[Case]:
     from core.analysis.brain_patients import model_input
     from core.datasets import read_kaggle_3m_volumes
-    from core.predict import window_sequences
+    from core.windowing import window_sequences
 
     for vc in read_kaggle_3m_volumes(root):
         if vc.label is None:

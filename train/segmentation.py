@@ -130,7 +130,7 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
                         "the held-out groups: an unbiased cross-validation, or a run on every group)")
     p.add_argument("--window", choices=tuple(WINDOWS),
                    help="for LGG kaggle_3m volumes read as slices: how each volume is put on one "
-                        "intensity scale (core.predict.volume.WINDOWS; default: the task's)")
+                        "intensity scale (core.windowing.WINDOWS; default: the task's)")
     p.add_argument("--intensity-per-channel", action="store_true",
                    help="each input channel (MRI sequence) draws its own random gamma, gain, offset and "
                         "noise in augmentation (default: one draw for all channels)")

@@ -160,11 +160,16 @@ def read_kaggle_3m(root: str | Path, *, names: Collection[str] | None = None) ->
     Raises:
         DatasetError: no slice found, or a file that is not a kaggle_3m slice or mask.
     """
+    for folder in _patients(root):
+        yield from _patient_cases(folder, names)
+
+
+def _patients(root: str | Path) -> list[Path]:
+    """The patient folders under ``root``; raises DatasetError when there are none."""
     base, patients = patient_folders(root)
     if not patients:
         raise DatasetError(f"{base}: no kaggle_3m patient folders (<patient>/<patient>_<n>.tif) found")
-    for folder in patients:
-        yield from _patient_cases(folder, names)
+    return patients
 
 
 def _patient_cases(folder: Path, names: Collection[str] | None) -> Iterator[Case]:
@@ -235,11 +240,8 @@ def read_kaggle_3m_windowed(root: str | Path, *, names: Collection[str] | None =
     from core.windowing import VOLUME_WINDOW, window_sequences
 
     window = window or VOLUME_WINDOW
-    base, patients = patient_folders(root)
-    if not patients:
-        raise DatasetError(f"{base}: no kaggle_3m patient folders (<patient>/<patient>_<n>.tif) found")
     wanted = None if names is None else {n.rsplit("_", 1)[0] for n in names}
-    for folder in patients:
+    for folder in _patients(root):
         if wanted is not None and folder.name not in wanted:
             continue
         cases = list(_patient_cases(folder, None))

@@ -90,5 +90,4 @@ def slice_window(guess: LayoutGuess) -> str | None:
 def models_read_window(cards: Mapping[str, ModelCard], window: str | None) -> dict[str, ModelCard]:
     """The models that read volumes through ``window`` (all of them for None): a model of another
     window would be scored on slices scaled unlike the ones it learnt."""
-    return {n: c for n, c in cards.items()
-            if window is None or c.input.get("window", "volume_percentile") == window}
+    return {n: c for n, c in cards.items() if window is None or c.window == window}

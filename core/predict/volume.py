@@ -85,7 +85,7 @@ class VolumeSegmenter:
             shape = "ZxHxW" if channels == 1 else f"ZxHxWx{channels} (one channel per sequence)"
             raise ValueError(f"expected a {shape} volume, got shape {vol.shape}")
         thr = self.segmenter.threshold if threshold is None else float(threshold)
-        windowed = window_sequences(vol, self.card.input.get("window", "volume_percentile"))
+        windowed = window_sequences(vol, self.card.window)
         prob = np.zeros(vol.shape[:3], np.float32)
         mask = np.zeros(vol.shape[:3], bool)
         # A blank slice (air above the head) cannot hold a tumour: no need to run the network.

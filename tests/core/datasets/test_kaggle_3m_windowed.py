@@ -47,9 +47,14 @@ def test_the_lab_reads_the_task_window_and_offers_only_models_of_that_window(lgg
     cases = list(read_cases(guess))
     assert len(cases) == 8 and {c.meta["window"] for c in cases} == {window}
 
-    class Card:
-        def __init__(self, w: str | None) -> None:
-            self.input = {} if w is None else {"window": w}
+    from dataclasses import replace
+
+    from core.weights import read_card
+
+    shipped = read_card(get_task("brain_tumor").weights_dir("unet"))
+
+    def Card(w: str) -> object:  # noqa: N802  (a card that names window w)
+        return replace(shipped, input={**shipped.input, "window": w})
 
     other = "volume_median" if window == "volume_percentile" else "volume_percentile"
     cards = {"same": Card(window), "other": Card(other)}
