@@ -76,6 +76,19 @@ class ModelCard:
         return int(self.arch_config.get("in_channels", 1))
 
     @property
+    def context_slices(self) -> int:
+        """How many neighbouring slices on either side a volume's slice model reads with each slice
+        (``input["context_slices"]``, 0 when unset: the slice alone;
+        :func:`core.windowing.with_neighbours`)."""
+        return int(self.input.get("context_slices", 0))
+
+    @property
+    def sequences(self) -> int:
+        """The channels (MRI sequences) the model needs of each slice of an input: its input channels
+        over the slices it reads at once (:attr:`context_slices` on either side and the slice itself)."""
+        return self.in_channels // (2 * self.context_slices + 1)
+
+    @property
     def window(self) -> str:
         """How the model reads a volume's intensities (``input["window"]``, a
         :data:`core.windowing.WINDOWS` name; :data:`core.windowing.DEFAULT_WINDOW` when unset)."""

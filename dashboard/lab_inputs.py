@@ -17,6 +17,7 @@ from core.lab import (
     dataset_fingerprint,
     detect_layout,
     input_channels,
+    models_read_context,
     models_read_window,
     models_that_fit,
     resolve_dataset_path,
@@ -99,7 +100,10 @@ def choose_models(guess: LayoutGuess) -> tuple[str, dict[str, str], dict[str, Mo
         if window:
             st.caption(f"Each volume (patient) is put on one intensity scale before its slices are scored "
                        f"(`{window}` window, as the brain models' cards read volumes).")
-        cards = same
+        cards = models_read_context(same, guess)
+        for name in same.keys() - cards.keys():
+            st.caption(f"Not offered: {name}, which reads {same[name].context_slices} neighbouring slices on "
+                       "either side of each; this folder's slices do not come with them.")
         kind, folders = "segmentation", {m: str(task.weights_dir(m)) for m in cards}
     picked = st.sidebar.multiselect("Models", list(cards), default=list(cards)[:1],
                                     key=f"{KEY}_models_{guess.task}")  # one choice per task

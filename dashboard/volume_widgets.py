@@ -139,9 +139,11 @@ def _uploaded_label(key: str, volume: Volume) -> np.ndarray | None:
 
 def model_label(name: str, card: ModelCard) -> str:
     """A brain model's name in words: what it reads."""
-    c = card.in_channels
-    return "3-sequence U-Net (pre-contrast, FLAIR, post-contrast)" if c == 3 else \
+    c = card.sequences
+    reads = "3-sequence U-Net (pre-contrast, FLAIR, post-contrast)" if c == 3 else \
         ("FLAIR U-Net (one sequence)" if c == 1 else f"{name} ({c} inputs)")
+    k = card.context_slices
+    return reads + (f", {k} neighbouring slice{'s' * (k > 1)} each side" if k else "")
 
 
 def choose_model(key: str, cards: dict[str, ModelCard], has_sequences: bool) -> str | None:

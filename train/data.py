@@ -119,7 +119,7 @@ PHANTOMS = {"fetal_head": ("fetal_head", _fetal_head_cases), "nerve": ("nerve", 
 
 
 def dataset_cases(task: TaskSpec, root: str | Path, channels: int = 1,
-                  window: str | None = None) -> Iterator[Case]:
+                  window: str | None = None, context: int = 0) -> Iterator[Case]:
     """Labelled cases of ``task`` read from a folder in one of the task's dataset layouts.
 
     The folder is read in the task's first layout (:attr:`TaskSpec.layout`) unless it holds one of
@@ -131,13 +131,19 @@ def dataset_cases(task: TaskSpec, root: str | Path, channels: int = 1,
     into a volume, each sequence windowed once per volume (``window``, the card's input step:
     :data:`core.windowing.WINDOWS`), then cut back into slices -- HxW FLAIR for a one-channel
     model, HxWx3 (pre-contrast, FLAIR, post-contrast) for a three-channel one; the patient is the
-    split group. Other volume layouts (NIfTI pairs) are windowed by their reader with the task's
-    window (:data:`core.windowing.VOLUME_WINDOW`); None means that one, and another is refused.
+    split group. ``context`` K > 0 keeps the K windowed slices on either side of each in its
+    ``meta["neighbours"]`` (:func:`core.windowing.neighbour_slices`; the trainer reads them as
+    extra channels, :func:`core.windowing.slice_input`). Other volume layouts (NIfTI pairs) are windowed by
+    their reader with the task's window (:data:`core.windowing.VOLUME_WINDOW`); None means that
+    one, and another (or a context) is refused.
     """
     from core.windowing import VOLUME_WINDOW
 
     if task.name == "brain_tumor" and _is_kaggle_3m(root):
-        return _kaggle_3m_slices(root, channels, window or VOLUME_WINDOW)
+        return _kaggle_3m_slices(root, channels, window or VOLUME_WINDOW, context)
+    if context:
+        raise ValueError(f"context slices: only LGG kaggle_3m folders are read as volumes by the run; "
+                         f"{Path(root).name} is not one")
     if window not in (None, VOLUME_WINDOW):
         raise ValueError(f"window {window!r}: only LGG kaggle_3m folders are windowed by the run; "
                          f"{Path(root).name} is read with the task's window")
@@ -185,18 +191,19 @@ def _is_kaggle_3m(root: str | Path) -> bool:
         return False
 
 
-def _kaggle_3m_slices(root: str | Path, channels: int, window: str) -> Iterator[Case]:
+def _kaggle_3m_slices(root: str | Path, channels: int, window: str, context: int = 0) -> Iterator[Case]:
     from core.analysis.brain_patients import model_input
     from core.datasets import read_kaggle_3m_volumes
-    from core.windowing import window_sequences
+    from core.windowing import neighbour_slices, window_sequences
 
     for vc in read_kaggle_3m_volumes(root):
         if vc.label is None:
             continue  # a patient with a slice lacking its mask: the reader has said so
         image = window_sequences(model_input(vc, channels), window)
         for z in range(image.shape[0]):
+            near = {"neighbours": neighbour_slices(image, z, context)} if context else {}
             yield Case(name=f"{vc.name}_z{z:03d}.png", image=image[z], mask=vc.label[z] > 0, group=vc.name,
-                       meta={"source": "LGG kaggle_3m", "slice": z})
+                       meta={"source": "LGG kaggle_3m", "slice": z, **near})
 
 
 def split_key(group: str, seed: int) -> float:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from core.datasets import Case
 from core.predict import framing_box, letterbox
 from core.tasks import TaskSpec
+from core.windowing import slice_input
 from train.data import dataset_cases, fold_of, is_validation, phantom_cases
 from train.empty_proxies import chosen
 from train.seg_loop import Split, rank_world
@@ -29,12 +30,13 @@ log = logging.getLogger("train.segmentation")
 
 
 def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
-                channels: int = 1, window: str | None = None) -> tuple[Split, Split]:
+                channels: int = 1, window: str | None = None, context: int = 0) -> tuple[Split, Split]:
     """Read or generate the cases, split them by group, letterbox them once (``channels``: the
     model's input channels; a dataset that has several sequences gives that many; ``window``: the
-    card's intensity step for volumes, None: the task's)."""
+    card's intensity step for volumes, None: the task's; ``context``: neighbouring slices read on
+    either side of each, :func:`core.windowing.with_neighbours`)."""
     if args.data:
-        cases = dataset_cases(task, args.data, channels, window)
+        cases = dataset_cases(task, args.data, channels, window, context)
     else:
         cases = phantom_cases(task, args.phantoms, args.phantom_seed)
     parts: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}
@@ -54,7 +56,8 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
             train_groups.add(case.group)
         for one in with_empties(case, rng, transplant=args.transplant_empty, crop=args.crop_empty):
             crop = framing_box(one.image, task.input)
-            imgs.append(letterbox(one.image, size, crop=crop)[0])
+            imgs.append(letterbox(slice_input(one.image, one.meta.get("neighbours", ()), context), size,
+                                  crop=crop)[0])
             soft = letterbox(one.mask.astype(np.float32), size, cv2.INTER_AREA, crop)[0]
             masks.append(np.round(soft * 255))
             # Full-size cases are kept only for validation; training keeps its last one in case a

@@ -81,6 +81,7 @@ class SegmentationConfig(RunConfig):
     fold: int = 0
     keep: str = "best"
     window: str | None = None
+    context_slices: int = 0
     intensity_per_channel: bool = False
 
 
@@ -131,6 +132,10 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     p.add_argument("--window", choices=tuple(WINDOWS),
                    help="for LGG kaggle_3m volumes read as slices: how each volume is put on one "
                         "intensity scale (core.windowing.WINDOWS; default: the task's)")
+    p.add_argument("--context-slices", type=int, default=0, metavar="K",
+                   help="for LGG kaggle_3m volumes: each slice is read with the K slices on either side as "
+                        "extra channels (a 2.5-D model; core.windowing.with_neighbours): the network reads "
+                        "(2K+1) x in_channels channels, --arch-config in_channels counting the sequences")
     p.add_argument("--intensity-per-channel", action="store_true",
                    help="each input channel (MRI sequence) draws its own random gamma, gain, offset and "
                         "noise in augmentation (default: one draw for all channels)")
@@ -157,6 +162,8 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     ns = p.parse_args(tokens)
     if ns.window and ns.phantoms:
         p.error("--window applies to --data volumes; the phantom generator windows its own slices")
+    if ns.context_slices and (ns.phantoms or ns.context_slices < 0):
+        p.error("--context-slices K (K >= 0) applies to --data volumes; phantoms come as lone slices")
     if ns.folds and not 0 <= ns.fold < ns.folds:
         p.error(f"--fold must be 0..{ns.folds - 1}")
     ns.crop = tuple(ns.crop)
@@ -183,7 +190,9 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
     spec = get_spec(args.arch)
     arch_config = {**spec.defaults, **parse_arch_config(args.arch_config)}
     generator = phantom_generator(task) if args.phantoms else ""
-    channels = int(arch_config.get("in_channels", 1))
+    channels = int(arch_config.get("in_channels", 1))  # the sequences
+    if args.context_slices:
+        arch_config["in_channels"] = channels * (2 * args.context_slices + 1)
     data = (f"{args.phantoms} synthetic {task.title.lower()} phantoms (train/phantoms/{generator}.py, seed "
             f"{args.phantom_seed}); NOT real patient data" if args.phantoms
             else f"{dataset_title(task, args.data, channels)} dataset folder {args.data.name}")
@@ -192,7 +201,8 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
         arch=args.arch,
         arch_config=arch_config,
         labels=list(task.labels),
-        input={**task.input, "size": list(size), **({"window": args.window} if args.window else {})},
+        input={**task.input, "size": list(size), **({"window": args.window} if args.window else {}),
+               **({"context_slices": args.context_slices} if args.context_slices else {})},
         postprocess=dict(task.postprocess),
         title=f"{task.title}: {spec.description}",
         training={
@@ -244,7 +254,8 @@ def train(args: SegmentationConfig) -> Path:
     out = args.out or task.weights_dir(args.arch)
     torch.manual_seed(args.seed)
     card = make_card(args, task, size)
-    train_split, val_split = load_splits(args, task, size, card.in_channels, card.input.get("window"))
+    train_split, val_split = load_splits(args, task, size, card.sequences, card.input.get("window"),
+                                         card.context_slices)
     n_val_groups = len(val_split.groups)
     card = replace(card, training={**card.training, "data": card.training["data"] + (
         f": {len(train_split.images)} training frames; {len(val_split.images)} validation frames of "

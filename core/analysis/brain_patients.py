@@ -87,7 +87,7 @@ def evaluate_patients(vseg: VolumeSegmenter, cases: Iterable[VolumeCase],
             log.warning("%s: not scored, a slice has no _mask.tif (the lab lists its slices)", case.name)
         else:
             t0 = time.perf_counter()
-            seg = vseg.predict(model_input(case, vseg.segmenter.channels))
+            seg = vseg.predict(model_input(case, vseg.card.sequences))
             rows = slice_rows(case, seg.mask)
             slices += rows
             patients.append(patient_row(case.name, rows, time.perf_counter() - t0))

@@ -235,9 +235,10 @@ def read_kaggle_3m_windowed(root: str | Path, *, names: Collection[str] | None =
     The files' own 8-bit values are not the model's scale (the brain model scores a Dice near 0 on
     them), so this is what the model lab reads. ``names`` (slice file names) reads only the patients
     they belong to, whole (a patient's window needs all its slices), and yields only those slices.
-    ``meta["window"]`` names the window.
+    ``meta["window"]`` names the window; ``meta["neighbours"]`` holds the windowed slices on either
+    side (:func:`core.windowing.neighbour_slices`), for a model that reads them too.
     """
-    from core.windowing import VOLUME_WINDOW, window_sequences
+    from core.windowing import VOLUME_WINDOW, neighbour_slices, window_sequences
 
     window = window or VOLUME_WINDOW
     wanted = None if names is None else {n.rsplit("_", 1)[0] for n in names}
@@ -248,9 +249,10 @@ def read_kaggle_3m_windowed(root: str | Path, *, names: Collection[str] | None =
         if not cases:
             continue
         stack = window_sequences(np.stack([c.image for c in cases]), window)
-        for case, image in zip(cases, stack):
+        for z, (case, image) in enumerate(zip(cases, stack)):
             if names is None or case.name in names:
-                yield replace(case, image=image, meta={**case.meta, "window": window})
+                yield replace(case, image=image, meta={**case.meta, "window": window,
+                                                       "neighbours": neighbour_slices(stack, z)})
 
 
 def _read_labelled(root: Path, split: str | None, names: Collection[str] | None) -> Iterator[Case]:

@@ -184,14 +184,15 @@ def read_nifti_pairs(root: str | Path, split: str = "Tr", names: Collection[str]
 
 def nifti_pair_slices(root: str | Path, names: Collection[str] | None = None) -> Iterator[Case]:
     """The labelled cases of a NIfTI dataset as 2-D axial slices, windowed per volume, for the 2-D
-    trainer and the per-slice evaluation; the volume is each slice's split group.
+    trainer and the per-slice evaluation; the volume is each slice's split group, and
+    ``meta["neighbours"]`` holds the windowed slices on either side (for a model that reads them).
 
     Args:
         root: the dataset folder.
         names: only these slices (``NAME_z007``); only the volumes they belong to are read.
     """
     from core.windowing import VOLUME_WINDOW as window
-    from core.windowing import window_sequences
+    from core.windowing import neighbour_slices, window_sequences
 
     volumes = None if names is None else {_SLICE.sub("", n) for n in names}
     for vc in read_nifti_pairs(root, names=volumes):
@@ -203,7 +204,8 @@ def nifti_pair_slices(root: str | Path, names: Collection[str] | None = None) ->
             name = f"{vc.name}_z{z:03d}"
             if names is None or name in names:
                 yield Case(name=name, image=image[z], mask=vc.label[z] > 0, pixel_size_mm=px,
-                           group=vc.name, meta={"slice": z, "window": window})
+                           group=vc.name, meta={"slice": z, "window": window,
+                                                "neighbours": neighbour_slices(image, z)})
 
 
 # ---------------------------------------------------------------- probe

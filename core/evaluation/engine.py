@@ -138,20 +138,37 @@ def _batches(cases: Iterable[Case], size: int) -> Iterator[list[Case]]:
         yield batch
 
 
-def model_view(case: Case, channels: int | None) -> np.ndarray:
-    """The image a segmenter of ``channels`` inputs reads of a case: a multi-sequence MRI slice
+def model_view(case: Case, channels: int | None, context: int = 0) -> np.ndarray:
+    """The image a segmenter of ``channels`` sequences reads of a case: a multi-sequence MRI slice
     (``meta["sequences"]`` naming its channels, as LGG kaggle_3m slices do) gives a one-channel
     model its FLAIR channel, the sequence such models are trained on, rather than a grey mix of
-    the sequences; every other image as it is."""
+    the sequences; every other image as it is. A model of ``context`` (its card's
+    ``context_slices``) gets the slice with that many neighbours on either side as channels, from
+    the ones the volume reader kept (``meta["neighbours"]``, :func:`core.windowing.slice_input`).
+
+    Raises:
+        ValueError: a model with context and a case without (enough) neighbours.
+    """
+    from core.windowing import slice_input
+
     sequences = tuple(case.meta.get("sequences") or ())
-    if channels == 1 and "FLAIR" in sequences and case.image.ndim == 3 \
-            and case.image.shape[2] == len(sequences):
-        return case.image[..., sequences.index("FLAIR")]
-    return case.image
+    flair = channels == 1 and "FLAIR" in sequences and case.image.ndim == 3 \
+        and case.image.shape[2] == len(sequences)
+    view = (lambda im: im[..., sequences.index("FLAIR")]) if flair else (lambda im: im)  # noqa: E731
+    if not context:
+        return view(case.image)
+    neighbours = case.meta.get("neighbours") or ()
+    try:
+        return slice_input(view(case.image), tuple(view(n) for n in neighbours), context)
+    except ValueError as exc:
+        raise ValueError(f"{case.name}: {exc} (a slice read from a volume keeps them)") from None
 
 
 def _predict(predictor: Any, kind: str, batch: Sequence[Case], settings: Mapping[str, Any]) -> list[Any]:
-    images = [model_view(c, getattr(predictor, "channels", None)) for c in batch]
+    card = getattr(predictor, "card", None)
+    channels = card.sequences if card is not None else getattr(predictor, "channels", None)
+    context = card.context_slices if card is not None else 0
+    images = [model_view(c, channels, context) for c in batch]
     if kind == "classification":
         probs = np.asarray(predictor.predict_proba(images), dtype=np.float64)
         if probs.shape != (len(batch), len(predictor.labels)):

@@ -11,7 +11,14 @@ Scoring, the engine, its cache and the statistics are :mod:`core.evaluation`, sh
 from __future__ import annotations
 
 from core.datasets import DatasetLayoutError, LayoutGuess, read_cases
-from core.lab.datasets import detect_layout, input_channels, models_read_window, models_that_fit, slice_window
+from core.lab.datasets import (
+    detect_layout,
+    input_channels,
+    models_read_context,
+    models_read_window,
+    models_that_fit,
+    slice_window,
+)
 from core.lab.paths import DatasetPathError, allowed_roots, dataset_fingerprint, resolve_dataset_path
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "dataset_fingerprint",
     "detect_layout",
     "input_channels",
+    "models_read_context",
     "models_read_window",
     "models_that_fit",
     "read_cases",

@@ -73,8 +73,8 @@ def models_that_fit(cards: Mapping[str, ModelCard], channels: int) -> dict[str, 
     """The models an input of ``channels`` channels can feed, most input channels first (the one
     that uses most of the input leads): a 3-sequence model needs the three sequences, a one-channel
     model reads any input."""
-    fits = {name: card for name, card in cards.items() if card.in_channels <= channels}
-    return dict(sorted(fits.items(), key=lambda item: -item[1].in_channels))
+    fits = {name: card for name, card in cards.items() if card.sequences <= channels}
+    return dict(sorted(fits.items(), key=lambda item: -item[1].sequences))
 
 
 def slice_window(guess: LayoutGuess) -> str | None:
@@ -91,3 +91,13 @@ def models_read_window(cards: Mapping[str, ModelCard], window: str | None) -> di
     """The models that read volumes through ``window`` (all of them for None): a model of another
     window would be scored on slices scaled unlike the ones it learnt."""
     return {n: c for n, c in cards.items() if window is None or c.window == window}
+
+
+def models_read_context(cards: Mapping[str, ModelCard], guess: LayoutGuess) -> dict[str, ModelCard]:
+    """The models whose neighbouring slices (their ``context_slices``) this folder's cases bring: a
+    volume layout's reader keeps :data:`core.windowing.NEIGHBOURS_KEPT` on either side of each slice,
+    a folder of plain images none."""
+    from core.windowing import NEIGHBOURS_KEPT
+
+    reach = NEIGHBOURS_KEPT if get_layout(guess.layout).kind == "volume" else 0
+    return {n: c for n, c in cards.items() if c.context_slices <= reach}

@@ -2,7 +2,8 @@
 
 The volume is first put on one intensity scale (the card's input ``"window"``, a
 :data:`core.windowing.WINDOWS` function shared with training); slices then go through the
-:class:`~core.predict.segmenter.Segmenter` in batches, and the stacked mask loses its 3-D
+:class:`~core.predict.segmenter.Segmenter` in batches (each with its neighbours as extra channels
+for a card with input ``"context_slices"``), and the stacked mask loses its 3-D
 components smaller than the card's ``min_component_vox``. Every slice comes back on the grid
 it was given (display orientation, :mod:`core.io.volume`).
 """
@@ -17,7 +18,7 @@ import numpy as np
 from core.geometry import drop_small_components, largest_piece
 from core.predict.segmenter import Segmenter, postprocess
 from core.weights import ModelCard
-from core.windowing import window_sequences
+from core.windowing import window_sequences, with_neighbours
 
 
 def volume_postprocess(mask: np.ndarray, spec: dict) -> np.ndarray:
@@ -70,13 +71,14 @@ class VolumeSegmenter:
 
         Args:
             voxels: MR signal in display orientation (:mod:`core.io.volume`), slices on axis 0;
-                ZxHxWxC (or HxWxC) for a model of C input channels (one per sequence, each
-                sequence windowed on its own).
+                ZxHxWxC (or HxWxC) for a model of C sequences (the card's ``sequences``, each
+                windowed on its own). A model of ``context_slices`` K reads each slice with the K
+                on either side (:func:`core.windowing.with_neighbours`).
             threshold: probability threshold (default: the card's).
             overrides: post-processing entries to replace for this call (card unchanged).
             progress: called as ``progress(done, total)`` after each batch of slices.
         """
-        channels = self.segmenter.channels
+        channels = self.card.sequences
         vol = np.asarray(voxels)
         want = 3 if channels == 1 else 4
         if vol.ndim == want - 1:
@@ -86,13 +88,14 @@ class VolumeSegmenter:
             raise ValueError(f"expected a {shape} volume, got shape {vol.shape}")
         thr = self.segmenter.threshold if threshold is None else float(threshold)
         windowed = window_sequences(vol, self.card.window)
+        inputs = with_neighbours(windowed, self.card.context_slices)
         prob = np.zeros(vol.shape[:3], np.float32)
         mask = np.zeros(vol.shape[:3], bool)
         # A blank slice (air above the head) cannot hold a tumour: no need to run the network.
         todo = [z for z in range(len(vol)) if windowed[z].max() > 0]
         for start in range(0, len(todo), self.batch):
             zs = todo[start : start + self.batch]
-            batch = [windowed[z] for z in zs]
+            batch = [inputs[z] for z in zs]
             results = self.segmenter.predict_batch(batch, threshold=thr, overrides=overrides)
             for z, res in zip(zs, results):
                 prob[z], mask[z] = res.prob, res.mask

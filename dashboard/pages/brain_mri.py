@@ -44,7 +44,7 @@ if model is None:
              "`weights/brain_tumor/unet/` (the FLAIR model) from the repository.")
     st.stop()
 card = cards[model]
-channels = card.in_channels
+channels = card.sequences
 widgets.trained_on_notice(card, case.name)  # an LGG patient is named by its folder / file names
 if float(np.ptp(vol.voxels)) == 0.0:
     st.warning(f"{case.name}: every voxel has the same value ({float(vol.voxels.flat[0]):g}): the file "

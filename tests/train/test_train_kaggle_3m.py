@@ -45,7 +45,7 @@ def test_kaggle_3m_cases_give_flair_or_all_three_sequences_windowed_per_patient(
 def test_widening_puts_the_flair_weights_on_the_flair_input() -> None:
     one = create_model("cnn", in_channels=1, widths=[4, 8, 8, 8, 8], convs=[1, 1, 1, 1, 1])
     three = create_model("cnn", in_channels=3, widths=[4, 8, 8, 8, 8], convs=[1, 1, 1, 1, 1])
-    wide = widen_first_conv(one.state_dict(), three.state_dict(), channel=1)
+    wide = widen_first_conv(one.state_dict(), three.state_dict(), first=1)
     three.load_state_dict(wide)
     one.eval(), three.eval()
     x = torch.rand(1, 1, 32, 32)

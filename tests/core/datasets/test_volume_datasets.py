@@ -231,7 +231,11 @@ def test_nifti_pair_slices_one_case_per_slice(tmp_path):
     for z, case in enumerate(cases[SHAPE[0]:]):
         assert isinstance(case, Case)
         assert case.name == f"vol_b_z{z:03d}"
-        assert case.group == "vol_b" and case.meta == {"slice": z, "window": window}
+        assert case.group == "vol_b"
+        assert (case.meta["slice"], case.meta["window"]) == (z, window)
+        before, after = case.meta["neighbours"]  # for a model that reads them: the end slice past either end
+        np.testing.assert_array_equal(before, windowed[max(z - 1, 0)])
+        np.testing.assert_array_equal(after, windowed[min(z + 1, SHAPE[0] - 1)])
         assert case.image.dtype == np.uint8 and case.image.shape == SHAPE[1:]
         np.testing.assert_array_equal(case.image, windowed[z])  # windowed per volume
         assert case.mask.dtype == np.bool_
