@@ -45,10 +45,10 @@ def setup_distributed(device: torch.device) -> None:
 def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
               train: Split, card: ModelCard, crop: tuple[int, int] | None, gen: torch.Generator,
               device: torch.device, amp: bool, *, batch_size: int, boundary_weight: float = 0.0,
-              intensity_per_channel: bool = False) -> float:
+              intensity_per_channel: bool = False, intensity_scale: float = 1.0) -> float:
     """One pass over this rank's share of the training split in batches of ``batch_size``
-    (``boundary_weight``: see :func:`train.augment.dice_bce_loss`; ``intensity_per_channel``: see
-    :func:`train.augment.random_intensity`); returns the mean loss."""
+    (``boundary_weight``: see :func:`train.augment.dice_bce_loss`; ``intensity_per_channel`` and
+    ``intensity_scale``: see :func:`train.augment.random_intensity`); returns the mean loss."""
     rank, world = rank_world()
     mean, std = card.input["mean"][0], card.input["std"][0]
     # Every rank must run the same number of steps, or DDP's gradient all-reduce hangs.
@@ -63,7 +63,7 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.l
         x, y = random_affine(x, y, gen)
         if crop:
             x, y = random_crop(x, y, crop, gen)
-        x = (random_intensity(x, gen, intensity_per_channel) - mean) / std
+        x = (random_intensity(x, gen, intensity_per_channel, intensity_scale) - mean) / std
         x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
         y = y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -105,7 +105,7 @@ def validate(model: nn.Module, val: Split, card: ModelCard, device: torch.device
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, train: Split, card: ModelCard, device: torch.device,
                           crop: tuple[int, int] | None, n: int = 480, batch: int = 16,
-                          seed: int = 123) -> None:
+                          seed: int = 123, intensity_scale: float = 1.0) -> None:
     """Re-estimate BatchNorm running statistics as an exact average over training-like batches.
 
     During training the running statistics are an exponential average dominated by the last
@@ -128,7 +128,7 @@ def recalibrate_batchnorm(model: nn.Module, train: Split, card: ModelCard, devic
         x, _ = random_affine(x, x, gen)
         if crop:
             x, _ = random_crop(x, x, crop, gen)
-        x = (random_intensity(x, gen) - mean) / std
+        x = (random_intensity(x, gen, scale=intensity_scale) - mean) / std
         model(x.to(device, memory_format=torch.channels_last))
     for bn in bns:
         bn.momentum = 0.1

@@ -83,6 +83,7 @@ class SegmentationConfig(RunConfig):
     window: str | None = None
     context_slices: int = 0
     intensity_per_channel: bool = False
+    intensity_scale: float = 1.0
 
 
 # A card lists its training groups (patients, subjects) when there are at most this many: the pages
@@ -139,6 +140,10 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     p.add_argument("--intensity-per-channel", action="store_true",
                    help="each input channel (MRI sequence) draws its own random gamma, gain, offset and "
                         "noise in augmentation (default: one draw for all channels)")
+    p.add_argument("--intensity-scale", type=float, default=1.0, metavar="F",
+                   help="shrink the random gamma, gain, offset and noise of augmentation to F of their "
+                        "ranges (1: gamma 0.7-1.4, gain 0.75-1.25; 0: none): for inputs already put on one "
+                        "scale, such as median-windowed MRI, where the grey of a tissue carries meaning")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
@@ -222,7 +227,9 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
                     + (f"; BCE on the mask's edge pixels weighed {1 + args.boundary_weight:g}x"
                        if args.boundary_weight else ""),
             "augmentation": "rotation +-20 deg, scale +-15%, shift, horizontal flip, gamma, gain, noise"
-                            + (" (drawn per input channel)" if args.intensity_per_channel else ""),
+                            + (" (drawn per input channel)" if args.intensity_per_channel else "")
+                            + (f" (intensity ranges x{args.intensity_scale:g})"
+                               if args.intensity_scale != 1 else ""),
             "init": "random (no pretrained weights)" if args.init is None else "",
             "torch": torch.__version__,
             **({"empty_frames": card_text(kinds)} if (kinds := chosen(transplant=args.transplant_empty,
@@ -283,7 +290,8 @@ def train(args: SegmentationConfig) -> Path:
         crop = None if epoch >= args.epochs - args.full_epochs else tuple(args.crop)
         loss = run_epoch(net, opt, sched, train_split, card, crop, gen, device, amp,
                          batch_size=args.batch_size, boundary_weight=args.boundary_weight,
-                         intensity_per_channel=args.intensity_per_channel)
+                         intensity_per_channel=args.intensity_per_channel,
+                         intensity_scale=args.intensity_scale)
         if rank == 0:
             val_loss, val_dice = validate(model, val_split, card, device)
             history.append({"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss,
@@ -302,7 +310,8 @@ def train(args: SegmentationConfig) -> Path:
     if rank == 0:
         model.load_state_dict(best_state)
         recalibrate_batchnorm(model, train_split, card, device,
-                              None if args.full_epochs else tuple(args.crop))
+                              None if args.full_epochs else tuple(args.crop),
+                              intensity_scale=args.intensity_scale)
         best = validate(model, val_split, card, device)[1]
         card = replace(card, training={**card.training, "best_epoch": best_epoch,
                                        "minutes": round((time.time() - t0) / 60, 1),

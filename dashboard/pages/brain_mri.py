@@ -45,6 +45,10 @@ if model is None:
     st.stop()
 card = cards[model]
 channels = card.sequences
+if card.context_slices and vol.voxels.shape[0] == 1:
+    st.info(f"The {model_label(model, card)} reads each slice with its neighbours; this lone slice is read "
+            "with copies of itself in their place, which its validation figures do not cover. Upload the "
+            "whole patient (its slices, or a .zip of its folder) for the figures in its card.")
 widgets.trained_on_notice(card, case.name)  # an LGG patient is named by its folder / file names
 if float(np.ptp(vol.voxels)) == 0.0:
     st.warning(f"{case.name}: every voxel has the same value ({float(vol.voxels.flat[0]):g}): the file "

@@ -36,3 +36,25 @@ def test_the_card_says_when_intensity_is_drawn_per_channel():
     plain = make_card(parse_args(base), task, (64, 64)).training["augmentation"]
     per = make_card(parse_args([*base, "--intensity-per-channel"]), task, (64, 64)).training["augmentation"]
     assert "per input channel" in per and "per input channel" not in plain
+
+
+def test_intensity_scale_shrinks_every_range_about_no_change():
+    x = torch.full((256, 1, 8, 8), 0.333)
+    spans = {}
+    for scale in (1.0, 0.25, 0.0):
+        out = random_intensity(x, torch.Generator().manual_seed(0), scale=scale).mean(dim=(1, 2, 3))
+        spans[scale] = (float(out.amin()), float(out.amax()))  # each image's grey, pixel noise averaged
+    assert spans[0.0] == (torch.tensor(0.333).item(),) * 2  # no change at all
+    lo, hi = spans[0.25]
+    assert 0.26 < lo < 0.333 < hi < 0.41  # tissue on grey 85 at worst 66-105 (a quarter of the ranges)
+    assert spans[1.0][0] < 0.25 and spans[1.0][1] > 0.5  # gamma 0.7-1.4 and gain +-25% reach far
+
+
+def test_the_card_says_when_intensity_ranges_are_shrunk():
+    from core.tasks import get_task
+
+    base = ["--task", "brain_tumor", "--arch", "unet_mobilenet", "--data", "x"]
+    task = get_task("brain_tumor")
+    mild = make_card(parse_args([*base, "--intensity-scale", "0.25"]), task, (64, 64)).training
+    assert "intensity ranges x0.25" in mild["augmentation"] and mild["config"]["intensity_scale"] == 0.25
+    assert "x1" not in make_card(parse_args(base), task, (64, 64)).training["augmentation"]
