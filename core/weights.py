@@ -79,7 +79,7 @@ class ModelCard:
     def context_slices(self) -> int:
         """How many neighbouring slices on either side a volume's slice model reads with each slice
         (``input["context_slices"]``, 0 when unset: the slice alone;
-        :func:`core.windowing.with_neighbours`)."""
+        :func:`core.windowing.slice_input`)."""
         return int(self.input.get("context_slices", 0))
 
     @property

@@ -83,31 +83,16 @@ def window_sequences(voxels: np.ndarray, window: str = DEFAULT_WINDOW) -> np.nda
     return np.stack([scale(vol[..., c]) for c in range(vol.shape[3])], axis=-1)
 
 
-def with_neighbours(stack: np.ndarray, context: int) -> np.ndarray:
-    """Each slice of a windowed ZxHxW or ZxHxWxC stack with the ``context`` slices on either side
-    as extra channels: ZxHxWx(C*(2*context+1)), slices z-context..z+context in that order, each
-    with its C channels (sequences) in their order, so the slice itself is the middle block. Past
-    either end of the stack the end slice stands in (a lone slice is read as a stack of copies of
-    itself). ``context`` 0 returns the stack unchanged: the card's input ``"context_slices"``."""
-    vol = np.asarray(stack)
-    if context <= 0:
-        return vol
-    if vol.ndim == 3:
-        vol = vol[..., None]
-    z = np.arange(len(vol))
-    picks = [np.clip(z + d, 0, len(vol) - 1) for d in range(-context, context + 1)]
-    return np.concatenate([vol[p] for p in picks], axis=-1)
-
-
 # A dataset reader that cuts a volume into slice cases keeps this many slices on either side of each
-# (its meta["neighbours"], :func:`neighbour_slices`): a model of context_slices up to it can be scored
-# on the cases as it reads a volume.
+# (its meta["neighbours"], :func:`neighbour_slices`): a model of context_slices (the card's input
+# "context_slices") up to it can be scored on the cases as it reads a volume.
 NEIGHBOURS_KEPT = 1
 
 
 def neighbour_slices(stack: np.ndarray, z: int, reach: int = NEIGHBOURS_KEPT) -> tuple[np.ndarray, ...]:
-    """The slices around slice ``z`` of a windowed stack: z-reach .. z-1, then z+1 .. z+reach, the end
-    slice standing in past either end (as :func:`with_neighbours` does)."""
+    """The slices around slice ``z`` of a windowed ZxHxW or ZxHxWxC stack: z-reach .. z-1, then
+    z+1 .. z+reach, the end slice standing in past either end (a lone slice is read as a stack of
+    copies of itself)."""
     last = len(stack) - 1
     offsets = [*range(-reach, 0), *range(1, reach + 1)]
     return tuple(stack[min(max(z + d, 0), last)] for d in offsets)
@@ -115,8 +100,9 @@ def neighbour_slices(stack: np.ndarray, z: int, reach: int = NEIGHBOURS_KEPT) ->
 
 def slice_input(image: np.ndarray, neighbours: tuple[np.ndarray, ...], context: int) -> np.ndarray:
     """One slice's input for a model of ``context_slices`` K: ``image`` with the nearest K of its
-    ``neighbours`` (:func:`neighbour_slices`) on either side as channels, in :func:`with_neighbours`'
-    order. ``context`` 0 returns ``image`` unchanged.
+    ``neighbours`` (:func:`neighbour_slices`) on either side as channels, HxWx(C*(2K+1)): slices
+    z-K .. z+K in that order, each with its C channels (sequences) in their order, so the slice
+    itself is the middle block. ``context`` 0 returns ``image`` unchanged.
 
     Raises:
         ValueError: fewer neighbours kept than the model reads.

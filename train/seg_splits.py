@@ -34,7 +34,7 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
     """Read or generate the cases, split them by group, letterbox them once (``channels``: the
     model's input channels; a dataset that has several sequences gives that many; ``window``: the
     card's intensity step for volumes, None: the task's; ``context``: neighbouring slices read on
-    either side of each, :func:`core.windowing.with_neighbours`)."""
+    either side of each, :func:`core.windowing.slice_input`)."""
     if args.data:
         cases = dataset_cases(task, args.data, channels, window, context)
     else:

@@ -135,7 +135,7 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
                         "intensity scale (core.windowing.WINDOWS; default: the task's)")
     p.add_argument("--context-slices", type=int, default=0, metavar="K",
                    help="for LGG kaggle_3m volumes: each slice is read with the K slices on either side as "
-                        "extra channels (a 2.5-D model; core.windowing.with_neighbours): the network reads "
+                        "extra channels (a 2.5-D model; core.windowing.slice_input): the network reads "
                         "(2K+1) x in_channels channels, --arch-config in_channels counting the sequences")
     p.add_argument("--intensity-per-channel", action="store_true",
                    help="each input channel (MRI sequence) draws its own random gamma, gain, offset and "

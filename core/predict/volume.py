@@ -18,7 +18,7 @@ import numpy as np
 from core.geometry import drop_small_components, largest_piece
 from core.predict.segmenter import Segmenter, postprocess
 from core.weights import ModelCard
-from core.windowing import window_sequences, with_neighbours
+from core.windowing import neighbour_slices, slice_input, window_sequences
 
 
 def volume_postprocess(mask: np.ndarray, spec: dict) -> np.ndarray:
@@ -73,7 +73,7 @@ class VolumeSegmenter:
             voxels: MR signal in display orientation (:mod:`core.io.volume`), slices on axis 0;
                 ZxHxWxC (or HxWxC) for a model of C sequences (the card's ``sequences``, each
                 windowed on its own). A model of ``context_slices`` K reads each slice with the K
-                on either side (:func:`core.windowing.with_neighbours`).
+                on either side (:func:`core.windowing.slice_input`).
             threshold: probability threshold (default: the card's).
             overrides: post-processing entries to replace for this call (card unchanged).
             progress: called as ``progress(done, total)`` after each batch of slices.
@@ -88,14 +88,14 @@ class VolumeSegmenter:
             raise ValueError(f"expected a {shape} volume, got shape {vol.shape}")
         thr = self.segmenter.threshold if threshold is None else float(threshold)
         windowed = window_sequences(vol, self.card.window)
-        inputs = with_neighbours(windowed, self.card.context_slices)
+        k = self.card.context_slices
         prob = np.zeros(vol.shape[:3], np.float32)
         mask = np.zeros(vol.shape[:3], bool)
         # A blank slice (air above the head) cannot hold a tumour: no need to run the network.
         todo = [z for z in range(len(vol)) if windowed[z].max() > 0]
         for start in range(0, len(todo), self.batch):
             zs = todo[start : start + self.batch]
-            batch = [inputs[z] for z in zs]
+            batch = [slice_input(windowed[z], neighbour_slices(windowed, z, k), k) for z in zs]
             results = self.segmenter.predict_batch(batch, threshold=thr, overrides=overrides)
             for z, res in zip(zs, results):
                 prob[z], mask[z] = res.prob, res.mask

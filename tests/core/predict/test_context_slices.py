@@ -12,13 +12,23 @@ from core.models import create_model, get_spec
 from core.predict import Segmenter, VolumeSegmenter
 from core.tasks import get_task
 from core.weights import ModelCard, read_card
-from core.windowing import VOLUME_WINDOW, window_sequences, with_neighbours
+from core.windowing import VOLUME_WINDOW, neighbour_slices, slice_input, window_sequences
 from tests.core.predict.test_window_median import head
 
 TASK = get_task("brain_tumor")
 
 
+def with_neighbours(stack: np.ndarray, context: int) -> np.ndarray:
+    """Every slice of a stack as a model of ``context`` reads it."""
+    return np.stack([slice_input(stack[z], neighbour_slices(stack, z, context), context)
+                     for z in range(len(stack))])
+
+
 def test_neighbours_come_in_slice_order_with_the_end_slice_past_either_end():
+    stack3 = np.arange(3)[:, None, None] * np.ones((3, 2, 2), np.uint8)
+    assert [int(s[0, 0]) for s in neighbour_slices(stack3, 0, 2)] == [0, 0, 1, 2]  # z-2, z-1, z+1, z+2
+    with pytest.raises(ValueError, match="reads 2 neighbouring slices on either side; 1 were kept"):
+        slice_input(stack3[1], neighbour_slices(stack3, 1), 2)
     stack = (np.arange(4)[:, None, None, None] * 10 + np.arange(3)).astype(np.uint8)
     stack = np.broadcast_to(stack, (4, 2, 2, 3))
     out = with_neighbours(stack, 1)
