@@ -41,12 +41,12 @@ def random_intensity(x: torch.Tensor, gen: torch.Generator, per_channel: bool = 
     every range about no change (1: gamma 0.7-1.4, gain 0.75-1.25, offset +-0.05, noise up to 0.04;
     0.25: a quarter of each; 0: none)."""
     b, c = x.shape[0], (x.shape[1] if per_channel else 1)
-    def u(lo: float, hi: float) -> torch.Tensor:
-        centre = 1.0 if lo > 0 else 0.0  # gamma and gain shrink towards 1, offset and noise towards 0
-        lo, hi = centre + scale * (lo - centre), centre + scale * (hi - centre)
+    def u(lo: float, hi: float, none: float) -> torch.Tensor:
+        """A uniform draw in [lo, hi] shrunk by ``scale`` towards ``none``, the value that changes nothing."""
+        lo, hi = none + scale * (lo - none), none + scale * (hi - none)
         return (lo + (hi - lo) * torch.rand(b, c, 1, 1, generator=gen)).to(x)
-    x = x.clamp(0, 1) ** u(0.7, 1.4) * u(0.75, 1.25) + u(-0.05, 0.05)
-    x = x + torch.randn(x.shape, generator=gen).to(x) * u(0.0, 0.04)
+    x = x.clamp(0, 1) ** u(0.7, 1.4, 1) * u(0.75, 1.25, 1) + u(-0.05, 0.05, 0)
+    x = x + torch.randn(x.shape, generator=gen).to(x) * u(0.0, 0.04, 0)
     return x.clamp(0, 1)
 
 

@@ -99,5 +99,5 @@ def models_read_context(cards: Mapping[str, ModelCard], guess: LayoutGuess) -> d
     a folder of plain images none."""
     from core.windowing import NEIGHBOURS_KEPT
 
-    reach = NEIGHBOURS_KEPT if get_layout(guess.layout).kind == "volume" else 0
+    reach = NEIGHBOURS_KEPT if slice_window(guess) else 0  # a volume layout's reader cut the slices
     return {n: c for n, c in cards.items() if c.context_slices <= reach}
