@@ -184,14 +184,22 @@ runs/brain_phantoms:
 	  $(PYTHON) -m train.segmentation --task brain_tumor --arch unet_mobilenet --out $@ --phantoms 3000 --epochs 14 --batch-size 16 --crop 192 192 --threads 2 --time-limit-min 70
 	rm -rf $@.part
 
-LGG_CV = $(PYTHON) -m train.segmentation --task brain_tumor --arch unet_mobilenet --data $(LGG) --batch-size 16 --crop 192 192 $(BRAIN_RECIPE) --arch-config in_channels=3 --folds 4
+# `make brain-cv CV_SEED=1` runs the same recipe again with another deal of the patients into folds
+# and another initial draw and augmentation stream, recorded beside it as
+# `metrics.recipe_cross_validation_seed1` (outputs runs/*_s1_*): one cross-validation is one draw.
+CV_SEED ?= 0
+CV_TAG = $(if $(filter-out 0,$(CV_SEED)),_s$(CV_SEED))
+CV_SEP = $(if $(CV_TAG),$(CV_TAG)_)
+CV_AGAIN = the same recipe run again with --seed $(CV_SEED) (another deal of the 16 patients into the 4 folds, another initial draw and augmentation stream)
+CV_RECIPE = this model's recipe (the phantom-pretrained weights, then 36 epochs on the three sequences, each volume through the median window, the last epoch kept: no epoch chosen on held-out patients) on the other folds' 12 patients, with this card's post-processing (the largest 3-D piece kept)
+LGG_CV = $(PYTHON) -m train.segmentation --task brain_tumor --arch unet_mobilenet --data $(LGG) --batch-size 16 --crop 192 192 $(BRAIN_RECIPE) --arch-config in_channels=3 --folds 4 --seed $(CV_SEED)
 brain-cv: runs/brain_phantoms
-	$(LGG_CV) --fold 0 --out runs/lgg_cv_f0 & $(LGG_CV) --fold 1 --out runs/lgg_cv_f1 & wait
-	$(LGG_CV) --fold 2 --out runs/lgg_cv_f2 & $(LGG_CV) --fold 3 --out runs/lgg_cv_f3 & wait
-	for k in 0 1 2 3; do $(PYTHON) -m train.holdout --data $(LGG) --folds 4 --fold $$k --out runs/lgg_cv$$k && \
-	  $(PYTHON) -m train.evaluate --task brain_tumor --weights runs/lgg_cv_f$$k --data runs/lgg_cv$$k --out runs/eval_cv$$k; done
-	$(PYTHON) -m train.cv_summary --eval runs/eval_cv0 runs/eval_cv1 runs/eval_cv2 runs/eval_cv3 --out runs/brain_cv \
-	  --weights weights/brain_tumor/unet --record recipe_cross_validation --recipe "this model's recipe (the phantom-pretrained weights, then 36 epochs on the three sequences, each volume through the median window, the last epoch kept: no epoch chosen on held-out patients) on the other folds' 12 patients, with this card's post-processing (the largest 3-D piece kept)"
+	$(LGG_CV) --fold 0 --out runs/lgg_cv$(CV_TAG)_f0 & $(LGG_CV) --fold 1 --out runs/lgg_cv$(CV_TAG)_f1 & wait
+	$(LGG_CV) --fold 2 --out runs/lgg_cv$(CV_TAG)_f2 & $(LGG_CV) --fold 3 --out runs/lgg_cv$(CV_TAG)_f3 & wait
+	for k in 0 1 2 3; do $(PYTHON) -m train.holdout --data $(LGG) --folds 4 --fold $$k --seed $(CV_SEED) --out runs/lgg_cv$(CV_SEP)$$k && \
+	  $(PYTHON) -m train.evaluate --task brain_tumor --weights runs/lgg_cv$(CV_TAG)_f$$k --data runs/lgg_cv$(CV_SEP)$$k --out runs/eval_cv$(CV_SEP)$$k; done
+	$(PYTHON) -m train.cv_summary --eval $(foreach k,0 1 2 3,runs/eval_cv$(CV_SEP)$(k)) --out runs/brain_cv$(CV_TAG) \
+	  --weights weights/brain_tumor/unet --record recipe_cross_validation$(subst _s,_seed,$(CV_TAG)) --recipe "$(if $(CV_TAG),$(CV_AGAIN),$(CV_RECIPE))"
 
 FASSEG ?= ../shared/data/fasseg
 weights-face:

@@ -87,18 +87,38 @@ def unseen_proxy_line(card: ModelCard) -> str | None:
             f"ECE {rec.get('presence_ece', math.nan):.3f}. Real empty frames are unlike both kinds of proxy.")
 
 
+def recipe_cvs(card: ModelCard) -> list[dict[str, Any]]:
+    """The card's recipe cross-validations, in card order: ``recipe_cross_validation`` and any
+    ``recipe_cross_validation_<draw>`` (the same recipe run again, e.g. with another seed dealing
+    the patients into other folds)."""
+    return [cv for key, cv in card.metrics.items() if key.startswith(RECIPE_CV) and isinstance(cv, dict)
+            and "dice_per_patient_mean" in cv]
+
+
 def recipe_cv_line(card: ModelCard) -> str | None:
-    """The card's recipe cross-validation in words, or None."""
-    cv = card.metrics.get(RECIPE_CV)
-    if not isinstance(cv, dict) or "dice_per_patient_mean" not in cv:
+    """The card's recipe cross-validations in words (every draw, and their mean when several), or None."""
+    cvs = recipe_cvs(card)
+    if not cvs:
         return None
-    lo, hi = cv["dice_per_patient_ci95"]
-    return (f"{cv.get('method', 'Cross-validation').capitalize()} over {cv['n_patients']} patients of "
-            f"{cv.get('recipe', 'models like this one')}, each patient scored by the fold model that never "
-            f"trained on it: per-patient Dice {cv['dice_per_patient_mean']:.3f} (95% CI {lo:.2f}-{hi:.2f}, "
-            f"median {cv['dice_per_patient_median']:.3f}); false positives on "
-            f"{cv['tumour_free_slices_fp_share']:.1%} of tumour-free slices. With this few patients it is a "
-            "better guide than a single split to how such models do on new patients.")
+
+    def figures(cv: dict[str, Any]) -> str:
+        lo, hi = cv["dice_per_patient_ci95"]
+        return (f"per-patient Dice {cv['dice_per_patient_mean']:.3f} (95% CI {lo:.2f}-{hi:.2f}, median "
+                f"{cv['dice_per_patient_median']:.3f}); false positives on "
+                f"{cv['tumour_free_slices_fp_share']:.1%} of tumour-free slices")
+
+    first, *again = cvs
+    text = (f"{first.get('method', 'Cross-validation').capitalize()} over {first['n_patients']} patients "
+            f"of {first.get('recipe', 'models like this one')}, each patient scored by the fold model that "
+            f"never trained on it: {figures(first)}.")
+    for cv in again:
+        again_recipe = cv.get("recipe", "another run of the same recipe")
+        text += f" {again_recipe[:1].upper()}{again_recipe[1:]}: {figures(cv)}."
+    if again:
+        mean = sum(cv["dice_per_patient_mean"] for cv in cvs) / len(cvs)
+        text += f" The recipe's mean over these {len(cvs)} runs: {mean:.3f}; one run is one draw."
+    return text + (" With this few patients it is a better guide than a single split to how such models do "
+                   "on new patients.")
 
 
 def validation_line(card: ModelCard) -> str:

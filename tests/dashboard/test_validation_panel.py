@@ -37,6 +37,24 @@ def test_the_recipe_cross_validation_is_context_not_the_models_own_validation() 
     assert recipe_cv_line(replace(card, metrics={RECIPE_CV: {"n": 3}})) is None
 
 
+def test_every_draw_of_the_recipe_cross_validation_is_shown_with_their_mean() -> None:
+    card = read_card(BRAIN)
+    shipped = recipe_cv_line(card)  # the shipped card carries two draws (seed 0 and seed 1)
+    draws = [v for k, v in card.metrics.items() if k.startswith(RECIPE_CV)]
+    assert len(draws) == 2 and f"{draws[1]['dice_per_patient_mean']:.3f}" in shipped
+    mean = (draws[0]["dice_per_patient_mean"] + draws[1]["dice_per_patient_mean"]) / 2
+    assert f"mean over these 2 runs: {mean:.3f}" in shipped
+    again = {**CV, "dice_per_patient_mean": 0.7, "recipe": "the same recipe run again with --seed 3"}
+    two = replace(card, metrics={"validation_lgg": card.metrics["validation_lgg"], RECIPE_CV: CV,
+                                 f"{RECIPE_CV}_seed3": again})
+    line = recipe_cv_line(two)
+    assert "The same recipe run again with --seed 3: per-patient Dice 0.700" in line
+    assert "mean over these 2 runs: 0.650" in line
+    assert real_validation(two)[0] == "validation_lgg"  # a second draw is never the model's own validation
+    one = replace(two, metrics={k: v for k, v in two.metrics.items() if k != f"{RECIPE_CV}_seed3"})
+    assert "mean over" not in recipe_cv_line(one)
+
+
 def test_the_unseen_proxy_record_is_shown_beside_the_models_own_validation_never_for_it() -> None:
     for model in ("unet", "unet_mobilenet", "unet_vgg", "cnn"):
         card = read_card(NERVE / model)
