@@ -43,3 +43,13 @@ class RunConfig:
             return [plain(x) for x in v] if isinstance(v, (list, tuple)) else v
 
         return {k: plain(v) for k, v in asdict(self).items() if k != "argv"}
+
+
+def pick_device(name: str, amp: bool | None) -> tuple[Any, bool]:
+    """The ``torch.device`` of a run's ``--device`` (``auto``: CUDA when there is one, else the CPU)
+    and whether to train in bf16 mixed precision (``--amp``; None: on with CUDA)."""
+    import torch
+
+    device = torch.device("cuda" if name == "auto" and torch.cuda.is_available()
+                          else ("cpu" if name == "auto" else name))
+    return device, (device.type == "cuda" if amp is None else bool(amp))

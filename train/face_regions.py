@@ -39,7 +39,7 @@ from core.face.region_net import FaceParser, face_frame, frame_matrix, normalise
 from core.models import create_model, get_spec
 from core.tasks import get_task
 from core.weights import ModelCard, load_model, save_model, write_card, write_history
-from train.config import RunConfig
+from train.config import RunConfig, pick_device
 
 log = logging.getLogger("train.face_regions")
 TASK = get_task("face_regions")
@@ -69,6 +69,8 @@ class FaceRegionsConfig(RunConfig):
     seed: int = 0
     threads: int = 0
     time_limit_min: float = 0.0
+    device: str = "auto"
+    amp: bool | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> FaceRegionsConfig:
@@ -100,6 +102,9 @@ def parse_args(argv: list[str] | None = None) -> FaceRegionsConfig:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--time-limit-min", type=float, default=0.0,
                    help="stop after this many minutes (0: none); the schedule anneals by then")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (the augmentation runs on the CPU)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 mixed precision (default: on with CUDA)")
     tokens = sys.argv[1:] if argv is None else list(argv)
     return FaceRegionsConfig.from_args(p.parse_args(tokens), tokens)
 
@@ -249,6 +254,7 @@ def train(args: FaceRegionsConfig) -> Path:
     """Train, save the last epoch, score the held-out persons; returns the weights folder."""
     if args.threads:
         torch.set_num_threads(args.threads)
+    device, amp = pick_device(args.device, args.amp)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     cases = read_fasseg(args.data)
@@ -259,14 +265,15 @@ def train(args: FaceRegionsConfig) -> Path:
     model = create_model("unet", **card.arch_config)
     if args.init:
         card = init_parser(model, card, args.init)
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(device, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(pairs) / args.batch_size))
     total_steps = steps_per_epoch * args.epochs
     limit = args.time_limit_min * 60 or math.inf
     log.info("face_regions/unet: %d training photos (%d persons), %d held out (%d persons), %d px, %d "
-             "parameters", len(train_cases), len({c.group for c in train_cases}), len(val_cases),
-             len({c.group for c in val_cases}), args.input_size, sum(p.numel() for p in model.parameters()))
+             "parameters, on %s%s", len(train_cases), len({c.group for c in train_cases}), len(val_cases),
+             len({c.group for c in val_cases}), args.input_size, sum(p.numel() for p in model.parameters()),
+             device, " (bf16)" if amp else "")
     start, step, history = time.monotonic(), 0, []
     for epoch in range(args.epochs):
         model.train()
@@ -276,7 +283,10 @@ def train(args: FaceRegionsConfig) -> Path:
             for g in opt.param_groups:
                 g["lr"] = lr_at(progress, args.lr)
             x, y = make_batch(pairs, card, args.batch_size, rng, weights)
-            loss = parser_loss(model(x), y)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(x)
+            loss = parser_loss(logits.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -286,7 +296,7 @@ def train(args: FaceRegionsConfig) -> Path:
                "minutes": round((time.monotonic() - start) / 60, 2)}
         last = epoch + 1 == args.epochs or (time.monotonic() - start) >= limit
         if val_cases and ((epoch + 1) % args.eval_every == 0 or last):
-            parser = FaceParser(model, card)
+            parser = FaceParser(model, card, device)
             summary = summarise_scores(score_parser(parser, val_cases))
             row |= {f"val_iou_{k}": round(v, 4) for k, v in summary["iou"].items()}
             row["val_mean_iou_face"] = round(summary["mean_iou_face"], 4)

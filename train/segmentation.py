@@ -37,7 +37,7 @@ from core.predict import Segmenter
 from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, read_card, save_model, write_card, write_history
 from core.windowing import WINDOWS
-from train.config import RunConfig
+from train.config import RunConfig, pick_device
 from train.data import dataset_title, phantom_generator
 from train.empty_proxies import card_text, chosen
 from train.hc_calibration import calibrate
@@ -250,9 +250,7 @@ def final_validation(out: Path, val: Split, task: TaskSpec) -> dict[str, float]:
 def train(args: SegmentationConfig) -> Path:
     """Run the whole training; returns the weights folder (on rank 0)."""
     task = get_task(args.task)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if args.device == "auto" else args.device))
-    amp = device.type == "cuda" if args.amp is None else args.amp
+    device, amp = pick_device(args.device, args.amp)
     if args.threads:
         torch.set_num_threads(args.threads)
     setup_distributed(device)

@@ -59,3 +59,14 @@ def test_a_config_is_frozen_and_records_itself() -> None:
 def test_an_option_without_a_field_is_refused() -> None:
     with pytest.raises(TypeError, match="no field for option"):
         RunConfig.from_args(argparse.Namespace(epochs=3), [])
+
+
+def test_pick_device_follows_the_options() -> None:
+    import torch
+
+    from train.config import pick_device
+
+    assert pick_device("cpu", None) == (torch.device("cpu"), False)  # mixed precision only asked for
+    assert pick_device("cpu", True) == (torch.device("cpu"), True)
+    auto, amp = pick_device("auto", None)
+    assert (auto.type == "cuda") == torch.cuda.is_available() == amp

@@ -97,8 +97,10 @@ def test_tiny_run_writes_a_card_and_evaluate_scores_and_saves_masks(fasseg_folde
     FaceParser(model, card)  # loads as a predictor
     assert card.training["init"].startswith("random")
     again = tmp_path / "again"  # a continued run starts from the first one's weights
-    assert main([*argv, "--out", str(again), "--epochs", "1", "--input-size", "96", "--init", str(out)]) == 0
+    assert main([*argv, "--out", str(again), "--epochs", "1", "--input-size", "96", "--init", str(out),
+                 "--device", "cpu", "--amp"]) == 0  # bf16 autocast, as on a GPU, here on the CPU
     again_card = load_model(again)[1]  # the last option wins: one epoch at 96 px from the 64 px run
+    assert again_card.training["config"]["amp"] is True and again_card.training["config"]["device"] == "cpu"
     init = again_card.training["init"]
     assert init.startswith(f"the weights in {out}") and "at 64 px" in init
     assert again_card.input["size"] == [96, 96]
