@@ -190,6 +190,7 @@ runs/brain_phantoms:
 CV_SEED ?= 0
 CV_TAG = $(if $(filter-out 0,$(CV_SEED)),_s$(CV_SEED))
 CV_SEP = $(if $(CV_TAG),$(CV_TAG)_)
+CV_KEY = recipe_cross_validation$(if $(CV_TAG),_seed$(CV_SEED))
 CV_AGAIN = the same recipe run again with --seed $(CV_SEED) (another deal of the 16 patients into the 4 folds, another initial draw and augmentation stream)
 CV_RECIPE = this model's recipe (the phantom-pretrained weights, then 36 epochs on the three sequences, each volume through the median window, the last epoch kept: no epoch chosen on held-out patients) on the other folds' 12 patients, with this card's post-processing (the largest 3-D piece kept)
 LGG_CV = $(PYTHON) -m train.segmentation --task brain_tumor --arch unet_mobilenet --data $(LGG) --batch-size 16 --crop 192 192 $(BRAIN_RECIPE) --arch-config in_channels=3 --folds 4 --seed $(CV_SEED)
@@ -199,7 +200,7 @@ brain-cv: runs/brain_phantoms
 	for k in 0 1 2 3; do $(PYTHON) -m train.holdout --data $(LGG) --folds 4 --fold $$k --seed $(CV_SEED) --out runs/lgg_cv$(CV_SEP)$$k && \
 	  $(PYTHON) -m train.evaluate --task brain_tumor --weights runs/lgg_cv$(CV_TAG)_f$$k --data runs/lgg_cv$(CV_SEP)$$k --out runs/eval_cv$(CV_SEP)$$k; done
 	$(PYTHON) -m train.cv_summary --eval $(foreach k,0 1 2 3,runs/eval_cv$(CV_SEP)$(k)) --out runs/brain_cv$(CV_TAG) \
-	  --weights weights/brain_tumor/unet --record recipe_cross_validation$(subst _s,_seed,$(CV_TAG)) --recipe "$(if $(CV_TAG),$(CV_AGAIN),$(CV_RECIPE))"
+	  --weights weights/brain_tumor/unet --record $(CV_KEY) --recipe "$(if $(CV_TAG),$(CV_AGAIN),$(CV_RECIPE))"
 
 FASSEG ?= ../shared/data/fasseg
 weights-face:

@@ -11,7 +11,10 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import torch
 
 C = TypeVar("C", bound="RunConfig")
 
@@ -45,7 +48,7 @@ class RunConfig:
         return {k: plain(v) for k, v in asdict(self).items() if k != "argv"}
 
 
-def pick_device(name: str, amp: bool | None) -> tuple[Any, bool]:
+def pick_device(name: str, amp: bool | None) -> tuple[torch.device, bool]:
     """The ``torch.device`` of a run's ``--device`` (``auto``: CUDA when there is one, else the CPU)
     and whether to train in bf16 mixed precision (``--amp``; None: on with CUDA)."""
     import torch
