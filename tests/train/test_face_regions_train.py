@@ -17,8 +17,11 @@ from core.face.region_net import FaceParser
 from core.weights import load_model
 from train.evaluate import main as evaluate_main
 from train.face_regions import (
+    BatchStream,
     lr_at,
     main,
+    parse_args,
+    parser_card,
     parser_loss,
     sampling_weights,
     split_persons,
@@ -43,6 +46,23 @@ def test_split_keeps_persons_together_and_holds_out_both_kinds(fasseg_folder: Pa
 def test_sampling_weights_balance_persons_with_many_poses() -> None:
     w = sampling_weights(["a", "p", "p", "p", "p"])
     assert w.sum() == pytest.approx(1) and w[0] == pytest.approx(2 * w[1])
+
+
+
+def test_worker_processes_each_draw_their_own_batches(fasseg_folder: Path) -> None:
+    pairs = [c.load() for c in read_fasseg(fasseg_folder)]
+    stream = BatchStream(pairs, parser_card(64, [4, 8, 16]), 3, sampling_weights(["a"] * len(pairs)), seed=5)
+    loader = iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=2,
+                                                multiprocessing_context="spawn"))
+    first, second = next(loader), next(loader)  # the DataLoader takes its workers in turn
+    for x, y in (first, second):
+        assert x.shape == (3, 3, 64, 64) and x.dtype == torch.float32 and y.shape == (3, 64, 64)
+        assert y.dtype == torch.int64 and int(y.max()) < len(CLASSES)
+    assert not torch.equal(first[0], second[0])  # worker 0 and worker 1 do not repeat each other
+    again = next(iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=2,
+                                                multiprocessing_context="spawn")))
+    assert torch.equal(again[0], first[0])  # seeded: the same (seed, worker) gives the same batch
+    assert parse_args(["--data", "d"]).workers == 0  # default: the recorded runs' in-loop stream
 
 
 def test_training_samples_keep_labels_on_the_pixels(fasseg_folder: Path) -> None:
@@ -98,9 +118,11 @@ def test_tiny_run_writes_a_card_and_evaluate_scores_and_saves_masks(fasseg_folde
     assert card.training["init"].startswith("random")
     again = tmp_path / "again"  # a continued run starts from the first one's weights
     assert main([*argv, "--out", str(again), "--epochs", "1", "--input-size", "96", "--init", str(out),
-                 "--device", "cpu", "--amp"]) == 0  # bf16 autocast, as on a GPU, here on the CPU
+                 "--device", "cpu", "--amp", "--workers", "2"]) == 0  # bf16 autocast, as on a GPU, here on
+    # the CPU, the batches made by two worker processes
     again_card = load_model(again)[1]  # the last option wins: one epoch at 96 px from the 64 px run
     assert again_card.training["config"]["amp"] is True and again_card.training["config"]["device"] == "cpu"
+    assert again_card.training["config"]["workers"] == 2
     init = again_card.training["init"]
     assert init.startswith(f"the weights in {out}") and "at 64 px" in init
     assert again_card.input["size"] == [96, 96]
