@@ -46,7 +46,8 @@ def read_cards(folders: list[Path]) -> dict[Path, ModelCard]:
     """The models' cards, checked to read their input the same way and to name their training patients.
 
     Raises:
-        SystemExit: a card lacks ``training.train_groups``, or two cards differ in input or labels.
+        SystemExit: a card lacks ``training.train_groups``, two cards differ in input or labels, or a
+            card has a presence threshold (its gate needs the network's presence output).
     """
     cards = {f: read_card(f) for f in folders}
     first = next(iter(cards.values()))
@@ -58,6 +59,9 @@ def read_cards(folders: list[Path]) -> dict[Path, ModelCard]:
                 first.task, first.input, first.sequences, list(first.labels)):
             raise SystemExit(f"{folder}: its input ({card.input}) differs from {next(iter(cards))}'s; "
                              "an ensemble needs the same input")
+        if float(card.postprocess.get("presence_threshold", 0.0)) > 0:
+            raise SystemExit(f"{folder}: its card gates slices on the network's presence output, which "
+                             "probabilities alone cannot average; not supported")
     return cards
 
 
@@ -87,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             why = "no masks" if case.label is None else "every model trained on it"
             print(f"{case.name}: not scored ({why})", file=sys.stderr)
             continue
-        members = [models.setdefault(f, VolumeSegmenter.from_folder(f)) for f in chosen]
+        for f in chosen:
+            if f not in models:  # each model loaded once
+                models[f] = VolumeSegmenter.from_folder(f)
+        members = [models[f] for f in chosen]
         t0 = time.perf_counter()
         seg = average(members, model_input(case, members[0].card.sequences))
         rows = slice_rows(case, seg.mask)

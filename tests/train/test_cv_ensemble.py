@@ -89,6 +89,11 @@ def test_models_that_do_not_name_their_patients_or_read_another_input_are_refuse
         cv_ensemble.main(["--data", str(lgg), "--out", str(tmp_path / "o"), "--models", str(anonymous)])
     flair = fold_model(tmp_path, "flair", 0.4, [A])
     three = fold_model(tmp_path, "three", 0.4, [A], channels=3)
+    gated = fold_model(tmp_path, "gated", 0.4, [A])
+    write_card(gated, replace(read_card(gated), postprocess={**read_card(gated).postprocess,
+                                                               "presence_threshold": 0.5}))
+    with pytest.raises(SystemExit, match="presence output"):
+        cv_ensemble.main(["--data", str(lgg), "--out", str(tmp_path / "o"), "--models", str(gated)])
     with pytest.raises(SystemExit, match="an ensemble needs the same input"):
         cv_ensemble.main(["--data", str(lgg), "--out", str(tmp_path / "o"),
                           "--models", str(flair), str(three)])
