@@ -70,8 +70,12 @@ def boundary_band(target: torch.Tensor, width: int = 1) -> torch.Tensor:
 
 
 def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, *, smooth: float = 1.0,
-                  boundary_weight: float = 0.0) -> torch.Tensor:
+                  boundary_weight: float = 0.0, batch_dice: bool = False) -> torch.Tensor:
     """Binary cross-entropy plus soft Dice loss (per image, averaged); soft targets allowed.
+
+    ``batch_dice`` pools the Dice over the whole batch instead: with the default per-image Dice
+    (smoothing 1), an image without the structure costs almost a whole Dice point for a little
+    probability mass, which pushes towards predicting less.
 
     ``boundary_weight`` > 0 weighs the cross-entropy of the pixels along the mask's edge
     (:func:`boundary_band`) ``1 + boundary_weight`` times: where a measurement such as a head
@@ -81,18 +85,20 @@ def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, *, smooth: float =
     bce = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
     p = torch.sigmoid(logits).flatten(1)
     t = target.flatten(1)
+    if batch_dice:
+        p, t = p.reshape(1, -1), t.reshape(1, -1)
     dice = (2 * (p * t).sum(1) + smooth) / (p.sum(1) + t.sum(1) + smooth)
     return bce + (1 - dice).mean()
 
 
 def segmentation_loss(out: torch.Tensor | tuple, target: torch.Tensor, presence_weight: float = 0.5,
-                      boundary_weight: float = 0.0) -> torch.Tensor:
+                      boundary_weight: float = 0.0, batch_dice: bool = False) -> torch.Tensor:
     """BCE + soft Dice on the mask, plus BCE on the presence head for models that have one.
 
     The presence target is whether the (soft) mask has any pixel >= 0.5.
     """
     logits, presence = split_outputs(out)
-    loss = dice_bce_loss(logits.float(), target, boundary_weight=boundary_weight)
+    loss = dice_bce_loss(logits.float(), target, boundary_weight=boundary_weight, batch_dice=batch_dice)
     if presence is not None:
         present = (target.flatten(1).amax(1, keepdim=True) >= 0.5).float()
         loss = loss + presence_weight * F.binary_cross_entropy_with_logits(presence.float(), present)

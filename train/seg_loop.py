@@ -45,10 +45,12 @@ def setup_distributed(device: torch.device) -> None:
 def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
               train: Split, card: ModelCard, crop: tuple[int, int] | None, gen: torch.Generator,
               device: torch.device, amp: bool, *, batch_size: int, boundary_weight: float = 0.0,
-              intensity_per_channel: bool = False, intensity_scale: float = 1.0) -> float:
+              intensity_per_channel: bool = False, intensity_scale: float = 1.0, batch_dice: bool = False
+              ) -> float:
     """One pass over this rank's share of the training split in batches of ``batch_size``
     (``boundary_weight``: see :func:`train.augment.dice_bce_loss`; ``intensity_per_channel`` and
-    ``intensity_scale``: see :func:`train.augment.random_intensity`); returns the mean loss."""
+    ``intensity_scale``: see :func:`train.augment.random_intensity`; ``batch_dice``: see
+    :func:`train.augment.dice_bce_loss`); returns the mean loss."""
     rank, world = rank_world()
     mean, std = card.input["mean"][0], card.input["std"][0]
     # Every rank must run the same number of steps, or DDP's gradient all-reduce hangs.
@@ -67,7 +69,7 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.l
         x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
         y = y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = segmentation_loss(model(x), y, boundary_weight=boundary_weight)
+            loss = segmentation_loss(model(x), y, boundary_weight=boundary_weight, batch_dice=batch_dice)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

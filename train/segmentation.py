@@ -84,6 +84,7 @@ class SegmentationConfig(RunConfig):
     context_slices: int = 0
     intensity_per_channel: bool = False
     intensity_scale: float = 1.0
+    batch_dice: bool = False
 
 
 # A card lists its training groups (patients, subjects) when there are at most this many: the pages
@@ -140,6 +141,9 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     p.add_argument("--intensity-per-channel", action="store_true",
                    help="each input channel (MRI sequence) draws its own random gamma, gain, offset and "
                         "noise in augmentation (default: one draw for all channels)")
+    p.add_argument("--batch-dice", action="store_true",
+                   help="soft Dice pooled over each batch instead of per image (an image without the "
+                        "structure then costs in proportion to its false probability mass)")
     p.add_argument("--intensity-scale", type=float, default=1.0, metavar="F",
                    help="shrink the random gamma, gain, offset and noise of augmentation to F of their "
                         "ranges (1: gamma 0.7-1.4, gain 0.75-1.25; 0: none): for inputs already put on one "
@@ -223,7 +227,8 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
             "crop": list(args.crop),
             "batch_size": args.batch_size,
             "lr": args.lr,
-            "loss": "BCE + soft Dice (+ 0.5 x BCE of the presence head, if the model has one)"
+            "loss": f"BCE + soft Dice ({'pooled over each batch' if args.batch_dice else 'per image'}; "
+                    "+ 0.5 x BCE of the presence head, if the model has one)"
                     + (f"; BCE on the mask's edge pixels weighed {1 + args.boundary_weight:g}x"
                        if args.boundary_weight else ""),
             "augmentation": "rotation +-20 deg, scale +-15%, shift, horizontal flip, gamma, gain, noise"
@@ -289,7 +294,7 @@ def train(args: SegmentationConfig) -> Path:
         loss = run_epoch(net, opt, sched, train_split, card, crop, gen, device, amp,
                          batch_size=args.batch_size, boundary_weight=args.boundary_weight,
                          intensity_per_channel=args.intensity_per_channel,
-                         intensity_scale=args.intensity_scale)
+                         intensity_scale=args.intensity_scale, batch_dice=args.batch_dice)
         if rank == 0:
             val_loss, val_dice = validate(model, val_split, card, device)
             history.append({"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss,
