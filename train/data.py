@@ -217,6 +217,14 @@ def is_validation(group: str, seed: int, fraction: float) -> bool:
     return split_key(group, seed) < fraction
 
 
+def subset_groups(groups: Iterable[str], seed: int, n: int) -> set[str]:
+    """``n`` of ``groups`` (all of them if there are no more), drawn by a seeded hash salted apart
+    from :func:`fold_of`'s ranking, so the draw does not follow the fold deal; the same whatever
+    order the groups arrive in."""
+    ranked = sorted(set(groups), key=lambda g: (split_key(f"subset:{g}", seed), g))
+    return set(ranked[:n])
+
+
 def fold_of(groups: Iterable[str], seed: int, folds: int) -> dict[str, int]:
     """Balanced k-fold cross-validation by group: the groups ranked by :func:`split_key` and dealt
     out in turn, so fold sizes differ by at most one (a hash threshold, as :func:`is_validation`

@@ -19,7 +19,7 @@ from core.datasets import Case
 from core.predict import framing_box, letterbox
 from core.tasks import TaskSpec
 from core.windowing import slice_input
-from train.data import dataset_cases, fold_of, is_validation, phantom_cases
+from train.data import dataset_cases, fold_of, is_validation, phantom_cases, subset_groups
 from train.empty_proxies import chosen
 from train.seg_loop import Split, rank_world
 
@@ -43,14 +43,26 @@ def load_splits(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int],
     train_groups: set[str] = set()
     rng = np.random.default_rng(args.seed)
     folds = None
-    if args.folds:  # the fold map needs every group first
+    if args.folds or args.max_train_groups:  # the fold map and the subset need every group first
         cases = list(cases)
+    if args.folds:
         folds = fold_of((c.group for c in cases), args.seed, args.folds)
+
+    def held_out(group: str) -> bool:
+        if folds is not None:
+            return folds[group] == args.fold
+        return is_validation(group, args.seed, args.val_frac)
+
+    kept_groups = None
+    if args.max_train_groups:  # a learning curve: fewer training groups, the same held-out ones
+        kept_groups = subset_groups({c.group for c in cases if not held_out(c.group)}, args.seed,
+                                    args.max_train_groups)
     for case in tqdm(cases, desc="cases", total=args.phantoms, disable=rank_world()[0] != 0):
         if case.mask is None:
             continue
-        val = (folds[case.group] == args.fold if folds is not None
-               else is_validation(case.group, args.seed, args.val_frac))
+        val = held_out(case.group)
+        if not val and kept_groups is not None and case.group not in kept_groups:
+            continue
         imgs, masks, kept = parts[val]
         if not val:
             train_groups.add(case.group)

@@ -85,6 +85,7 @@ class SegmentationConfig(RunConfig):
     intensity_per_channel: bool = False
     intensity_scale: float = 1.0
     batch_dice: bool = False
+    max_train_groups: int = 0
 
 
 # A card lists its training groups (patients, subjects) when there are at most this many: the pages
@@ -128,6 +129,9 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     p.add_argument("--folds", type=int, default=0, help="k-fold cross-validation by group instead of "
                    "--val-frac: groups ranked by the seeded hash, dealt into K folds (train.data.fold_of)")
     p.add_argument("--fold", type=int, default=0, help="with --folds K: the fold held out (0..K-1)")
+    p.add_argument("--max-train-groups", type=int, default=0, metavar="N",
+                   help="train on only N of the training groups (a seeded draw, train.data.subset_groups; "
+                        "the held-out groups unchanged): a learning curve (default 0: all of them)")
     p.add_argument("--keep", choices=("best", "last"), default="best",
                    help="the epoch written: best validation Dice (default), or the last (no selection on "
                         "the held-out groups: an unbiased cross-validation, or a run on every group)")
@@ -175,6 +179,8 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
         p.error("--context-slices K (K >= 0) applies to --data volumes; phantoms come as lone slices")
     if ns.folds and not 0 <= ns.fold < ns.folds:
         p.error(f"--fold must be 0..{ns.folds - 1}")
+    if ns.max_train_groups < 0:
+        p.error("--max-train-groups N needs N >= 0")
     ns.crop = tuple(ns.crop)
     ns.input_size = tuple(ns.input_size) if ns.input_size else None
     return SegmentationConfig.from_args(ns, tokens)
@@ -220,6 +226,8 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
             "split": (f"by {split_group(args, task)}, fold {args.fold} of a {args.folds}-fold "
                       f"cross-validation held out (seed {args.seed}, train.data.fold_of)" if args.folds else
                       f"by {split_group(args, task)}, {args.val_frac:.0%} held out (seed {args.seed})")
+                     + (f"; only {args.max_train_groups} of the training {split_group(args, task)}s "
+                        "trained on (train.data.subset_groups)" if args.max_train_groups else "")
                      + ("; the last epoch kept" if args.keep == "last" else ""),
             "command": args.command("train.segmentation"),
             "config": args.to_json(),

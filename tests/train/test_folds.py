@@ -12,7 +12,7 @@ from core.weights import read_card
 from tests.train.test_evaluate_kaggle_3m import PATIENTS, write_lgg
 from tests.train.test_train_kaggle_3m import tiny
 from train import holdout, segmentation
-from train.data import fold_of, split_key
+from train.data import fold_of, split_key, subset_groups
 
 
 def test_folds_are_balanced_disjoint_and_ordered_by_the_seeded_hash() -> None:
@@ -91,3 +91,41 @@ def test_the_folds_evaluations_pool_into_one_cross_validation_record(tmp_path: P
                          "--record", "validation_lgg"])
     with pytest.raises(SystemExit, match="must not share patients"):
         cv_summary.main(["--eval", str(evals[0]), str(evals[0]), "--out", str(tmp_path / "x")])
+
+
+def test_subset_groups_draws_n_groups_whatever_their_order() -> None:
+    groups = [f"TCGA_XX_{i:04d}" for i in range(12)]
+    picked = subset_groups(groups, seed=0, n=6)
+    assert len(picked) == 6 and picked <= set(groups)
+    assert subset_groups(reversed(groups), seed=0, n=6) == picked
+    assert subset_groups(groups, seed=0, n=3) < picked  # a smaller draw nests inside a larger one
+    assert subset_groups(groups, seed=1, n=6) != picked
+    assert subset_groups(groups, seed=0, n=40) == set(groups)
+    first = {g for g, _ in zip(sorted(groups, key=lambda g: split_key(g, 0)), range(6), strict=False)}
+    assert picked != first  # salted apart from the fold ranking
+
+
+def test_the_trainer_trains_on_a_subset_of_its_training_patients(tmp_path: Path) -> None:
+    import shutil
+
+    data = write_lgg(tmp_path / "lgg")
+    for patient in PATIENTS:  # four patients: each one copied under a second id
+        twin = patient.replace("TCGA_", "TCGA_Z")
+        shutil.copytree(data / "kaggle_3m" / patient, data / "kaggle_3m" / twin)
+        for f in (data / "kaggle_3m" / twin).iterdir():
+            f.rename(f.with_name(f.name.replace(patient, twin)))
+    patients = sorted(p.name for p in (data / "kaggle_3m").iterdir())
+    held = sorted(g for g, k in fold_of(patients, 0, 2).items() if k == 0)
+    base = [a for a in tiny(data, tmp_path / "m", 3) if a not in ("--val-frac", "0.5")]
+    args = [*base, "--folds", "2", "--fold", "0", "--keep", "last"]
+    assert segmentation.main([*args, "--max-train-groups", "1"]) == 0
+    card = read_card(tmp_path / "m")
+    trained = card.training["train_groups"]
+    assert trained == sorted(subset_groups(set(patients) - set(held), 0, 1)) and len(trained) == 1
+    assert not set(trained) & set(held)
+    assert "2 held-out patients" in card.training["data"]  # the held-out side is unchanged
+    assert "only 1 of the training patients trained on" in card.training["split"]
+    assert segmentation.main(args) == 0  # without the option: both training patients
+    assert read_card(tmp_path / "m").training["train_groups"] == sorted(set(patients) - set(held))
+    with pytest.raises(SystemExit):
+        segmentation.main([*args, "--max-train-groups", "-1"])
