@@ -275,9 +275,13 @@ def train(args: SegmentationConfig) -> Path:
     train_split, val_split = load_splits(args, task, size, card.sequences, card.input.get("window"),
                                          card.context_slices)
     n_val_groups = len(val_split.groups)
+    group, n_val = split_group(args, task), len(val_split.images)
+    held = (f"{n_val} validation frames of {n_val_groups} held-out {group}s"
+            if not val_split.groups <= train_split.groups else  # --val-frac 0: nothing is held out
+            f"no held-out {group}s (the validation figures are of {n_val} frame(s) set aside from a "
+            f"training {group}, not a validation)")
     card = replace(card, training={**card.training, "data": card.training["data"] + (
-        f": {len(train_split.images)} training frames; {len(val_split.images)} validation frames of "
-        f"{n_val_groups} held-out {split_group(args, task)}s")})
+        f": {len(train_split.images)} training frames; {held}")})
     if args.data and len(train_split.groups) <= MAX_LISTED_GROUPS:  # pages tell a training case apart
         card = replace(card, training={**card.training, "train_groups": sorted(train_split.groups)})
     model = create_model(card.arch, **card.arch_config)

@@ -129,3 +129,13 @@ def test_the_trainer_trains_on_a_subset_of_its_training_patients(tmp_path: Path)
     assert read_card(tmp_path / "m").training["train_groups"] == sorted(set(patients) - set(held))
     with pytest.raises(SystemExit):
         segmentation.main([*args, "--max-train-groups", "-1"])
+
+
+def test_a_run_on_every_patient_says_that_nothing_is_held_out(tmp_path: Path) -> None:
+    data = write_lgg(tmp_path / "lgg")
+    args = [a for a in tiny(data, tmp_path / "m", 3) if a not in ("--val-frac", "0.5")]
+    assert segmentation.main([*args, "--val-frac", "0", "--keep", "last"]) == 0
+    card = read_card(tmp_path / "m")
+    assert card.training["train_groups"] == sorted(PATIENTS)
+    assert "no held-out patients" in card.training["data"] and "not a validation" in card.training["data"]
+    assert "held-out patients" not in card.training["data"].replace("no held-out patients", "")
