@@ -3,18 +3,19 @@
     python -m train.face_regions --data ../shared/data/fasseg --out weights/face_regions/unet \\
         --threads 2 --time-limit-min 60
 
-Every labelled photo under ``--data`` (:func:`core.datasets.fasseg.read_fasseg`: ``frontal02``
-and ``multipose01``, any yaw) is a case; cases are split BY PERSON: ``--val-frontal`` frontal
-faces (each its own person) and ``--val-pose-persons`` Pointing'04 people with all their poses
-are held out, scored and never trained on (seeded, so the split is reproducible). Each training
-sample frames a photo as the predictor frames a face box (:func:`core.face.region_net.face_frame`),
-composed with a random similarity (zoom out and in, shift, tilt, mirror, a little stretch), then
-colour, gamma, greyscale, blur, noise and JPEG are varied; a photo is drawn with probability
-1/sqrt(photos of its person), so frontal faces are not drowned by the poses. Loss: cross-entropy
-+ soft Dice over the five face classes. The learning rate follows a cosine over the planned epochs or the time
-limit, whichever ends first; the LAST epoch is kept (no selection on the held-out persons), and
-the card records the held-out per-class IoU on each photo's own grid with person-resampled 95%
-intervals (:mod:`core.face.parsing_eval`).
+Every labelled photo under ``--data`` (:func:`core.datasets.fasseg.read_fasseg`: ``frontal02`` and
+``multipose01``, any yaw) is a case; cases are split BY PERSON: ``--val-frontal`` frontal faces
+(each its own person) and ``--val-pose-persons`` Pointing'04 people with all their poses are held
+out, scored and never trained on (seeded, so the split is reproducible). Each training sample frames
+a photo as the predictor frames a face box (:func:`core.face.region_net.face_frame`), composed with
+a random similarity (zoom out and in, shift, tilt, mirror, a little stretch), with
+``--background-mix P`` a share P of them on procedural clutter instead of the studio background,
+then colour, gamma, greyscale, blur, noise and JPEG are varied (:mod:`train.parser_augment`); a
+photo is drawn with probability 1/sqrt(photos of its person), so frontal faces are not drowned by
+the poses. Loss: cross-entropy + soft Dice over the five face classes. The learning rate follows a
+cosine over the planned epochs or the time limit, whichever ends first; the LAST epoch is kept (no
+selection on the held-out persons), and the card records the held-out per-class IoU on each photo's
+own grid with person-resampled 95% intervals (:mod:`core.face.parsing_eval`).
 """
 from __future__ import annotations
 
@@ -36,14 +37,17 @@ import torch.nn.functional as F
 
 from core.datasets.fasseg import CLASSES, FassegCase, read_fasseg
 from core.face.parsing_eval import score_landmark_regions, score_parser, summarise_scores
-from core.face.region_net import FaceParser, face_frame, frame_matrix, normalise_rgb
+from core.face.region_net import FaceParser, normalise_rgb
 from core.models import create_model, get_spec
 from core.tasks import get_task
 from core.weights import ModelCard, load_model, save_model, write_card, write_history
 from train.config import RunConfig, pick_device
+from train.parser_augment import training_sample
 
 log = logging.getLogger("train.face_regions")
 TASK = get_task("face_regions")
+AUGMENTATION = ("framing zoom 0.6-1.25x, shift, tilt +-20 degrees, stretch, mirror; colour, gamma, "
+                "greyscale, blur, noise, JPEG")
 CITATION = ("FASSEG (Khan K, Mauro M, Leonardi R, 'Multi-class semantic segmentation of faces', "
             "ICIP 2015): frontal02 and multipose01 (Pointing'04 faces at yaw -90..+90 degrees)")
 
@@ -73,6 +77,7 @@ class FaceRegionsConfig(RunConfig):
     device: str = "auto"
     amp: bool | None = None
     workers: int = 0
+    background_mix: float = 0.0
 
 
 def parse_args(argv: list[str] | None = None) -> FaceRegionsConfig:
@@ -107,6 +112,10 @@ def parse_args(argv: list[str] | None = None) -> FaceRegionsConfig:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (the augmentation runs on the CPU)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 mixed precision (default: on with CUDA)")
+    p.add_argument("--background-mix", type=float, default=0.0, metavar="P",
+                   help="share of training samples whose background is replaced by procedural clutter "
+                        "(train.parser_augment.clutter): FASSEG's plain studio backgrounds teach nothing "
+                        "about real ones (default 0)")
     p.add_argument("--workers", type=int, default=0,
                    help="processes that augment batches ahead of the network (0: in the training loop, "
                         "the recorded runs' stream); one core cannot feed a GPU (0.1 s a batch at 448 px)")
@@ -148,56 +157,6 @@ def parser_card(size: int = 256, widths: list[int] | tuple[int, ...] = (16, 32, 
         training=training or {"synthetic": False, "data": CITATION})
 
 
-def random_matrix(shape: tuple[int, int], size: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
-    """Photo -> input affine of one training sample (the whole photo framed, then zoomed 0.6-1.25x,
-    shifted up to 12%, tilted up to 20 degrees, stretched up to 8%) and whether to mirror it."""
-    h, w = shape
-    base = np.vstack([frame_matrix((0, 0, w, h), size), [0, 0, 1]])
-    zoom = math.exp(rng.uniform(math.log(0.6), math.log(1.25)))
-    stretch = math.exp(rng.uniform(-0.08, 0.08))
-    angle = math.radians(rng.uniform(-20, 20))
-    c, s = math.cos(angle), math.sin(angle)
-    lin = zoom * np.array([[c, -s], [s, c]]) @ np.diag([stretch, 1 / stretch])
-    shift = rng.uniform(-0.12, 0.12, 2) * size
-    centre = np.array([size / 2, size / 2])
-    aug = np.eye(3)
-    aug[:2, :2] = lin
-    aug[:2, 2] = centre - lin @ centre + shift
-    return (aug @ base)[:2], bool(rng.random() < 0.5)
-
-
-def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Colour, brightness, contrast, gamma, greyscale, blur, noise and JPEG varied (uint8 in and out)."""
-    x = img.astype(np.float32) / 255.0
-    grey = x.mean(2, keepdims=True)
-    x = grey + (x - grey) * rng.uniform(0.5, 1.5)  # saturation
-    x = x * rng.uniform(0.85, 1.15, 3).astype(np.float32)  # colour cast
-    x = (x - 0.5) * rng.uniform(0.7, 1.3) + 0.5 + rng.uniform(-0.15, 0.15)  # contrast, brightness
-    x = np.clip(x, 0, 1) ** math.exp(rng.uniform(-0.4, 0.4))  # gamma
-    if rng.random() < 0.15:
-        x = np.repeat(x.mean(2, keepdims=True), 3, 2)
-    out = (x * 255).astype(np.uint8)
-    if rng.random() < 0.25:
-        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.6))
-    if rng.random() < 0.25:
-        out = np.clip(out + rng.normal(0, rng.uniform(2, 8), out.shape), 0, 255).astype(np.uint8)
-    if rng.random() < 0.3:
-        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(35, 90))])
-        out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else out
-    return out
-
-
-def training_sample(image: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """One augmented (SxSx3 uint8, SxS uint8) pair; labels outside the photo are background."""
-    matrix, flip = random_matrix(image.shape[:2], size, rng)
-    x = face_frame(image, matrix, size)
-    y = face_frame(labels, matrix, size, interpolation=cv2.INTER_NEAREST)
-    if flip:
-        x, y = x[:, ::-1], y[:, ::-1]
-    return photometric(np.ascontiguousarray(x), rng), np.ascontiguousarray(y)
-
-
 def sampling_weights(groups: list[str]) -> np.ndarray:
     """Probability of drawing each photo: 1/sqrt(photos of its person), normalised, so the 26
     poses of one Pointing'04 person do not drown the persons with one frontal photo each."""
@@ -207,13 +166,13 @@ def sampling_weights(groups: list[str]) -> np.ndarray:
 
 
 def make_batch(pairs: list[tuple[np.ndarray, np.ndarray]], card: ModelCard, n: int,
-               rng: np.random.Generator, weights: np.ndarray | None = None
+               rng: np.random.Generator, weights: np.ndarray | None = None, background: float = 0.0
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` augmented samples of photos drawn at random (with ``weights``, see
     :func:`sampling_weights`): Bx3xSxS float32, BxSxS int64."""
     size = int(card.input["size"][0])
     picks = rng.choice(len(pairs), size=n, p=weights)
-    samples = [training_sample(*pairs[int(i)], size, rng) for i in picks]
+    samples = [training_sample(*pairs[int(i)], size, rng, background) for i in picks]
     x = np.stack([normalise_rgb(im, card.input) for im, _ in samples])
     y = np.stack([lab for _, lab in samples]).astype(np.int64)
     return torch.from_numpy(x).contiguous(memory_format=torch.channels_last), torch.from_numpy(y)
@@ -224,15 +183,16 @@ class BatchStream(torch.utils.data.IterableDataset):
     its own generator ``(seed, i)``, so the workers do not repeat each other."""
 
     def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], card: ModelCard, n: int,
-                 weights: np.ndarray, seed: int) -> None:
+                 weights: np.ndarray, seed: int, background: float = 0.0) -> None:
         self.pairs, self.card, self.n, self.weights, self.seed = pairs, card, n, weights, seed
+        self.background = background
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = torch.utils.data.get_worker_info()
         cv2.setNumThreads(1)
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         while True:
-            yield make_batch(self.pairs, self.card, self.n, rng, self.weights)
+            yield make_batch(self.pairs, self.card, self.n, rng, self.weights, self.background)
 
 
 def batches(args: FaceRegionsConfig, pairs: list[tuple[np.ndarray, np.ndarray]], card: ModelCard,
@@ -241,9 +201,10 @@ def batches(args: FaceRegionsConfig, pairs: list[tuple[np.ndarray, np.ndarray]],
     """The training batches: made in the loop (``--workers 0``) or by worker processes ahead of it."""
     if not args.workers:
         while True:
-            yield make_batch(pairs, card, args.batch_size, rng, weights)
+            yield make_batch(pairs, card, args.batch_size, rng, weights, args.background_mix)
     # spawn, not fork: a forked worker hung in the thread pools it inherited (seen with 2 workers)
-    loader = torch.utils.data.DataLoader(BatchStream(pairs, card, args.batch_size, weights, args.seed),
+    loader = torch.utils.data.DataLoader(BatchStream(pairs, card, args.batch_size, weights, args.seed,
+                                                     args.background_mix),
                                          batch_size=None, num_workers=args.workers, pin_memory=pin,
                                          prefetch_factor=4, multiprocessing_context="spawn")
     yield from loader
@@ -353,6 +314,9 @@ def train(args: FaceRegionsConfig) -> Path:
         "held_out": sorted({c.group for c in val_cases}),
         "epochs_run": len(history), "minutes": history[-1]["minutes"],
         "selection": "last epoch (no selection on the held-out persons)",
+        "augmentation": AUGMENTATION + (f"; on {args.background_mix:.0%} of the samples the background "
+                                         "replaced by procedural clutter (train.parser_augment.clutter)"
+                                         if args.background_mix else ""),
         "init": card.training.get("init", "random (no pretrained weights)"),
         "command": args.command("train.face_regions"),
         "date": dt.date.today().isoformat(),
