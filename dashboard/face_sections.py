@@ -59,6 +59,12 @@ def parser_regions(folder: str, rgb: np.ndarray, lm: FaceLandmarks, landmark_lab
                    f"Trained on {parser.card.training.get('n_train_photos', '?')} photos of "
                    f"{parser.card.training.get('n_train_persons', '?')} other persons "
                    f"({parser.card.training.get('data', 'unknown data')}).")
+        scenes = parser.card.metrics.get("validation_real_backgrounds", {})
+        if "mean_iou_face" in scenes:
+            st.caption(f"The same photos with their plain studio background replaced by real photographs "
+                       f"(`train.parser_backgrounds`): background IoU {scenes['iou']['background']:.3f}, "
+                       f"hair {scenes['iou']['hair']:.3f}, mean over eyes, nose, mouth and skin "
+                       f"{scenes['mean_iou_face']:.3f}. A busy background can be taken for hair.")
     else:
         st.caption("This parser's card holds no validation on real labelled faces.")
     if lm.n_faces > 1:

@@ -191,7 +191,10 @@ def test_parser_regions_shown_with_agreement_and_validated_iou(tmp_path: Path, m
                    metrics={"validation_real": {
                        "n_images": 32, "n_persons": 7, "mean_iou_face": 0.812,
                        "mean_iou_face_ci95": [0.78, 0.84],
-                       "iou": {c: 0.5 for c in CLASSES}}})
+                       "iou": {c: 0.5 for c in CLASSES}},
+                       "validation_real_backgrounds": {
+                           "n_images": 32, "n_persons": 7, "mean_iou_face": 0.756,
+                           "iou": {**{c: 0.6 for c in CLASSES}, "background": 0.424}}})
     torch.manual_seed(0)
     save_model(create_model("unet", **card.arch_config), card, tmp_path / "face_regions" / "unet")
     monkeypatch.setattr(core.roots, "WEIGHTS_ROOT", tmp_path)
@@ -208,6 +211,8 @@ def test_parser_regions_shown_with_agreement_and_validated_iou(tmp_path: Path, m
     assert any("32 real FASSEG photos of 7 held-out persons" in c.value
                and "0.812 (95% CI 0.780-0.840" in c.value and "170 photos of 20 other persons" in c.value
                for c in at.caption)
+    assert any("replaced by real photographs" in c.value and "background IoU 0.424" in c.value
+               and "skin 0.756" in c.value for c in at.caption)
 
 
 def test_an_unrelated_csv_is_not_taken_as_a_reference_group(face: AppTest) -> None:
