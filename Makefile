@@ -213,6 +213,7 @@ weights-face:
 	$(PYTHON) -m train.face_regions --data $(FASSEG) --init runs/face_parser --input-size 320 --lr 1e-3 --out runs/face_parser_320 --threads 2 --time-limit-min 45 --epochs 400 --eval-every 5
 	$(PYTHON) -m train.face_regions --data $(FASSEG) --init runs/face_parser_320 --input-size 320 --lr 1e-3 --out runs/face_parser_320b --threads 2 --time-limit-min 75 --epochs 400 --eval-every 10
 	rm -rf weights/face_regions/unet && cp -r runs/face_parser_320b weights/face_regions/unet
+	$(PYTHON) -m train.parser_backgrounds --weights weights/face_regions/unet --data $(FASSEG) --record
 
 # The uploads' modality check (ultrasound / MRI / other) on the real frames, slices and photos of
 # ../shared/data, split by exam, subject, patient and person (about 8 minutes on 2 cores).
