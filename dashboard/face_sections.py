@@ -62,7 +62,7 @@ def parser_regions(folder: str, rgb: np.ndarray, lm: FaceLandmarks, landmark_lab
         scenes = parser.card.metrics.get("validation_real_backgrounds", {})
         if "mean_iou_face" in scenes:
             st.caption(f"The same photos with their plain studio background replaced by real photographs "
-                       f"(`train.parser_backgrounds`): background IoU {scenes['iou']['background']:.3f}, "
+                       f"(train.parser_backgrounds): background IoU {scenes['iou']['background']:.3f}, "
                        f"hair {scenes['iou']['hair']:.3f}, mean over eyes, nose, mouth and skin "
                        f"{scenes['mean_iou_face']:.3f}. A busy background can be taken for hair.")
     else:
