@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ from core.face.region_net import FaceParser
 from core.weights import read_card, write_card
 from train.parser_augment import composite
 
-log = logging.getLogger("train.parser_backgrounds")
 RECORD = "validation_real_backgrounds"
 SCENES = ("coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "brick", "grass",
           "gravel", "retina", "clock", "text", "colorwheel")
@@ -52,7 +50,7 @@ def scenes() -> list[np.ndarray]:
 class OnScene(FassegCase):
     """A FASSEG case whose background pixels show ``scene`` (resized to the photo) instead."""
 
-    scene: np.ndarray | None = None
+    scene: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         image, labels = super().load()
@@ -78,12 +76,11 @@ def held_out_cases(weights: Path, data: Path) -> list[FassegCase]:
     return cases
 
 
-def compare(parser: FaceParser, cases: list[FassegCase], backs: list[np.ndarray],
-            score: Callable[[FaceParser, list], list[dict[str, Any]]] = score_parser
+def compare(parser: FaceParser, cases: list[FassegCase], backs: list[np.ndarray]
             ) -> dict[str, dict[str, Any]]:
     """``{"plain": summary, "on_scenes": summary}`` (:func:`core.face.parsing_eval.summarise_scores`)."""
-    return {"plain": summarise_scores(score(parser, cases), with_ci=True),
-            "on_scenes": summarise_scores(score(parser, on_scenes(cases, backs)), with_ci=True)}
+    return {"plain": summarise_scores(score_parser(parser, cases), with_ci=True),
+            "on_scenes": summarise_scores(score_parser(parser, on_scenes(cases, backs)), with_ci=True)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,8 +179,8 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
         p.error("--context-slices K (K >= 0) applies to --data volumes; phantoms come as lone slices")
     if ns.folds and not 0 <= ns.fold < ns.folds:
         p.error(f"--fold must be 0..{ns.folds - 1}")
-    if ns.max_train_groups < 0:
-        p.error("--max-train-groups N needs N >= 0")
+    if ns.max_train_groups < 0 or (ns.max_train_groups and ns.phantoms):
+        p.error("--max-train-groups N (N >= 0) applies to --data groups (patients, subjects, exams)")
     ns.crop = tuple(ns.crop)
     ns.input_size = tuple(ns.input_size) if ns.input_size else None
     return SegmentationConfig.from_args(ns, tokens)

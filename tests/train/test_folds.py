@@ -129,6 +129,9 @@ def test_the_trainer_trains_on_a_subset_of_its_training_patients(tmp_path: Path)
     assert read_card(tmp_path / "m").training["train_groups"] == sorted(set(patients) - set(held))
     with pytest.raises(SystemExit):
         segmentation.main([*args, "--max-train-groups", "-1"])
+    with pytest.raises(SystemExit):
+        segmentation.parse_args(["--task", "nerve", "--arch", "unet", "--phantoms", "8",
+                                 "--max-train-groups", "2"])
 
 
 def test_a_run_on_every_patient_says_that_nothing_is_held_out(tmp_path: Path) -> None:
