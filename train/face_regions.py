@@ -42,12 +42,10 @@ from core.models import create_model, get_spec
 from core.tasks import get_task
 from core.weights import ModelCard, load_model, save_model, write_card, write_history
 from train.config import RunConfig, pick_device
-from train.parser_augment import training_sample
+from train.parser_augment import AUGMENTATION, training_sample
 
 log = logging.getLogger("train.face_regions")
 TASK = get_task("face_regions")
-AUGMENTATION = ("framing zoom 0.6-1.25x, shift, tilt +-20 degrees, stretch, mirror; colour, gamma, "
-                "greyscale, blur, noise, JPEG")
 CITATION = ("FASSEG (Khan K, Mauro M, Leonardi R, 'Multi-class semantic segmentation of faces', "
             "ICIP 2015): frontal02 and multipose01 (Pointing'04 faces at yaw -90..+90 degrees)")
 

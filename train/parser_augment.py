@@ -16,6 +16,9 @@ import numpy as np
 
 from core.face.region_net import face_frame, frame_matrix
 
+# What :func:`training_sample` does, in words, for the card (``training.augmentation``).
+AUGMENTATION = ("framing zoom 0.6-1.25x, shift, tilt +-20 degrees, stretch, mirror; colour, gamma, "
+                "greyscale, blur, noise, JPEG")
 
 def clutter(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     """An HxWx3 uint8 procedural background: a base (smooth colour field, multi-scale noise, a
