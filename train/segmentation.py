@@ -340,6 +340,8 @@ def train(args: SegmentationConfig) -> Path:
         card = replace(card, metrics={**card.metrics, "validation": final_validation(out, val_split, task)})
         write_card(out, card)
         log.info("wrote %s: %s", out, card.metrics)
+    if world > 1:  # no rank tears its process group down while rank 0 still writes (CI: a SIGABRT)
+        dist.barrier()
     return out
 
 
