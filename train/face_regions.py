@@ -12,7 +12,8 @@ a random similarity (zoom out and in, shift, tilt, mirror, a little stretch), wi
 ``--background-mix P`` a share P of them on procedural clutter instead of the studio background,
 then colour, gamma, greyscale, blur, noise and JPEG are varied (:mod:`train.parser_augment`); a
 photo is drawn with probability 1/sqrt(photos of its person), so frontal faces are not drowned by
-the poses. Loss: cross-entropy + soft Dice over the five face classes. The learning rate follows a
+the poses. Loss: cross-entropy + soft Dice over the five face classes (pooled over the batch, or
+with ``--dice-per-image`` each photo's). The learning rate follows a
 cosine over the planned epochs or the time limit, whichever ends first; the LAST epoch is kept (no
 selection on the held-out persons), and the card records the held-out per-class IoU on each photo's
 own grid with person-resampled 95% intervals (:mod:`core.face.parsing_eval`).
@@ -76,6 +77,7 @@ class FaceRegionsConfig(RunConfig):
     amp: bool | None = None
     workers: int = 0
     background_mix: float = 0.0
+    dice_per_image: bool = False
 
 
 def parse_args(argv: list[str] | None = None) -> FaceRegionsConfig:
@@ -110,6 +112,8 @@ def parse_args(argv: list[str] | None = None) -> FaceRegionsConfig:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (the augmentation runs on the CPU)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 mixed precision (default: on with CUDA)")
+    p.add_argument("--dice-per-image", action="store_true",
+                   help="soft Dice of each photo, averaged (default: pooled over the batch's photos)")
     p.add_argument("--background-mix", type=float, default=0.0, metavar="P",
                    help="share of training samples whose background is replaced by procedural clutter "
                         "(train.parser_augment.clutter): FASSEG's plain studio backgrounds teach nothing "
@@ -208,12 +212,17 @@ def batches(args: FaceRegionsConfig, pairs: list[tuple[np.ndarray, np.ndarray]],
     yield from loader
 
 
-def parser_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """Cross-entropy + (1 - soft Dice) averaged over the classes (background excluded)."""
+def parser_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0, per_image: bool = False
+                ) -> torch.Tensor:
+    """Cross-entropy + (1 - soft Dice) averaged over the classes (background excluded). The Dice is
+    the batch's (pixels pooled over its photos) or, with ``per_image``, each photo's own, averaged:
+    the held-out score is a mean over photos, where a profile's small eye counts as much as a
+    frontal face's two."""
     ce = F.cross_entropy(logits, target)
     p = torch.softmax(logits, 1)[:, 1:]
     t = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2)[:, 1:].to(p.dtype)
-    inter, total = (p * t).sum((0, 2, 3)), (p + t).sum((0, 2, 3))
+    dims = (2, 3) if per_image else (0, 2, 3)
+    inter, total = (p * t).sum(dims), (p + t).sum(dims)
     return ce + (1 - (2 * inter + smooth) / (total + smooth)).mean()
 
 
@@ -281,7 +290,7 @@ def train(args: FaceRegionsConfig) -> Path:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(x)
-            loss = parser_loss(logits.float(), y)
+            loss = parser_loss(logits.float(), y, per_image=args.dice_per_image)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -315,6 +324,8 @@ def train(args: FaceRegionsConfig) -> Path:
         "augmentation": AUGMENTATION + (f"; on {args.background_mix:.0%} of the samples the background "
                                          "replaced by procedural clutter (train.parser_augment.clutter)"
                                          if args.background_mix else ""),
+        "loss": "cross-entropy + soft Dice over the face classes, " + (
+            "each photo's Dice averaged" if args.dice_per_image else "pixels pooled over the batch"),
         "init": card.training.get("init", "random (no pretrained weights)"),
         "command": args.command("train.face_regions"),
         "date": dt.date.today().isoformat(),

@@ -4,8 +4,10 @@ replaced by procedural clutter; then colour, gamma, greyscale, blur, noise and J
 
 Why the clutter: FASSEG photos stand on plain studio backgrounds, and a parser trained on them alone
 calls a real photo's background (a wall, a shelf, dark clothes) hair. :func:`clutter` draws scenes
-from no photo at all (smooth colour fields, noise at several scales, stripes, gradients and random
-shapes, dark and light), so the held-out check on real photo backgrounds never sees them in training.
+from no photo at all (smooth colour fields, noise at several scales, stripes, gradients, fine
+textures -- short strokes like grass, grain like gravel, a weave like fabric -- and random shapes,
+dark and light), so the held-out check on real photo backgrounds never sees them in training. The
+fine textures matter: a parser that saw only smooth clutter still calls grass and gravel hair.
 """
 from __future__ import annotations
 
@@ -20,11 +22,56 @@ from core.face.region_net import face_frame, frame_matrix
 AUGMENTATION = ("framing zoom 0.6-1.25x, shift, tilt +-20 degrees, stretch, mirror; colour, gamma, "
                 "greyscale, blur, noise, JPEG")
 
+def _strokes(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Many short thin strokes around one orientation on a dark or light ground (grass, straw, fur)."""
+    ground = rng.uniform(0, 255, 3)
+    out = np.empty((h, w, 3), np.uint8)
+    out[:] = ground.astype(np.uint8)
+    angle, spread = rng.uniform(0, math.pi), rng.uniform(0.1, 1.2)
+    length = rng.uniform(0.02, 0.12) * max(h, w)
+    n = min(30000, int(h * w / max(2.0, length * rng.uniform(0.15, 1.5))))  # dense: they cover the ground
+    x, y = rng.uniform(0, w, n), rng.uniform(0, h, n)
+    a = angle + rng.normal(0, spread, n)
+    dx, dy = np.cos(a) * length * rng.uniform(0.4, 1.2, n), np.sin(a) * length * rng.uniform(0.4, 1.2, n)
+    tone = np.clip(ground + rng.normal(0, rng.uniform(20, 80), (n, 1)) * rng.uniform(0.5, 1.2, 3), 0, 255)
+    for i in range(n):
+        cv2.line(out, (int(x[i]), int(y[i])), (int(x[i] + dx[i]), int(y[i] + dy[i])),
+                 tuple(int(c) for c in tone[i]), 1, cv2.LINE_AA)
+    return out.astype(np.float32)
+
+
+def _grain(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Fine grain of pebbles: small cells of random tone, lightly blurred (gravel, sand, asphalt)."""
+    cell = float(rng.uniform(1.5, 8))
+    small = rng.uniform(0, 1, (max(2, int(h / cell)), max(2, int(w / cell)))).astype(np.float32)
+    how = cv2.INTER_NEAREST if rng.random() < 0.5 else cv2.INTER_LINEAR
+    tone = cv2.resize(small, (w, h), interpolation=how)
+    tone = cv2.GaussianBlur(tone, (0, 0), float(rng.uniform(0.3, 1.5)))
+    a, b = rng.uniform(0, 255, (2, 3)).astype(np.float32)
+    return a + (b - a) * tone[..., None]
+
+
+def _weave(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Two fine crossing gratings with noise (woven fabric, mesh, knitwear)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    period, angle = rng.uniform(2.5, 12), rng.uniform(0, math.pi)
+    u = xx * math.cos(angle) + yy * math.sin(angle)
+    v = -xx * math.sin(angle) + yy * math.cos(angle)
+    ratio = rng.uniform(0.7, 1.4)
+    t = 0.5 + 0.25 * (np.sin(u * 2 * math.pi / period) + np.sin(v * 2 * math.pi / period * ratio))
+    t = np.clip(t + rng.normal(0, 0.1, t.shape).astype(np.float32), 0, 1)
+    a, b = rng.uniform(0, 255, (2, 3)).astype(np.float32)
+    return a + (b - a) * t[..., None]
+
+
 def clutter(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     """An HxWx3 uint8 procedural background: a base (smooth colour field, multi-scale noise, a
-    gradient or stripes) with 0-12 random shapes (rectangles, ellipses, thick lines) on top."""
-    kind = int(rng.integers(4))
-    if kind == 0:  # smooth colour field
+    gradient, stripes, strokes, grain or a weave) with 0-12 random shapes (rectangles, ellipses,
+    thick lines) on top."""
+    kind = int(rng.integers(7))
+    if kind >= 4:  # the fine textures
+        base = (_strokes, _grain, _weave)[kind - 4](h, w, rng)
+    elif kind == 0:  # smooth colour field
         cells = int(rng.integers(2, 10))
         base = cv2.resize(rng.integers(0, 256, (cells, cells, 3)).astype(np.float32), (w, h),
                           interpolation=cv2.INTER_CUBIC)

@@ -86,6 +86,27 @@ def test_loss_and_schedule() -> None:
     assert lr_at(1.0, 1.0) == pytest.approx(0.0) and lr_at(2.0, 1.0) == pytest.approx(0.0)
 
 
+def test_per_image_dice_weighs_a_small_missed_eye_like_a_large_one() -> None:
+    """Photo 0: a large eye found; photo 1: a small eye missed. Pooled over the batch the miss is a
+    few pixels among many; averaged per photo it costs photo 1's whole eye Dice."""
+    eye, skin = CLASSES.index("eyes"), CLASSES.index("skin")
+    target = torch.full((2, 16, 16), skin)
+    target[0, 2:12, 2:12] = eye  # 100 px
+    target[1, 5:7, 5:7] = eye  # 4 px
+    pred = target.clone()
+    pred[1, 5:7, 5:7] = skin  # the small eye called skin
+    logits = torch.nn.functional.one_hot(pred, len(CLASSES)).permute(0, 3, 1, 2).float() * 30
+    pooled, per_image = parser_loss(logits, target), parser_loss(logits, target, per_image=True)
+    ce = torch.nn.functional.cross_entropy(logits, target)
+    n_classes = len(CLASSES) - 1  # the Dice term averages over the face classes (background excluded)
+    # pooled: the eye's Dice is 2*100/(100+104) ~ 0.98 -> a small loss; per photo: photo 1's eye Dice
+    # is smooth/(4+1) = 0.2 -> loss 0.8, half of it after averaging over the two photos
+    assert float(pooled - ce) < 0.02 / n_classes + 0.01
+    assert float(per_image - ce) > 0.35 / n_classes
+    perfect = torch.nn.functional.one_hot(target, len(CLASSES)).permute(0, 3, 1, 2).float() * 30
+    assert parser_loss(perfect, target, per_image=True) < 0.05
+
+
 def test_segmentation_cli_hands_face_regions_over() -> None:
     assert face_regions_argv(["--task", "fetal_head", "--arch", "unet", "--phantoms", "4"]) is None
     assert face_regions_argv(["--task=face_regions", "--arch", "unet", "--data", "faces/", "--epochs", "2"]) \

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from core.datasets.fasseg import CLASSES, read_fasseg
-from train.parser_augment import clutter, composite, training_sample
+from train.parser_augment import _grain, _strokes, _weave, clutter, composite, training_sample
 
 
 def test_clutter_is_varied_uint8_scenery() -> None:
@@ -16,6 +17,22 @@ def test_clutter_is_varied_uint8_scenery() -> None:
     assert np.mean([s.std() for s in scenes]) > 10  # not flat fields
     assert len({s.tobytes() for s in scenes}) == 12
     assert np.array_equal(clutter(48, 64, np.random.default_rng(3)), scenes[3])  # seeded
+
+
+def test_fine_textures_carry_detail_a_smooth_field_lacks() -> None:
+    """Strokes, grain and weave stand for grass, gravel and fabric: detail finer than a few pixels,
+    which a parser that saw only smooth clutter took for hair."""
+    def fine(img: np.ndarray) -> float:  # what a 3-px blur removes
+        grey = np.clip(img, 0, 255).astype(np.float32).mean(2)
+        return float((grey - cv2.GaussianBlur(grey, (0, 0), 3)).std())
+
+    smooth = cv2.resize(np.random.default_rng(0).uniform(0, 255, (4, 4, 3)).astype(np.float32), (80, 64),
+                        interpolation=cv2.INTER_CUBIC)
+    assert fine(smooth) < 3
+    for texture in (_strokes, _grain, _weave):
+        draws = [texture(64, 80, np.random.default_rng(seed)) for seed in range(8)]
+        assert all(d.shape == (64, 80, 3) for d in draws)
+        assert np.median([fine(d) for d in draws]) > 6, texture.__name__
 
 
 def test_composite_replaces_the_background_class_only() -> None:
