@@ -22,6 +22,7 @@ from core.face.region_net import face_frame, frame_matrix
 AUGMENTATION = ("framing zoom 0.6-1.25x, shift, tilt +-20 degrees, stretch, mirror; colour, gamma, "
                 "greyscale, blur, noise, JPEG")
 
+
 def _strokes(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     """Many short thin strokes around one orientation on a dark or light ground (grass, straw, fur)."""
     ground = rng.uniform(0, 255, 3)
