@@ -43,7 +43,7 @@ from core.models import create_model, get_spec
 from core.tasks import get_task
 from core.weights import ModelCard, load_model, save_model, write_card, write_history
 from train.config import RunConfig, pick_device
-from train.parser_augment import AUGMENTATION, training_sample
+from train.parser_augment import augmentation_text, training_sample
 
 log = logging.getLogger("train.face_regions")
 TASK = get_task("face_regions")
@@ -321,9 +321,7 @@ def train(args: FaceRegionsConfig) -> Path:
         "held_out": sorted({c.group for c in val_cases}),
         "epochs_run": len(history), "minutes": history[-1]["minutes"],
         "selection": "last epoch (no selection on the held-out persons)",
-        "augmentation": AUGMENTATION + (f"; on {args.background_mix:.0%} of the samples the background "
-                                         "replaced by procedural clutter (train.parser_augment.clutter)"
-                                         if args.background_mix else ""),
+        "augmentation": augmentation_text(args.background_mix),
         "loss": "cross-entropy + soft Dice over the face classes, " + (
             "each photo's Dice averaged" if args.dice_per_image else "pixels pooled over the batch"),
         "init": card.training.get("init", "random (no pretrained weights)"),

@@ -18,9 +18,15 @@ import numpy as np
 
 from core.face.region_net import face_frame, frame_matrix
 
-# What :func:`training_sample` does, in words, for the card (``training.augmentation``).
-AUGMENTATION = ("framing zoom 0.6-1.25x, shift, tilt +-20 degrees, stretch, mirror; colour, gamma, "
-                "greyscale, blur, noise, JPEG")
+
+def augmentation_text(background_mix: float) -> str:
+    """What :func:`training_sample` does, in words, for the card (``training.augmentation``)."""
+    text = ("framing zoom 0.6-1.25x, shift, tilt +-20 degrees, stretch, mirror; colour, gamma, greyscale, "
+            "blur, noise, JPEG")
+    if background_mix:
+        text += (f"; on {background_mix:.0%} of the samples the background replaced by procedural clutter "
+                 "(train.parser_augment.clutter)")
+    return text
 
 
 def _strokes(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
