@@ -13,6 +13,9 @@ from torch import nn
 from core.datasets.kaggle_3m import FLAIR
 from core.weights import ModelCard, load_model
 
+# arch_config keys that add no parameters: weights trained with either setting load into the other.
+PARAMETER_FREE = ("antialias",)
+
 
 def init_from(model: nn.Module, card: ModelCard, folder: Path) -> ModelCard:
     """Load the weights of ``folder`` into ``model`` (sha256-checked); the card records where they came from.
@@ -21,13 +24,14 @@ def init_from(model: nn.Module, card: ModelCard, folder: Path) -> ModelCard:
     to the FLAIR input (:func:`widen_first_conv`), so the new model starts as the FLAIR model and
     learns what the other sequences add. Likewise a model of lone slices may start one that reads
     neighbouring slices (the card's ``context_slices``): its weights go to the middle slice's inputs.
+    Settings that add no parameters (``PARAMETER_FREE``: an anti-aliased encoder) may differ.
 
     Raises:
         SystemExit: when that folder's architecture or input size differs from this run's.
     """
     start, start_card = load_model(folder)
     def what(c: ModelCard) -> str:
-        cfg = {k: v for k, v in c.arch_config.items() if k != "in_channels"}
+        cfg = {k: v for k, v in c.arch_config.items() if k != "in_channels" and k not in PARAMETER_FREE}
         return json.dumps([c.arch, cfg, c.input["size"]], sort_keys=True)
 
     c_from, c_to = start_card.in_channels, card.in_channels

@@ -29,8 +29,32 @@ SKIP_FEATURES = (1, 3, 6, 13, 18)  # smp's taps into ``features``: strides 2, 4,
 ENCODER_CHANNELS = (16, 24, 32, 96, 1280)
 
 
-def _conv_bn_relu6(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
-    """torchvision's ``Conv2dNormActivation`` with ReLU6 (same child indices: 0 conv, 1 BN)."""
+class BlurPool(nn.Module):
+    """Anti-aliased downsampling (Zhang 2019, "Making convolutional networks shift-invariant again"):
+    a fixed [1, 2, 1] x [1, 2, 1] / 16 low-pass filter per channel, then every second pixel. No
+    parameters (the filter is a non-persistent buffer), so weights trained without it load unchanged."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16).expand(channels, 1, 3, 3).clone(),
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.kernel.to(x.dtype), stride=2,
+                        groups=x.shape[1])
+
+
+def _conv_bn_relu6(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1,
+                   antialias: bool = False) -> nn.Sequential:
+    """torchvision's ``Conv2dNormActivation`` with ReLU6 (same child indices: 0 conv, 1 BN).
+
+    With ``antialias`` a stride-2 block convolves at stride 1 and downsamples after the activation
+    through :class:`BlurPool` (child 2 becomes ReLU6 + BlurPool): the same parameters, the same
+    output size, and an output that no longer flips when the input moves by a pixel or two."""
+    if antialias and stride == 2:
+        return nn.Sequential(nn.Conv2d(cin, cout, kernel, 1, (kernel - 1) // 2, groups=groups, bias=False),
+                             nn.BatchNorm2d(cout), nn.Sequential(nn.ReLU6(inplace=True), BlurPool(cout)))
     return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
                          nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
 
@@ -38,12 +62,12 @@ def _conv_bn_relu6(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups
 class InvertedResidual(nn.Module):
     """MobileNetV2's block: 1x1 expansion, 3x3 depthwise, 1x1 linear projection (+ the input)."""
 
-    def __init__(self, cin: int, cout: int, stride: int, expand: int) -> None:
+    def __init__(self, cin: int, cout: int, stride: int, expand: int, antialias: bool = False) -> None:
         super().__init__()
         hidden = round(cin * expand)
         self.use_res_connect = stride == 1 and cin == cout
         layers: list[nn.Module] = [_conv_bn_relu6(cin, hidden, 1)] if expand != 1 else []
-        layers += [_conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
+        layers += [_conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden, antialias=antialias),
                    nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
         self.conv = nn.Sequential(*layers)
 
@@ -54,13 +78,13 @@ class InvertedResidual(nn.Module):
 class MobileNetV2Encoder(nn.Module):
     """MobileNetV2's ``features`` (no classifier), returning the input and the five skip maps."""
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, antialias: bool = False) -> None:
         super().__init__()
-        blocks: list[nn.Module] = [_conv_bn_relu6(in_channels, 32, stride=2)]
+        blocks: list[nn.Module] = [_conv_bn_relu6(in_channels, 32, stride=2, antialias=antialias)]
         cin = 32
         for t, c, n, s in INVERTED_RESIDUALS:
             for i in range(n):
-                blocks.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                blocks.append(InvertedResidual(cin, c, s if i == 0 else 1, t, antialias))
                 cin = c
         blocks.append(_conv_bn_relu6(cin, 1280, 1))
         self.features = nn.Sequential(*blocks)
@@ -130,12 +154,12 @@ class MobileNetUnet(nn.Module):
     """The U-Net: ``forward`` gives mask logits, or ``(mask_logits, presence_logits)`` with a head."""
 
     def __init__(self, in_channels: int, classes: int, decoder_channels: Sequence[int],
-                 aux_params: dict | None = None) -> None:
+                 aux_params: dict | None = None, antialias: bool = False) -> None:
         super().__init__()
         if len(decoder_channels) != len(ENCODER_CHANNELS):
             raise ValueError(f"decoder_channels needs {len(ENCODER_CHANNELS)} entries, "
                              f"got {list(decoder_channels)}")
-        self.encoder = MobileNetV2Encoder(in_channels)
+        self.encoder = MobileNetV2Encoder(in_channels, antialias)
         self.decoder = UnetDecoder(list(decoder_channels))
         self.segmentation_head = nn.Sequential(nn.Conv2d(decoder_channels[-1], classes, 3, padding=1))
         self.classification_head = _classification_head(aux_params) if aux_params else None
@@ -195,14 +219,16 @@ def build_unet_mobilenet(
     classes: int,
     encoder_weights: str | None = None,
     aux_params: dict | None = None,
+    antialias: bool = False,
 ) -> nn.Module:
     """The MobileNetV2 U-Net; ``encoder_weights`` must stay None (no hub access; see the model cards).
 
     ``aux_params`` (e.g. ``{"classes": 1}``) adds smp's classification head on the encoder's
-    deepest features; the model then returns ``(mask_logits, presence_logits)``.
+    deepest features; the model then returns ``(mask_logits, presence_logits)``. ``antialias``
+    blurs before each of the encoder's five downsamplings (:class:`BlurPool`; same parameters).
     """
     if encoder_name != "mobilenet_v2":
         raise ValueError(f"only the mobilenet_v2 encoder is built here, got {encoder_name!r}")
     if encoder_weights is not None:
         raise ValueError("pretrained encoder weights are not available offline: encoder_weights must be None")
-    return MobileNetUnet(in_channels, classes, decoder_channels, aux_params)
+    return MobileNetUnet(in_channels, classes, decoder_channels, aux_params, bool(antialias))

@@ -103,3 +103,23 @@ def test_a_run_with_the_median_window_trains_on_it_and_writes_it_in_its_card(tmp
     assert segmentation.main(tiny(data, out, 3, "--window", "volume_median")) == 0
     assert read_card(out).input["window"] == "volume_median"
     assert read_card(out).training["config"]["window"] == "volume_median"
+
+
+def test_an_antialiased_run_starts_from_weights_trained_without_it(tmp_path: Path) -> None:
+    data = write_lgg(tmp_path / "lgg")
+
+    def run(out: Path, *config: str, init: Path | None = None) -> int:
+        return segmentation.main([
+            "--task", "brain_tumor", "--arch", "unet_mobilenet", "--arch-config", "in_channels=3",
+            "decoder_channels=[8,8,8,8,8]", *config, "--data", str(data), "--out", str(out), "--epochs", "1",
+            "--batch-size", "2", "--crop", "32", "32", "--input-size", "32", "32", "--val-frac", "0.5",
+            "--threads", "1", *(["--init", str(init)] if init else [])])
+
+    assert run(tmp_path / "plain") == 0
+    assert run(tmp_path / "smooth", "antialias=true", init=tmp_path / "plain") == 0
+    card = read_card(tmp_path / "smooth")
+    assert card.arch_config["antialias"] is True and "plain" in card.training["init"]
+    model, _ = load_model(tmp_path / "smooth")  # rebuilt with the blur from its card
+    assert any(type(m).__name__ == "BlurPool" for m in model.modules())
+    with pytest.raises(SystemExit, match="not this run's"):  # a parameter-changing setting still differs
+        run(tmp_path / "x", "decoder_channels=[8,8,8,8,4]", init=tmp_path / "plain")

@@ -60,3 +60,48 @@ def test_shapes_and_options_are_checked():
         create_model("unet_mobilenet", decoder_channels=[16, 16])
     with pytest.raises(ValueError, match="aux_params"):
         create_model("unet_mobilenet", aux_params={"classes": 1, "activation": "sigmoid"})
+
+
+def test_blurpool_removes_what_plain_striding_aliases():
+    from core.models.unet import BlurPool
+
+    pool = BlurPool(1)
+    flat = torch.full((1, 1, 8, 8), 3.0)
+    torch.testing.assert_close(pool(flat), torch.full((1, 1, 4, 4), 3.0))  # the filter sums to 1
+    stripes = (torch.arange(16) % 2).float().expand(1, 1, 16, 16)  # columns 0 1 0 1 ...: Nyquist
+    shifted = stripes.roll(1, dims=3)
+    # plain stride 2 sees all zeros or all ones depending on a one-pixel shift...
+    assert stripes[..., ::2, ::2].max() == 0 and shifted[..., ::2, ::2].min() == 1
+    # ...the blurred one sees the stripes' mean either way (inside the reflect-padded border)
+    for x in (stripes, shifted):
+        torch.testing.assert_close(pool(x)[..., 1:-1], torch.full((1, 1, 8, 6), 0.5))
+
+
+def test_antialias_adds_no_parameters_and_keeps_every_size():
+    plain = create_model("unet_mobilenet", in_channels=3, aux_params={"classes": 1}).eval()
+    smooth = create_model("unet_mobilenet", in_channels=3, aux_params={"classes": 1}, antialias=True).eval()
+    shapes = lambda m: {k: v.shape for k, v in m.state_dict().items()}  # noqa: E731
+    assert shapes(smooth) == shapes(plain)
+    smooth.load_state_dict(plain.state_dict(), strict=True)
+    x = torch.rand(1, 3, 64, 96)
+    with torch.inference_mode():
+        a, b = plain.encoder(x), smooth.encoder(x)
+        assert [f.shape for f in a] == [f.shape for f in b]
+        assert (a[1] - b[1]).abs().max() > 0.01 * a[1].abs().max()  # the blur is really there
+        assert smooth(x)[0].shape == (1, 1, 64, 96)
+
+
+def test_an_antialiased_model_still_folds_its_batchnorms():
+    from core.predict.fold import fold_batchnorm
+
+    model = create_model("unet_mobilenet", antialias=True)
+    for m in model.modules():  # non-trivial statistics, so folding matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    x = torch.rand(1, 1, 64, 64)
+    with torch.inference_mode():
+        before = model(x)
+        assert fold_batchnorm(model) == n_bn  # the BlurPool sits after the activation, not between
+        torch.testing.assert_close(model(x), before, rtol=1e-4, atol=1e-4)
