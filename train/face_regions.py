@@ -77,6 +77,7 @@ class FaceRegionsConfig(RunConfig):
     amp: bool | None = None
     workers: int = 0
     background_mix: float = 0.0
+    elastic: float = 0.0
     dice_per_image: bool = False
 
 
@@ -118,6 +119,10 @@ def parse_args(argv: list[str] | None = None) -> FaceRegionsConfig:
                    help="share of training samples whose background is replaced by procedural clutter "
                         "(train.parser_augment.clutter): FASSEG's plain studio backgrounds teach nothing "
                         "about real ones (default 0)")
+    p.add_argument("--elastic", type=float, default=0.0, metavar="P",
+                   help="share of training samples resampled through a smooth random displacement field "
+                        "(train.parser_augment.elastic_warp): varies the eyes' and mouth's shapes "
+                        "(default 0)")
     p.add_argument("--workers", type=int, default=0,
                    help="processes that augment batches ahead of the network (0: in the training loop, "
                         "the recorded runs' stream); one core cannot feed a GPU (0.1 s a batch at 448 px)")
@@ -168,13 +173,13 @@ def sampling_weights(groups: list[str]) -> np.ndarray:
 
 
 def make_batch(pairs: list[tuple[np.ndarray, np.ndarray]], card: ModelCard, n: int,
-               rng: np.random.Generator, weights: np.ndarray | None = None, background: float = 0.0
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+               rng: np.random.Generator, weights: np.ndarray | None = None, background: float = 0.0,
+               elastic: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` augmented samples of photos drawn at random (with ``weights``, see
     :func:`sampling_weights`): Bx3xSxS float32, BxSxS int64."""
     size = int(card.input["size"][0])
     picks = rng.choice(len(pairs), size=n, p=weights)
-    samples = [training_sample(*pairs[int(i)], size, rng, background) for i in picks]
+    samples = [training_sample(*pairs[int(i)], size, rng, background, elastic) for i in picks]
     x = np.stack([normalise_rgb(im, card.input) for im, _ in samples])
     y = np.stack([lab for _, lab in samples]).astype(np.int64)
     return torch.from_numpy(x).contiguous(memory_format=torch.channels_last), torch.from_numpy(y)
@@ -185,16 +190,16 @@ class BatchStream(torch.utils.data.IterableDataset):
     its own generator ``(seed, i)``, so the workers do not repeat each other."""
 
     def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], card: ModelCard, n: int,
-                 weights: np.ndarray, seed: int, background: float = 0.0) -> None:
+                 weights: np.ndarray, seed: int, background: float = 0.0, elastic: float = 0.0) -> None:
         self.pairs, self.card, self.n, self.weights, self.seed = pairs, card, n, weights, seed
-        self.background = background
+        self.background, self.elastic = background, elastic
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = torch.utils.data.get_worker_info()
         cv2.setNumThreads(1)
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         while True:
-            yield make_batch(self.pairs, self.card, self.n, rng, self.weights, self.background)
+            yield make_batch(self.pairs, self.card, self.n, rng, self.weights, self.background, self.elastic)
 
 
 def batches(args: FaceRegionsConfig, pairs: list[tuple[np.ndarray, np.ndarray]], card: ModelCard,
@@ -203,10 +208,10 @@ def batches(args: FaceRegionsConfig, pairs: list[tuple[np.ndarray, np.ndarray]],
     """The training batches: made in the loop (``--workers 0``) or by worker processes ahead of it."""
     if not args.workers:
         while True:
-            yield make_batch(pairs, card, args.batch_size, rng, weights, args.background_mix)
+            yield make_batch(pairs, card, args.batch_size, rng, weights, args.background_mix, args.elastic)
     # spawn, not fork: a forked worker hung in the thread pools it inherited (seen with 2 workers)
     loader = torch.utils.data.DataLoader(BatchStream(pairs, card, args.batch_size, weights, args.seed,
-                                                     args.background_mix),
+                                                     args.background_mix, args.elastic),
                                          batch_size=None, num_workers=args.workers, pin_memory=pin,
                                          prefetch_factor=4, multiprocessing_context="spawn")
     yield from loader
@@ -321,7 +326,7 @@ def train(args: FaceRegionsConfig) -> Path:
         "held_out": sorted({c.group for c in val_cases}),
         "epochs_run": len(history), "minutes": history[-1]["minutes"],
         "selection": "last epoch (no selection on the held-out persons)",
-        "augmentation": augmentation_text(args.background_mix),
+        "augmentation": augmentation_text(args.background_mix, args.elastic),
         "loss": "cross-entropy + soft Dice over the face classes, " + (
             "each photo's Dice averaged" if args.dice_per_image else "pixels pooled over the batch"),
         "init": card.training.get("init", "random (no pretrained weights)"),

@@ -8,6 +8,10 @@ from no photo at all (smooth colour fields, noise at several scales, stripes, gr
 textures -- short strokes like grass, grain like gravel, a weave like fabric -- and random shapes,
 dark and light), so the held-out check on real photo backgrounds never sees them in training. The
 fine textures matter: a parser that saw only smooth clutter still calls grass and gravel hair.
+
+Why the elastic warp (:func:`elastic_warp`, optional): held out, the parser draws an unseen person's
+eyes as rounded cores that miss the corners, while it fits its training persons' eye shapes; a
+smooth random displacement field (U-Net's own augmentation, Ronneberger 2015) varies those shapes.
 """
 from __future__ import annotations
 
@@ -19,10 +23,13 @@ import numpy as np
 from core.face.region_net import face_frame, frame_matrix
 
 
-def augmentation_text(background_mix: float) -> str:
+def augmentation_text(background_mix: float, elastic: float = 0.0) -> str:
     """What :func:`training_sample` does, in words, for the card (``training.augmentation``)."""
-    text = ("framing zoom 0.6-1.25x, shift, tilt +-20 degrees, stretch, mirror; colour, gamma, greyscale, "
-            "blur, noise, JPEG")
+    text = "framing zoom 0.6-1.25x, shift, tilt +-20 degrees, stretch, mirror"
+    if elastic:
+        text += (f"; on {elastic:.0%} of the samples an elastic warp (displacements of sd {ELASTIC_SD:.0%} "
+                 f"of the frame on a {ELASTIC_KNOTS}x{ELASTIC_KNOTS} grid, smoothly interpolated)")
+    text += "; colour, gamma, greyscale, blur, noise, JPEG"
     if background_mix:
         text += (f"; on {background_mix:.0%} of the samples the background replaced by procedural clutter "
                  "(train.parser_augment.clutter)")
@@ -167,16 +174,39 @@ def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+ELASTIC_KNOTS = 8  # control points per side of the frame (about 40 px apart at 320 px)
+ELASTIC_SD = 0.02  # displacement sd at each control point, as a share of the frame's side
+
+
+def elastic_warp(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The pair resampled through one smooth random displacement field: normal displacements at a
+    :data:`ELASTIC_KNOTS` square grid, cubic-interpolated to every pixel; the photo bilinear, the
+    labels nearest, so they stay in register."""
+    h, w = labels.shape
+    knots = rng.normal(0.0, ELASTIC_SD * max(h, w), (2, ELASTIC_KNOTS, ELASTIC_KNOTS)).astype(np.float32)
+    dx, dy = (cv2.resize(k, (w, h), interpolation=cv2.INTER_CUBIC) for k in knots)
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    mx, my = gx + dx, gy + dy
+    border = cv2.BORDER_REFLECT_101
+    warped = cv2.remap(np.ascontiguousarray(image), mx, my, cv2.INTER_LINEAR, borderMode=border)
+    moved = cv2.remap(np.ascontiguousarray(labels), mx, my, cv2.INTER_NEAREST, borderMode=border)
+    return warped, moved
+
+
 def training_sample(image: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator,
-                    background: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                    background: float = 0.0, elastic: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One augmented (SxSx3 uint8, SxS uint8) pair; labels outside the photo are background. With
-    probability ``background`` the background pixels are replaced by :func:`clutter` (no random
-    draw at all when it is 0, so runs without it keep their stream)."""
+    probability ``elastic`` the pair goes through :func:`elastic_warp`; with probability
+    ``background`` the background pixels are replaced by :func:`clutter` (no random draw at all
+    for either when it is 0, so runs without them keep their stream)."""
     matrix, flip = random_matrix(image.shape[:2], size, rng)
     x = face_frame(image, matrix, size)
     y = face_frame(labels, matrix, size, interpolation=cv2.INTER_NEAREST)
     if flip:
         x, y = x[:, ::-1], y[:, ::-1]
+    if elastic and rng.random() < elastic:
+        x, y = elastic_warp(x, y, rng)
     if background and rng.random() < background:
         x = composite(x, y, clutter(size, size, rng), rng)
     return photometric(np.ascontiguousarray(x), rng), np.ascontiguousarray(y)

@@ -1,4 +1,5 @@
-"""train.parser_augment: the procedural clutter and its compositing behind the labelled head."""
+"""train.parser_augment: the procedural clutter and its compositing behind the labelled head; the
+elastic warp."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,16 @@ import cv2
 import numpy as np
 
 from core.datasets.fasseg import CLASSES, read_fasseg
-from train.parser_augment import _grain, _strokes, _weave, clutter, composite, training_sample
+from train.parser_augment import (
+    _grain,
+    _strokes,
+    _weave,
+    augmentation_text,
+    clutter,
+    composite,
+    elastic_warp,
+    training_sample,
+)
 
 
 def test_clutter_is_varied_uint8_scenery() -> None:
@@ -59,3 +69,40 @@ def test_background_mix_moves_only_the_pixels_behind_the_head(fasseg_folder: Pat
     assert behind > head + 20
     off = [training_sample(image, labels, 64, np.random.default_rng(s), background=0.0) for s in range(4)]
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(off, plain, strict=True))  # 0: no extra draw
+
+
+def test_elastic_warp_keeps_photo_and_labels_in_register_and_moves_shapes() -> None:
+    # a labelled "face": colour = the class's palette colour, with a small almond "eye"
+    labels = np.zeros((96, 96), np.uint8)
+    cv2.ellipse(labels, (48, 48), (30, 36), 0, 0, 360, 2, -1)  # skin
+    cv2.ellipse(labels, (36, 40), (9, 4), 0, 0, 360, 3, -1)  # an eye
+    palette = np.array([[0, 0, 0], [120, 60, 0], [230, 180, 150], [20, 20, 200], [0, 200, 0], [200, 0, 0]],
+                       np.uint8)
+    image = palette[labels]
+    moved_any = False
+    for seed in range(5):
+        x, y = elastic_warp(image, labels, np.random.default_rng(seed))
+        assert x.shape == image.shape and y.shape == labels.shape and x.dtype == np.uint8
+        # in register: away from class edges (where bilinear blends colours) the colour is the label's
+        inner = cv2.erode(y, np.ones((5, 5))) == cv2.dilate(y, np.ones((5, 5)))  # 2 px from any edge
+        off = np.abs(x[inner].astype(int) - palette[y[inner]]).max(axis=1)
+        assert inner.mean() > 0.8 and (off <= 2).all()
+        assert set(np.unique(y)) <= {0, 2, 3}  # nearest: no new label values
+        moved_any |= not np.array_equal(y == 3, labels == 3)
+    assert moved_any  # the eye's outline really changes
+    # the shape changes, the eye does not vanish or wander off: its area and centre stay close
+    _, y = elastic_warp(image, labels, np.random.default_rng(0))
+    assert 0.6 < (y == 3).sum() / (labels == 3).sum() < 1.6
+    assert np.abs(np.argwhere(y == 3).mean(0) - np.argwhere(labels == 3).mean(0)).max() < 6
+
+
+def test_elastic_share_zero_keeps_the_stream_and_the_card_says_when_it_is_on(fasseg_folder: Path) -> None:
+    image, labels = read_fasseg(fasseg_folder)[0].load()
+    for s in range(3):
+        a = training_sample(image, labels, 64, np.random.default_rng(s))
+        b = training_sample(image, labels, 64, np.random.default_rng(s), elastic=0.0)
+        c = training_sample(image, labels, 64, np.random.default_rng(s), elastic=1.0)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])  # 0: no extra draw
+        assert not np.array_equal(a[1], c[1])  # 1: every sample warped
+    assert "elastic" not in augmentation_text(0.5)
+    assert "on 50% of the samples an elastic warp" in augmentation_text(0.0, 0.5)
