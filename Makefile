@@ -15,7 +15,7 @@ help:
 	@echo "make test-e2e the real-browser suite (installs playwright and, with apt, chromium)"
 	@echo "make bench    latency / memory benchmark (ratios against smp Unet(resnet34))"
 	@echo "make samples  rewrite data_samples/ (real HC18 frames from ../shared/data/hc18, phantoms for the rest)"
-	@echo "make weights  retrain every shipped model (2-core CPU: about 6.5 hours; weights-fetal, weights-nerve, weights-face, weights-screening, weights-brain, weights-modality)"
+	@echo "make weights  retrain every shipped model (2-core CPU: about 7.5 hours; weights-fetal, weights-nerve, weights-face, weights-screening, weights-brain, weights-modality)"
 	@echo "make screenshots  refresh dashboard/screenshots (needs playwright + chromium)"
 	@echo "make evaluate score the shipped weights on held-out real data (HC18 exams, nerve subjects, LGG patients), record in the cards"
 	@echo "make nerve-empty-study  which proxy empty frames teach the nerve models (about 1 h on 2 cores)"
@@ -205,17 +205,19 @@ brain-cv: runs/brain_phantoms
 FASSEG ?= ../shared/data/fasseg
 weights-face:
 	# The commands recorded in the face parser's card: real FASSEG faces, persons held out (seeded);
-	# 256 px first, then continued three times at 320 px, the last with half the samples on procedural
-	# clutter (fine textures included) and a per-photo Dice. The time limits end them (each schedule
-	# anneals by then): how many epochs they run depends on the CPU (the third stage: 199 epochs in
-	# 75 min on an idle 2-core CPU, the fourth 126 in 50 min; the 320 px stage before them ran 23
-	# epochs in 45 min on a shared one). Each card records its --init as weights/face_regions/unet:
-	# the stage before it, then shipped.
+	# 256 px first, then continued four times at 320 px, the last two with half the samples on
+	# procedural clutter (fine textures included) and a per-photo Dice, the last also with an elastic
+	# warp on half the samples. The time limits end them (each schedule anneals by then): how many
+	# epochs they run depends on the CPU (the third stage: 199 epochs in 75 min on an idle 2-core CPU,
+	# the fourth 126 and the fifth 123 in 50 min; the 320 px stage before them ran 23 epochs in 45 min
+	# on a shared one). Each card records its --init as weights/face_regions/unet: the stage before
+	# it, then shipped.
 	$(PYTHON) -m train.face_regions --data $(FASSEG) --out runs/face_parser --threads 2 --time-limit-min 62 --epochs 400
 	$(PYTHON) -m train.face_regions --data $(FASSEG) --init runs/face_parser --input-size 320 --lr 1e-3 --out runs/face_parser_320 --threads 2 --time-limit-min 45 --epochs 400 --eval-every 5
 	$(PYTHON) -m train.face_regions --data $(FASSEG) --init runs/face_parser_320 --input-size 320 --lr 1e-3 --out runs/face_parser_320b --threads 2 --time-limit-min 75 --epochs 400 --eval-every 10
 	$(PYTHON) -m train.face_regions --data $(FASSEG) --init runs/face_parser_320b --input-size 320 --lr 1e-3 --background-mix 0.5 --dice-per-image --seed 1 --out runs/face_parser_p8 --threads 2 --time-limit-min 50 --epochs 400 --eval-every 25
-	rm -rf weights/face_regions/unet && cp -r runs/face_parser_p8 weights/face_regions/unet
+	$(PYTHON) -m train.face_regions --data $(FASSEG) --init runs/face_parser_p8 --input-size 320 --lr 1e-3 --background-mix 0.5 --dice-per-image --elastic 0.5 --seed 2 --out runs/face_parser_p9 --threads 2 --time-limit-min 50 --epochs 400 --eval-every 25
+	rm -rf weights/face_regions/unet && cp -r runs/face_parser_p9 weights/face_regions/unet
 	$(PYTHON) -m train.parser_backgrounds --weights weights/face_regions/unet --data $(FASSEG) --record
 
 # The uploads' modality check (ultrasound / MRI / other) on the real frames, slices and photos of
