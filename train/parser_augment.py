@@ -22,6 +22,9 @@ import numpy as np
 
 from core.face.region_net import face_frame, frame_matrix
 
+ELASTIC_KNOTS = 8  # the elastic warp's control points per side of the frame (about 40 px apart at 320 px)
+ELASTIC_SD = 0.02  # displacement sd at each control point, as a share of the frame's side
+
 
 def augmentation_text(background_mix: float, elastic: float = 0.0) -> str:
     """What :func:`training_sample` does, in words, for the card (``training.augmentation``)."""
@@ -172,10 +175,6 @@ def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(35, 90))])
         out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else out
     return out
-
-
-ELASTIC_KNOTS = 8  # control points per side of the frame (about 40 px apart at 320 px)
-ELASTIC_SD = 0.02  # displacement sd at each control point, as a share of the frame's side
 
 
 def elastic_warp(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator
