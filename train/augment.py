@@ -6,11 +6,15 @@ black) with soft masks Bx1xHxW in [0, 1]; geometry is applied to both, intensity
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from core.predict import split_outputs
+
+LESION_RING_PX = 5  # the lesion's surroundings: a ring this wide outside its mask
+LESION_FEATHER_SD = 2.0  # px; the blend fades over the mask's edge instead of drawing one
 
 
 def random_affine(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, *, rot_deg: float = 20.0,
@@ -48,6 +52,56 @@ def random_intensity(x: torch.Tensor, gen: torch.Generator, per_channel: bool = 
     x = x.clamp(0, 1) ** u(0.7, 1.4, 1) * u(0.75, 1.25, 1) + u(-0.05, 0.05, 0)
     x = x + torch.randn(x.shape, generator=gen).to(x) * u(0.0, 0.04, 0)
     return x.clamp(0, 1)
+
+
+def lesion_contrast(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: float,
+                    low: float = 0.4) -> torch.Tensor:
+    """With probability ``p`` per sample, make the lesion fainter: move its signal towards that of
+    its surroundings by a factor drawn from [``low``, 1] (one per sample, all channels alike).
+
+    The surroundings are the per-channel median of a :data:`LESION_RING_PX` ring outside the mask
+    (inside the head: pixels above black); the change is blended in through the mask blurred by
+    :data:`LESION_FEATHER_SD`, so no edge is drawn that the mask could be read from. Low-grade
+    gliomas range from twice the brain's FLAIR signal to barely above it, and a global gamma or gain
+    never changes a lesion's contrast to its brain. ``p`` = 0 draws nothing (the random stream of a
+    run without it is kept); a sample without a lesion is left as it is.
+    """
+    if p <= 0:
+        return x
+    b = x.shape[0]
+    chosen = torch.rand(b, generator=gen) < p
+    alpha = low + (1 - low) * torch.rand(b, generator=gen)
+    hard = (y >= 0.5).float()
+    k = 2 * LESION_RING_PX + 1
+    ring = (F.max_pool2d(hard, k, 1, LESION_RING_PX) - hard).bool() & (x.amax(1, keepdim=True) > 0.02)
+    r = int(3 * LESION_FEATHER_SD)
+    g = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / LESION_FEATHER_SD) ** 2)
+    g = (g / g.sum()).to(x)
+    soft = F.conv2d(F.conv2d(hard, g.view(1, 1, 1, -1), padding=(0, r)), g.view(1, 1, -1, 1), padding=(r, 0))
+    out = x.clone()
+    for i in range(b):
+        if not chosen[i] or not ring[i, 0].any() or not hard[i].any():
+            continue
+        around = x[i][:, ring[i, 0]].median(dim=1).values.view(-1, 1, 1)
+        out[i] = x[i] + soft[i] * (float(alpha[i]) - 1) * (x[i] - around)
+    return out.clamp(0, 1)
+
+
+@dataclass(frozen=True)
+class Intensity:
+    """A run's image-only augmentation: :func:`random_intensity` (``per_channel``, ``scale``) and
+    :func:`lesion_contrast` (``lesion``: its share of samples; 0 draws nothing)."""
+
+    per_channel: bool = False
+    scale: float = 1.0
+    lesion: float = 0.0
+
+    def text(self) -> str:
+        """What a card says of it."""
+        return ("gamma, gain, noise" + (" (drawn per input channel)" if self.per_channel else "")
+                + (f" (intensity ranges x{self.scale:g})" if self.scale != 1 else "")
+                + (f"; in {self.lesion:.0%} of samples the lesion made fainter (its contrast to its "
+                   "surroundings x0.4-1)" if self.lesion else ""))
 
 
 def random_crop(x: torch.Tensor, y: torch.Tensor, size: tuple[int, int], gen: torch.Generator

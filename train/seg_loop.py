@@ -14,7 +14,15 @@ from torch import nn
 from core.datasets import Case
 from core.predict import split_outputs
 from core.weights import ModelCard
-from train.augment import batch_dice, random_affine, random_crop, random_intensity, segmentation_loss
+from train.augment import (
+    Intensity,
+    batch_dice,
+    lesion_contrast,
+    random_affine,
+    random_crop,
+    random_intensity,
+    segmentation_loss,
+)
 
 
 @dataclass
@@ -45,13 +53,12 @@ def setup_distributed(device: torch.device) -> None:
 def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
               train: Split, card: ModelCard, crop: tuple[int, int] | None, gen: torch.Generator,
               device: torch.device, amp: bool, *, batch_size: int, boundary_weight: float = 0.0,
-              intensity_per_channel: bool = False, intensity_scale: float = 1.0, batch_dice: bool = False
-              ) -> float:
+              intensity: Intensity | None = None, batch_dice: bool = False) -> float:
     """One pass over this rank's share of the training split in batches of ``batch_size``
-    (``boundary_weight``: see :func:`train.augment.dice_bce_loss`; ``intensity_per_channel`` and
-    ``intensity_scale``: see :func:`train.augment.random_intensity`; ``batch_dice``: see
-    :func:`train.augment.dice_bce_loss`); returns the mean loss."""
+    (``boundary_weight`` and ``batch_dice``: see :func:`train.augment.dice_bce_loss`; ``intensity``:
+    :class:`Intensity`); returns the mean loss."""
     rank, world = rank_world()
+    intensity = intensity or Intensity()
     mean, std = card.input["mean"][0], card.input["std"][0]
     # Every rank must run the same number of steps, or DDP's gradient all-reduce hangs.
     per_rank = len(train.images) // world
@@ -63,9 +70,10 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.l
         x = train.images[idx].float() / 255
         y = train.masks[idx].float() / 255
         x, y = random_affine(x, y, gen)
+        x = lesion_contrast(x, y, gen, intensity.lesion)
         if crop:
             x, y = random_crop(x, y, crop, gen)
-        x = (random_intensity(x, gen, intensity_per_channel, intensity_scale) - mean) / std
+        x = (random_intensity(x, gen, intensity.per_channel, intensity.scale) - mean) / std
         x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
         y = y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):

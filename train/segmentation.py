@@ -37,6 +37,7 @@ from core.predict import Segmenter
 from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, read_card, save_model, write_card, write_history
 from core.windowing import WINDOWS
+from train.augment import Intensity
 from train.config import RunConfig, pick_device
 from train.data import dataset_title, phantom_generator
 from train.empty_proxies import card_text, chosen
@@ -84,8 +85,12 @@ class SegmentationConfig(RunConfig):
     context_slices: int = 0
     intensity_per_channel: bool = False
     intensity_scale: float = 1.0
+    lesion_contrast: float = 0.0
     batch_dice: bool = False
     max_train_groups: int = 0
+
+    def intensity(self) -> Intensity:
+        return Intensity(self.intensity_per_channel, self.intensity_scale, self.lesion_contrast)
 
 
 # A card lists its training groups (patients, subjects) when there are at most this many: the pages
@@ -152,6 +157,9 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
                    help="shrink the random gamma, gain, offset and noise of augmentation to F of their "
                         "ranges (1: gamma 0.7-1.4, gain 0.75-1.25; 0: none): for inputs already put on one "
                         "scale, such as median-windowed MRI, where the grey of a tissue carries meaning")
+    p.add_argument("--lesion-contrast", type=float, default=0.0, metavar="P",
+                   help="make the lesion fainter in a share P of training samples: its signal moved towards "
+                        "its surroundings' by a factor 0.4-1 (train.augment.lesion_contrast; default 0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
@@ -239,10 +247,8 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
                     "+ 0.5 x BCE of the presence head, if the model has one)"
                     + (f"; BCE on the mask's edge pixels weighed {1 + args.boundary_weight:g}x"
                        if args.boundary_weight else ""),
-            "augmentation": "rotation +-20 deg, scale +-15%, shift, horizontal flip, gamma, gain, noise"
-                            + (" (drawn per input channel)" if args.intensity_per_channel else "")
-                            + (f" (intensity ranges x{args.intensity_scale:g})"
-                               if args.intensity_scale != 1 else ""),
+            "augmentation": "rotation +-20 deg, scale +-15%, shift, horizontal flip, "
+                            + args.intensity().text(),
             "init": "random (no pretrained weights)" if args.init is None else "",
             "torch": torch.__version__,
             **({"empty_frames": card_text(kinds)} if (kinds := chosen(transplant=args.transplant_empty,
@@ -305,8 +311,7 @@ def train(args: SegmentationConfig) -> Path:
         crop = None if epoch >= args.epochs - args.full_epochs else tuple(args.crop)
         loss = run_epoch(net, opt, sched, train_split, card, crop, gen, device, amp,
                          batch_size=args.batch_size, boundary_weight=args.boundary_weight,
-                         intensity_per_channel=args.intensity_per_channel,
-                         intensity_scale=args.intensity_scale, batch_dice=args.batch_dice)
+                         intensity=args.intensity(), batch_dice=args.batch_dice)
         if rank == 0:
             val_loss, val_dice = validate(model, val_split, card, device)
             history.append({"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss,
