@@ -13,14 +13,18 @@ import torch.nn.functional as F
 
 from core.predict import split_outputs
 
+ELASTIC_KNOTS = 8  # the elastic warp's control points per side of the frame
+ELASTIC_SD = 0.02  # displacement sd at each control point, as a share of the frame's side
 LESION_RING_PX = 5  # the lesion's surroundings: a ring this wide outside its mask
 LESION_FEATHER_SD = 2.0  # px; the blend fades over the mask's edge instead of drawing one
 
 
 def random_affine(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, *, rot_deg: float = 20.0,
-                  scale: float = 0.15, shift: float = 0.08, hflip: bool = True
+                  scale: float = 0.15, shift: float = 0.08, hflip: bool = True, elastic: float = 0.0
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random rotation, isotropic scaling, shift and horizontal flip, one per sample."""
+    """Random rotation, isotropic scaling, shift and horizontal flip, one per sample; with
+    ``elastic`` > 0 that share of the samples also gets :func:`elastic_field`'s smooth warp, composed
+    with the affine so image and mask are resampled once, together (0 draws nothing)."""
     b, _, h, w = x.shape
     r = lambda: torch.rand(b, generator=gen) * 2 - 1  # noqa: E731
     ang = r() * math.radians(rot_deg)
@@ -33,8 +37,19 @@ def random_affine(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, *, rot
         torch.stack([sin * flip * w / h, cos, r() * shift], 1),
     ], 1).to(x)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if elastic > 0:
+        grid = grid + elastic_field(b, h, w, gen, elastic).to(grid)
     return (F.grid_sample(x, grid, align_corners=False),
             F.grid_sample(y, grid, align_corners=False))
+
+
+def elastic_field(b: int, h: int, w: int, gen: torch.Generator, share: float) -> torch.Tensor:
+    """BxHxWx2 displacements in grid_sample's [-1, 1] units: for a ``share`` of the samples, normal
+    displacements of sd :data:`ELASTIC_SD` of the frame's side at an :data:`ELASTIC_KNOTS` square
+    grid, bicubic-interpolated to every pixel; zero for the others."""
+    knots = torch.randn(b, 2, ELASTIC_KNOTS, ELASTIC_KNOTS, generator=gen) * (2 * ELASTIC_SD)
+    knots = knots * (torch.rand(b, generator=gen) < share).float().view(b, 1, 1, 1)
+    return F.interpolate(knots, size=(h, w), mode="bicubic", align_corners=False).permute(0, 2, 3, 1)
 
 
 def random_intensity(x: torch.Tensor, gen: torch.Generator, per_channel: bool = False,
@@ -88,17 +103,23 @@ def lesion_contrast(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: f
 
 
 @dataclass(frozen=True)
-class Intensity:
-    """A run's image-only augmentation: :func:`random_intensity` (``per_channel``, ``scale``) and
-    :func:`lesion_contrast` (``lesion``: its share of samples; 0 draws nothing)."""
+class Augment:
+    """A run's augmentation settings: :func:`random_affine`'s ``elastic`` share, :func:`random_intensity`
+    (``per_channel``, ``scale``) and :func:`lesion_contrast` (``lesion``: its share of samples). A share
+    of 0 draws nothing, so a run without them keeps its random stream."""
 
     per_channel: bool = False
     scale: float = 1.0
     lesion: float = 0.0
+    elastic: float = 0.0
 
     def text(self) -> str:
         """What a card says of it."""
-        return ("gamma, gain, noise" + (" (drawn per input channel)" if self.per_channel else "")
+        return ("rotation +-20 deg, scale +-15%, shift, horizontal flip"
+                + (f", an elastic warp on {self.elastic:.0%} of samples (displacements of sd "
+                   f"{ELASTIC_SD:.0%} of the frame on a {ELASTIC_KNOTS}x{ELASTIC_KNOTS} grid, smoothly "
+                   "interpolated)" if self.elastic else "")
+                + ", gamma, gain, noise" + (" (drawn per input channel)" if self.per_channel else "")
                 + (f" (intensity ranges x{self.scale:g})" if self.scale != 1 else "")
                 + (f"; in {self.lesion:.0%} of samples the lesion made fainter (its contrast to its "
                    "surroundings x0.4-1)" if self.lesion else ""))

@@ -15,7 +15,7 @@ from core.datasets import Case
 from core.predict import split_outputs
 from core.weights import ModelCard
 from train.augment import (
-    Intensity,
+    Augment,
     batch_dice,
     lesion_contrast,
     random_affine,
@@ -53,12 +53,12 @@ def setup_distributed(device: torch.device) -> None:
 def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
               train: Split, card: ModelCard, crop: tuple[int, int] | None, gen: torch.Generator,
               device: torch.device, amp: bool, *, batch_size: int, boundary_weight: float = 0.0,
-              intensity: Intensity | None = None, batch_dice: bool = False) -> float:
+              augment: Augment | None = None, batch_dice: bool = False) -> float:
     """One pass over this rank's share of the training split in batches of ``batch_size``
-    (``boundary_weight`` and ``batch_dice``: see :func:`train.augment.dice_bce_loss`; ``intensity``:
-    :class:`Intensity`); returns the mean loss."""
+    (``boundary_weight`` and ``batch_dice``: see :func:`train.augment.dice_bce_loss`; ``augment``:
+    :class:`train.augment.Augment`); returns the mean loss."""
     rank, world = rank_world()
-    intensity = intensity or Intensity()
+    augment = augment or Augment()
     mean, std = card.input["mean"][0], card.input["std"][0]
     # Every rank must run the same number of steps, or DDP's gradient all-reduce hangs.
     per_rank = len(train.images) // world
@@ -69,11 +69,11 @@ def run_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.l
         idx = order[start : start + batch_size]
         x = train.images[idx].float() / 255
         y = train.masks[idx].float() / 255
-        x, y = random_affine(x, y, gen)
-        x = lesion_contrast(x, y, gen, intensity.lesion)
+        x, y = random_affine(x, y, gen, elastic=augment.elastic)
+        x = lesion_contrast(x, y, gen, augment.lesion)
         if crop:
             x, y = random_crop(x, y, crop, gen)
-        x = (random_intensity(x, gen, intensity.per_channel, intensity.scale) - mean) / std
+        x = (random_intensity(x, gen, augment.per_channel, augment.scale) - mean) / std
         x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
         y = y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):

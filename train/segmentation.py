@@ -37,7 +37,7 @@ from core.predict import Segmenter
 from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, read_card, save_model, write_card, write_history
 from core.windowing import WINDOWS
-from train.augment import Intensity
+from train.augment import Augment
 from train.config import RunConfig, pick_device
 from train.data import dataset_title, phantom_generator
 from train.empty_proxies import card_text, chosen
@@ -86,11 +86,12 @@ class SegmentationConfig(RunConfig):
     intensity_per_channel: bool = False
     intensity_scale: float = 1.0
     lesion_contrast: float = 0.0
+    elastic: float = 0.0
     batch_dice: bool = False
     max_train_groups: int = 0
 
-    def intensity(self) -> Intensity:
-        return Intensity(self.intensity_per_channel, self.intensity_scale, self.lesion_contrast)
+    def augment(self) -> Augment:
+        return Augment(self.intensity_per_channel, self.intensity_scale, self.lesion_contrast, self.elastic)
 
 
 # A card lists its training groups (patients, subjects) when there are at most this many: the pages
@@ -160,6 +161,8 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     p.add_argument("--lesion-contrast", type=float, default=0.0, metavar="P",
                    help="make the lesion fainter in a share P of training samples: its signal moved towards "
                         "its surroundings' by a factor 0.4-1 (train.augment.lesion_contrast; default 0: off)")
+    p.add_argument("--elastic", type=float, default=0.0, metavar="P",
+                   help="an elastic warp on a share P of training samples (train.augment.elastic_field)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
@@ -247,8 +250,7 @@ def make_card(args: SegmentationConfig, task: TaskSpec, size: tuple[int, int]) -
                     "+ 0.5 x BCE of the presence head, if the model has one)"
                     + (f"; BCE on the mask's edge pixels weighed {1 + args.boundary_weight:g}x"
                        if args.boundary_weight else ""),
-            "augmentation": "rotation +-20 deg, scale +-15%, shift, horizontal flip, "
-                            + args.intensity().text(),
+            "augmentation": args.augment().text(),
             "init": "random (no pretrained weights)" if args.init is None else "",
             "torch": torch.__version__,
             **({"empty_frames": card_text(kinds)} if (kinds := chosen(transplant=args.transplant_empty,
@@ -311,7 +313,7 @@ def train(args: SegmentationConfig) -> Path:
         crop = None if epoch >= args.epochs - args.full_epochs else tuple(args.crop)
         loss = run_epoch(net, opt, sched, train_split, card, crop, gen, device, amp,
                          batch_size=args.batch_size, boundary_weight=args.boundary_weight,
-                         intensity=args.intensity(), batch_dice=args.batch_dice)
+                         augment=args.augment(), batch_dice=args.batch_dice)
         if rank == 0:
             val_loss, val_dice = validate(model, val_split, card, device)
             history.append({"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss,
