@@ -91,6 +91,7 @@ class SegmentationConfig(RunConfig):
     max_train_groups: int = 0
 
     def augment(self) -> Augment:
+        """The run's augmentation settings, as the training loop and the card read them."""
         return Augment(self.intensity_per_channel, self.intensity_scale, self.lesion_contrast, self.elastic)
 
 
