@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from core.predict import split_outputs
 
-ELASTIC_KNOTS = 8  # the elastic warp's control points per side of the frame
+ELASTIC_KNOTS = 8  # the elastic warp's control points per side of the frame (about 40 px apart at 320 px)
 ELASTIC_SD = 0.02  # displacement sd at each control point, as a share of the frame's side
 LESION_RING_PX = 5  # the lesion's surroundings: a ring this wide outside its mask
 LESION_FEATHER_SD = 2.0  # px; the blend fades over the mask's edge instead of drawing one
@@ -95,7 +95,7 @@ def lesion_contrast(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: f
     soft = F.conv2d(F.conv2d(hard, g.view(1, 1, 1, -1), padding=(0, r)), g.view(1, 1, -1, 1), padding=(r, 0))
     out = x.clone()
     for i in range(b):
-        if not chosen[i] or not ring[i, 0].any() or not hard[i].any():
+        if not chosen[i] or not ring[i, 0].any():  # no lesion, no ring
             continue
         around = x[i][:, ring[i, 0]].median(dim=1).values.view(-1, 1, 1)
         out[i] = x[i] + soft[i] * (float(alpha[i]) - 1) * (x[i] - around)

@@ -21,9 +21,7 @@ import cv2
 import numpy as np
 
 from core.face.region_net import face_frame, frame_matrix
-
-ELASTIC_KNOTS = 8  # the elastic warp's control points per side of the frame (about 40 px apart at 320 px)
-ELASTIC_SD = 0.02  # displacement sd at each control point, as a share of the frame's side
+from train.augment import ELASTIC_KNOTS, ELASTIC_SD  # one warp size for the parser and the slice models
 
 
 def augmentation_text(background_mix: float, elastic: float = 0.0) -> str:
