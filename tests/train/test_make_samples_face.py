@@ -42,6 +42,17 @@ def test_make_samples_face_writes_portrait_and_reference_group(tmp_path: Path) -
     assert set(MEASUREMENTS) <= set(rows[0])
 
 
+def _assert_same_picture(written: Path, bundled: Path) -> None:
+    """The phantom just written is the bundled one up to floating point: mediapipe's landmarks and
+    OpenCV's warps round differently on different CPUs (on an AMD EPYC without AVX-512 about 1% of
+    the pixels moved by at most 11 grey levels after JPEG), so the bytes need not match. Another seed
+    or generator would change most pixels."""
+    a, b = (cv2.imread(str(p)).astype(np.int16) for p in (written, bundled))
+    assert a.shape == b.shape
+    diff = np.abs(a - b)
+    assert diff.mean() < 0.1 and (diff > 2).mean() < 0.01, (written.name, diff.mean(), (diff > 2).mean())
+
+
 def test_make_samples_face_screening_writes_cases_and_galleries(tmp_path: Path) -> None:
     pytest.importorskip("skimage", reason="the demo cases use scikit-image's astronaut")
     from core.tasks import get_task
@@ -53,7 +64,7 @@ def test_make_samples_face_screening_writes_cases_and_galleries(tmp_path: Path) 
         out = tmp_path / "face_screening" / task
         for label in classes:
             case = out / "cases" / f"{label}.jpg"
-            assert case.read_bytes() == (bundled / task / "cases" / f"{label}.jpg").read_bytes()
+            _assert_same_picture(case, bundled / task / "cases" / f"{label}.jpg")
             evidence = cv2.imread(str(out / "cases" / f"{label}_evidence.png"), cv2.IMREAD_GRAYSCALE)
             assert set(np.unique(evidence)) <= {0, 255}
             gallery = sorted((out / "gallery" / label).glob("*.jpg"))
