@@ -334,7 +334,7 @@ def train(args: SegmentationConfig) -> Path:
         model.load_state_dict(best_state)
         recalibrate_batchnorm(model, train_split, card, device,
                               None if args.full_epochs else tuple(args.crop),
-                              intensity_scale=args.intensity_scale)
+                              augment=args.augment())
         best = validate(model, val_split, card, device)[1]
         card = replace(card, training={**card.training, "best_epoch": best_epoch,
                                        "minutes": round((time.time() - t0) / 60, 1),
