@@ -43,10 +43,10 @@ def test_make_samples_face_writes_portrait_and_reference_group(tmp_path: Path) -
 
 
 def _assert_same_picture(written: Path, bundled: Path) -> None:
-    """The phantom just written is the bundled one up to floating point: mediapipe's landmarks and
-    OpenCV's warps round differently on different CPUs (on an AMD EPYC without AVX-512 about 1% of
-    the pixels moved by at most 11 grey levels after JPEG), so the bytes need not match. Another seed
-    or generator would change most pixels."""
+    """The phantom just written is the bundled one up to floating point: the landmarks and warps behind
+    it round differently on another CPU (an AMD EPYC with AVX2, no AVX-512, moved about 1% of the pixels
+    by at most 11 grey levels after JPEG), so the bytes need not match. Another seed or generator would
+    change most pixels."""
     a, b = (cv2.imread(str(p)).astype(np.int16) for p in (written, bundled))
     assert a.shape == b.shape
     diff = np.abs(a - b)

@@ -66,8 +66,8 @@ def test_the_bundled_gallery_index_is_the_gallery_embedded_now(task: str) -> Non
     assert index is not None, "stale or missing gallery index: run python -m train.gallery_index"
     fresh = gallery_from_folder(gallery, lambda p: photo_embedding(screener, p))
     assert index.gallery.ids == fresh.gallery.ids and index.gallery.labels == fresh.gallery.labels
-    # Up to floating point: mediapipe's landmarks round differently on different CPUs (up to 0.7%
-    # of an embedding's length on an AMD EPYC without AVX-512); two different photos lie 9% or more apart.
+    # Up to floating point: the landmarks and embeddings round differently on another CPU (up to 0.7% of
+    # an embedding's length on an AMD EPYC with AVX2, no AVX-512); two different photos lie 9% or more apart.
     stored, now = index.gallery.embeddings, fresh.gallery.embeddings
     off = np.linalg.norm(stored - now, axis=1) / np.linalg.norm(now, axis=1)
     assert off.max() < 0.02, dict(zip(index.gallery.ids, off.round(4)))
