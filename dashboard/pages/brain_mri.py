@@ -136,10 +136,11 @@ else:
     names = {f"area_pred_{unit}": f"Predicted area ({'mm²' if spacing else 'px'})",
              f"area_true_{unit}": f"True area ({'mm²' if spacing else 'px'})", "dice": "Dice", "iou": "IoU",
              "hd95_mm": "HD95 (mm)", "hd95_px": "HD95 (px)"}
+    formats = {"Dice": "%.3f", "IoU": "%.3f"} | {
+        names[c]: "%d" if c.startswith("area_") and unit == "px" else "%.1f"  # pixel counts are whole
+        for c in table.columns if c.startswith(("area_", "hd95"))}
     st.dataframe(table.set_index("slice").rename(columns=names), width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("Dice", "IoU")}
-                 | {names[c]: st.column_config.NumberColumn(format="%.1f") for c in table.columns
-                    if c.startswith(("area_", "hd95"))})
+                 column_config={c: st.column_config.NumberColumn(format=f) for c, f in formats.items()})
 stem = widgets.export_stem(case.name, uploaded=not case.key.startswith("sample:"))
 shown_name = case.name if case.key.startswith("sample:") else "upload"
 corrected = brain_sections.correction_panel(KEY, case.key, shown_name, vol, pred.mask, truth, view.axis,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,10 @@ def test_the_real_lgg_patient_opens_segmented_and_scored(page: AppTest) -> None:
     assert _metric(page, "Validation Dice per patient")  # the card's real validation
     buttons = {b.label for b in page.get("download_button")}
     assert buttons >= {"Predicted mask (NIfTI)", "Per-slice table (CSV)"}
+    columns = json.loads(page.dataframe[0].proto.columns)
+    formats = {name: c["type_config"]["format"] for name, c in columns.items()}
+    assert formats == {"Dice": "%.3f", "IoU": "%.3f", "Predicted area (px)": "%d", "True area (px)": "%d",
+                       "HD95 (px)": "%.1f"}  # pixel counts whole, without a unit's decimals
 
 
 def test_the_flair_model_can_be_chosen_for_the_same_patient(page: AppTest) -> None:
@@ -97,6 +102,8 @@ def test_nifti_upload_with_its_label() -> None:
                  (name, (SAMPLES / "labelsTr" / name).read_bytes()))
     assert not at.error
     assert _metric(at, "Dice / IoU (volume)")  # scored against the uploaded label
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["Predicted area (mm²)"]["type_config"]["format"] == "%.1f"  # areas in mm² keep a decimal
     plain = _upload([("vol.nii", gzip.decompress((SAMPLES / "imagesTr" / name).read_bytes()))])
     assert _metric(plain, "Predicted tumour volume").endswith("mL") and not plain.error
 
