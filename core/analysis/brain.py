@@ -53,15 +53,19 @@ def slice_table(pred: np.ndarray, truth: np.ndarray | None, spacing_mm: Sequence
     NaN scores rather than a flattering 1."""
     sp = None if spacing_mm is None else [float(s) for s in spacing_mm]
     in_plane = None if sp is None else [s for a, s in enumerate(sp) if a != axis]
-    px_area = 1.0 if in_plane is None else in_plane[0] * in_plane[1]
     unit = "px" if sp is None else "mm2"
+
+    def area(m: np.ndarray) -> int | float:  # a pixel count stays a whole number
+        n = int(np.count_nonzero(m))
+        return n if in_plane is None else n * in_plane[0] * in_plane[1]
+
     rows = []
     for k in range(pred.shape[axis]):
         p = np.take(pred, k, axis=axis)
-        row: dict[str, Any] = {"slice": k, f"area_pred_{unit}": float(np.count_nonzero(p)) * px_area}
+        row: dict[str, Any] = {"slice": k, f"area_pred_{unit}": area(p)}
         if truth is not None:
             t = np.take(truth, k, axis=axis)
-            row[f"area_true_{unit}"] = float(np.count_nonzero(t)) * px_area
+            row[f"area_true_{unit}"] = area(t)
             both_empty = not p.any() and not t.any()
             row["dice"] = math.nan if both_empty else metrics.dice(p, t)
             row["iou"] = math.nan if both_empty else metrics.iou(p, t)

@@ -295,6 +295,7 @@ def test_slice_table_without_spacing_or_truth(table_masks):
     rows = slice_table(pred, truth, None, axis=0)
     assert set(rows[0]) == {"slice", "area_pred_px", "area_true_px", "dice", "iou", "hd95_px"}
     _check(rows[0], area_pred_px=2.0, area_true_px=1.0, hd95_px=0.95)
+    assert {type(rows[0]["area_pred_px"]), type(rows[0]["area_true_px"])} == {int}  # CSV: "2", not "2.0"
     only = slice_table(pred, None, SPACING, axis=0)
     assert only == [{"slice": 0, "area_pred_mm2": pytest.approx(0.8)},
                     {"slice": 1, "area_pred_mm2": pytest.approx(0.4)}]
