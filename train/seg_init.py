@@ -1,6 +1,7 @@
 """Where a segmentation run starts: the weights of an earlier run (``train.segmentation --init``),
-recorded in the card, with a one-channel FLAIR model allowed to start a multi-sequence one and a
-single-slice model one that reads neighbouring slices too."""
+recorded in the card, with a one-channel FLAIR model allowed to start a multi-sequence one, a
+single-slice model one that reads neighbouring slices too, and a model trained at one input size a
+run at another (the networks are fully convolutional)."""
 from __future__ import annotations
 
 import json
@@ -24,15 +25,16 @@ def init_from(model: nn.Module, card: ModelCard, folder: Path) -> ModelCard:
     to the FLAIR input (:func:`widen_first_conv`), so the new model starts as the FLAIR model and
     learns what the other sequences add. Likewise a model of lone slices may start one that reads
     neighbouring slices (the card's ``context_slices``): its weights go to the middle slice's inputs.
-    Settings that add no parameters (``PARAMETER_FREE``: an anti-aliased encoder) may differ.
+    Settings that add no parameters (``PARAMETER_FREE``: an anti-aliased encoder) may differ, and so
+    may the input size (the card records both sizes).
 
     Raises:
-        SystemExit: when that folder's architecture or input size differs from this run's.
+        SystemExit: when that folder's architecture differs from this run's.
     """
     start, start_card = load_model(folder)
     def what(c: ModelCard) -> str:
         cfg = {k: v for k, v in c.arch_config.items() if k != "in_channels" and k not in PARAMETER_FREE}
-        return json.dumps([c.arch, cfg, c.input["size"]], sort_keys=True)
+        return json.dumps([c.arch, cfg], sort_keys=True)
 
     c_from, c_to = start_card.in_channels, card.in_channels
     first = widened_inputs(start_card, card)
@@ -48,6 +50,9 @@ def init_from(model: nn.Module, card: ModelCard, folder: Path) -> ModelCard:
         onto = f"middle slice's {onto}" if card.context_slices else onto
         note = f"; its first layer's weights on the {onto}, zero on the other {c_to - c_from} inputs"
     model.load_state_dict(state)
+    sizes = [list(c.input["size"]) for c in (start_card, card)]
+    if sizes[0] != sizes[1]:
+        note += f"; trained at a {sizes[0][0]}x{sizes[0][1]} input, this run at {sizes[1][0]}x{sizes[1][1]}"
     what = start_card.training.get("data", "?")
     return replace(card, training={**card.training, "init": f"the weights in {folder} (sha256 "
                                    f"{start_card.weights['sha256'][:12]}..., trained on {what}){note}"})

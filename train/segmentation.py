@@ -171,7 +171,7 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--time-limit-min", type=float, default=0.0,
                    help="stop after this many minutes (0: no limit); the best epoch is kept")
-    p.add_argument("--init", type=Path, help="start from this weights folder (same architecture and "
+    p.add_argument("--init", type=Path, help="start from this weights folder (same architecture, any "
                    "input size) instead of random weights, e.g. to fine-tune a phantom-trained model")
     p.add_argument("--boundary-weight", type=float, default=0.0,
                    help="extra cross-entropy weight on the pixels along each mask's edge (default 0)")

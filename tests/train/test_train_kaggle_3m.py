@@ -123,3 +123,18 @@ def test_an_antialiased_run_starts_from_weights_trained_without_it(tmp_path: Pat
     assert any(type(m).__name__ == "BlurPool" for m in model.modules())
     with pytest.raises(SystemExit, match="not this run's"):  # a parameter-changing setting still differs
         run(tmp_path / "x", "decoder_channels=[8,8,8,8,4]", init=tmp_path / "plain")
+
+
+def test_a_run_at_another_input_size_starts_from_the_weights_and_says_so(tmp_path: Path) -> None:
+    data = write_lgg(tmp_path / "lgg")
+    small = tmp_path / "at32"
+    assert segmentation.main(tiny(data, small, 3)) == 0
+    big = tmp_path / "at64"
+    assert segmentation.main([*tiny(data, big, 3, "--init", str(small)), "--input-size", "64", "64"]) == 0
+    card = read_card(big)
+    assert card.input["size"] == [64, 64]
+    init = card.training["init"]
+    assert "at32" in init and "trained at a 32x32 input, this run at 64x64" in init
+    same = tmp_path / "again32"
+    assert segmentation.main(tiny(data, same, 3, "--init", str(small))) == 0
+    assert "input, this run at" not in read_card(same).training["init"]  # said only when the sizes differ
