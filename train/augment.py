@@ -5,18 +5,23 @@ black) with soft masks Bx1xHxW in [0, 1]; geometry is applied to both, intensity
 """
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from core.geometry import fill_holes
 from core.predict import split_outputs
 
 ELASTIC_KNOTS = 8  # the elastic warp's control points per side of the frame (about 40 px apart at 320 px)
 ELASTIC_SD = 0.02  # displacement sd at each control point, as a share of the frame's side
 LESION_RING_PX = 5  # the lesion's surroundings: a ring this wide outside its mask
 LESION_FEATHER_SD = 2.0  # px; the blend fades over the mask's edge instead of drawing one
+# lesion_paste's head: pixels above this grey (any sequence), holes filled. The LGG slices' background
+# noise reaches 0.05-0.07 (a few scans more), the median-windowed brain sits at 0.33.
+HEAD_GREY = 0.1
 
 
 def random_affine(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, *, rot_deg: float = 20.0,
@@ -89,10 +94,7 @@ def lesion_contrast(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: f
     hard = (y >= 0.5).float()
     k = 2 * LESION_RING_PX + 1
     ring = (F.max_pool2d(hard, k, 1, LESION_RING_PX) - hard).bool() & (x.amax(1, keepdim=True) > 0.02)
-    r = int(3 * LESION_FEATHER_SD)
-    g = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / LESION_FEATHER_SD) ** 2)
-    g = (g / g.sum()).to(x)
-    soft = F.conv2d(F.conv2d(hard, g.view(1, 1, 1, -1), padding=(0, r)), g.view(1, 1, -1, 1), padding=(r, 0))
+    soft = feathered(hard)
     out = x.clone()
     for i in range(b):
         if not chosen[i] or not ring[i, 0].any():  # no lesion, no ring
@@ -102,16 +104,63 @@ def lesion_contrast(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: f
     return out.clamp(0, 1)
 
 
+def feathered(hard: torch.Tensor) -> torch.Tensor:
+    """A Bx1xHxW 0/1 mask blurred by a Gaussian of sd :data:`LESION_FEATHER_SD`: a blend through it
+    fades over the mask's edge instead of drawing one."""
+    r = int(3 * LESION_FEATHER_SD)
+    g = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=hard.dtype) / LESION_FEATHER_SD) ** 2)
+    g = (g / g.sum()).to(hard)
+    return F.conv2d(F.conv2d(hard, g.view(1, 1, 1, -1), padding=(0, r)), g.view(1, 1, -1, 1), padding=(r, 0))
+
+
+def lesion_paste(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: float
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """With probability ``p`` per sample, paste the lesion of another sample of the batch into it
+    (copy-paste augmentation, in the spirit of TumorCP, Yang et al. 2021): the donor's signal within
+    its mask as it is, faded out over a feathered rim outside it (:data:`LESION_FEATHER_SD`), and its
+    mask added to the sample's. Each sample went through its own random affine before, so the lesion lands
+    elsewhere, at another angle and size, beside other anatomy. Only inside the recipient's head
+    (pixels above :data:`HEAD_GREY`, holes filled): a paste that would leave most of the lesion
+    outside it is skipped. With
+    16 patients, each tumour is otherwise seen in one head only. ``p`` = 0 draws nothing (the random
+    stream of a run without it is kept); a batch without a lesion is left as it is."""
+    if p <= 0:
+        return x, y
+    b = x.shape[0]
+    chosen = (torch.rand(b, generator=gen) < p).tolist()
+    pick = torch.randint(0, 1 << 30, (b,), generator=gen).tolist()
+    hard = (y >= 0.5).float()
+    donors = [i for i in range(b) if hard[i].any()]
+    if not donors:
+        return x, y
+    soft = torch.maximum(hard, feathered(hard))  # 1 on the lesion, fading outside it
+    x_out, y_out = x.clone(), y.clone()
+    for i in range(b):
+        others = [j for j in donors if j != i]
+        if not chosen[i] or not others:
+            continue
+        j = others[pick[i] % len(others)]
+        head = torch.from_numpy(fill_holes((x[i].amax(0) > HEAD_GREY).numpy())).to(x)[None]
+        s = soft[j] * head
+        if float(s.sum()) < 0.5 * float(soft[j].sum()):  # the lesion would land mostly outside the head
+            continue
+        x_out[i] = x[i] * (1 - s) + x[j] * s
+        y_out[i] = torch.maximum(y[i], y[j] * head)
+    return x_out, y_out
+
+
 @dataclass(frozen=True)
 class Augment:
     """A run's augmentation settings: :func:`random_affine`'s ``elastic`` share, :func:`random_intensity`
-    (``per_channel``, ``scale``) and :func:`lesion_contrast` (``lesion``: its share of samples). A share
+    (``per_channel``, ``scale``), :func:`lesion_contrast` (``lesion``: its share of samples) and
+    :func:`lesion_paste` (``paste``: likewise). A share
     of 0 draws nothing, so a run without them keeps its random stream."""
 
     per_channel: bool = False
     scale: float = 1.0
     lesion: float = 0.0
     elastic: float = 0.0
+    paste: float = 0.0
 
     def text(self) -> str:
         """What a card says of it."""
@@ -122,7 +171,28 @@ class Augment:
                 + ", gamma, gain, noise" + (" (drawn per input channel)" if self.per_channel else "")
                 + (f" (intensity ranges x{self.scale:g})" if self.scale != 1 else "")
                 + (f"; in {self.lesion:.0%} of samples the lesion made fainter (its contrast to its "
-                   "surroundings x0.4-1)" if self.lesion else ""))
+                   "surroundings x0.4-1)" if self.lesion else "")
+                + (f"; in {self.paste:.0%} of samples another sample's lesion pasted in (copy-paste)"
+                   if self.paste else ""))
+
+
+def add_augment_arguments(p: argparse.ArgumentParser) -> None:
+    """The command-line options behind :class:`Augment` (``train.segmentation``'s)."""
+    p.add_argument("--intensity-per-channel", action="store_true",
+                   help="each input channel (MRI sequence) draws its own random gamma, gain, offset and "
+                        "noise in augmentation (default: one draw for all channels)")
+    p.add_argument("--intensity-scale", type=float, default=1.0, metavar="F",
+                   help="shrink the random gamma, gain, offset and noise of augmentation to F of their "
+                        "ranges (1: gamma 0.7-1.4, gain 0.75-1.25; 0: none): for inputs already put on one "
+                        "scale, such as median-windowed MRI, where the grey of a tissue carries meaning")
+    p.add_argument("--lesion-contrast", type=float, default=0.0, metavar="P",
+                   help="make the lesion fainter in a share P of training samples: its signal moved towards "
+                        "its surroundings' by a factor 0.4-1 (train.augment.lesion_contrast; default 0: off)")
+    p.add_argument("--elastic", type=float, default=0.0, metavar="P",
+                   help="an elastic warp on a share P of training samples (train.augment.elastic_field)")
+    p.add_argument("--lesion-paste", type=float, default=0.0, metavar="P",
+                   help="paste another sample's lesion into a share P of training samples (copy-paste "
+                        "augmentation, train.augment.lesion_paste; default 0: off)")
 
 
 def random_crop(x: torch.Tensor, y: torch.Tensor, size: tuple[int, int], gen: torch.Generator

@@ -18,6 +18,7 @@ from train.augment import (
     Augment,
     batch_dice,
     lesion_contrast,
+    lesion_paste,
     random_affine,
     random_crop,
     random_intensity,
@@ -53,11 +54,13 @@ def setup_distributed(device: torch.device) -> None:
 def augment_batch(train: Split, idx: torch.Tensor | slice, crop: tuple[int, int] | None, gen: torch.Generator,
                   augment: Augment, mean: float, std: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The frames ``idx`` of ``train`` as training sees them: the random affine (and elastic warp),
-    lesion contrast, the crop, intensity, then normalised; returns (input, soft mask). One definition
-    for training (:func:`run_epoch`) and the BatchNorm re-estimate (:func:`recalibrate_batchnorm`)."""
+    lesion paste, lesion contrast, the crop, intensity, then normalised; returns (input, soft mask).
+    One definition for training (:func:`run_epoch`) and the BatchNorm re-estimate
+    (:func:`recalibrate_batchnorm`)."""
     x = train.images[idx].float() / 255
     y = train.masks[idx].float() / 255
     x, y = random_affine(x, y, gen, elastic=augment.elastic)
+    x, y = lesion_paste(x, y, gen, augment.paste)
     x = lesion_contrast(x, y, gen, augment.lesion)
     if crop:
         x, y = random_crop(x, y, crop, gen)

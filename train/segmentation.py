@@ -37,7 +37,7 @@ from core.predict import Segmenter
 from core.tasks import TaskSpec, get_task, task_names
 from core.weights import ModelCard, read_card, save_model, write_card, write_history
 from core.windowing import WINDOWS
-from train.augment import Augment
+from train.augment import Augment, add_augment_arguments
 from train.config import RunConfig, pick_device
 from train.data import dataset_title, phantom_generator
 from train.empty_proxies import card_text, chosen
@@ -87,12 +87,14 @@ class SegmentationConfig(RunConfig):
     intensity_scale: float = 1.0
     lesion_contrast: float = 0.0
     elastic: float = 0.0
+    lesion_paste: float = 0.0
     batch_dice: bool = False
     max_train_groups: int = 0
 
     def augment(self) -> Augment:
         """The run's augmentation settings, as the training loop and the card read them."""
-        return Augment(self.intensity_per_channel, self.intensity_scale, self.lesion_contrast, self.elastic)
+        return Augment(self.intensity_per_channel, self.intensity_scale, self.lesion_contrast, self.elastic,
+                       self.lesion_paste)
 
 
 # A card lists its training groups (patients, subjects) when there are at most this many: the pages
@@ -149,21 +151,10 @@ def parse_args(argv: list[str] | None = None) -> SegmentationConfig:
                    help="for LGG kaggle_3m volumes: each slice is read with the K slices on either side as "
                         "extra channels (a 2.5-D model; core.windowing.slice_input): the network reads "
                         "(2K+1) x in_channels channels, --arch-config in_channels counting the sequences")
-    p.add_argument("--intensity-per-channel", action="store_true",
-                   help="each input channel (MRI sequence) draws its own random gamma, gain, offset and "
-                        "noise in augmentation (default: one draw for all channels)")
     p.add_argument("--batch-dice", action="store_true",
                    help="soft Dice pooled over each batch instead of per image (an image without the "
                         "structure then costs in proportion to its false probability mass)")
-    p.add_argument("--intensity-scale", type=float, default=1.0, metavar="F",
-                   help="shrink the random gamma, gain, offset and noise of augmentation to F of their "
-                        "ranges (1: gamma 0.7-1.4, gain 0.75-1.25; 0: none): for inputs already put on one "
-                        "scale, such as median-windowed MRI, where the grey of a tissue carries meaning")
-    p.add_argument("--lesion-contrast", type=float, default=0.0, metavar="P",
-                   help="make the lesion fainter in a share P of training samples: its signal moved towards "
-                        "its surroundings' by a factor 0.4-1 (train.augment.lesion_contrast; default 0: off)")
-    p.add_argument("--elastic", type=float, default=0.0, metavar="P",
-                   help="an elastic warp on a share P of training samples (train.augment.elastic_field)")
+    add_augment_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,

@@ -41,7 +41,7 @@ def test_the_statistics_are_an_exact_average_and_reproducible() -> None:
     assert not torch.allclose(first[1], fresh.running_var)
 
 
-OPTIONS = [{"elastic": 1.0}, {"per_channel": True}, {"lesion": 1.0}, {"scale": 0.25}]
+OPTIONS = [{"elastic": 1.0}, {"per_channel": True}, {"lesion": 1.0}, {"scale": 0.25}, {"paste": 1.0}]
 
 
 @pytest.mark.parametrize("option", OPTIONS)
