@@ -118,12 +118,12 @@ def lesion_paste(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: floa
     """With probability ``p`` per sample, paste the lesion of another sample of the batch into it
     (copy-paste augmentation, in the spirit of TumorCP, Yang et al. 2021): the donor's signal within
     its mask as it is, faded out over a feathered rim outside it (:data:`LESION_FEATHER_SD`), and its
-    mask added to the sample's. Each sample went through its own random affine before, so the lesion lands
-    elsewhere, at another angle and size, beside other anatomy. Only inside the recipient's head
+    mask added to the sample's. Each sample went through its own random affine before, so the lesion
+    lands elsewhere, at another angle and size, beside other anatomy. Only inside the recipient's head
     (pixels above :data:`HEAD_GREY`, holes filled): a paste that would leave most of the lesion
-    outside it is skipped. With
-    16 patients, each tumour is otherwise seen in one head only. ``p`` = 0 draws nothing (the random
-    stream of a run without it is kept); a batch without a lesion is left as it is."""
+    outside it is skipped. With 16 patients, each tumour is otherwise seen in one head only. ``p`` = 0
+    draws nothing (the random stream of a run without it is kept); a batch without a lesion is left
+    as it is."""
     if p <= 0:
         return x, y
     b = x.shape[0]
@@ -153,8 +153,8 @@ def lesion_paste(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: floa
 class Augment:
     """A run's augmentation settings: :func:`random_affine`'s ``elastic`` share, :func:`random_intensity`
     (``per_channel``, ``scale``), :func:`lesion_contrast` (``lesion``: its share of samples) and
-    :func:`lesion_paste` (``paste``: likewise). A share
-    of 0 draws nothing, so a run without them keeps its random stream."""
+    :func:`lesion_paste` (``paste``: likewise). A share of 0 draws nothing, so a run without them
+    keeps its random stream."""
 
     per_channel: bool = False
     scale: float = 1.0
