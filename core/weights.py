@@ -148,17 +148,21 @@ def write_card(folder: str | Path, card: ModelCard) -> None:
 def save_model(
     model: nn.Module, card: ModelCard, folder: str | Path, *, dtype: torch.dtype = torch.float16
 ) -> ModelCard:
-    """Write ``model.safetensors`` (floating tensors cast to ``dtype``) and its card.
+    """Write ``model.safetensors`` (floating tensors cast to ``dtype``; ``torch.int8``: see
+    :func:`quantize_int8`) and its card.
 
     Returns:
         The card as written, with its ``weights`` section filled in (sha256, size, params).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {
-        k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
-        for k, v in model.state_dict().items()
-    }
+    if dtype == torch.int8:
+        tensors = quantize_int8(model.state_dict())
+    else:
+        tensors = {
+            k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
+            for k, v in model.state_dict().items()
+        }
     path = folder / WEIGHTS_FILE
     save_file(tensors, str(path), metadata={"arch": card.arch, "task": card.task})
     data = path.read_bytes()
@@ -216,13 +220,52 @@ def load_model(folder: str | Path, *, device: str | torch.device = "cpu") -> tup
         raise WeightsError(
             f"{folder}: cannot build {card.arch!r} from the card's arch_config: {exc}"
         ) from None
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_safetensors_bytes(data).items()}
+    state = dequantize_int8(load_safetensors_bytes(data))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise WeightsError(f"{path}: weights do not fit architecture {card.arch!r}: {exc}") from None
     log.info("loaded %s (%s, sha256 %s)", folder, card.arch, actual[:12])
     return model.to(device).eval(), card
+
+
+INT8_SCALE = ".int8_scale"  # key suffix of a quantized tensor's per-output-channel scales
+
+
+def quantize_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weight-only int8 storage: every floating tensor of rank >= 2 (convolution and linear weights)
+    becomes int8 with one float32 scale per output channel (symmetric, ``scale = max|w| / 127``), stored
+    under ``<key>.int8_scale``; other floating tensors (biases, BatchNorm) become float16. A quarter of
+    float32's bytes; the rounding error of a weight is at most half its channel's scale."""
+    out: dict[str, torch.Tensor] = {}
+    for k, v in state.items():
+        v = v.detach().cpu()
+        if not v.is_floating_point():
+            out[k] = v.contiguous()
+        elif v.ndim < 2:
+            out[k] = v.to(torch.float16).contiguous()
+        else:
+            w = v.float().reshape(v.shape[0], -1)
+            scale = (w.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+            q = (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8)
+            out[k] = q.reshape(v.shape).contiguous()
+            out[k + INT8_SCALE] = scale.contiguous()
+    return out
+
+
+def dequantize_int8(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict in float32 from stored tensors: floating ones cast, int8 ones with a stored scale
+    (:func:`quantize_int8`) multiplied back; other integer tensors as they are."""
+    state: dict[str, torch.Tensor] = {}
+    for k, v in tensors.items():
+        if k.endswith(INT8_SCALE):
+            continue
+        scale = tensors.get(k + INT8_SCALE)
+        if scale is not None and v.dtype == torch.int8:
+            state[k] = (v.float().reshape(v.shape[0], -1) * scale.float()[:, None]).reshape(v.shape)
+        else:
+            state[k] = v.float() if v.is_floating_point() else v
+    return state
 
 
 def write_history(folder: str | Path, rows: list[dict[str, Any]]) -> None:

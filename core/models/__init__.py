@@ -4,7 +4,7 @@ Importing this package registers every architecture.
 """
 from __future__ import annotations
 
-from core.models import modality, plain, screening, segnet, unet  # noqa: F401  (registration side effects)
+from core.models import ensemble, modality, plain, screening, segnet, unet  # noqa: F401  (registration side effects)
 from core.models.registry import (
     ModelSpec,
     UnknownModelError,
