@@ -9,12 +9,14 @@ the ``mean_ensemble`` architecture (:mod:`core.models.ensemble`: the members' pr
 with the first member's threshold and post-processing, so every tool that loads one model loads it.
 Its weights are stored as int8 with a scale per output channel (``--dtype``; :func:`core.weights.
 quantize_int8`), so two 4-million-parameter networks fit the size of one float16 network. The card's
-``training.members`` records each member's folder, sha256, command and stages; its ``metrics`` start
-empty: measure it with ``train.evaluate --record``.
+``training.members`` records each member's folder, sha256, command and stages, its ``history.csv``
+the members' training curves (column ``run``); its ``metrics`` start empty: measure it with
+``train.evaluate --record``.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 import torch
 
 from core.models import create_model
-from core.weights import ModelCard, load_model, save_model
+from core.weights import HISTORY_FILE, ModelCard, load_model, save_model, write_history
 
 DTYPES = {"int8": torch.int8, "float16": torch.float16}
 SAME = ("task", "arch", "arch_config", "labels", "input", "postprocess")
@@ -85,7 +87,21 @@ def build(members: list[Path], out: Path, *, dtype: str = "int8", title: str = "
                      input=dict(first.input), postprocess=dict(first.postprocess), training=training,
                      title=title or f"{first.title} (mean of {len(loaded)} networks)",
                      intended_use=first.intended_use)
-    return save_model(model.eval(), card, out, dtype=DTYPES[dtype])
+    card = save_model(model.eval(), card, out, dtype=DTYPES[dtype])
+    write_history(out, member_histories(members))
+    return card
+
+
+def member_histories(members: list[Path]) -> list[dict[str, Any]]:
+    """The members' ``history.csv`` rows, each with a ``run`` column naming its member (the model lab
+    draws one curve per run)."""
+    rows: list[dict[str, Any]] = []
+    for i, folder in enumerate(members):
+        path = folder / HISTORY_FILE
+        if path.is_file():
+            with path.open(newline="") as fh:
+                rows += [{"run": f"member {i}: {folder.name}", **row} for row in csv.DictReader(fh)]
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

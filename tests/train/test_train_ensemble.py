@@ -1,6 +1,7 @@
 """train.ensemble: trained weights folders in, one mean-ensemble weights folder out."""
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from core.predict import Segmenter, VolumeSegmenter
-from core.weights import read_card, write_card
+from core.weights import read_card, write_card, write_history
 from tests.train.test_cv_ensemble import fold_model
 from tests.train.test_evaluate_kaggle_3m import PATIENTS, tiny_weights
 from train import ensemble
@@ -46,6 +47,16 @@ def test_the_card_says_what_it_is_made_of(tmp_path: Path) -> None:
     assert [m["sha256"] for m in card.training["members"]] == shas
     assert [m["folder"] for m in card.training["members"]] == [str(m) for m in members]
     assert read_card(tmp_path / "ens") == card
+
+
+def test_the_history_holds_each_members_curve(tmp_path: Path) -> None:
+    members = [fold_model(tmp_path, "m0", 0.4, [A]), fold_model(tmp_path, "m1", -1.0, [A])]
+    write_history(members[0], [{"epoch": 1, "val_dice": 0.5}, {"epoch": 2, "val_dice": 0.6}])
+    write_history(members[1], [{"epoch": 1, "val_dice": 0.4}])
+    ensemble.build(members, tmp_path / "ens")
+    rows = list(csv.DictReader((tmp_path / "ens" / "history.csv").open()))
+    assert [(r["run"], r["epoch"], r["val_dice"]) for r in rows] == [
+        ("member 0: m0", "1", "0.5"), ("member 0: m0", "2", "0.6"), ("member 1: m1", "1", "0.4")]
 
 
 def test_refuses_members_that_saw_other_patients(tmp_path: Path) -> None:
