@@ -306,3 +306,24 @@ def test_a_volume_rethresholded_matches_a_fresh_prediction_at_those_settings() -
     assert len(set(masks)) == len(masks) and max(masks) > 0  # the settings did change the masks
     with pytest.raises(ValueError, match="presence threshold"):
         vseg.rethreshold(base, overrides={"presence_threshold": 0.5})
+
+
+@pytest.mark.parametrize("size, batch", [([256, 256], 4), ([128, 128], 16), ([64, 96], 42), ([600, 600], 1)])
+def test_a_volume_goes_through_the_network_in_batches_of_equal_pixels(size, batch) -> None:
+    from core.predict import VolumeSegmenter
+
+    card = dataclasses.replace(_card(), input={**_card().input, "size": size})
+    seg = Segmenter(create_model("unet"), card)
+    assert VolumeSegmenter(seg).batch == batch
+    assert VolumeSegmenter(seg, batch=3).batch == 3  # an explicit batch wins
+
+
+def test_the_slices_of_a_volume_do_not_depend_on_the_batch() -> None:
+    from core.predict import VolumeSegmenter
+
+    torch.manual_seed(0)
+    seg = Segmenter(create_model("unet"), _card())
+    vol = np.stack([_smooth(48, 64) * (k + 1) / 5 for k in range(5)]).astype(np.float32)
+    probs = [VolumeSegmenter(seg, batch=b).predict(vol).prob for b in (1, 2, 5)]
+    np.testing.assert_allclose(probs[0], probs[1], atol=1e-5)
+    np.testing.assert_allclose(probs[0], probs[2], atol=1e-5)
