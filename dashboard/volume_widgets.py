@@ -143,7 +143,9 @@ def model_label(name: str, card: ModelCard) -> str:
     reads = "3-sequence U-Net (pre-contrast, FLAIR, post-contrast)" if c == 3 else \
         ("FLAIR U-Net (one sequence)" if c == 1 else f"{name} ({c} inputs)")
     k = card.context_slices
-    return reads + (f", {k} neighbouring slice{'s' * (k > 1)} each side" if k else "")
+    n = int(card.arch_config.get("members", 1)) if card.arch == "mean_ensemble" else 1
+    return (reads + (f", {k} neighbouring slice{'s' * (k > 1)} each side" if k else "")
+            + (f": the mean of {n} networks" if n > 1 else ""))
 
 
 def choose_model(key: str, cards: dict[str, ModelCard], has_sequences: bool) -> str | None:

@@ -25,7 +25,8 @@ widgets.research_note()
 st.caption("A 2-D U-Net reads every axial slice and the slice masks are stacked back into the volume: "
            "the FLAIR abnormality (tumour with its oedema) against background, as drawn in the LGG data. "
            "The FLAIR model reads one sequence (any NIfTI or DICOM series); the 3-sequence model reads "
-           "pre-contrast, FLAIR and post-contrast together when an LGG patient brings all three. "
+           "pre-contrast, FLAIR and post-contrast together when an LGG patient brings all three (two "
+           "networks, their probabilities averaged). "
            "2-D slices of lower-grade gliomas is the honest scope of these models.")
 
 cards = widgets.usable_models(TASK.name)
