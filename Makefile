@@ -143,8 +143,8 @@ evaluate: evaluate-fetal evaluate-nerve evaluate-brain
 LGG ?= ../shared/data/lgg
 LGG_TRAIN = $(PYTHON) -m train.segmentation --task brain_tumor --arch unet_mobilenet --data $(LGG) --batch-size 16 --crop 192 192 --val-frac 0.2
 
-# The commands recorded in the shipped brain cards, on a 2-core CPU (about 40-90 min, by the CPU), side
-# by side on the 13 training patients, each volume put through the median window, the last epoch kept:
+# The commands recorded in the shipped brain cards, on a 2-core CPU (about 40-90 min, by the CPU; the
+# FLAIR model beside the two 3-sequence networks one after the other) on the 13 training patients, each volume put through the median window, the last epoch kept:
 # the 3-sequence model is the mean of two networks trained from the phantom model (its first layer
 # starts on the FLAIR input; at a 128x128 input, with another training slice's lesion pasted into half
 # the samples), one for 36 epochs and one for 72 (train.ensemble joins them, int8 weights); the FLAIR
@@ -154,8 +154,8 @@ BRAIN_RECIPE = --window volume_median --init runs/brain_phantoms --input-size 12
 BRAIN_LONG = --epochs 72 --time-limit-min 150
 BRAIN_FLAIR_RECIPE = --window volume_median --init runs/brain_flair_percentile --epochs 36 --lr 1e-3 --boundary-weight 1 --keep last --threads 1 --time-limit-min 75
 weights-brain: runs/brain_phantoms runs/brain_flair_percentile
-	$(LGG_TRAIN) $(BRAIN_RECIPE) --arch-config in_channels=3 --out runs/brain_member36 & \
-	$(LGG_TRAIN) $(BRAIN_RECIPE) $(BRAIN_LONG) --arch-config in_channels=3 --out runs/brain_member72 & \
+	( $(LGG_TRAIN) $(BRAIN_RECIPE) $(BRAIN_LONG) --arch-config in_channels=3 --out runs/brain_member72 && \
+	  $(LGG_TRAIN) $(BRAIN_RECIPE) --arch-config in_channels=3 --out runs/brain_member36 ) & \
 	$(LGG_TRAIN) $(BRAIN_FLAIR_RECIPE) --out weights/brain_tumor/unet_flair & wait
 	$(PYTHON) -m train.ensemble --members runs/brain_member36 runs/brain_member72 --out weights/brain_tumor/unet
 	$(MAKE) evaluate-brain
@@ -180,8 +180,9 @@ evaluate-brain:
 # The 4-fold cross-validation recorded in the 3-sequence card (`metrics.recipe_cross_validation`): its
 # own recipe on the 12 patients of the other folds (both members: BRAIN_RECIPE, and with BRAIN_LONG),
 # each fold's ensemble scored on the 4 patients it never saw with the task's post-processing (the
-# largest 3-D piece kept), then pooled (about 2 h on 2 cores). Both start from runs/brain_phantoms, the phantom model: restored below
-# from the commit that shipped it when git has it (the same bytes, sha256 125434348f86...), else trained.
+# largest 3-D piece kept), then pooled (about 2 h on 2 cores). All start from runs/brain_phantoms, the
+# phantom model: restored below from the commit that shipped it when git has it (the same bytes,
+# sha256 125434348f86...), else trained.
 BRAIN_PHANTOMS_AT = 84acb86~1:weights/brain_tumor/unet
 runs/brain_phantoms:
 	mkdir -p $@.part && for f in model.json model.safetensors history.csv; do \
