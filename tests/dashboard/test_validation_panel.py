@@ -39,11 +39,11 @@ def test_the_recipe_cross_validation_is_context_not_the_models_own_validation() 
 
 def test_every_draw_of_the_recipe_cross_validation_is_shown_with_their_mean() -> None:
     card = read_card(BRAIN)
-    shipped = recipe_cv_line(card)  # the shipped card carries two draws (seed 0 and seed 1)
+    shipped = recipe_cv_line(card)  # the shipped card carries its recipe's draws (one or more)
     draws = [v for k, v in card.metrics.items() if k.startswith(RECIPE_CV)]
-    assert len(draws) == 2 and f"{draws[1]['dice_per_patient_mean']:.3f}" in shipped
-    mean = (draws[0]["dice_per_patient_mean"] + draws[1]["dice_per_patient_mean"]) / 2
-    assert f"mean over these 2 runs: {mean:.3f}" in shipped
+    assert draws and all(f"{d['dice_per_patient_mean']:.3f}" in shipped for d in draws)
+    mean = sum(d["dice_per_patient_mean"] for d in draws) / len(draws)
+    assert (f"mean over these {len(draws)} runs: {mean:.3f}" in shipped) == (len(draws) > 1)
     again = {**CV, "dice_per_patient_mean": 0.7, "recipe": "the same recipe run again with --seed 3"}
     two = replace(card, metrics={"validation_lgg": card.metrics["validation_lgg"], RECIPE_CV: CV,
                                  f"{RECIPE_CV}_seed3": again})
